@@ -1,0 +1,1 @@
+"""The presence aggregate: who is in the channel and who is AFK, as CyTube reports it."""

@@ -1,0 +1,167 @@
+"""Presence commands, events, state and decider in one place: the aggregate is small."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import ClassVar
+
+from attrs import evolve as replace
+from attrs import field, frozen
+
+from domain.decider import Context, Decider
+from domain.errors import Rejected
+
+MAX_NAME = 100
+
+
+@frozen
+class ObservedUser:
+    name: str
+    rank: float = 0
+    afk: bool = False
+
+
+@frozen
+class ObserveUserJoined:
+    user: ObservedUser
+
+
+@frozen
+class ObserveUserLeft:
+    name: str
+
+
+@frozen
+class ObserveAfkChanged:
+    name: str
+    afk: bool
+
+
+@frozen
+class ObserveUserList:
+    """The full user list (CyTube's `userlist`): anyone we hold who is not in it has left."""
+
+    users: tuple[ObservedUser, ...]
+
+
+PresenceCommand = ObserveUserJoined | ObserveUserLeft | ObserveAfkChanged | ObserveUserList
+
+
+@frozen
+class UserJoined:
+    VERSION: ClassVar[int] = 1
+    name: str
+    rank: float
+    afk: bool
+    at: datetime
+
+
+@frozen
+class UserLeft:
+    VERSION: ClassVar[int] = 1
+    name: str
+    at: datetime
+
+
+@frozen
+class UserAfkChanged:
+    VERSION: ClassVar[int] = 1
+    name: str
+    afk: bool
+    at: datetime
+
+
+PresenceEvent = UserJoined | UserLeft | UserAfkChanged
+PRESENCE_EVENTS: tuple[type, ...] = (UserJoined, UserLeft, UserAfkChanged)
+
+
+@frozen
+class Presence:
+    rank: float
+    afk: bool
+    since: datetime
+
+
+def _frozen_map(value: Mapping[str, Presence]) -> Mapping[str, Presence]:
+    return MappingProxyType(dict(value))
+
+
+@frozen
+class PresenceState:
+    channel: str
+    users: Mapping[str, Presence] = field(factory=dict, converter=_frozen_map)
+
+
+def initial(channel: str) -> PresenceState:
+    return PresenceState(channel=channel)
+
+
+def _key(name: str) -> str:
+    """CyTube names are case-insensitive."""
+    return name.lower()
+
+
+def _check_name(name: str) -> None:
+    if not name or not name.strip() or len(name) > MAX_NAME:
+        raise Rejected("invalid_user", f"User name must be 1 to {MAX_NAME} characters.")
+
+
+def _joined(state: PresenceState, user: ObservedUser, now: datetime) -> tuple[PresenceEvent, ...]:
+    _check_name(user.name)
+    held = state.users.get(_key(user.name))
+    if held is None:
+        return (UserJoined(user.name, user.rank, user.afk, now),)
+    if held.afk != user.afk:
+        return (UserAfkChanged(user.name, user.afk, now),)
+    return ()
+
+
+def decide(
+    state: PresenceState, command: PresenceCommand, ctx: Context
+) -> tuple[PresenceEvent, ...]:
+    match command:
+        case ObserveUserJoined():
+            return _joined(state, command.user, ctx.now)
+        case ObserveUserLeft():
+            _check_name(command.name)
+            if _key(command.name) not in state.users:
+                return ()
+            return (UserLeft(command.name, ctx.now),)
+        case ObserveAfkChanged():
+            _check_name(command.name)
+            held = state.users.get(_key(command.name))
+            if held is None:
+                return (UserJoined(command.name, 0, command.afk, ctx.now),)
+            if held.afk == command.afk:
+                return ()
+            return (UserAfkChanged(command.name, command.afk, ctx.now),)
+        case ObserveUserList():
+            present = {_key(u.name) for u in command.users}
+            events: list[PresenceEvent] = [
+                UserLeft(name, ctx.now) for name in state.users if name not in present
+            ]
+            for user in command.users:
+                events.extend(_joined(state, user, ctx.now))
+            return tuple(events)
+    raise Rejected("unknown_command", f"Presence does not handle {type(command).__name__}.")
+
+
+def evolve(state: PresenceState, event: PresenceEvent) -> PresenceState:
+    users = dict(state.users)
+    match event:
+        case UserJoined():
+            users[_key(event.name)] = Presence(event.rank, event.afk, event.at)
+        case UserLeft():
+            users.pop(_key(event.name), None)
+        case UserAfkChanged():
+            held = users.get(_key(event.name))
+            rank = held.rank if held else 0
+            users[_key(event.name)] = Presence(rank, event.afk, event.at)
+    return replace(state, users=users)
+
+
+presence_decider: Decider[PresenceState, PresenceCommand, PresenceEvent] = Decider(
+    aggregate="presence", initial=initial, decide=decide, evolve=evolve
+)

@@ -1,0 +1,1 @@
+"""The channel queue aggregate: CyTube's playlist as we observe it, under our own item ids."""

@@ -1,0 +1,147 @@
+"""decide(): turns a CyTube observation into facts about the queue, or refuses it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from domain.decider import Context, Decider
+from domain.errors import Rejected
+from domain.media import validate_media, validate_uid
+from domain.queue.commands import (
+    ExpectClear,
+    ObserveItemDeleted,
+    ObserveItemMoved,
+    ObserveItemQueued,
+    ObserveNowPlaying,
+    ObservePlaylist,
+    ObserveTempChanged,
+    QueueCommand,
+)
+from domain.queue.events import (
+    ClearExpected,
+    ItemAdded,
+    ItemMoved,
+    ItemRemoved,
+    ItemTempChanged,
+    NowPlayingChanged,
+    QueueEvent,
+)
+from domain.queue.reconcile import reconcile
+from domain.queue.state import QueueState, evolve, initial
+
+
+def item_id_for(seq: int) -> str:
+    return f"q{seq}"
+
+
+def _decide_queued(state: QueueState, cmd: ObserveItemQueued) -> tuple[QueueEvent, ...]:
+    validate_uid(cmd.uid)
+    validate_media(cmd.media)
+    held = state.by_uid(cmd.uid)
+    if held is not None:
+        if held.media.key == cmd.media.key:
+            return ()
+        raise Rejected(
+            "uid_conflict",
+            f"CyTube reported uid {cmd.uid} for {cmd.media.type}:{cmd.media.id}, but the queue "
+            f"holds {held.media.type}:{held.media.id} under that uid; a snapshot will reconcile.",
+        )
+    if cmd.after == "prepend":
+        after: str | None = None
+    elif cmd.after is None or (anchor := state.by_uid(cmd.after)) is None:
+        after = state.items[-1].item_id if state.items else None
+    else:
+        after = anchor.item_id
+    return (
+        ItemAdded(
+            item_id=item_id_for(state.next_seq),
+            uid=cmd.uid,
+            media=cmd.media,
+            temp=cmd.temp,
+            queued_by=cmd.queued_by,
+            after_item_id=after,
+        ),
+    )
+
+
+def _unknown(uid: int) -> Rejected:
+    return Rejected("unknown_item", f"No item with uid {uid} is in the queue.")
+
+
+def _decide_moved(state: QueueState, cmd: ObserveItemMoved) -> tuple[QueueEvent, ...]:
+    moving = state.by_uid(cmd.uid)
+    if moving is None:
+        raise _unknown(cmd.uid)
+    rest = [i for i in state.items if i.item_id != moving.item_id]
+    if cmd.after == "prepend":
+        after: str | None = None
+    elif cmd.after == "append":
+        after = rest[-1].item_id if rest else None
+    elif cmd.after == cmd.uid:
+        return ()
+    else:
+        anchor = state.by_uid(cmd.after)
+        if anchor is None:
+            raise _unknown(cmd.after)
+        after = anchor.item_id
+    index = state.index_of(moving.item_id)
+    current_after = state.items[index - 1].item_id if index else None
+    if current_after == after:
+        return ()
+    return (ItemMoved(item_id=moving.item_id, after_item_id=after),)
+
+
+def _decide_now_playing(
+    state: QueueState, cmd: ObserveNowPlaying, ctx: Context
+) -> tuple[QueueEvent, ...]:
+    if cmd.uid is not None:
+        validate_uid(cmd.uid)
+    if cmd.elapsed_sec < 0 or cmd.elapsed_sec != cmd.elapsed_sec:
+        raise Rejected("invalid_elapsed", "Elapsed playback time must be zero or more.")
+    if cmd.uid is not None and cmd.uid == state.now_playing_uid:
+        return ()
+    events: list[QueueEvent] = []
+    previous = state.current
+    if previous is not None and previous.temp and previous.uid != cmd.uid:
+        events.append(ItemRemoved(previous.item_id, previous.uid, "temp_finished"))
+    target = None if cmd.uid is None else state.by_uid(cmd.uid)
+    started = None if cmd.uid is None else ctx.now - timedelta(seconds=cmd.elapsed_sec)
+    events.append(
+        NowPlayingChanged(
+            item_id=None if target is None else target.item_id, uid=cmd.uid, started_at=started
+        )
+    )
+    return tuple(events)
+
+
+def decide(state: QueueState, command: QueueCommand, ctx: Context) -> tuple[QueueEvent, ...]:
+    match command:
+        case ObserveItemQueued():
+            return _decide_queued(state, command)
+        case ObserveItemDeleted():
+            validate_uid(command.uid)
+            held = state.by_uid(command.uid)
+            if held is None:
+                return ()
+            return (ItemRemoved(held.item_id, held.uid, "deleted"),)
+        case ObserveItemMoved():
+            return _decide_moved(state, command)
+        case ObserveTempChanged():
+            held = state.by_uid(command.uid)
+            if held is None:
+                raise _unknown(command.uid)
+            if held.temp == command.temp:
+                return ()
+            return (ItemTempChanged(held.item_id, command.temp),)
+        case ObserveNowPlaying():
+            return _decide_now_playing(state, command, ctx)
+        case ObservePlaylist():
+            return reconcile(state, command, ctx, item_id_for)
+        case ExpectClear():
+            return (ClearExpected(by=command.by),)
+    raise Rejected("unknown_command", f"The queue does not handle {type(command).__name__}.")
+
+
+queue_decider: Decider[QueueState, QueueCommand, QueueEvent] = Decider(
+    aggregate="queue", initial=initial, decide=decide, evolve=evolve
+)

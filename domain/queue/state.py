@@ -1,0 +1,161 @@
+"""The queue as the decider and the shadow projection both see it, and how each fact folds in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from attrs import evolve as replace
+from attrs import frozen
+
+from domain.media import Media
+from domain.queue.events import (
+    ClearExpected,
+    EmptySnapshotHeld,
+    ItemAdded,
+    ItemKind,
+    ItemMoved,
+    ItemRemoved,
+    ItemTempChanged,
+    ItemUidRemapped,
+    NowPlayingChanged,
+    PlaylistReordered,
+    QueueEvent,
+    SnapshotReconciled,
+)
+
+
+@frozen
+class QueueItem:
+    item_id: str
+    uid: int
+    media: Media
+    temp: bool
+    queued_by: str
+    kind: ItemKind = "content"
+
+
+@frozen
+class QueueState:
+    channel: str
+    items: tuple[QueueItem, ...] = ()
+    now_playing: str | None = None
+    now_playing_uid: int | None = None
+    playing_since: datetime | None = None
+    next_seq: int = 1
+    empty_snapshot_held: bool = False
+    clear_expected: bool = False
+
+    def index_of(self, item_id: str) -> int | None:
+        for i, item in enumerate(self.items):
+            if item.item_id == item_id:
+                return i
+        return None
+
+    def by_uid(self, uid: int) -> QueueItem | None:
+        for item in self.items:
+            if item.uid == uid:
+                return item
+        return None
+
+    def by_id(self, item_id: str) -> QueueItem | None:
+        i = self.index_of(item_id)
+        return None if i is None else self.items[i]
+
+    @property
+    def current(self) -> QueueItem | None:
+        return None if self.now_playing is None else self.by_id(self.now_playing)
+
+
+def initial(channel: str) -> QueueState:
+    return QueueState(channel=channel)
+
+
+def _insert_after(
+    items: tuple[QueueItem, ...], item: QueueItem, after_item_id: str | None
+) -> tuple[QueueItem, ...]:
+    if after_item_id is None:
+        return (item, *items)
+    for i, existing in enumerate(items):
+        if existing.item_id == after_item_id:
+            return (*items[: i + 1], item, *items[i + 1 :])
+    return (*items, item)
+
+
+def _without(items: tuple[QueueItem, ...], item_id: str) -> tuple[QueueItem, ...]:
+    return tuple(i for i in items if i.item_id != item_id)
+
+
+def _seq_of(item_id: str) -> int:
+    digits = item_id.lstrip("q")
+    return int(digits) if digits.isdigit() else 0
+
+
+def evolve(state: QueueState, event: QueueEvent) -> QueueState:
+    match event:
+        case ItemAdded():
+            item = QueueItem(
+                item_id=event.item_id,
+                uid=event.uid,
+                media=event.media,
+                temp=event.temp,
+                queued_by=event.queued_by,
+                kind=event.kind,
+            )
+            return replace(
+                state,
+                items=_insert_after(_without(state.items, item.item_id), item, event.after_item_id),
+                next_seq=max(state.next_seq, _seq_of(event.item_id) + 1),
+            )
+        case ItemRemoved():
+            if state.now_playing == event.item_id:
+                return replace(
+                    state,
+                    items=_without(state.items, event.item_id),
+                    now_playing=None,
+                    now_playing_uid=None,
+                    playing_since=None,
+                )
+            return replace(state, items=_without(state.items, event.item_id))
+        case ItemMoved():
+            moving = state.by_id(event.item_id)
+            if moving is None:
+                return state
+            rest = _without(state.items, event.item_id)
+            return replace(state, items=_insert_after(rest, moving, event.after_item_id))
+        case ItemTempChanged():
+            return replace(
+                state,
+                items=tuple(
+                    replace(i, temp=event.temp) if i.item_id == event.item_id else i
+                    for i in state.items
+                ),
+            )
+        case ItemUidRemapped():
+            return replace(
+                state,
+                items=tuple(
+                    replace(i, uid=event.new_uid) if i.item_id == event.item_id else i
+                    for i in state.items
+                ),
+                now_playing_uid=(
+                    event.new_uid if state.now_playing == event.item_id else state.now_playing_uid
+                ),
+            )
+        case NowPlayingChanged():
+            return replace(
+                state,
+                now_playing=event.item_id,
+                now_playing_uid=event.uid,
+                playing_since=event.started_at,
+            )
+        case PlaylistReordered():
+            by_id = {i.item_id: i for i in state.items}
+            ordered = tuple(by_id.pop(i) for i in event.order if i in by_id)
+            return replace(state, items=ordered + tuple(by_id.values()))
+        case EmptySnapshotHeld():
+            return replace(state, empty_snapshot_held=True)
+        case ClearExpected():
+            return replace(state, clear_expected=True)
+        case SnapshotReconciled():
+            return replace(state, empty_snapshot_held=False, clear_expected=False)
+    return state

@@ -1,0 +1,10 @@
+"""Every event type the log may hold, by name: the codec's single source of truth."""
+
+from __future__ import annotations
+
+from domain.presence.model import PRESENCE_EVENTS
+from domain.queue.events import QUEUE_EVENTS
+
+ALL_EVENTS: tuple[type, ...] = (*QUEUE_EVENTS, *PRESENCE_EVENTS)
+EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in ALL_EVENTS}
+assert len(EVENT_TYPES) == len(ALL_EVENTS), "event type names must be unique"

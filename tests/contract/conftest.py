@@ -1,0 +1,37 @@
+"""Every EventStore adapter runs the same contract; each test gets an empty log of its own."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import nats
+import pytest
+
+from adapters.jetstream_store import JetStreamEventStore
+from adapters.memory_store import InMemoryEventStore
+from application.ports import EventStore
+
+StoreFactory = Callable[[], EventStore]
+
+
+@pytest.fixture(params=["memory", "jetstream"])
+async def store_factory(request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
+    """Makes handles on one shared log: several of them act like several processes."""
+    if request.param == "memory":
+        shared = InMemoryEventStore()
+        yield lambda: shared
+        return
+    nc = await nats.connect(request.getfixturevalue("nats_url"))
+    name = f"T{uuid.uuid4().hex[:12].upper()}"
+    prefix = f"t{uuid.uuid4().hex[:8]}.ev"
+    first = JetStreamEventStore(nc, stream=name, prefix=prefix)
+    await first.ensure_stream()
+    yield lambda: JetStreamEventStore(nc, stream=name, prefix=prefix)
+    await nc.jetstream().delete_stream(name)
+    await nc.close()
+
+
+@pytest.fixture
+def store(store_factory: StoreFactory) -> EventStore:
+    return store_factory()

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from domain.presence.model import (
+    ObserveAfkChanged,
+    ObservedUser,
+    ObserveUserJoined,
+    ObserveUserLeft,
+    ObserveUserList,
+    UserAfkChanged,
+    UserJoined,
+    UserLeft,
+    presence_decider,
+)
+from tests.unit.scenario import NOW, Scenario
+
+
+@pytest.fixture
+def s() -> Scenario:
+    return Scenario(presence_decider)
+
+
+def test_join_leave_and_afk_are_recorded_with_the_time(s: Scenario) -> None:
+    s.then(ObserveUserJoined(ObservedUser("Ann", 1)), [UserJoined("Ann", 1, False, NOW)])
+    s.given_commands(ObserveUserJoined(ObservedUser("Ann", 1)))
+    s.then(ObserveAfkChanged("ann", True), [UserAfkChanged("ann", True, NOW)])
+    s.then(ObserveUserLeft("ANN"), [UserLeft("ANN", NOW)])
+
+
+def test_repeated_reports_record_nothing(s: Scenario) -> None:
+    s.given_commands(ObserveUserJoined(ObservedUser("Ann")))
+    s.then(ObserveUserJoined(ObservedUser("Ann")), [])
+    s.then(ObserveAfkChanged("Ann", False), [])
+    s.then(ObserveUserLeft("Bob"), [])
+
+
+def test_a_userlist_settles_who_is_here(s: Scenario) -> None:
+    s.given_commands(ObserveUserJoined(ObservedUser("Ann")), ObserveUserJoined(ObservedUser("Bob")))
+    s.then(
+        ObserveUserList((ObservedUser("Bob", afk=True), ObservedUser("Cy"))),
+        [UserLeft("ann", NOW), UserAfkChanged("Bob", True, NOW), UserJoined("Cy", 0, False, NOW)],
+    )
+    s.given_commands(ObserveUserList((ObservedUser("Bob", afk=True), ObservedUser("Cy"))))
+    assert set(s.state.users) == {"bob", "cy"}
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 101])
+def test_nameless_users_are_refused(s: Scenario, name: str) -> None:
+    s.then_rejected(ObserveUserLeft(name), "invalid_user")
