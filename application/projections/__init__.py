@@ -1,0 +1,1 @@
+"""Read models folded from the log: pure folds here, SQL tables in adapters."""

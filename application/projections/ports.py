@@ -1,0 +1,76 @@
+"""What a projection runner needs from a read-model database, in plain rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from attrs import frozen
+
+Row = Mapping[str, Any]
+
+
+@frozen
+class ReplaceRows:
+    """Delete the rows of `table` matching `match`, then insert `rows`."""
+
+    table: str
+    match: Row
+    rows: Sequence[Row]
+
+
+@frozen
+class Upsert:
+    """Insert or update the one row of `table` identified by the `key` columns of `row`."""
+
+    table: str
+    key: tuple[str, ...]
+    row: Row
+
+
+Write = ReplaceRows | Upsert
+
+
+class CheckpointMoved(Exception):
+    """Another process (a rebuild, a second instance) moved this projection's checkpoint."""
+
+    def __init__(self, name: str, expected: int, actual: int) -> None:
+        super().__init__(f"projection {name} is at {actual}, not {expected}")
+        self.name = name
+        self.expected = expected
+        self.actual = actual
+
+
+@frozen
+class ProjectionStatus:
+    name: str
+    position: int
+    last_error: str | None
+
+
+class ProjectionStore(Protocol):
+    async def prepare(self) -> None:
+        """Create the tables if they are missing."""
+        ...
+
+    async def checkpoint(self, name: str) -> int: ...
+
+    async def status(self, name: str) -> ProjectionStatus: ...
+
+    async def commit(
+        self, name: str, expected: int, position: int, writes: Sequence[Write]
+    ) -> None:
+        """Rows and checkpoint in one transaction; CheckpointMoved if it is not at `expected`."""
+        ...
+
+    async def reset(self, name: str, tables: Sequence[str]) -> None:
+        """Empty the projection's tables and put its checkpoint back to 0, atomically."""
+        ...
+
+    async def record_error(self, name: str, error: str | None) -> None: ...
+
+    async def fetch(
+        self, table: str, match: Row | None = None, order_by: Sequence[str] = ()
+    ) -> list[dict[str, Any]]: ...
+
+    async def count(self, table: str) -> int: ...

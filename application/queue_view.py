@@ -1,0 +1,120 @@
+"""The queue as a viewer sees it: now playing, then items in play order with ETAs.
+
+ETAs are computed when asked, from now-playing's start time in the projection and the clock,
+so they are never stale however long ago the last event was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from application.ports import Clock
+from application.projections.ports import ProjectionStore
+from application.projections.queue_shadow import CHANNELS, ITEMS, QueueShadowProjection
+
+
+class MediaView(msgspec.Struct):
+    type: str
+    id: str
+
+
+class ItemView(msgspec.Struct):
+    item_id: str
+    uid: int
+    title: str
+    media: MediaView
+    duration_sec: int
+    kind: str
+    temp: bool
+    queued_by: str
+    playlist_index: int
+    eta_sec: float | None
+
+
+class NowPlayingView(msgspec.Struct):
+    item: ItemView | None
+    uid: int | None
+    started_at: datetime | None
+    elapsed_sec: float | None
+    remaining_sec: float | None
+
+
+class QueueView(msgspec.Struct):
+    channel: str
+    position: int
+    channel_position: int
+    generated_at: datetime
+    now_playing: NowPlayingView | None
+    items: list[ItemView]
+
+
+def _item(row: dict[str, Any], eta: float | None) -> ItemView:
+    return ItemView(
+        item_id=row["item_id"],
+        uid=row["uid"],
+        title=row["title"],
+        media=MediaView(row["media_type"], row["media_id"]),
+        duration_sec=row["duration_sec"],
+        kind=row["kind"],
+        temp=row["temp"],
+        queued_by=row["queued_by"],
+        playlist_index=row["position"],
+        eta_sec=eta,
+    )
+
+
+class UnknownChannel(LookupError):
+    pass
+
+
+def build_view(
+    channel: str,
+    channel_row: dict[str, Any] | None,
+    item_rows: list[dict[str, Any]],
+    position: int,
+    now: datetime,
+) -> QueueView:
+    if channel_row is None:
+        return QueueView(channel, position, 0, now, None, [])
+    current_id = channel_row["now_playing_item_id"]
+    index = next((i for i, r in enumerate(item_rows) if r["item_id"] == current_id), None)
+    if index is None:
+        upcoming = item_rows
+        now_playing = None
+        if channel_row["now_playing_uid"] is not None:
+            now_playing = NowPlayingView(None, channel_row["now_playing_uid"], None, None, None)
+        clock: float | None = None
+    else:
+        current = item_rows[index]
+        upcoming = item_rows[index + 1 :] + item_rows[:index]
+        since = channel_row["playing_since"]
+        elapsed = max((now - since).total_seconds(), 0.0) if since else None
+        remaining = None
+        if elapsed is not None and current["duration_sec"] > 0:
+            remaining = max(current["duration_sec"] - elapsed, 0.0)
+        now_playing = NowPlayingView(_item(current, 0.0), current["uid"], since, elapsed, remaining)
+        clock = remaining
+    items = []
+    for row in upcoming:
+        items.append(_item(row, clock))
+        if clock is not None:
+            clock = clock + row["duration_sec"] if row["duration_sec"] > 0 else None
+    return QueueView(channel, position, channel_row["position"], now, now_playing, items)
+
+
+class QueueQueries:
+    def __init__(self, store: ProjectionStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def queue(self, channel: str) -> QueueView:
+        position = await self._store.checkpoint(QueueShadowProjection.name)
+        rows = await self._store.fetch(CHANNELS, {"channel": channel})
+        items = await self._store.fetch(ITEMS, {"channel": channel}, order_by=("position",))
+        return build_view(channel, rows[0] if rows else None, items, position, self._clock.now())
+
+    async def channels(self) -> list[str]:
+        return [r["channel"] for r in await self._store.fetch(CHANNELS, order_by=("channel",))]
