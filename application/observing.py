@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -17,6 +18,7 @@ from domain.presence.model import (
     presence_decider,
 )
 from domain.queue.decider import queue_decider
+from domain.queue.events import EmptySnapshotHeld
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class Observer:
         self._handler = handler
         self._on_desync = on_desync
         self._actor = actor
+        self._resyncing: dict[str, asyncio.Task[None]] = {}
         self.rejected = 0
 
     def set_desync_hook(self, hook: Callable[[str], Awaitable[None]] | None) -> None:
@@ -70,11 +73,37 @@ class Observer:
     async def observe(
         self, channel: str, observation: Observation, *, observation_id: str | None = None
     ) -> None:
-        """ObservationSink: a refused observation is logged, and a desync asks for a snapshot."""
+        """ObservationSink: a refused observation is logged; a desync, or an empty snapshot we
+        hold back, asks CyTube for a fresh snapshot to settle it."""
         try:
-            await self.record(channel, observation, observation_id=observation_id)
+            outcome = await self.record(channel, observation, observation_id=observation_id)
         except Rejected as exc:
             self.rejected += 1
             log.warning("observation refused on %s: %s (%s)", channel, exc.message, exc.code)
-            if exc.code in DESYNC_CODES and self._on_desync is not None:
-                await self._on_desync(channel)
+            if exc.code in DESYNC_CODES:
+                self._resync(channel)
+            return
+        if any(isinstance(e, EmptySnapshotHeld) for e in outcome.events):
+            self._resync(channel)
+
+    def _resync(self, channel: str) -> None:
+        """In a task of its own: the reporter may be inside its own delivery when it calls us,
+        and one pending resync per channel is enough however many reports disagreed."""
+        if self._on_desync is None:
+            return
+        pending = self._resyncing.get(channel)
+        if pending is not None and not pending.done():
+            return
+        self._resyncing[channel] = asyncio.create_task(self._run_resync(channel))
+
+    async def _run_resync(self, channel: str) -> None:
+        assert self._on_desync is not None
+        try:
+            await self._on_desync(channel)
+        except Exception:
+            log.exception("asking CyTube for a fresh snapshot of %s failed", channel)
+
+    async def close(self) -> None:
+        for task in self._resyncing.values():
+            task.cancel()
+        await asyncio.gather(*self._resyncing.values(), return_exceptions=True)

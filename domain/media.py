@@ -19,7 +19,7 @@ class Media:
 
     @property
     def key(self) -> tuple[str, str]:
-        """Identity on the playlist: CyTube refuses the same type+id twice."""
+        """Identity on the playlist (CyTube itself refuses a repeat of the id)."""
         return (self.type, self.id)
 
 

@@ -25,6 +25,7 @@ from domain.queue.events import (
     ItemTempChanged,
     NowPlayingChanged,
     QueueEvent,
+    RemovalReason,
 )
 from domain.queue.reconcile import reconcile
 from domain.queue.state import QueueState, evolve, initial
@@ -91,6 +92,15 @@ def _decide_moved(state: QueueState, cmd: ObserveItemMoved) -> tuple[QueueEvent,
     return (ItemMoved(item_id=moving.item_id, after_item_id=after),)
 
 
+def _played_out(state: QueueState, ctx: Context) -> bool:
+    """Has the current item had its full length? CyTube reports a temp item's end as a delete
+    (before the next setCurrent), and a lone looping item as the same uid starting again."""
+    current = state.current
+    if current is None or state.playing_since is None or current.media.duration_sec <= 0:
+        return False
+    return ctx.now >= state.playing_since + timedelta(seconds=current.media.duration_sec)
+
+
 def _decide_now_playing(
     state: QueueState, cmd: ObserveNowPlaying, ctx: Context
 ) -> tuple[QueueEvent, ...]:
@@ -98,8 +108,8 @@ def _decide_now_playing(
         validate_uid(cmd.uid)
     if cmd.elapsed_sec < 0 or cmd.elapsed_sec != cmd.elapsed_sec:
         raise Rejected("invalid_elapsed", "Elapsed playback time must be zero or more.")
-    if cmd.uid is not None and cmd.uid == state.now_playing_uid:
-        return ()
+    if cmd.uid is not None and cmd.uid == state.now_playing_uid and not _played_out(state, ctx):
+        return ()  # the same start reported again, not a new one
     events: list[QueueEvent] = []
     previous = state.current
     if previous is not None and previous.temp and previous.uid != cmd.uid:
@@ -123,7 +133,10 @@ def decide(state: QueueState, command: QueueCommand, ctx: Context) -> tuple[Queu
             held = state.by_uid(command.uid)
             if held is None:
                 return ()
-            return (ItemRemoved(held.item_id, held.uid, "deleted"),)
+            reason: RemovalReason = "deleted"
+            if held.temp and held.item_id == state.now_playing and _played_out(state, ctx):
+                reason = "temp_finished"
+            return (ItemRemoved(held.item_id, held.uid, reason),)
         case ObserveItemMoved():
             return _decide_moved(state, command)
         case ObserveTempChanged():

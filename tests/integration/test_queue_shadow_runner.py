@@ -52,7 +52,9 @@ async def test_catch_up_builds_the_queue_with_etas(world) -> None:  # type: igno
     view = await QueueQueries(pstore, clock).queue("lobby")
     assert view.position == await events.head()
     assert view.now_playing is not None and view.now_playing.item is not None
-    assert view.now_playing.item.uid == 1 and view.now_playing.remaining_sec == pytest.approx(120, abs=1)
+    assert view.now_playing.item.uid == 1 and view.now_playing.remaining_sec == pytest.approx(
+        120, abs=1
+    )
     assert [(i.uid, i.eta_sec) for i in view.items] == [
         (2, pytest.approx(120, abs=1)),
         (3, pytest.approx(360, abs=1)),
@@ -83,13 +85,14 @@ async def test_live_tail_announces_each_change(world) -> None:  # type: ignore[n
 
 
 async def test_rebuild_gives_the_same_rows_as_the_live_projection(world) -> None:  # type: ignore[no-untyped-def]
-    events, pstore, clock, observer = world
+    events, pstore, _clock, observer = world
     await seed(observer)
     await seed(observer, "other")
     await observer.observe("lobby", ObserveNowPlaying(2))
     runner = ProjectionRunner(events, pstore, QueueShadowProjection(), batch_size=2)
     await runner.start()
     await runner.catch_up()
+
     async def rows() -> list[list[dict[str, object]]]:
         return [
             await pstore.fetch("queue_items", order_by=("channel", "position")),

@@ -224,3 +224,24 @@ def test_a_snapshot_with_a_repeated_uid_is_refused(s: Scenario) -> None:
 def test_item_ids_never_repeat_after_removals(s: Scenario) -> None:
     abc(s).given_commands(ObserveItemDeleted(3))
     s.then(queued(4, D), [ItemAdded("q4", 4, D, False, "ann", "q2")])
+
+
+def test_a_playing_temp_item_deleted_at_its_end_finished_rather_than_was_deleted(
+    s: Scenario,
+) -> None:
+    """CyTube reports a temp item's natural end as `delete`, before the next `setCurrent`."""
+    s.given_commands(queued(1, A, temp=True), queued(2, B, after=1), ObserveNowPlaying(1))
+    s.now = NOW + timedelta(seconds=A.duration_sec + 5)
+    s.then(ObserveItemDeleted(1), [ItemRemoved("q1", 1, "temp_finished")])
+
+
+def test_a_playing_temp_item_deleted_early_was_deleted(s: Scenario) -> None:
+    s.given_commands(queued(1, A, temp=True), ObserveNowPlaying(1))
+    s.now = NOW + timedelta(seconds=30)
+    s.then(ObserveItemDeleted(1), [ItemRemoved("q1", 1, "deleted")])
+
+
+def test_a_lone_item_looping_restarts_its_clock(s: Scenario) -> None:
+    s.given_commands(queued(1, A), ObserveNowPlaying(1))
+    s.now = NOW + timedelta(seconds=A.duration_sec + 5)
+    s.then(ObserveNowPlaying(1), [NowPlayingChanged("q1", 1, s.now)])

@@ -1,0 +1,217 @@
+"""The composition root: the one place that builds adapters and wires them to the application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from attrs import define, field
+from nats.aio.client import Client
+
+from adapters.clock import VirtualClock, WallClock
+from adapters.jetstream_store import JetStreamEventStore
+from adapters.nats_server import EmbeddedNatsServer
+from adapters.sql_projection_store import SqlProjectionStore
+from application.command_handler import CommandHandler
+from application.live import LiveQueues
+from application.observing import Observer
+from application.ports import Clock
+from application.projections.queue_shadow import QueueShadowProjection
+from application.projections.runner import ProjectionRunner
+from application.queue_view import QueueQueries
+from entrypoints.settings import Settings
+
+log = logging.getLogger("webqueue")
+
+
+@define
+class Log:
+    """A connection to the event log, and the embedded server behind it when there is one."""
+
+    nc: Client
+    events: JetStreamEventStore
+    server: EmbeddedNatsServer | None
+    url: str
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.nc.drain()
+        if self.server is not None:
+            await asyncio.to_thread(self.server.stop)
+
+
+async def _connect(url: str) -> Client:
+    nc = Client()
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("NATS: %s", exc)
+
+    async def on_disconnect() -> None:
+        if not (nc.is_closed or nc.is_draining):
+            log.warning("NATS disconnected; reconnecting")
+
+    async def on_reconnect() -> None:
+        log.info("NATS reconnected")
+
+    await nc.connect(
+        url,
+        name="webqueue",
+        connect_timeout=3,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        allow_reconnect=True,
+        error_cb=on_error,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+    )
+    return nc
+
+
+async def open_log(settings: Settings) -> Log:
+    """Connect to `--nats-url`, or to the data dir's embedded server (reusing a running one)."""
+    server = None
+    url = settings.nats_url
+    if url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        server = EmbeddedNatsServer(settings.data_dir)
+        url = await asyncio.to_thread(server.start)
+    try:
+        nc = await _connect(url)
+        events = JetStreamEventStore(nc, stream=settings.stream)
+        await events.ensure_stream()
+    except BaseException:
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+        raise
+    return Log(nc, events, server, url)
+
+
+async def open_read_models(settings: Settings) -> SqlProjectionStore:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqlProjectionStore(settings.database_url)
+    await store.prepare()
+    return store
+
+
+@define
+class Services:
+    settings: Settings
+    log: Log
+    read_models: SqlProjectionStore
+    clock: Clock
+    handler: CommandHandler
+    observer: Observer
+    queries: QueueQueries
+    live: LiveQueues
+    runners: list[ProjectionRunner]
+    simulator: Any = None
+    inbound: Any = None
+    tasks: list[asyncio.Task[Any]] = field(factory=list)
+
+    async def start(self) -> None:
+        for runner in self.runners:
+            self._spawn(runner.run(), f"projection:{runner.projection.name}")
+        if self.simulator is not None:
+            self._spawn(self.simulator.run(), "simulator")
+        if self.inbound is not None:
+            await self.inbound.start()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_report_crash)
+        self.tasks.append(task)
+
+    async def close(self) -> None:
+        if self.inbound is not None:
+            await self.inbound.stop()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.observer.close()
+        await self.read_models.close()
+        await self.log.close()
+
+
+def _report_crash(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s stopped", task.get_name(), exc_info=task.exception())
+
+
+def _sim_state_path(settings: Settings) -> Path:
+    return settings.data_dir / f"sim-{settings.channel}.json"
+
+
+def _clock_for(settings: Settings) -> Clock:
+    """Wall time against real CyTube; the simulator's virtual time resumes where it stopped."""
+    if settings.cytube != "sim":
+        return WallClock()
+    from adapters.simulator import SimulatedChannel
+
+    start = SimulatedChannel.saved_time(_sim_state_path(settings)) or datetime.now(UTC)
+    return VirtualClock(start, speed=settings.sim_speed)
+
+
+async def _simulated_cytube(settings: Settings, clock: Clock, observer: Observer) -> Any:
+    from adapters.sim_demo import seed_demo
+    from adapters.simulator import SimulatedChannel
+
+    state_path = _sim_state_path(settings)
+    fresh = not state_path.exists()
+    sim = await SimulatedChannel.load(settings.channel, clock, observer, state_path)
+    if fresh and settings.sim_seed_demo:
+        await seed_demo(sim)
+    observer.set_desync_hook(lambda _channel: sim.snapshot())
+    return sim
+
+
+async def build_services(settings: Settings) -> Services:
+    """Everything `webqueue serve` runs, wired; call start() to set it moving."""
+    log_ = await open_log(settings)
+    try:
+        read_models = await open_read_models(settings)
+    except BaseException:
+        await log_.close()
+        raise
+    clock = _clock_for(settings)
+    handler = CommandHandler(log_.events, clock)
+    observer = Observer(handler)
+    simulator = inbound = None
+    if settings.cytube == "sim":
+        simulator = await _simulated_cytube(settings, clock, observer)
+    else:
+        from adapters.kryten_inbound import KrytenInbound
+
+        inbound = KrytenInbound(log_.nc, settings.channel, observer)
+    queries = QueueQueries(read_models, clock)
+    live = LiveQueues(queries)
+    runner = ProjectionRunner(
+        log_.events, read_models, QueueShadowProjection(), on_change=live.changed
+    )
+    return Services(
+        settings=settings,
+        log=log_,
+        read_models=read_models,
+        clock=clock,
+        handler=handler,
+        observer=observer,
+        queries=queries,
+        live=live,
+        runners=[runner],
+        simulator=simulator,
+        inbound=inbound,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Services]:
+    services = await build_services(settings)
+    try:
+        await services.start()
+        yield services
+    finally:
+        await services.close()

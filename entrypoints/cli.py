@@ -1,0 +1,236 @@
+"""`webqueue`: serve the channel, rebuild the projections, print the log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import msgspec
+import uvicorn
+
+from entrypoints.settings import DEFAULT_DATA_DIR, Settings
+from entrypoints.version import webqueue_version
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 0 < number < 65536:
+        raise argparse.ArgumentTypeError(f"must be 1 to 65535, got {value}")
+    return number
+
+
+def _common(parser: argparse.ArgumentParser, *, log: bool = True) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="where the embedded log, read models and simulator live (default: ./.webqueue)",
+    )
+    if log:
+        parser.add_argument(
+            "--nats-url",
+            help="NATS with JetStream to use; without it the data dir's embedded server is "
+            "reused if running, else started",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="webqueue", description="Event-sourced core of a CyTube channel's web queue."
+    )
+    parser.add_argument("--version", action="version", version=f"webqueue {webqueue_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the service (embedded default without --nats-url)")
+    _common(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8080, help="HTTP port (default 8080)")
+    serve.add_argument("--channel", default="lobby", help="CyTube channel (default lobby)")
+    serve.add_argument("--db", help="read-model database URL (default: SQLite in the data dir)")
+    serve.add_argument(
+        "--cytube",
+        choices=["sim", "kryten"],
+        help="who reports CyTube: the simulator (default without --nats-url) or Kryten-Robot "
+        "(default with --nats-url)",
+    )
+    serve.add_argument(
+        "--sim-speed",
+        type=_positive,
+        default=1.0,
+        help="simulated seconds per real second (60: a real second plays a minute)",
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
+    rebuild = sub.add_parser("rebuild", help="drop the projections and replay them from the log")
+    _common(rebuild)
+    rebuild.add_argument("--db", help="read-model database URL (default: SQLite in the data dir)")
+
+    events = sub.add_parser("events", help="print the log's commits as JSON lines")
+    _common(events)
+    events.add_argument("--channel", help="only this channel")
+    events.add_argument("--follow", action="store_true", help="keep printing new commits")
+    events.add_argument("--after", type=int, default=0, help="start after this log position")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    cytube = getattr(args, "cytube", None) or ("sim" if args.nats_url is None else "kryten")
+    return Settings(
+        data_dir=args.data_dir,
+        host=getattr(args, "host", "127.0.0.1"),
+        port=getattr(args, "port", 8080),
+        channel=getattr(args, "channel", None) or "lobby",
+        nats_url=args.nats_url,
+        db_url=getattr(args, "db", None),
+        cytube=cytube,
+        sim_speed=getattr(args, "sim_speed", 1.0),
+        log_level=getattr(args, "log_level", "info"),
+    )
+
+
+class _OrderlyServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT once it has stopped, which would kill the process
+    before the embedded nats-server and the read models are closed; here a signal only asks
+    uvicorn to stop, and the shutdown that follows runs to the end."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
+async def _serve(settings: Settings) -> None:
+
+    from entrypoints.bootstrap import running
+    from entrypoints.http.app import create_app
+
+    async with running(settings) as services:
+        where = services.log.url + (" (embedded)" if services.log.server else "")
+        print(
+            f"webqueue {webqueue_version()}: channel {settings.channel!r}, log {where}, "
+            f"read models {settings.database_url}, CyTube {settings.cytube}"
+            + (f" at {settings.sim_speed:g}x" if settings.cytube == "sim" else ""),
+            file=sys.stderr,
+        )
+        print(f"serving on http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
+        config = uvicorn.Config(
+            create_app(services),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            ws="auto",
+        )
+        await _OrderlyServer(config).serve()
+
+
+async def _rebuild(settings: Settings) -> None:
+    from application.projections.queue_shadow import QueueShadowProjection
+    from application.projections.runner import ProjectionRunner
+    from entrypoints.bootstrap import open_log, open_read_models
+    from entrypoints.progress import Progress
+
+    log_ = await open_log(settings)
+    read_models = await open_read_models(settings)
+    try:
+        for projection in [QueueShadowProjection()]:
+            runner = ProjectionRunner(log_.events, read_models, projection)
+            started = time.monotonic()
+            applied = await runner.rebuild(Progress(f"rebuild {projection.name}"))
+            took = time.monotonic() - started
+            print(
+                f"{projection.name}: {applied} commits replayed in {took:.2f}s "
+                f"({applied / max(took, 1e-9):,.0f}/s), now at position {runner.position}",
+                file=sys.stderr,
+            )
+    finally:
+        await read_models.close()
+        await log_.close()
+
+
+def _json_line(stored: object, codec: object) -> bytes:
+    from adapters.codec import Codec
+    from application.ports import StoredCommit
+
+    assert isinstance(stored, StoredCommit) and isinstance(codec, Codec)
+    c = stored.commit
+    return msgspec.json.encode(
+        {
+            "position": stored.position,
+            "commit_id": c.commit_id,
+            "channel": c.stream.channel,
+            "aggregate": c.stream.aggregate,
+            "aggregate_id": c.stream.id,
+            "version": c.version,
+            "at": c.at,
+            "actor": c.actor,
+            "causation_id": c.causation_id,
+            "correlation_id": c.correlation_id,
+            "events": [
+                {"type": codec.event_name(e), "data": codec.to_builtins(e)} for e in c.events
+            ],
+        }
+    )
+
+
+async def _events(settings: Settings, channel: str | None, follow: bool, after: int) -> None:
+    from adapters.codec import Codec
+    from entrypoints.bootstrap import open_log
+
+    log_ = await open_log(settings)
+    codec = Codec()
+    out = sys.stdout.buffer
+    try:
+        reader = log_.events.subscribe if follow else log_.events.read_all
+        async for stored in reader(after=after, channel=channel):
+            out.write(_json_line(stored, codec) + b"\n")
+            out.flush()
+    except BrokenPipeError:
+        pass
+    finally:
+        await log_.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = _settings(args)
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "serve":
+            asyncio.run(_serve(settings))
+        elif args.command == "rebuild":
+            asyncio.run(_rebuild(settings))
+        elif args.command == "events":
+            asyncio.run(_events(settings, args.channel, args.follow, args.after))
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"webqueue: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

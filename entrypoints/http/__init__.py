@@ -1,0 +1,1 @@
+"""Litestar HTTP + WebSocket entrypoints: thin handlers over the application layer."""

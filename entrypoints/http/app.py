@@ -1,0 +1,84 @@
+"""The Litestar app factory: routes, dependencies and the error mapping, over built services."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from entrypoints.bootstrap import Services
+from entrypoints.http.errors import EXCEPTION_HANDLERS, error_body
+from entrypoints.http.queue import QueueController
+from entrypoints.http.sim import QueueFailed, SimController
+from entrypoints.version import webqueue_version
+
+
+class ProjectionHealth(msgspec.Struct):
+    position: int
+    lag: int
+    last_error: str | None
+
+
+class Health(msgspec.Struct):
+    status: str
+    version: str
+    channel: str
+    log_connected: bool
+    log_head: int | None
+    projections: dict[str, ProjectionHealth]
+
+
+def _queue_failed(_: Request[Any, Any, Any], exc: QueueFailed) -> Response[Any]:
+    return Response(error_body("queue_fail", exc.message), status_code=409)
+
+
+def create_app(services: Services) -> Litestar:
+    @get("/health", summary="Liveness and how far behind the log each projection is")
+    async def health() -> Response[Health]:
+        connected = services.log.nc.is_connected
+        head = None
+        if connected:
+            try:
+                head = await services.log.events.head()
+            except Exception:
+                connected = False
+        projections = {}
+        for runner in services.runners:
+            status = await services.read_models.status(runner.projection.name)
+            lag = max((head or status.position) - status.position, 0)
+            projections[runner.projection.name] = ProjectionHealth(
+                status.position, lag, status.last_error
+            )
+        body = Health(
+            status="ok" if connected else "degraded",
+            version=webqueue_version(),
+            channel=services.settings.channel,
+            log_connected=connected,
+            log_head=head,
+            projections=projections,
+        )
+        return Response(body, status_code=200 if connected else 503)
+
+    @get("/", media_type="text/html", include_in_schema=False)
+    async def index() -> str:
+        page = files("entrypoints").joinpath("static/live.html").read_text(encoding="utf-8")
+        return page.replace("{{channel}}", services.settings.channel)
+
+    handlers: list[Any] = [health, index, QueueController]
+    if services.simulator is not None:
+        handlers.append(SimController)
+    return Litestar(
+        route_handlers=handlers,
+        dependencies={"services": Provide(lambda: services, sync_to_thread=False)},
+        exception_handlers={**EXCEPTION_HANDLERS, QueueFailed: _queue_failed},
+        openapi_config=OpenAPIConfig(
+            title="webqueue",
+            version=webqueue_version(),
+            description="Event-sourced core of a CyTube channel's web queue.",
+            path="/schema",
+        ),
+    )

@@ -1,0 +1,163 @@
+"""Controls for the simulated CyTube channel (embedded default only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, delete, get, post, put
+from msgspec import Meta
+
+from adapters.sim_playlist import QueueFail
+from domain.media import Media
+from entrypoints.bootstrap import Services
+from entrypoints.http.errors import NotFound
+
+Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")]
+
+
+class AddMedia(msgspec.Struct, forbid_unknown_fields=True):
+    media_type: Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
+    media_id: Annotated[str, Meta(min_length=1, max_length=300)]
+    title: Annotated[str, Meta(max_length=500)] = ""
+    duration_sec: Annotated[int, Meta(ge=0, le=7 * 24 * 3600)] = 0
+    pos: Literal["end", "next"] = "end"
+    temp: bool = False
+    queued_by: Annotated[str, Meta(max_length=100)] = ""
+
+
+class Added(msgspec.Struct):
+    uid: int
+
+
+class Move(msgspec.Struct, forbid_unknown_fields=True):
+    after: Annotated[int, Meta(ge=0)] | Literal["prepend", "append"]
+
+
+class Join(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    rank: Annotated[float, Meta(ge=0, le=5)] = 1
+    afk: bool = False
+
+
+class Afk(msgspec.Struct, forbid_unknown_fields=True):
+    afk: bool
+
+
+class Advance(msgspec.Struct, forbid_unknown_fields=True):
+    seconds: Annotated[float, Meta(gt=0, le=7 * 24 * 3600)]
+
+
+class SimItem(msgspec.Struct):
+    uid: int
+    media_type: str
+    media_id: str
+    title: str
+    duration_sec: int
+    temp: bool
+    queued_by: str
+
+
+class SimUser(msgspec.Struct):
+    name: str
+    rank: float
+    afk: bool
+
+
+class SimState(msgspec.Struct):
+    channel: str
+    virtual_time: datetime
+    speed: float
+    current_uid: int | None
+    elapsed_sec: float | None
+    playlist: list[SimItem]
+    users: list[SimUser]
+
+
+class QueueFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _sim(services: Services, channel: str):  # type: ignore[no-untyped-def]
+    sim = services.simulator
+    if sim is None:
+        raise NotFound("no_simulator", "This service watches a real CyTube; there is no simulator.")
+    if channel != sim.channel:
+        raise NotFound("unknown_channel", f"The simulator runs channel {sim.channel!r} only.")
+    return sim
+
+
+class SimController(Controller):
+    path = "/api/v1/sim/{channel:str}"
+    tags = ["simulator"]
+
+    @get("/", summary="The simulated CyTube channel as it is")
+    async def state(self, services: Services, channel: str) -> SimState:
+        sim = _sim(services, channel)
+        playing = sim.now_playing()
+        return SimState(
+            channel=sim.channel,
+            virtual_time=services.clock.now(),
+            speed=getattr(services.clock, "speed", 1.0),
+            current_uid=sim.current_uid,
+            elapsed_sec=None if playing is None else playing[1],
+            playlist=[
+                SimItem(
+                    i.uid,
+                    i.media.type,
+                    i.media.id,
+                    i.media.title,
+                    i.media.duration_sec,
+                    i.temp,
+                    i.queued_by,
+                )
+                for i in sim.playlist()
+            ],
+            users=[SimUser(u.name, u.rank, u.afk) for u in sim.users()],
+        )
+
+    @post("/media", summary="Queue media, as a CyTube user would", status_code=201)
+    async def add(self, services: Services, channel: str, data: AddMedia) -> Added:
+        sim = _sim(services, channel)
+        media = Media(data.media_type, data.media_id, data.title, data.duration_sec)
+        try:
+            uid = await sim.add(media, data.pos, data.temp, data.queued_by)
+        except QueueFail as fail:
+            raise QueueFailed(fail.msg) from fail
+        return Added(uid)
+
+    @delete("/media/{uid:int}", summary="Delete an item", status_code=204)
+    async def remove(self, services: Services, channel: str, uid: int) -> None:
+        sim = _sim(services, channel)
+        if all(item.uid != uid for item in sim.playlist()):
+            raise NotFound("unknown_item", f"No item with uid {uid} is on the playlist.")
+        await sim.delete(uid)
+
+    @post("/media/{uid:int}/move", summary="Move an item after another uid", status_code=204)
+    async def move(self, services: Services, channel: str, uid: int, data: Move) -> None:
+        await _sim(services, channel).move(uid, data.after)
+
+    @post("/skip", summary="Skip to the next item", status_code=204)
+    async def skip(self, services: Services, channel: str) -> None:
+        await _sim(services, channel).skip()
+
+    @post("/users", summary="A user joins", status_code=204)
+    async def join(self, services: Services, channel: str, data: Join) -> None:
+        await _sim(services, channel).join(data.name, data.rank, data.afk)
+
+    @delete("/users/{name:str}", summary="A user leaves", status_code=204)
+    async def leave(self, services: Services, channel: str, name: str) -> None:
+        await _sim(services, channel).leave(name)
+
+    @put("/users/{name:str}/afk", summary="A user goes AFK or comes back", status_code=204)
+    async def afk(self, services: Services, channel: str, name: str, data: Afk) -> None:
+        await _sim(services, channel).set_afk(name, data.afk)
+
+    @post("/clock/advance", summary="Move the virtual clock forward", status_code=204)
+    async def advance(self, services: Services, channel: str, data: Advance) -> None:
+        sim = _sim(services, channel)
+        services.clock.advance(data.seconds)  # type: ignore[attr-defined]
+        await sim.play_due()
