@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
-import uvicorn
 
 from entrypoints.settings import DEFAULT_DATA_DIR, Settings
 from entrypoints.version import webqueue_version
@@ -102,27 +99,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-class _OrderlyServer(uvicorn.Server):
-    """uvicorn re-raises SIGTERM/SIGINT once it has stopped, which would kill the process
-    before the embedded nats-server and the read models are closed; here a signal only asks
-    uvicorn to stop, and the shutdown that follows runs to the end."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-
-
 async def _serve(settings: Settings) -> None:
 
     from entrypoints.bootstrap import running
-    from entrypoints.http.app import create_app
+    from entrypoints.http.server import http_server
 
     async with running(settings) as services:
         where = services.log.url + (" (embedded)" if services.log.server else "")
@@ -133,14 +113,7 @@ async def _serve(settings: Settings) -> None:
             file=sys.stderr,
         )
         print(f"serving on http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
-        config = uvicorn.Config(
-            create_app(services),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            ws="auto",
-        )
-        await _OrderlyServer(config).serve()
+        await http_server(services, log_level=settings.log_level).serve()
 
 
 async def _rebuild(settings: Settings) -> None:

@@ -12,6 +12,7 @@ from litestar.exceptions import WebSocketDisconnect
 from application.queue_view import QueueView
 from entrypoints.bootstrap import Services
 from entrypoints.http.errors import NotFound
+from entrypoints.http.params import Channel, ServicesDep
 
 _encode = msgspec.json.Encoder().encode
 
@@ -27,16 +28,16 @@ class QueueController(Controller):
     tags = ["queue"]
 
     @get("/", summary="Channels with a queue")
-    async def channels(self, services: Services) -> list[str]:
+    async def channels(self, services: ServicesDep) -> list[str]:
         names = set(await services.queries.channels()) | {services.settings.channel}
         return sorted(names)
 
     @get("/{channel:str}/queue", summary="The queue: now playing, then items in play order")
-    async def queue(self, services: Services, channel: str) -> QueueView:
+    async def queue(self, services: ServicesDep, channel: Channel) -> QueueView:
         return await services.queries.queue(await known_channel(services, channel))
 
     @websocket("/{channel:str}/live")
-    async def live(self, socket: WebSocket, services: Services, channel: str) -> None:
+    async def live(self, socket: WebSocket, services: ServicesDep, channel: Channel) -> None:
         """Sends the queue on connect and again on every change, as JSON text frames."""
         try:
             await known_channel(services, channel)

@@ -7,12 +7,14 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, delete, get, post, put
+from litestar.params import JSONBody
 from msgspec import Meta
 
 from adapters.sim_playlist import QueueFail
 from domain.media import Media
 from entrypoints.bootstrap import Services
 from entrypoints.http.errors import NotFound
+from entrypoints.http.params import Channel, ServicesDep, Uid, UserName
 
 Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")]
 
@@ -95,7 +97,7 @@ class SimController(Controller):
     tags = ["simulator"]
 
     @get("/", summary="The simulated CyTube channel as it is")
-    async def state(self, services: Services, channel: str) -> SimState:
+    async def state(self, services: ServicesDep, channel: Channel) -> SimState:
         sim = _sim(services, channel)
         playing = sim.now_playing()
         return SimState(
@@ -120,7 +122,7 @@ class SimController(Controller):
         )
 
     @post("/media", summary="Queue media, as a CyTube user would", status_code=201)
-    async def add(self, services: Services, channel: str, data: AddMedia) -> Added:
+    async def add(self, services: ServicesDep, channel: Channel, data: JSONBody[AddMedia]) -> Added:
         sim = _sim(services, channel)
         media = Media(data.media_type, data.media_id, data.title, data.duration_sec)
         try:
@@ -130,34 +132,40 @@ class SimController(Controller):
         return Added(uid)
 
     @delete("/media/{uid:int}", summary="Delete an item", status_code=204)
-    async def remove(self, services: Services, channel: str, uid: int) -> None:
+    async def remove(self, services: ServicesDep, channel: Channel, uid: Uid) -> None:
         sim = _sim(services, channel)
         if all(item.uid != uid for item in sim.playlist()):
             raise NotFound("unknown_item", f"No item with uid {uid} is on the playlist.")
         await sim.delete(uid)
 
     @post("/media/{uid:int}/move", summary="Move an item after another uid", status_code=204)
-    async def move(self, services: Services, channel: str, uid: int, data: Move) -> None:
+    async def move(
+        self, services: ServicesDep, channel: Channel, uid: Uid, data: JSONBody[Move]
+    ) -> None:
         await _sim(services, channel).move(uid, data.after)
 
     @post("/skip", summary="Skip to the next item", status_code=204)
-    async def skip(self, services: Services, channel: str) -> None:
+    async def skip(self, services: ServicesDep, channel: Channel) -> None:
         await _sim(services, channel).skip()
 
     @post("/users", summary="A user joins", status_code=204)
-    async def join(self, services: Services, channel: str, data: Join) -> None:
+    async def join(self, services: ServicesDep, channel: Channel, data: JSONBody[Join]) -> None:
         await _sim(services, channel).join(data.name, data.rank, data.afk)
 
     @delete("/users/{name:str}", summary="A user leaves", status_code=204)
-    async def leave(self, services: Services, channel: str, name: str) -> None:
+    async def leave(self, services: ServicesDep, channel: Channel, name: UserName) -> None:
         await _sim(services, channel).leave(name)
 
     @put("/users/{name:str}/afk", summary="A user goes AFK or comes back", status_code=204)
-    async def afk(self, services: Services, channel: str, name: str, data: Afk) -> None:
+    async def afk(
+        self, services: ServicesDep, channel: Channel, name: UserName, data: JSONBody[Afk]
+    ) -> None:
         await _sim(services, channel).set_afk(name, data.afk)
 
     @post("/clock/advance", summary="Move the virtual clock forward", status_code=204)
-    async def advance(self, services: Services, channel: str, data: Advance) -> None:
+    async def advance(
+        self, services: ServicesDep, channel: Channel, data: JSONBody[Advance]
+    ) -> None:
         sim = _sim(services, channel)
         services.clock.advance(data.seconds)  # type: ignore[attr-defined]
         await sim.play_due()

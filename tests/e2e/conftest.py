@@ -1,0 +1,48 @@
+"""The service as a user meets it: the real composition root behind a real HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from attrs import frozen
+
+from entrypoints.bootstrap import Services, running
+from entrypoints.http.server import http_server
+from entrypoints.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@frozen
+class Running:
+    services: Services
+    base: str
+    http: httpx.AsyncClient
+
+    @property
+    def ws(self) -> str:
+        return self.base.replace("http://", "ws://")
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[Running]:
+    settings = Settings(data_dir=tmp_path / "data", port=free_port(), sim_speed=1.0)
+    async with running(settings) as services:
+        server = http_server(services, log_level="warning")
+        task = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
+            await asyncio.sleep(0.02)
+        base = f"http://127.0.0.1:{settings.port}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            yield Running(services, base, http)
+        server.should_exit = True
+        await task

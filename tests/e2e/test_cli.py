@@ -1,0 +1,129 @@
+"""`webqueue` as a newcomer runs it: serve, kill -9, serve again, rebuild, events."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.nats_server import pid_alive
+from tests.e2e.conftest import free_port
+
+CLI = [sys.executable, "-m", "entrypoints.cli"]
+
+
+class Service:
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.port = free_port()
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [*CLI, "serve", "--data-dir", str(data_dir), "--port", str(self.port), *extra],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5)
+
+    def wait_healthy(self, within: float = 15) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:
+                health = self.http.get("/health").json()
+                if health["status"] == "ok" and health["projections"]["queue_shadow"]["lag"] == 0:
+                    return dict(health)
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"not healthy in {within}s:\n{self.log.read_text()}")
+
+    def queue(self) -> dict[str, Any]:
+        return dict(self.http.get("/api/v1/channels/lobby/queue").json())
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(15)
+
+
+def shape(q: dict[str, Any]) -> tuple[Any, ...]:
+    """What must survive a restart or a rebuild: everything but the clock-derived numbers."""
+    playing = q["now_playing"]["item"]["item_id"] if q["now_playing"] else None
+    items = [(i["item_id"], i["uid"], i["title"], i["kind"], i["temp"]) for i in q["items"]]
+    return playing, items
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "data"
+    yield path
+    state = path / "nats" / "server.json"
+    if state.exists():  # never leave a server behind, whatever the test did
+        pid = json.loads(state.read_text())["pid"]
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+
+
+def test_serve_moves_the_queue_on_its_own_at_sim_speed_60(data_dir: Path) -> None:
+    svc = Service(data_dir, "--sim-speed", "60")
+    try:
+        svc.wait_healthy()
+        first = svc.queue()["now_playing"]["item"]["item_id"]
+        deadline = time.monotonic() + 10
+        while svc.queue()["now_playing"]["item"]["item_id"] == first:
+            assert time.monotonic() < deadline, "now playing never advanced"
+            time.sleep(0.2)
+    finally:
+        assert svc.stop() == 0
+    assert not (data_dir / "nats" / "server.json").exists(), "a stop leaves no nats-server"
+
+
+def test_kill_9_then_restart_keeps_the_queue_and_rebuild_matches(data_dir: Path) -> None:
+    svc = Service(data_dir)
+    svc.wait_healthy()
+    svc.http.post(
+        "/api/v1/sim/lobby/media",
+        json={"media_type": "yt", "media_id": "fakeKill", "title": "Before the crash"},
+    ).raise_for_status()
+    svc.wait_healthy()
+    before = shape(svc.queue())
+    assert svc.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    again = Service(data_dir)
+    try:
+        again.wait_healthy()
+        assert shape(again.queue()) == before
+
+        rebuilt = subprocess.run(
+            [*CLI, "rebuild", "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert "queue_shadow:" in rebuilt.stderr and "commits replayed" in rebuilt.stderr
+        again.wait_healthy()
+        assert shape(again.queue()) == before
+
+        events = subprocess.run(
+            [*CLI, "events", "--data-dir", str(data_dir), "--channel", "lobby"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert events.returncode == 0, events.stderr
+        lines = [json.loads(line) for line in events.stdout.splitlines()]
+        positions = [c["position"] for c in lines]
+        assert positions == sorted(positions) and len(set(positions)) == len(positions)
+        added = [e["data"] for c in lines for e in c["events"] if e["type"] == "ItemAdded"]
+        assert any(a["media"]["id"] == "fakeKill" for a in added)
+        assert {c["channel"] for c in lines} == {"lobby"}
+    finally:
+        assert again.stop() == 0
