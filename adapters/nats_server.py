@@ -183,6 +183,7 @@ class EmbeddedNatsServer:
         stop_timeout: float = 10.0,
     ) -> None:
         self.nats_dir = Path(data_dir).resolve() / "nats"
+        # nats-server keeps JetStream in a `jetstream/` folder it makes under `-sd` itself.
         self.store_dir = self.nats_dir / "jetstream"
         self.state_file = self.nats_dir / "server.json"
         self.lock_file = self.nats_dir / "server.lock"
@@ -317,7 +318,7 @@ class EmbeddedNatsServer:
             port = self.port if self.port is not None else _free_port(self.host)
             monitor_port = _free_port(self.host)
             log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
-            argv = [binary, "-a", self.host, "-p", str(port), "-js", "-sd", str(self.store_dir)]
+            argv = [binary, "-a", self.host, "-p", str(port), "-js", "-sd", str(self.nats_dir)]
             argv += ["--http_port", str(monitor_port)]
             with open(self.log_file, "ab") as log:
                 proc = subprocess.Popen(
