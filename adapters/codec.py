@@ -63,11 +63,6 @@ class Codec:
         self._commit_decoder = msgspec.json.Decoder(CommitWire)
         self._event_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
-    def event_name(self, event: object) -> str:
-        if isinstance(event, UnknownEvent):
-            return event.type
-        return self._names[type(event)]
-
     def encode_event(self, event: object) -> EventWire:
         if isinstance(event, UnknownEvent):
             return EventWire(event.type, event.v, msgspec.Raw(self._encoder.encode(event.data)))
@@ -131,10 +126,3 @@ class Codec:
             causation_id=wire.causation_id,
             correlation_id=wire.correlation_id,
         )
-
-    def to_builtins(self, event: object) -> dict[str, Any]:
-        """An event as plain data, for JSON views (the events CLI, the admin viewer)."""
-        if isinstance(event, UnknownEvent):
-            return event.data
-        result: dict[str, Any] = msgspec.to_builtins(event)
-        return result

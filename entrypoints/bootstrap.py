@@ -16,6 +16,7 @@ from nats.aio.client import Client
 from adapters.clock import VirtualClock, WallClock
 from adapters.jetstream_store import JetStreamEventStore
 from adapters.nats_server import EmbeddedNatsServer
+from adapters.service_lock import ServiceLock
 from adapters.sql_projection_store import SqlProjectionStore
 from application.command_handler import CommandHandler
 from application.live import LiveQueues
@@ -111,6 +112,7 @@ class Services:
     runners: list[ProjectionRunner]
     simulator: Any = None
     inbound: Any = None
+    lock: ServiceLock | None = None
     tasks: list[asyncio.Task[Any]] = field(factory=list)
 
     async def start(self) -> None:
@@ -135,6 +137,8 @@ class Services:
         await self.observer.close()
         await self.read_models.close()
         await self.log.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _report_crash(task: asyncio.Task[Any]) -> None:
@@ -171,11 +175,18 @@ async def _simulated_cytube(settings: Settings, clock: Clock, observer: Observer
 
 async def build_services(settings: Settings) -> Services:
     """Everything `webqueue serve` runs, wired; call start() to set it moving."""
-    log_ = await open_log(settings)
+    lock = ServiceLock(settings.data_dir)
+    lock.acquire()
+    try:
+        log_ = await open_log(settings)
+    except BaseException:
+        lock.release()
+        raise
     try:
         read_models = await open_read_models(settings)
     except BaseException:
         await log_.close()
+        lock.release()
         raise
     clock = _clock_for(settings)
     handler = CommandHandler(log_.events, clock)
@@ -204,6 +215,7 @@ async def build_services(settings: Settings) -> Services:
         runners=[runner],
         simulator=simulator,
         inbound=inbound,
+        lock=lock,
     )
 
 

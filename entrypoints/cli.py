@@ -158,9 +158,7 @@ def _json_line(stored: object, codec: object) -> bytes:
             "actor": c.actor,
             "causation_id": c.causation_id,
             "correlation_id": c.correlation_id,
-            "events": [
-                {"type": codec.event_name(e), "data": codec.to_builtins(e)} for e in c.events
-            ],
+            "events": [codec.encode_event(e) for e in c.events],
         }
     )
 
@@ -199,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_events(settings, args.channel, args.follow, args.after))
     except KeyboardInterrupt:
         return 130
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         print(f"webqueue: {exc}", file=sys.stderr)
         return 1
     return 0

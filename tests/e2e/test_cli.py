@@ -123,7 +123,25 @@ def test_kill_9_then_restart_keeps_the_queue_and_rebuild_matches(data_dir: Path)
         positions = [c["position"] for c in lines]
         assert positions == sorted(positions) and len(set(positions)) == len(positions)
         added = [e["data"] for c in lines for e in c["events"] if e["type"] == "ItemAdded"]
+        assert all(e["v"] == 1 for c in lines for e in c["events"])
         assert any(a["media"]["id"] == "fakeKill" for a in added)
         assert {c["channel"] for c in lines} == {"lobby"}
     finally:
         assert again.stop() == 0
+
+
+def test_a_second_service_on_the_same_data_dir_is_refused_clearly(data_dir: Path) -> None:
+    svc = Service(data_dir)
+    try:
+        svc.wait_healthy()
+        second = subprocess.run(
+            [*CLI, "serve", "--data-dir", str(data_dir), "--port", str(free_port())],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode == 1
+        assert f"pid {svc.proc.pid}) is already running" in second.stderr
+        svc.wait_healthy()
+    finally:
+        assert svc.stop() == 0
