@@ -27,6 +27,22 @@ from domain.queue.events import (
     QueueEvent,
     RemovalReason,
 )
+from domain.queue.pay_decide import decide_pay, follow_ups
+from domain.queue.pay_model import (
+    AttachPayItem,
+    CancelPayItem,
+    ChoosePayItemSlot,
+    FailPayItem,
+    LockQueue,
+    PayCommand,
+    PayEvent,
+    RecordPaymentCaptured,
+    RecordPaymentDeclined,
+    RecordRefund,
+    RequestPayItem,
+    StartPayItemAdd,
+    UnlockQueue,
+)
 from domain.queue.reconcile import reconcile
 from domain.queue.state import QueueState, evolve, initial
 
@@ -124,7 +140,22 @@ def _decide_now_playing(
     return tuple(events)
 
 
-def decide(state: QueueState, command: QueueCommand, ctx: Context) -> tuple[QueueEvent, ...]:
+def decide(
+    state: QueueState, command: QueueCommand | PayCommand, ctx: Context
+) -> tuple[QueueEvent | PayEvent, ...]:
+    """Every decision ends with the pay facts it implies (attached, positioned, playing…)."""
+    if isinstance(command, PAY_COMMANDS):
+        events: tuple[QueueEvent | PayEvent, ...] = decide_pay(state, command, ctx)
+    else:
+        events = _decide_observation(state, command, ctx)
+    if not events:
+        return ()
+    return events + follow_ups(state, events)
+
+
+def _decide_observation(
+    state: QueueState, command: QueueCommand, ctx: Context
+) -> tuple[QueueEvent, ...]:
     match command:
         case ObserveItemQueued():
             return _decide_queued(state, command)
@@ -155,6 +186,20 @@ def decide(state: QueueState, command: QueueCommand, ctx: Context) -> tuple[Queu
     raise Rejected("unknown_command", f"The queue does not handle {type(command).__name__}.")
 
 
-queue_decider: Decider[QueueState, QueueCommand, QueueEvent] = Decider(
+PAY_COMMANDS = (
+    RequestPayItem,
+    RecordPaymentCaptured,
+    RecordPaymentDeclined,
+    StartPayItemAdd,
+    AttachPayItem,
+    ChoosePayItemSlot,
+    FailPayItem,
+    CancelPayItem,
+    RecordRefund,
+    LockQueue,
+    UnlockQueue,
+)
+
+queue_decider: Decider[QueueState, QueueCommand | PayCommand, QueueEvent | PayEvent] = Decider(
     aggregate="queue", initial=initial, decide=decide, evolve=evolve
 )

@@ -22,6 +22,8 @@ from domain.queue.events import (
     QueueEvent,
     SnapshotReconciled,
 )
+from domain.queue.pay_evolve import evolve_pay
+from domain.queue.pay_model import PayEvent, PayItem, QueueLock
 
 
 @frozen
@@ -32,6 +34,7 @@ class QueueItem:
     temp: bool
     queued_by: str
     kind: ItemKind = "content"
+    request_id: str | None = None
 
 
 @frozen
@@ -44,6 +47,8 @@ class QueueState:
     next_seq: int = 1
     empty_snapshot_held: bool = False
     clear_expected: bool = False
+    pay: tuple[PayItem, ...] = ()
+    lock: QueueLock | None = None
 
     def index_of(self, item_id: str) -> int | None:
         for i, item in enumerate(self.items):
@@ -64,6 +69,19 @@ class QueueState:
     @property
     def current(self) -> QueueItem | None:
         return None if self.now_playing is None else self.by_id(self.now_playing)
+
+    def pay_item(self, request_id: str) -> PayItem | None:
+        for pay in self.pay:
+            if pay.request_id == request_id:
+                return pay
+        return None
+
+    def upcoming(self) -> tuple[QueueItem, ...]:
+        """Items in the order they will play after the current one (the playlist loops)."""
+        index = None if self.now_playing is None else self.index_of(self.now_playing)
+        if index is None:
+            return self.items
+        return self.items[index + 1 :] + self.items[:index]
 
 
 def initial(channel: str) -> QueueState:
@@ -90,7 +108,7 @@ def _seq_of(item_id: str) -> int:
     return int(digits) if digits.isdigit() else 0
 
 
-def evolve(state: QueueState, event: QueueEvent) -> QueueState:
+def evolve(state: QueueState, event: QueueEvent | PayEvent) -> QueueState:
     match event:
         case ItemAdded():
             item = QueueItem(
@@ -158,4 +176,4 @@ def evolve(state: QueueState, event: QueueEvent) -> QueueState:
             return replace(state, clear_expected=True)
         case SnapshotReconciled():
             return replace(state, empty_snapshot_held=False, clear_expected=False)
-    return state
+    return evolve_pay(state, event)

@@ -1,0 +1,249 @@
+"""decide() for purchases, and the pay facts that follow from what CyTube reports.
+
+The flow (a process manager) only acts and records outcomes; the lifecycle steps that follow
+from observations (attached, positioned, playing, played, removed) are decided here, in the same
+decision as the observation, so the log can never say "paid item played" without the play.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from domain.decider import Context
+from domain.errors import Rejected
+from domain.media import validate_media
+from domain.queue.pay_model import (
+    AttachPayItem,
+    CancelPayItem,
+    ChoosePayItemSlot,
+    FailPayItem,
+    LockQueue,
+    PayCommand,
+    PayEvent,
+    PayItem,
+    PayItemAddStarted,
+    PayItemAttached,
+    PayItemCancelled,
+    PayItemPlayed,
+    PayItemPlaying,
+    PayItemPositioned,
+    PayItemRefunded,
+    PayItemRemoved,
+    PayItemRequested,
+    PayItemSlotChosen,
+    PaymentCaptured,
+    PaymentDeclined,
+    QueueLocked,
+    QueueUnlocked,
+    RecordPaymentCaptured,
+    RecordPaymentDeclined,
+    RecordRefund,
+    RequestPayItem,
+    StartPayItemAdd,
+    UnlockQueue,
+)
+from domain.queue.state import QueueItem, QueueState, evolve
+
+MAX_USER = 100
+
+
+def lock_message(state: QueueState, now: datetime) -> str | None:
+    lock = state.lock
+    if lock is None or (lock.until is not None and now >= lock.until):
+        return None
+    until = (
+        f"until {lock.until:%Y-%m-%d %H:%M} UTC"
+        if lock.until is not None
+        else "until an admin reopens it"
+    )
+    return f'Pay-to-play is closed: "{lock.label}" {until}.'
+
+
+def choose_slot(state: QueueState, pay: PayItem) -> str | None:
+    """`playnext`: right after now playing (so stacked ones play newest first). `queue`: after
+    the last paid item already in place, else right after now playing (first come, first
+    served)."""
+    if pay.tier == "queue":
+        anchors = {
+            p.item_id
+            for p in state.pay
+            if p.request_id != pay.request_id and p.placement == "positioned" and not p.cancelled
+        }
+        last = None
+        for item in state.upcoming():
+            if item.item_id in anchors:
+                last = item.item_id
+        if last is not None:
+            return last
+    return state.now_playing
+
+
+def _known(state: QueueState, request_id: str) -> PayItem:
+    pay = state.pay_item(request_id)
+    if pay is None:
+        raise Rejected("unknown_request", f"No purchase with request id {request_id!r}.")
+    return pay
+
+
+def _request(state: QueueState, cmd: RequestPayItem, ctx: Context) -> tuple[PayEvent, ...]:
+    held = state.pay_item(cmd.request_id)
+    if held is not None:
+        if (held.user, held.media.key, held.tier) == (cmd.user, cmd.media.key, cmd.tier):
+            return ()
+        raise Rejected("duplicate_request", "That request id was already used for another item.")
+    if not cmd.request_id or len(cmd.request_id) > 100:
+        raise Rejected("invalid_request_id", "A request id must be 1 to 100 characters.")
+    if not cmd.user.strip() or len(cmd.user) > MAX_USER:
+        raise Rejected("invalid_user", f"User name must be 1 to {MAX_USER} characters.")
+    validate_media(cmd.media)
+    if cmd.media.duration_sec <= 0:
+        raise Rejected("duration_unknown", "This media has no known length, so it has no price.")
+    closed = lock_message(state, ctx.now)
+    if closed is not None:
+        raise Rejected("queue_locked", closed)
+    if state.now_playing is None and state.now_playing_uid is None:
+        raise Rejected("nothing_playing", "Nothing is playing, so there is no queue to join.")
+    not_payable = ctx.config.get("non_payable_media", frozenset())
+    if cmd.media.key in not_payable:
+        raise Rejected(
+            "media_not_payable", "This media belongs to the channel and cannot be bought."
+        )
+    if any(p.pending and p.media.key == cmd.media.key for p in state.pay):
+        raise Rejected(
+            "media_already_pending", "Someone already paid for this media; it is queued."
+        )
+    if any(i.media.key == cmd.media.key for i in state.items):
+        raise Rejected("media_on_playlist", "This media is already on the playlist.")
+    return (PayItemRequested(cmd.request_id, cmd.user, cmd.media, cmd.tier, ctx.now),)
+
+
+def _attach(state: QueueState, pay: PayItem, uid: int | None) -> tuple[PayEvent, ...]:
+    if pay.item_id is not None and pay.placement != "removed":
+        return ()
+    candidates = [i for i in state.items if i.media.key == pay.media.key and i.request_id is None]
+    if not candidates:
+        raise Rejected("not_on_playlist", "The media is not on the playlist (yet).")
+    chosen = next((i for i in candidates if i.uid == uid), candidates[-1])
+    return (PayItemAttached(pay.request_id, chosen.item_id, chosen.uid),)
+
+
+def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEvent, ...]:
+    match cmd:
+        case RequestPayItem():
+            return _request(state, cmd, ctx)
+        case LockQueue():
+            if not cmd.label.strip():
+                raise Rejected("invalid_lock", "A lock needs a label saying what it is for.")
+            if cmd.until is not None and cmd.until <= ctx.now:
+                raise Rejected("invalid_lock", "A lock must end in the future.")
+            return (QueueLocked(cmd.label, cmd.until, cmd.by),)
+        case UnlockQueue():
+            return () if state.lock is None else (QueueUnlocked(cmd.by),)
+    pay = _known(state, cmd.request_id)
+    match cmd:
+        case RecordPaymentCaptured():
+            if pay.payment == "pending":
+                if cmd.cost < 0:
+                    raise Rejected("invalid_cost", "A cost cannot be negative.")
+                return (PaymentCaptured(pay.request_id, cmd.cost),)
+            if pay.payment == "declined":
+                raise Rejected("payment_conflict", "This purchase was already declined.")
+            return ()
+        case RecordPaymentDeclined():
+            if pay.payment == "pending":
+                return (PaymentDeclined(pay.request_id, cmd.code, cmd.message),)
+            if pay.payment == "declined":
+                return ()
+            raise Rejected("payment_conflict", "This purchase was already paid.")
+        case StartPayItemAdd():
+            if (
+                pay.payment != "captured"
+                or pay.cancelled
+                or pay.placement not in ("waiting", "adding")
+            ):
+                raise Rejected("not_addable", f"Purchase {pay.request_id} is {pay.status}.")
+            return (PayItemAddStarted(pay.request_id, pay.add_attempts + 1),)
+        case AttachPayItem():
+            return _attach(state, pay, cmd.uid)
+        case ChoosePayItemSlot():
+            if pay.placement != "attached" or pay.cancelled:
+                return ()
+            slot = choose_slot(state, pay)
+            if pay.slot_chosen and slot == pay.slot_after:
+                return ()
+            return (PayItemSlotChosen(pay.request_id, slot),)
+        case FailPayItem() | CancelPayItem():
+            by = cmd.by if isinstance(cmd, CancelPayItem) else "webqueue"
+            if pay.cancelled or pay.payment == "declined":
+                return ()
+            if pay.placement == "playing":
+                raise Rejected(
+                    "already_playing", "It is playing now; a playing item is never cancelled."
+                )
+            if pay.placement == "played":
+                raise Rejected("already_played", "It has already played.")
+            return (PayItemCancelled(pay.request_id, cmd.reason, by),)
+        case RecordRefund():
+            if pay.payment == "refunded":
+                return ()
+            if not pay.cancelled or pay.payment != "captured":
+                raise Rejected("not_refundable", f"Purchase {pay.request_id} is {pay.status}.")
+            return (PayItemRefunded(pay.request_id, cmd.amount, pay.cancel_reason or ""),)
+    raise Rejected("unknown_command", f"The queue does not handle {type(cmd).__name__}.")
+
+
+def _in_place(state: QueueState, item_id: str, after: str | None) -> bool:
+    index = state.index_of(item_id)
+    if index is None:
+        return False
+    if after is None:
+        return index == 0
+    return index > 0 and state.items[index - 1].item_id == after
+
+
+def follow_ups(state: QueueState, events: Sequence[object]) -> tuple[PayEvent, ...]:
+    """Pay facts implied by `events` applied to `state`, to the point nothing more follows."""
+    out: list[PayEvent] = []
+    for event in events:
+        state = evolve(state, event)  # type: ignore[arg-type]
+    for _ in range(4):  # attach -> slot -> positioned -> playing settles within a few rounds
+        step = _next_facts(state)
+        if not step:
+            break
+        for event in step:
+            state = evolve(state, event)
+        out.extend(step)
+    return tuple(out)
+
+
+def _next_facts(state: QueueState) -> list[PayEvent]:
+    facts: list[PayEvent] = []
+    by_id: dict[str, QueueItem] = {i.item_id: i for i in state.items}
+    for pay in state.pay:
+        item = by_id.get(pay.item_id) if pay.item_id else None
+        if pay.placement in ("attached", "positioned", "playing") and item is None:
+            if pay.placement == "playing":
+                facts.append(PayItemPlayed(pay.request_id))
+            else:
+                facts.append(PayItemRemoved(pay.request_id, "gone_from_playlist"))
+                if not pay.cancelled:
+                    facts.append(PayItemCancelled(pay.request_id, "removed_in_cytube", "cytube"))
+            continue
+        if pay.placement == "playing" and state.now_playing != pay.item_id:
+            facts.append(PayItemPlayed(pay.request_id))
+        elif pay.placement in ("attached", "positioned") and state.now_playing == pay.item_id:
+            facts.append(PayItemPlaying(pay.request_id))
+        elif pay.placement == "attached" and not pay.cancelled:
+            if not pay.slot_chosen:
+                facts.append(PayItemSlotChosen(pay.request_id, choose_slot(state, pay)))
+            elif pay.item_id is not None and _in_place(state, pay.item_id, pay.slot_after):
+                facts.append(PayItemPositioned(pay.request_id))
+        elif pay.placement == "adding" and pay.item_id is None:
+            # attached even when cancelled meanwhile: the flow must then take it off again
+            match = [
+                i for i in state.items if i.media.key == pay.media.key and i.request_id is None
+            ]
+            if match:
+                facts.append(PayItemAttached(pay.request_id, match[-1].item_id, match[-1].uid))
+    return facts

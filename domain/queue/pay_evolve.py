@@ -1,0 +1,87 @@
+"""How pay facts fold into the queue state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from attrs import evolve as replace
+
+from domain.queue.pay_model import (
+    PayItem,
+    PayItemAddStarted,
+    PayItemAttached,
+    PayItemCancelled,
+    PayItemPlayed,
+    PayItemPlaying,
+    PayItemPositioned,
+    PayItemRefunded,
+    PayItemRemoved,
+    PayItemRequested,
+    PayItemSlotChosen,
+    PaymentCaptured,
+    PaymentDeclined,
+    QueueLock,
+    QueueLocked,
+    QueueUnlocked,
+)
+
+if TYPE_CHECKING:
+    from domain.queue.state import QueueState
+
+#: Finished purchases kept in the aggregate (for idempotency and status); the pay ledger
+#: projection keeps them all.
+KEEP_FINISHED = 200
+
+
+def _update(state: QueueState, request_id: str, **changes: Any) -> QueueState:
+    pay = tuple(replace(p, **changes) if p.request_id == request_id else p for p in state.pay)
+    finished = [p for p in pay if p.finished]
+    if len(finished) > KEEP_FINISHED:
+        drop = {p.request_id for p in finished[: len(finished) - KEEP_FINISHED]}
+        pay = tuple(p for p in pay if p.request_id not in drop)
+    return replace(state, pay=pay)
+
+
+def evolve_pay(state: QueueState, event: object) -> QueueState:
+    match event:
+        case PayItemRequested():
+            item = PayItem(event.request_id, event.user, event.media, event.tier, event.at)
+            return replace(state, pay=(*state.pay, item))
+        case PaymentCaptured():
+            return _update(state, event.request_id, payment="captured", cost=event.cost)
+        case PaymentDeclined():
+            return _update(state, event.request_id, payment="declined", decline_code=event.code)
+        case PayItemAddStarted():
+            return _update(state, event.request_id, placement="adding", add_attempts=event.attempt)
+        case PayItemAttached():
+            state = replace(
+                state,
+                items=tuple(
+                    replace(i, kind="pay", request_id=event.request_id)
+                    if i.item_id == event.item_id
+                    else i
+                    for i in state.items
+                ),
+            )
+            return _update(state, event.request_id, placement="attached", item_id=event.item_id)
+        case PayItemSlotChosen():
+            return _update(
+                state, event.request_id, slot_after=event.after_item_id, slot_chosen=True
+            )
+        case PayItemPositioned():
+            return _update(state, event.request_id, placement="positioned")
+        case PayItemPlaying():
+            return _update(state, event.request_id, placement="playing")
+        case PayItemPlayed():
+            return _update(state, event.request_id, placement="played")
+        case PayItemRemoved():
+            return _update(state, event.request_id, placement="removed")
+        case PayItemCancelled():
+            return _update(state, event.request_id, cancel_reason=event.reason)
+        case PayItemRefunded():
+            return _update(state, event.request_id, payment="refunded", refunded=event.amount)
+        case QueueLocked():
+            return replace(state, lock=QueueLock(event.label, event.until, event.by))
+        case QueueUnlocked():
+            return replace(state, lock=None)
+    return state

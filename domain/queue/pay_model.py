@@ -1,0 +1,316 @@
+"""Pay items: what a viewer bought, and where the money and the media are.
+
+Money and placement are tracked apart because they fail apart: a spend can be unresolved
+while an admin cancels, and an item can vanish from CyTube after it was paid for. A pay item
+is finished when it played (money kept), was declined (nothing taken), or was cancelled and
+its money given back and its media gone from the playlist.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from attrs import frozen
+
+from domain.media import Media
+
+Tier = Literal["queue", "playnext"]
+Payment = Literal["pending", "captured", "declined", "refunded"]
+Placement = Literal["waiting", "adding", "attached", "positioned", "playing", "played", "removed"]
+PENDING_PLACEMENTS = ("waiting", "adding", "attached", "positioned")
+
+
+@frozen
+class PayItem:
+    request_id: str
+    user: str
+    media: Media
+    tier: Tier
+    requested_at: datetime
+    payment: Payment = "pending"
+    cost: int = 0
+    placement: Placement = "waiting"
+    add_attempts: int = 0
+    item_id: str | None = None
+    slot_after: str | None = None
+    slot_chosen: bool = False
+    cancel_reason: str | None = None
+    decline_code: str | None = None
+    refunded: int = 0
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_reason is not None
+
+    @property
+    def finished(self) -> bool:
+        if self.payment == "declined" or self.placement == "played":
+            return True
+        off_playlist = self.placement in ("waiting", "removed")
+        return self.cancelled and self.payment == "refunded" and off_playlist
+
+    @property
+    def pending(self) -> bool:
+        """Paid for (or being paid for) and waiting to play."""
+        return (
+            not self.cancelled
+            and self.payment in ("pending", "captured")
+            and self.placement in PENDING_PLACEMENTS
+        )
+
+    @property
+    def status(self) -> str:
+        """One word for people: where this purchase stands."""
+        if self.payment == "declined":
+            return "declined"
+        if self.cancelled:
+            return "refunded" if self.payment == "refunded" else "cancelling"
+        if self.payment == "pending":
+            return "paying"
+        return self.placement if self.placement != "attached" else "positioning"
+
+
+@frozen
+class QueueLock:
+    label: str
+    until: datetime | None
+    by: str
+
+
+# ---- commands ------------------------------------------------------------------------------
+
+
+@frozen
+class RequestPayItem:
+    request_id: str
+    user: str
+    media: Media
+    tier: Tier
+
+
+@frozen
+class RecordPaymentCaptured:
+    request_id: str
+    cost: int
+
+
+@frozen
+class RecordPaymentDeclined:
+    request_id: str
+    code: str
+    message: str = ""
+
+
+@frozen
+class StartPayItemAdd:
+    """Written before each add is sent, so a resumed flow knows an add may have happened."""
+
+    request_id: str
+
+
+@frozen
+class AttachPayItem:
+    """The add was confirmed; `uid` is the robot's hint, the media decides."""
+
+    request_id: str
+    uid: int | None = None
+
+
+@frozen
+class ChoosePayItemSlot:
+    """Choose (again) where the item belongs, when the old slot's anchor has gone."""
+
+    request_id: str
+
+
+@frozen
+class FailPayItem:
+    request_id: str
+    reason: str
+
+
+@frozen
+class CancelPayItem:
+    request_id: str
+    reason: str
+    by: str
+
+
+@frozen
+class RecordRefund:
+    request_id: str
+    amount: int
+
+
+@frozen
+class LockQueue:
+    label: str
+    until: datetime | None
+    by: str
+
+
+@frozen
+class UnlockQueue:
+    by: str
+
+
+PayCommand = (
+    RequestPayItem
+    | RecordPaymentCaptured
+    | RecordPaymentDeclined
+    | StartPayItemAdd
+    | AttachPayItem
+    | ChoosePayItemSlot
+    | FailPayItem
+    | CancelPayItem
+    | RecordRefund
+    | LockQueue
+    | UnlockQueue
+)
+
+
+# ---- events --------------------------------------------------------------------------------
+
+
+@frozen
+class PayItemRequested:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    user: str
+    media: Media
+    tier: Tier
+    at: datetime
+
+
+@frozen
+class PaymentCaptured:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    cost: int
+
+
+@frozen
+class PaymentDeclined:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    code: str
+    message: str
+
+
+@frozen
+class PayItemAddStarted:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    attempt: int
+
+
+@frozen
+class PayItemAttached:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    item_id: str
+    uid: int
+
+
+@frozen
+class PayItemSlotChosen:
+    """`after_item_id` None: at the top of the playlist."""
+
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    after_item_id: str | None
+
+
+@frozen
+class PayItemPositioned:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+
+
+@frozen
+class PayItemPlaying:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+
+
+@frozen
+class PayItemPlayed:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+
+
+@frozen
+class PayItemRemoved:
+    """The media left the playlist (by us, or by anyone in CyTube) before it played."""
+
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    reason: str
+
+
+@frozen
+class PayItemCancelled:
+    """From here the flow owes a refund (if money was taken) and a delete (if it is queued)."""
+
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    reason: str
+    by: str
+
+
+@frozen
+class PayItemRefunded:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    amount: int
+    reason: str
+
+
+@frozen
+class QueueLocked:
+    VERSION: ClassVar[int] = 1
+    label: str
+    until: datetime | None
+    by: str
+
+
+@frozen
+class QueueUnlocked:
+    VERSION: ClassVar[int] = 1
+    by: str
+
+
+PayEvent = (
+    PayItemRequested
+    | PaymentCaptured
+    | PaymentDeclined
+    | PayItemAddStarted
+    | PayItemAttached
+    | PayItemSlotChosen
+    | PayItemPositioned
+    | PayItemPlaying
+    | PayItemPlayed
+    | PayItemRemoved
+    | PayItemCancelled
+    | PayItemRefunded
+    | QueueLocked
+    | QueueUnlocked
+)
+
+PAY_EVENTS: tuple[type, ...] = (
+    PayItemRequested,
+    PaymentCaptured,
+    PaymentDeclined,
+    PayItemAddStarted,
+    PayItemAttached,
+    PayItemSlotChosen,
+    PayItemPositioned,
+    PayItemPlaying,
+    PayItemPlayed,
+    PayItemRemoved,
+    PayItemCancelled,
+    PayItemRefunded,
+    QueueLocked,
+    QueueUnlocked,
+)
