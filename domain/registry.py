@@ -5,7 +5,8 @@ from __future__ import annotations
 from domain.presence.model import PRESENCE_EVENTS
 from domain.queue.events import QUEUE_EVENTS
 from domain.queue.pay_model import PAY_EVENTS
+from domain.wallet import WALLET_EVENTS
 
-ALL_EVENTS: tuple[type, ...] = (*QUEUE_EVENTS, *PAY_EVENTS, *PRESENCE_EVENTS)
+ALL_EVENTS: tuple[type, ...] = (*QUEUE_EVENTS, *PAY_EVENTS, *PRESENCE_EVENTS, *WALLET_EVENTS)
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in ALL_EVENTS}
 assert len(EVENT_TYPES) == len(ALL_EVENTS), "event type names must be unique"

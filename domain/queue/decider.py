@@ -29,6 +29,7 @@ from domain.queue.events import (
 )
 from domain.queue.pay_decide import decide_pay, follow_ups
 from domain.queue.pay_model import (
+    AbandonPayItemAdd,
     AttachPayItem,
     CancelPayItem,
     ChoosePayItemSlot,
@@ -188,6 +189,7 @@ def _decide_observation(
 
 PAY_COMMANDS = (
     RequestPayItem,
+    AbandonPayItemAdd,
     RecordPaymentCaptured,
     RecordPaymentDeclined,
     StartPayItemAdd,

@@ -14,6 +14,7 @@ from domain.decider import Context
 from domain.errors import Rejected
 from domain.media import validate_media
 from domain.queue.pay_model import (
+    AbandonPayItemAdd,
     AttachPayItem,
     CancelPayItem,
     ChoosePayItemSlot,
@@ -166,6 +167,12 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
             return (PayItemAddStarted(pay.request_id, pay.add_attempts + 1),)
         case AttachPayItem():
             return _attach(state, pay, cmd.uid)
+        case AbandonPayItemAdd():
+            if pay.placement != "adding" or not pay.cancelled:
+                return ()
+            if any(i.media.key == pay.media.key and i.request_id is None for i in state.items):
+                raise Rejected("on_playlist", "The media is on the playlist; attach it first.")
+            return (PayItemRemoved(pay.request_id, "not_added"),)
         case ChoosePayItemSlot():
             if pay.placement != "attached" or pay.cancelled:
                 return ()

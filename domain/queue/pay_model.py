@@ -118,6 +118,13 @@ class AttachPayItem:
 
 
 @frozen
+class AbandonPayItemAdd:
+    """A cancelled purchase whose add is not on the playlist: there is nothing to take off."""
+
+    request_id: str
+
+
+@frozen
 class ChoosePayItemSlot:
     """Choose (again) where the item belongs, when the old slot's anchor has gone."""
 
@@ -161,6 +168,7 @@ PayCommand = (
     | RecordPaymentDeclined
     | StartPayItemAdd
     | AttachPayItem
+    | AbandonPayItemAdd
     | ChoosePayItemSlot
     | FailPayItem
     | CancelPayItem

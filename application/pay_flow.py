@@ -1,0 +1,372 @@
+"""The pay flow: spend, add, move, confirm, and refund on any failure after money was taken.
+
+It is level-triggered: for each purchase still in flight it reads the queue aggregate (rebuilt
+from the log) and takes the next step that state calls for. Resuming after a crash at any point
+is therefore the same as carrying on: a spend is re-sent with the same request id (the economy
+answers the stored outcome), an add that may have happened is looked for on the playlist before
+it is tried again (adds are not idempotent), and every outcome is recorded as an event.
+
+Per channel, one purchase at a time goes from add to in-place, paced, so first come is first
+served and CyTube gets time to validate each add.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from attrs import frozen
+
+from application.command_handler import CommandHandler, CommandMeta
+from application.cytube import Cytube, CytubeUnavailable
+from application.economy import Economy, EconomyUnavailable, OutcomeUnknown
+from application.observing import Observer, queue_stream
+from application.ports import Clock, EventStore
+from domain.errors import Rejected
+from domain.queue.commands import ObservePlaylist
+from domain.queue.decider import queue_decider
+from domain.queue.pay_model import (
+    AbandonPayItemAdd,
+    AttachPayItem,
+    ChoosePayItemSlot,
+    FailPayItem,
+    PayItem,
+    RecordPaymentCaptured,
+    RecordPaymentDeclined,
+    RecordRefund,
+    StartPayItemAdd,
+)
+from domain.queue.state import QueueState
+
+log = logging.getLogger(__name__)
+
+
+@frozen
+class PayFlowConfig:
+    add_delay_sec: float = 2.0
+    add_retries: int = 3
+    confirm_timeout_sec: float = 10.0
+    move_retries: int = 2
+    retry_delay_sec: float = 2.0
+    retry_delay_max_sec: float = 60.0
+
+
+class PayFlow:
+    def __init__(
+        self,
+        handler: CommandHandler,
+        events: EventStore,
+        economy: Economy,
+        cytube: Cytube,
+        observer: Observer,
+        clock: Clock,
+        *,
+        channels: Sequence[str],
+        config: PayFlowConfig | None = None,
+    ) -> None:
+        self._handler = handler
+        self._events = events
+        self._economy = economy
+        self._cytube = cytube
+        self._observer = observer
+        self._clock = clock
+        self._channels = list(channels)
+        self.config = config or PayFlowConfig()
+        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._changed: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._placing: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._last_add: dict[str, datetime] = {}
+        self.outcomes: dict[str, int] = defaultdict(int)
+
+    # ---- running -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Resume every purchase in flight, then follow the log for new ones."""
+        head = await self._events.head()
+        for channel in self._channels:
+            await self.resume(channel)
+        async for stored in self._events.subscribe(after=head):
+            if stored.commit.stream.aggregate != "queue":
+                continue
+            channel = stored.commit.stream.channel
+            self._wake(channel)
+            for event in stored.commit.events:
+                request_id = getattr(event, "request_id", None)
+                if request_id is not None:
+                    self._ensure(channel, request_id)
+
+    async def resume(self, channel: str) -> None:
+        state = await self._state(channel)
+        for pay in state.pay:
+            if not pay.finished:
+                self._ensure(channel, pay.request_id)
+
+    async def stop(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
+
+    async def idle(self) -> None:
+        """Wait until no purchase is being driven (for tests and orderly shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    def _ensure(self, channel: str, request_id: str) -> None:
+        key = (channel, request_id)
+        task = self._tasks.get(key)
+        if task is None or task.done():
+            task = asyncio.create_task(self._drive(channel, request_id))
+            self._tasks[key] = task
+
+            def forget(done: asyncio.Task[None]) -> None:
+                self._forget(key, done)
+
+            task.add_done_callback(forget)
+
+    def _forget(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
+        if self._tasks.get(key) is task:
+            del self._tasks[key]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("pay flow for %s stopped", key, exc_info=task.exception())
+
+    def _wake(self, channel: str) -> None:
+        self._changed[channel].set()
+        self._changed[channel] = asyncio.Event()
+
+    async def _state(self, channel: str) -> QueueState:
+        state: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
+        return state
+
+    async def _do(self, channel: str, command: Any, key: str | None = None) -> None:
+        """Record a decision. A `key` makes a retried append land once; decisions the decider
+        already makes idempotent (attach, slot) go without one, so a later, different decision
+        is never mistaken for a repeat."""
+        meta = (
+            CommandMeta(f"pay:{channel}:{key}", actor="pay-flow")
+            if key
+            else CommandMeta.new("pay-flow")
+        )
+        await self._handler.handle(queue_decider, queue_stream(channel), command, meta)
+
+    async def _wait_change(self, channel: str, seconds: float) -> None:
+        changed = asyncio.ensure_future(self._changed[channel].wait())
+        timer = asyncio.ensure_future(self._clock.sleep(seconds))
+        try:
+            await asyncio.wait({changed, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for f in (changed, timer):
+                f.cancel()
+            await asyncio.gather(changed, timer, return_exceptions=True)
+
+    async def _backoff(self, attempt: int) -> None:
+        delay = min(
+            self.config.retry_delay_sec * 2 ** min(attempt, 10), self.config.retry_delay_max_sec
+        )
+        await self._clock.sleep(delay)
+
+    # ---- one purchase --------------------------------------------------------------------
+
+    async def _drive(self, channel: str, request_id: str) -> None:
+        idle_rounds = 0
+        while True:
+            state = await self._state(channel)
+            pay = state.pay_item(request_id)
+            if pay is None or pay.finished:
+                return
+            try:
+                progressed = await self._step(channel, state, pay)
+            except (CytubeUnavailable, EconomyUnavailable) as exc:
+                log.warning("pay %s on %s waits: %s", request_id, channel, exc)
+                await self._backoff(idle_rounds)
+                idle_rounds += 1
+                continue
+            if progressed:
+                idle_rounds = 0
+            elif pay.placement in ("positioned", "playing"):
+                return  # in place: observations carry it from here
+            else:
+                idle_rounds += 1
+                await self._wait_change(channel, self.config.confirm_timeout_sec)
+
+    async def _step(self, channel: str, state: QueueState, pay: PayItem) -> bool:
+        if pay.payment == "pending":
+            await self._settle_payment(channel, pay)
+            return True
+        if pay.cancelled:
+            return await self._unwind(channel, state, pay)
+        if pay.placement in ("waiting", "adding", "attached"):
+            async with self._placing[channel]:
+                return await self._place(channel, pay.request_id)
+        return False
+
+    async def _settle_payment(self, channel: str, pay: PayItem) -> None:
+        attempt = 0
+        while True:
+            try:
+                outcome = await self._economy.spend(
+                    channel, pay.user, pay.media.duration_sec, pay.tier, pay.request_id
+                )
+                break
+            except (OutcomeUnknown, EconomyUnavailable) as exc:
+                # Same request id again, never a new one, and never two at once.
+                log.warning("spend for %s unresolved (%s); asking again", pay.request_id, exc)
+                await self._backoff(attempt)
+                attempt += 1
+        if outcome.ok:
+            await self._do(
+                channel,
+                RecordPaymentCaptured(pay.request_id, outcome.cost),
+                f"{pay.request_id}:captured",
+            )
+            self.outcomes["captured"] += 1
+        else:
+            code = outcome.error_code or "declined"
+            await self._do(
+                channel,
+                RecordPaymentDeclined(pay.request_id, code, outcome.message or ""),
+                f"{pay.request_id}:declined",
+            )
+            self.outcomes[f"declined:{code}"] += 1
+
+    async def _unwind(self, channel: str, state: QueueState, pay: PayItem) -> bool:
+        """A cancelled purchase: take the media off the playlist, then give the money back."""
+        item = state.by_id(pay.item_id) if pay.item_id else None
+        if pay.placement in ("attached", "positioned") and item is not None:
+            await self._cytube.delete(channel, item.uid)
+            await self._wait_change(channel, self.config.confirm_timeout_sec)
+            if (await self._state(channel)).by_id(item.item_id) is not None:
+                await self._resync(channel)
+            return True
+        if pay.placement == "adding":
+            if await self._on_playlist(channel, pay):
+                return True  # now attached (the snapshot attached it): delete it next round
+            await self._do(channel, AbandonPayItemAdd(pay.request_id))
+            return True
+        if pay.payment == "captured":
+            await self._refund(channel, pay)
+            return True
+        return False
+
+    async def _refund(self, channel: str, pay: PayItem) -> None:
+        attempt = 0
+        while True:
+            try:
+                outcome = await self._economy.refund(
+                    channel, pay.user, pay.request_id, pay.cancel_reason or "cancelled"
+                )
+                break
+            except (OutcomeUnknown, EconomyUnavailable) as exc:
+                log.warning("refund for %s unresolved (%s); asking again", pay.request_id, exc)
+                await self._backoff(attempt)
+                attempt += 1
+        amount = outcome.refunded if outcome.ok else pay.cost
+        if not outcome.ok:
+            log.error("economy refused refund of %s: %s", pay.request_id, outcome.error_code)
+        await self._do(channel, RecordRefund(pay.request_id, amount), f"{pay.request_id}:refund")
+        self.outcomes[f"refunded:{pay.cancel_reason}"] += 1
+
+    async def _fail(self, channel: str, pay: PayItem, reason: str) -> None:
+        with contextlib.suppress(Rejected):
+            await self._do(channel, FailPayItem(pay.request_id, reason), f"{pay.request_id}:fail")
+
+    async def _on_playlist(self, channel: str, pay: PayItem) -> bool:
+        """Does CyTube hold the media? Reported as a snapshot so the shadow (and attach) follow."""
+        items = await self._cytube.playlist(channel)
+        if items is None:
+            raise CytubeUnavailable("the playlist could not be read")
+        if not any(i.media.key == pay.media.key for i in items):
+            return False
+        playing = await self._state(channel)
+        await self._observer.record(
+            channel, ObservePlaylist(items, current_uid=playing.now_playing_uid)
+        )
+        return True
+
+    async def _resync(self, channel: str) -> None:
+        items = await self._cytube.playlist(channel)
+        if items is not None:
+            state = await self._state(channel)
+            with contextlib.suppress(Rejected):
+                await self._observer.record(
+                    channel, ObservePlaylist(items, current_uid=state.now_playing_uid)
+                )
+
+    async def _place(self, channel: str, request_id: str) -> bool:
+        """Add (paced, retried) and move one purchase until it is in its slot."""
+        move_attempts = 0
+        while True:
+            state = await self._state(channel)
+            pay = state.pay_item(request_id)
+            if pay is None or pay.cancelled or pay.payment != "captured":
+                return True
+            if pay.placement in ("positioned", "playing", "played", "removed"):
+                return True
+            if pay.placement == "attached":
+                if move_attempts > self.config.move_retries:
+                    await self._resync(channel)
+                    after = (await self._state(channel)).pay_item(request_id)
+                    if after is not None and after.placement == "attached":
+                        await self._fail(channel, pay, "move_failed")
+                    return True
+                await self._move(channel, state, pay)
+                move_attempts += 1
+                continue
+            if state.now_playing is None:
+                await self._fail(channel, pay, "no_now_playing")
+                return True
+            if any(i.media.key == pay.media.key and i.request_id is None for i in state.items):
+                await self._do(channel, AttachPayItem(pay.request_id))
+                continue
+            if pay.placement == "adding" and await self._on_playlist(channel, pay):
+                continue
+            if pay.add_attempts > self.config.add_retries:
+                await self._fail(channel, pay, "add_failed")
+                return True
+            await self._add(channel, pay)
+
+    async def _add(self, channel: str, pay: PayItem) -> None:
+        last = self._last_add.get(channel)
+        if last is not None:
+            wait = self.config.add_delay_sec - (self._clock.now() - last).total_seconds()
+            if wait > 0:
+                await self._clock.sleep(wait)
+        await self._do(
+            channel, StartPayItemAdd(pay.request_id), f"{pay.request_id}:add:{pay.add_attempts + 1}"
+        )
+        self._last_add[channel] = self._clock.now()
+        outcome = await self._cytube.add(channel, pay.media, "end", temp=True)
+        if outcome.ok:
+            for _ in range(3):
+                state = await self._state(channel)
+                now = state.pay_item(pay.request_id)
+                if now is not None and now.placement != "adding":
+                    return
+                await self._wait_change(channel, self.config.confirm_timeout_sec / 3)
+            return  # not seen yet: the next round looks on the playlist
+        if not outcome.transient:
+            log.warning("CyTube refused %s: %s", pay.request_id, outcome.error)
+            await self._fail(channel, pay, "add_failed")
+        # transient: the next round retries, paced, within the budget
+
+    async def _move(self, channel: str, state: QueueState, pay: PayItem) -> None:
+        await self._do(
+            channel,
+            ChoosePayItemSlot(pay.request_id),
+            f"{pay.request_id}:slot:{len(state.items)}:{state.now_playing}",
+        )
+        state = await self._state(channel)
+        pay = state.pay_item(pay.request_id) or pay
+        if pay.placement != "attached" or pay.item_id is None:
+            return
+        item = state.by_id(pay.item_id)
+        anchor = state.by_id(pay.slot_after) if pay.slot_after else None
+        if item is None:
+            return
+        await self._cytube.move(channel, item.uid, anchor.uid if anchor else "prepend")
+        await self._wait_change(channel, self.config.confirm_timeout_sec)

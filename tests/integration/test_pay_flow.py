@@ -1,0 +1,140 @@
+"""The pay flow end to end over the simulator and the local ledger."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from application.command_handler import CommandMeta
+from application.observing import queue_stream
+from domain.media import Media
+from domain.queue.decider import queue_decider
+from domain.queue.pay_model import CancelPayItem
+from tests.integration.pay_world import PayWorld
+
+P = [Media("yt", f"paid{i}", f"Paid {i}", 300) for i in range(10)]
+COST = 250  # five minutes on the default price table
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[PayWorld]:
+    w = PayWorld()
+    await w.seed()
+    await w.ledger.grant("lobby", "ann", 10_000, "admin")
+    await w.ledger.grant("lobby", "bob", 10_000, "admin")
+    w.start_flow()
+    yield w
+    await w.stop_flow()
+
+
+async def test_queue_and_playnext_land_in_their_slots_and_are_charged(world: PayWorld) -> None:
+    r1, _ = await world.request("ann", P[1], "queue")
+    await world.settled(r1)
+    r2, _ = await world.request("bob", P[2], "queue")
+    await world.settled(r2)
+    r3, _ = await world.request("ann", P[3], "playnext")
+    await world.settled(r3)
+    assert world.playlist_ids() == ["content0", "paid3", "paid1", "paid2", "content1", "content2"]
+    assert await world.ledger.balance("lobby", "ann") == 10_000 - 2 * COST
+    assert await world.ledger.balance("lobby", "bob") == 10_000 - COST
+    state = await world.state()
+    assert [i.kind for i in state.items[1:4]] == ["pay", "pay", "pay"]
+    assert all(i.temp for i in world.sim.playlist() if i.media.id.startswith("paid"))
+
+
+async def test_a_declined_spend_adds_nothing(world: PayWorld) -> None:
+    rid, _ = await world.request("pauper", P[1])
+    state = await world.settled(rid)
+    pay = state.pay_item(rid)
+    assert pay is not None and pay.status == "declined"
+    assert pay.decline_code == "insufficient_balance"
+    assert "paid1" not in world.playlist_ids()
+
+
+async def test_transient_add_failures_past_the_budget_end_in_one_refund(world: PayWorld) -> None:
+    world.cytube.fail_adds(10, transient=True)
+    rid, _ = await world.request("ann", P[1])
+    state = await world.settled(rid)
+    pay = state.pay_item(rid)
+    assert pay is not None and pay.cancel_reason == "add_failed" and pay.payment == "refunded"
+    assert pay.add_attempts == world.config.add_retries + 1
+    assert await world.money("ann") == {"debited": [(rid, COST)], "refunded": [(rid, COST)]}
+    assert "paid1" not in world.playlist_ids()
+
+
+async def test_a_transient_add_failure_within_the_budget_is_retried(world: PayWorld) -> None:
+    world.cytube.fail_adds(2, transient=True)
+    rid, _ = await world.request("ann", P[1])
+    pay = (await world.settled(rid)).pay_item(rid)
+    assert pay is not None and pay.placement == "positioned" and pay.add_attempts == 3
+
+
+async def test_a_permanent_add_failure_refunds_at_once(world: PayWorld) -> None:
+    world.cytube.fail_adds(1, transient=False, error="Media not found")
+    rid, _ = await world.request("ann", P[1])
+    pay = (await world.settled(rid)).pay_item(rid)
+    assert pay is not None and pay.cancel_reason == "add_failed" and pay.add_attempts == 1
+    assert await world.ledger.balance("lobby", "ann") == 10_000
+
+
+async def test_a_move_that_never_happens_ends_in_one_refund_and_no_item(world: PayWorld) -> None:
+    world.cytube.drop_moves(100)
+    rid, _ = await world.request("ann", P[1], "playnext")
+    pay = (await world.settled(rid)).pay_item(rid)
+    assert pay is not None and pay.cancel_reason == "move_failed" and pay.finished
+    assert await world.money("ann") == {"debited": [(rid, COST)], "refunded": [(rid, COST)]}
+    assert "paid1" not in world.playlist_ids()
+
+
+async def test_an_add_whose_reply_lacks_the_uid_is_confirmed_by_media(world: PayWorld) -> None:
+    world.cytube.add_without_uid(1)
+    rid, _ = await world.request("ann", P[1])
+    pay = (await world.settled(rid)).pay_item(rid)
+    assert pay is not None and pay.placement == "positioned"
+
+
+async def test_an_add_whose_reply_is_lost_is_found_on_the_playlist_not_added_twice(
+    world: PayWorld,
+) -> None:
+    world.cytube.lose_after_add(1)
+    rid, _ = await world.request("ann", P[1])
+    pay = (await world.settled(rid)).pay_item(rid)
+    assert pay is not None and pay.placement == "positioned"
+    assert world.playlist_ids().count("paid1") == 1
+
+
+async def test_the_same_request_id_twice_charges_once(world: PayWorld) -> None:
+    rid, first = await world.request("ann", P[1], request_id="same-id")
+    _, second = await world.request("ann", P[1], request_id="same-id")
+    assert first.events and not second.events
+    await world.settled(rid)
+    assert (await world.money("ann"))["debited"] == [("same-id", COST)]
+
+
+async def test_an_admin_cancel_refunds_and_removes_the_item(world: PayWorld) -> None:
+    rid, _ = await world.request("ann", P[1])
+    await world.settled(rid)
+    await world.handler.handle(
+        queue_decider,
+        queue_stream("lobby"),
+        CancelPayItem(rid, "admin_remove", "admin"),
+        CommandMeta.new("admin"),
+    )
+    pay = (await world.until(lambda s: s.pay_item(rid).finished, "refund")).pay_item(rid)  # type: ignore[union-attr]
+    assert pay is not None and pay.refunded == COST and pay.placement == "removed"
+    assert "paid1" not in world.playlist_ids()
+    assert await world.ledger.balance("lobby", "ann") == 10_000
+
+
+async def test_losing_now_playing_before_the_add_refunds_with_no_now_playing(
+    world: PayWorld,
+) -> None:
+    await world.stop_flow()
+    rid, _ = await world.request("ann", P[1])
+    for item in world.sim.playlist():
+        await world.sim.delete(item.uid)
+    world.start_flow()
+    pay = (await world.settled(rid)).pay_item(rid)
+    assert pay is not None and pay.cancel_reason == "no_now_playing"
+    assert await world.ledger.balance("lobby", "ann") == 10_000
