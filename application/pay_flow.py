@@ -186,6 +186,10 @@ class PayFlow:
                 await self._backoff(idle_rounds)
                 idle_rounds += 1
                 continue
+            except Rejected as exc:
+                # The purchase moved on underneath us (say, cancelled mid-add): look again.
+                log.info("pay %s on %s: %s; re-reading", request_id, channel, exc.message)
+                continue
             if progressed:
                 idle_rounds = 0
             elif pay.placement in ("positioned", "playing"):
@@ -235,7 +239,11 @@ class PayFlow:
             self.outcomes[f"declined:{code}"] += 1
 
     async def _unwind(self, channel: str, state: QueueState, pay: PayItem) -> bool:
-        """A cancelled purchase: take the media off the playlist, then give the money back."""
+        """A cancelled purchase: take the media off the playlist, then give the money back.
+        In that order: money goes back only for media that will not play. One that started
+        playing before the delete landed has played, and keeps its price."""
+        if pay.placement in ("playing", "played"):
+            return False
         item = state.by_id(pay.item_id) if pay.item_id else None
         if pay.placement in ("attached", "positioned") and item is not None:
             await self._cytube.delete(channel, item.uid)

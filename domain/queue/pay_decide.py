@@ -194,6 +194,8 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
         case RecordRefund():
             if pay.payment == "refunded":
                 return ()
+            if pay.placement in ("playing", "played"):
+                raise Rejected("already_played", "It played, so it is not refunded.")
             if not pay.cancelled or pay.payment != "captured":
                 raise Rejected("not_refundable", f"Purchase {pay.request_id} is {pay.status}.")
             return (PayItemRefunded(pay.request_id, cmd.amount, pay.cancel_reason or ""),)

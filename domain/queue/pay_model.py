@@ -47,6 +47,8 @@ class PayItem:
     def finished(self) -> bool:
         if self.payment == "declined" or self.placement == "played":
             return True
+        if self.cancelled and self.placement == "playing":
+            return True  # cancelled too late: it plays, and keeps its price
         off_playlist = self.placement in ("waiting", "removed")
         return self.cancelled and self.payment == "refunded" and off_playlist
 

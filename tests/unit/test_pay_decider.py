@@ -247,3 +247,11 @@ def test_capture_is_idempotent(s: Scenario) -> None:
     s.then(RecordPaymentCaptured("r1", 250), [PaymentCaptured("r1", 250)])
     s.given_commands(RecordPaymentCaptured("r1", 250))
     s.then(RecordPaymentCaptured("r1", 250), [])
+
+
+def test_a_cancelled_item_that_started_playing_is_not_refunded(s: Scenario) -> None:
+    buy(s, "r1", P1, "playnext", 11)
+    s.given_commands(CancelPayItem("r1", "owner_left", "presence"), ObserveNowPlaying(11))
+    pay = s.state.pay_item("r1")
+    assert pay is not None and pay.placement == "playing" and pay.finished
+    s.then_rejected(RecordRefund("r1", 250), "already_played")
