@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from adapters.sql_tables import checkpoints, metadata
 from application.projections.ports import (
     CheckpointMoved,
+    InsertRows,
     ProjectionStatus,
     ReplaceRows,
     Row,
@@ -92,6 +93,9 @@ class SqlProjectionStore:
         table = metadata.tables[write.table]
         if isinstance(write, ReplaceRows):
             await conn.execute(delete(table).where(*_match(table, write.match)))
+            if write.rows:
+                await conn.execute(insert(table), [dict(r) for r in write.rows])
+        elif isinstance(write, InsertRows):
             if write.rows:
                 await conn.execute(insert(table), [dict(r) for r in write.rows])
         elif isinstance(write, Upsert):

@@ -34,6 +34,9 @@ queue_channels = Table(
     Column("playing_since", DateTime(timezone=True)),
     Column("empty_snapshot_held", Boolean, nullable=False),
     Column("position", BigInteger, nullable=False),
+    Column("lock_label", Text),
+    Column("lock_until", DateTime(timezone=True)),
+    Column("lock_by", String(100)),
 )
 
 queue_items = Table(
@@ -50,4 +53,49 @@ queue_items = Table(
     Column("kind", String(20), nullable=False),
     Column("temp", Boolean, nullable=False),
     Column("queued_by", String(200), nullable=False),
+    Column("request_id", String(100)),
+    Column("paid_by", String(100)),
+    Column("tier", String(20)),
+    Column("cost", Integer),
+    Column("pay_status", String(20)),
+)
+
+pay_items = Table(
+    "pay_items",
+    metadata,
+    Column("request_id", String(100), primary_key=True),
+    Column("channel", String(200), nullable=False, index=True),
+    Column("user", String(100), nullable=False, index=True),
+    Column("media_type", String(40), nullable=False),
+    Column("media_id", String(400), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("duration_sec", Integer, nullable=False),
+    Column("tier", String(20), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("payment", String(20), nullable=False),
+    Column("cost", Integer, nullable=False),
+    Column("placement", String(20), nullable=False),
+    Column("add_attempts", Integer, nullable=False),
+    Column("item_id", String(64)),
+    Column("slot_after", String(64)),
+    Column("slot_chosen", Boolean, nullable=False),
+    Column("cancel_reason", String(100)),
+    Column("decline_code", String(100)),
+    Column("refunded", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("finished", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+pay_item_history = Table(
+    "pay_item_history",
+    metadata,
+    Column("request_id", String(100), primary_key=True),
+    Column("position", BigInteger, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("channel", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("type", String(60), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("data", Text, nullable=False),
 )

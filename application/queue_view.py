@@ -21,6 +21,14 @@ class MediaView(msgspec.Struct):
     id: str
 
 
+class PayView(msgspec.Struct):
+    request_id: str
+    paid_by: str
+    tier: str
+    cost: int
+    status: str
+
+
 class ItemView(msgspec.Struct):
     item_id: str
     uid: int
@@ -32,6 +40,7 @@ class ItemView(msgspec.Struct):
     queued_by: str
     playlist_index: int
     eta_sec: float | None
+    pay: PayView | None = None
 
 
 class NowPlayingView(msgspec.Struct):
@@ -42,6 +51,12 @@ class NowPlayingView(msgspec.Struct):
     remaining_sec: float | None
 
 
+class LockView(msgspec.Struct):
+    label: str
+    until: datetime | None
+    by: str
+
+
 class QueueView(msgspec.Struct):
     channel: str
     position: int
@@ -49,6 +64,7 @@ class QueueView(msgspec.Struct):
     generated_at: datetime
     now_playing: NowPlayingView | None
     items: list[ItemView]
+    lock: LockView | None = None
 
 
 def _item(row: dict[str, Any], eta: float | None) -> ItemView:
@@ -63,6 +79,11 @@ def _item(row: dict[str, Any], eta: float | None) -> ItemView:
         queued_by=row["queued_by"],
         playlist_index=row["position"],
         eta_sec=eta,
+        pay=(
+            PayView(row["request_id"], row["paid_by"], row["tier"], row["cost"], row["pay_status"])
+            if row.get("request_id") and row.get("paid_by") is not None
+            else None
+        ),
     )
 
 
@@ -102,7 +123,14 @@ def build_view(
         items.append(_item(row, clock))
         if clock is not None:
             clock = clock + row["duration_sec"] if row["duration_sec"] > 0 else None
-    return QueueView(channel, position, channel_row["position"], now, now_playing, items)
+    lock = None
+    if channel_row.get("lock_label") is not None and (
+        channel_row["lock_until"] is None or channel_row["lock_until"] > now
+    ):
+        lock = LockView(
+            channel_row["lock_label"], channel_row["lock_until"], channel_row["lock_by"]
+        )
+    return QueueView(channel, position, channel_row["position"], now, now_playing, items, lock)
 
 
 class QueueQueries:

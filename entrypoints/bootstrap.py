@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +19,17 @@ from adapters.jetstream_store import JetStreamEventStore
 from adapters.nats_server import EmbeddedNatsServer
 from adapters.service_lock import ServiceLock
 from adapters.sql_projection_store import SqlProjectionStore
+from adapters.tokens import TokenSigner, load_secret
 from application.command_handler import CommandHandler
 from application.live import LiveQueues
 from application.observing import Observer
+from application.pay_flow import PayFlow
+from application.pay_service import PayService
 from application.ports import Clock
 from application.projections.queue_shadow import QueueShadowProjection
 from application.projections.runner import ProjectionRunner
 from application.queue_view import QueueQueries
+from domain.queue.commands import ObservePlaylist
 from entrypoints.settings import Settings
 
 log = logging.getLogger("webqueue")
@@ -110,7 +115,13 @@ class Services:
     queries: QueueQueries
     live: LiveQueues
     runners: list[ProjectionRunner]
+    signer: TokenSigner
+    pay: PayService
+    pay_flow: PayFlow
+    cytube: Any
+    wall_clock: Clock = field(factory=WallClock)
     simulator: Any = None
+    commands: Any = None
     inbound: Any = None
     lock: ServiceLock | None = None
     tasks: list[asyncio.Task[Any]] = field(factory=list)
@@ -122,6 +133,11 @@ class Services:
             self._spawn(self.simulator.run(), "simulator")
         if self.inbound is not None:
             await self.inbound.start()
+        self._spawn(self.pay_flow.run(), "pay-flow")
+        from entrypoints.nats_commands import NatsCommands
+
+        self.commands = NatsCommands(self.log.nc, self, self.settings.channel)
+        await self.commands.start()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -129,11 +145,14 @@ class Services:
         self.tasks.append(task)
 
     async def close(self) -> None:
+        if self.commands is not None:
+            await self.commands.stop()
         if self.inbound is not None:
             await self.inbound.stop()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.pay_flow.stop()
         await self.observer.close()
         await self.read_models.close()
         await self.log.close()
@@ -173,6 +192,29 @@ async def _simulated_cytube(settings: Settings, clock: Clock, observer: Observer
     return sim
 
 
+async def _kryten_resync(cytube: Any, observer: Observer, channel: str) -> None:
+    """Ask the robot for the playlist; an unreadable one (it answers [] then) changes nothing."""
+    items = await cytube.playlist(channel)
+    if items is not None:
+        await observer.observe(channel, ObservePlaylist(items))
+
+
+def _economy(settings: Settings, nc: Client, handler: CommandHandler) -> tuple[Any, Any]:
+    """The economy, and the grant function when it is our own ledger."""
+    if settings.economy == "kryten":
+        from adapters.kryten_economy import KrytenEconomy
+
+        return KrytenEconomy(nc), None
+    from adapters.local_ledger import LocalLedger
+
+    ledger = LocalLedger(handler)
+
+    async def grant(channel: str, user: str, amount: int, by: str) -> int:
+        return await ledger.grant(channel, user, amount, by)
+
+    return ledger, grant
+
+
 async def build_services(settings: Settings) -> Services:
     """Everything `webqueue serve` runs, wired; call start() to set it moving."""
     lock = ServiceLock(settings.data_dir)
@@ -193,15 +235,32 @@ async def build_services(settings: Settings) -> Services:
     observer = Observer(handler)
     simulator = inbound = None
     if settings.cytube == "sim":
+        from adapters.sim_cytube import SimCytube
+
         simulator = await _simulated_cytube(settings, clock, observer)
+        cytube: Any = SimCytube({settings.channel: simulator})
     else:
         from adapters.kryten_inbound import KrytenInbound
+        from adapters.kryten_robot import KrytenRobot
 
-        inbound = KrytenInbound(log_.nc, settings.channel, observer)
+        inbound = KrytenInbound(log_.nc, settings.channel, observer, domain=settings.domain)
+        cytube = KrytenRobot(log_.nc, domain=settings.domain)
+        observer.set_desync_hook(lambda channel: _kryten_resync(cytube, observer, channel))
+    economy, granter = _economy(settings, log_.nc, handler)
     queries = QueueQueries(read_models, clock)
     live = LiveQueues(queries)
     runner = ProjectionRunner(
         log_.events, read_models, QueueShadowProjection(), on_change=live.changed
+    )
+    pay_flow = PayFlow(
+        CommandHandler(log_.events, clock),
+        log_.events,
+        economy,
+        cytube,
+        observer,
+        clock,
+        channels=[settings.channel],
+        config=settings.pay_flow,
     )
     return Services(
         settings=settings,
@@ -213,6 +272,10 @@ async def build_services(settings: Settings) -> Services:
         queries=queries,
         live=live,
         runners=[runner],
+        signer=TokenSigner(load_secret(settings.data_dir, os.environ)),
+        pay=PayService(handler, economy, read_models, clock, granter=granter),
+        pay_flow=pay_flow,
+        cytube=cytube,
         simulator=simulator,
         inbound=inbound,
         lock=lock,

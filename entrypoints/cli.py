@@ -13,6 +13,7 @@ from pathlib import Path
 import msgspec
 
 from entrypoints.settings import DEFAULT_DATA_DIR, Settings
+from entrypoints.token_cli import add_token_parser, run_token
 from entrypoints.version import webqueue_version
 
 
@@ -65,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(default with --nats-url)",
     )
     serve.add_argument(
+        "--economy",
+        choices=["local", "kryten"],
+        help="who holds the currency: our own ledger (default without --nats-url) or "
+        "kryten-economy (default with --nats-url)",
+    )
+    serve.add_argument(
+        "--domain", default="cytu.be", help="CyTube domain the Kryten peers serve (default cytu.be)"
+    )
+    serve.add_argument(
         "--sim-speed",
         type=_positive,
         default=1.0,
@@ -81,17 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--channel", help="only this channel")
     events.add_argument("--follow", action="store_true", help="keep printing new commits")
     events.add_argument("--after", type=int, default=0, help="start after this log position")
+
+    add_token_parser(sub)
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    cytube = getattr(args, "cytube", None) or ("sim" if args.nats_url is None else "kryten")
+    external = getattr(args, "nats_url", None) is not None
+    cytube = getattr(args, "cytube", None) or ("kryten" if external else "sim")
+    economy = getattr(args, "economy", None) or ("kryten" if external else "local")
     return Settings(
         data_dir=args.data_dir,
         host=getattr(args, "host", "127.0.0.1"),
         port=getattr(args, "port", 8080),
         channel=getattr(args, "channel", None) or "lobby",
-        nats_url=args.nats_url,
+        nats_url=getattr(args, "nats_url", None),
+        economy=economy,
+        domain=getattr(args, "domain", "cytu.be"),
         db_url=getattr(args, "db", None),
         cytube=cytube,
         sim_speed=getattr(args, "sim_speed", 1.0),
@@ -183,6 +199,8 @@ async def _events(settings: Settings, channel: str | None, follow: bool, after: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "token":
+        return run_token(args)
     settings = _settings(args)
     logging.basicConfig(
         level=getattr(logging, settings.log_level.upper()),

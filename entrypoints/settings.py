@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from attrs import frozen
+from attrs import field, frozen
+
+from application.pay_flow import PayFlowConfig
 
 DEFAULT_DATA_DIR = Path(".webqueue")
 
@@ -19,6 +21,9 @@ class Settings:
     nats_url: str | None = None
     db_url: str | None = None
     cytube: Literal["sim", "kryten"] = "sim"
+    economy: Literal["local", "kryten"] = "local"
+    domain: str = "cytu.be"
+    pay_flow: PayFlowConfig = field(factory=PayFlowConfig)
     sim_speed: float = 1.0
     sim_seed_demo: bool = True
     stream: str = "WEBQUEUE"

@@ -28,7 +28,15 @@ class Upsert:
     row: Row
 
 
-Write = ReplaceRows | Upsert
+@frozen
+class InsertRows:
+    """Append rows (history that is never rewritten)."""
+
+    table: str
+    rows: Sequence[Row]
+
+
+Write = ReplaceRows | Upsert | InsertRows
 
 
 class CheckpointMoved(Exception):

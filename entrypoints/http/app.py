@@ -11,7 +11,9 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from entrypoints.bootstrap import Services
+from entrypoints.http.auth import AUTH_DEPENDENCIES, AUTH_EXCEPTION_HANDLERS, TokenController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, error_body
+from entrypoints.http.pay import PayController
 from entrypoints.http.queue import QueueController
 from entrypoints.http.sim import QueueFailed, SimController
 from entrypoints.version import webqueue_version
@@ -68,13 +70,20 @@ def create_app(services: Services) -> Litestar:
         page = files("entrypoints").joinpath("static/live.html").read_text(encoding="utf-8")
         return page.replace("{{channel}}", services.settings.channel)
 
-    handlers: list[Any] = [health, index, QueueController]
+    handlers: list[Any] = [health, index, QueueController, PayController, TokenController]
     if services.simulator is not None:
         handlers.append(SimController)
     return Litestar(
         route_handlers=handlers,
-        dependencies={"services": Provide(lambda: services, sync_to_thread=False)},
-        exception_handlers={**EXCEPTION_HANDLERS, QueueFailed: _queue_failed},
+        dependencies={
+            "services": Provide(lambda: services, sync_to_thread=False),
+            **AUTH_DEPENDENCIES,
+        },
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            **AUTH_EXCEPTION_HANDLERS,
+            QueueFailed: _queue_failed,
+        },
         openapi_config=OpenAPIConfig(
             title="webqueue",
             version=webqueue_version(),

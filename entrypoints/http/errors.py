@@ -8,28 +8,35 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from application.errors import NotFoundError
 from application.ports import StoreUnavailable
 from domain.errors import Rejected
 
 log = logging.getLogger("webqueue.http")
 
 
-class NotFound(LookupError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+#: Refusals with a more telling status than 422.
+REJECTION_STATUS = {
+    "queue_locked": 423,
+    "media_already_pending": 409,
+    "media_on_playlist": 409,
+    "duplicate_request": 409,
+    "already_playing": 409,
+    "already_played": 409,
+    "unknown_request": 404,
+}
+
+
 def _rejected(_: Request[Any, Any, Any], exc: Rejected) -> Response[Any]:
-    return Response(error_body(exc.code, exc.message), status_code=422)
+    status = REJECTION_STATUS.get(exc.code, 422)
+    return Response(error_body(exc.code, exc.message), status_code=status)
 
 
-def _not_found(_: Request[Any, Any, Any], exc: NotFound) -> Response[Any]:
+def _missing(_: Request[Any, Any, Any], exc: NotFoundError) -> Response[Any]:
     return Response(error_body(exc.code, exc.message), status_code=404)
 
 
@@ -55,7 +62,7 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     Rejected: _rejected,
-    NotFound: _not_found,
+    NotFoundError: _missing,
     StoreUnavailable: _unavailable,
     ValidationException: _invalid,
     HTTPException: _http,

@@ -9,9 +9,9 @@ import msgspec
 from litestar import Controller, WebSocket, get, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from application.errors import NotFoundError
 from application.queue_view import QueueView
 from entrypoints.bootstrap import Services
-from entrypoints.http.errors import NotFound
 from entrypoints.http.params import Channel, ServicesDep
 
 _encode = msgspec.json.Encoder().encode
@@ -20,7 +20,7 @@ _encode = msgspec.json.Encoder().encode
 async def known_channel(services: Services, channel: str) -> str:
     if channel == services.settings.channel or channel in await services.queries.channels():
         return channel
-    raise NotFound("unknown_channel", f"No channel named {channel!r} is served here.")
+    raise NotFoundError("unknown_channel", f"No channel named {channel!r} is served here.")
 
 
 class QueueController(Controller):
@@ -41,7 +41,7 @@ class QueueController(Controller):
         """Sends the queue on connect and again on every change, as JSON text frames."""
         try:
             await known_channel(services, channel)
-        except NotFound as exc:
+        except NotFoundError as exc:
             await socket.close(code=4404, reason=exc.message[:120])
             return
         await socket.accept()

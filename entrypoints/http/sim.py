@@ -11,9 +11,9 @@ from litestar.params import JSONBody
 from msgspec import Meta
 
 from adapters.sim_playlist import QueueFail
+from application.errors import NotFoundError
 from domain.media import Media
 from entrypoints.bootstrap import Services
-from entrypoints.http.errors import NotFound
 from entrypoints.http.params import Channel, ServicesDep, Uid, UserName
 
 Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")]
@@ -51,6 +51,17 @@ class Advance(msgspec.Struct, forbid_unknown_fields=True):
     seconds: Annotated[float, Meta(gt=0, le=7 * 24 * 3600)]
 
 
+class Faults(msgspec.Struct, forbid_unknown_fields=True):
+    """Failures the simulated CyTube will produce next (counts of calls)."""
+
+    fail_adds: Annotated[int, Meta(ge=0, le=1000)] = 0
+    transient: bool = True
+    drop_moves: Annotated[int, Meta(ge=0, le=1000)] = 0
+    lose_after_add: Annotated[int, Meta(ge=0, le=1000)] = 0
+    add_without_uid: Annotated[int, Meta(ge=0, le=1000)] = 0
+    unavailable: Annotated[int, Meta(ge=0, le=1000)] = 0
+
+
 class SimItem(msgspec.Struct):
     uid: int
     media_type: str
@@ -86,9 +97,11 @@ class QueueFailed(Exception):
 def _sim(services: Services, channel: str):  # type: ignore[no-untyped-def]
     sim = services.simulator
     if sim is None:
-        raise NotFound("no_simulator", "This service watches a real CyTube; there is no simulator.")
+        raise NotFoundError(
+            "no_simulator", "This service watches a real CyTube; there is no simulator."
+        )
     if channel != sim.channel:
-        raise NotFound("unknown_channel", f"The simulator runs channel {sim.channel!r} only.")
+        raise NotFoundError("unknown_channel", f"The simulator runs channel {sim.channel!r} only.")
     return sim
 
 
@@ -135,7 +148,7 @@ class SimController(Controller):
     async def remove(self, services: ServicesDep, channel: Channel, uid: Uid) -> None:
         sim = _sim(services, channel)
         if all(item.uid != uid for item in sim.playlist()):
-            raise NotFound("unknown_item", f"No item with uid {uid} is on the playlist.")
+            raise NotFoundError("unknown_item", f"No item with uid {uid} is on the playlist.")
         await sim.delete(uid)
 
     @post("/media/{uid:int}/move", summary="Move an item after another uid", status_code=204)
@@ -169,3 +182,18 @@ class SimController(Controller):
         sim = _sim(services, channel)
         services.clock.advance(data.seconds)  # type: ignore[attr-defined]
         await sim.play_due()
+
+    @post("/faults", summary="Make the simulated CyTube fail the next calls", status_code=204)
+    async def faults(self, services: ServicesDep, channel: Channel, data: JSONBody[Faults]) -> None:
+        _sim(services, channel)
+        cytube = services.cytube
+        if data.fail_adds:
+            cytube.fail_adds(data.fail_adds, transient=data.transient)
+        if data.drop_moves:
+            cytube.drop_moves(data.drop_moves)
+        if data.lose_after_add:
+            cytube.lose_after_add(data.lose_after_add)
+        if data.add_without_uid:
+            cytube.add_without_uid(data.add_without_uid)
+        if data.unavailable:
+            cytube.unavailable(data.unavailable)

@@ -28,6 +28,11 @@ def item(channel: str, n: int) -> dict[str, object]:
         "kind": "content",
         "temp": n % 2 == 0,
         "queued_by": "ann",
+        "request_id": None,
+        "paid_by": None,
+        "tier": None,
+        "cost": None,
+        "pay_status": None,
     }
 
 
@@ -39,6 +44,9 @@ def channel_row(channel: str, position: int) -> dict[str, object]:
         "playing_since": AT,
         "empty_snapshot_held": False,
         "position": position,
+        "lock_label": None,
+        "lock_until": None,
+        "lock_by": None,
     }
 
 

@@ -40,6 +40,7 @@ from domain.queue.pay_model import (
     QueueUnlocked,
 )
 from domain.registry import ALL_EVENTS
+from domain.wallet import CreditGranted, DebitDeclined, RequestDebited, RequestRefunded
 
 AT = datetime(2026, 11, 20, 21, 30, 15, 123456, tzinfo=UTC)
 SAMPLES: list[Any] = [
@@ -70,6 +71,10 @@ SAMPLES: list[Any] = [
     QueueLocked("Movie night", AT, "admin"),
     QueueLocked("Maintenance", None, "admin"),
     QueueUnlocked("admin"),
+    CreditGranted(5000, "admin", "grant", 5000),
+    RequestDebited("r1", 250, 4750),
+    DebitDeclined("r2", 1000, 4750, "insufficient_balance"),
+    RequestRefunded("r1", 250, "move_failed", 5000),
     UserJoined("Bob", 1.5, False, AT),
     UserLeft("Bob", AT),
     UserAfkChanged("Bob", True, AT),

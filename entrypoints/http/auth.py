@@ -1,0 +1,179 @@
+"""Bearer tokens over HTTP: who is asking (`identity`), 401/403 in the one error format, tokens API.
+
+A handler that needs a caller takes `identity: IdentityDep`; the app provides it with
+`AUTH_DEPENDENCIES` and maps failures with `AUTH_EXCEPTION_HANDLERS`. Handlers that do not ask for
+`identity` stay public: the header is only read when the dependency is needed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import ValidationException
+from litestar.openapi.spec import Reference, SecurityScheme
+from litestar.params import JSONBody
+from msgspec import Meta
+
+from adapters.tokens import DEFAULT_TTL_SEC, MAX_TTL_SEC, TokenSigner
+from application.identity import (
+    USER_MAX_CHARS,
+    Forbidden,
+    Identity,
+    Role,
+    Unauthenticated,
+    require,
+)
+from application.ports import Clock
+from entrypoints.http.errors import error_body
+
+IdentityDep = NamedDependency[Identity]
+
+
+class AuthServices(Protocol):
+    """What identity needs from `entrypoints.bootstrap.Services`: its token signer and a wall
+    clock (tokens expire by real time, even when the simulator's virtual clock runs fast)."""
+
+    signer: TokenSigner
+    wall_clock: Clock
+
+
+if TYPE_CHECKING:
+    AuthServicesDep = NamedDependency[AuthServices]
+else:
+    # Litestar checks a dependency's value against its annotation, and a Protocol cannot be
+    # checked at run time: any object with `.signer` and `.wall_clock` will do (a test fake too).
+    AuthServicesDep = NamedDependency[Any]
+
+REALM = "webqueue"
+
+SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
+    "bearer": SecurityScheme(
+        type="http",
+        scheme="bearer",
+        description="A token from `webqueue token issue` or `POST /api/v1/tokens`.",
+    )
+}
+"""For `OpenAPIConfig(components=Components(security_schemes=SECURITY_SCHEMES))`."""
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+"""`security=BEARER` on a route or controller marks it as needing a token in the OpenAPI."""
+
+UserName = Annotated[str, Meta(min_length=1, max_length=USER_MAX_CHARS, pattern=r"^\S(.*\S)?$")]
+TtlSec = Annotated[int, Meta(ge=1, le=MAX_TTL_SEC)]
+
+
+def identity_from_header(signer: TokenSigner, header_value: str | None, now: datetime) -> Identity:
+    """The identity behind an `Authorization` header's value, or `Unauthenticated`."""
+    value = (header_value or "").strip()
+    if not value:
+        raise Unauthenticated(
+            "missing_token", "This needs a bearer token: send 'Authorization: Bearer <token>'."
+        )
+    scheme, *rest = value.split(None, 1)
+    if scheme.lower() != "bearer":
+        raise Unauthenticated(
+            "invalid_token", "The Authorization header must use the Bearer scheme."
+        )
+    if not rest:
+        raise Unauthenticated(
+            "missing_token", "The Authorization header has no token after 'Bearer'."
+        )
+    return signer.verify(rest[0].strip(), now=now)
+
+
+def signer_of(services: object) -> TokenSigner:
+    """The services' token signer (`Services.signer`), or a clear error when none is wired."""
+    signer = getattr(services, "signer", None)
+    if not isinstance(signer, TokenSigner):
+        raise RuntimeError("Services has no token signer: bootstrap must set Services.signer.")
+    return signer
+
+
+def provide_identity(request: Request[Any, Any, Any], services: AuthServicesDep) -> Identity:
+    """The `identity` dependency: the caller named by the request's bearer token."""
+    return identity_from_header(
+        signer_of(services),
+        request.headers.get("authorization"),
+        services.wall_clock.now(),
+    )
+
+
+AUTH_DEPENDENCIES: dict[str, Provide] = {
+    "identity": Provide(provide_identity, sync_to_thread=False),
+}
+
+
+def _header_text(text: str) -> str:
+    """`text` made safe inside a quoted header parameter."""
+    cleaned = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "?" for c in text
+    )
+    return cleaned[:200]
+
+
+def _unauthenticated(_: Request[Any, Any, Any], exc: Unauthenticated) -> Response[Any]:
+    challenge = f'Bearer realm="{REALM}"'
+    if exc.code != "missing_token":  # RFC 6750 3.1: no error code when no credentials were sent
+        challenge += f', error="invalid_token", error_description="{_header_text(exc.message)}"'
+    return Response(
+        error_body(exc.code, exc.message),
+        status_code=401,
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+def _forbidden(_: Request[Any, Any, Any], exc: Forbidden) -> Response[Any]:
+    return Response(error_body(exc.code, exc.message), status_code=403)
+
+
+AUTH_EXCEPTION_HANDLERS: dict[Any, Any] = {
+    Unauthenticated: _unauthenticated,
+    Forbidden: _forbidden,
+}
+
+
+class MintToken(msgspec.Struct, forbid_unknown_fields=True):
+    user: UserName
+    role: Role
+    ttl_sec: TtlSec = DEFAULT_TTL_SEC
+
+
+class Minted(msgspec.Struct):
+    token: str
+    user: str
+    role: Role
+    expires_at: datetime
+
+
+class Me(msgspec.Struct):
+    user: str
+    role: Role
+
+
+class TokenController(Controller):
+    path = "/api/v1/tokens"
+    tags = ["tokens"]
+    security = BEARER
+
+    @post("/", summary="Issue a token for a user and role (admin only)", status_code=201)
+    async def issue(
+        self, identity: IdentityDep, services: AuthServicesDep, data: JSONBody[MintToken]
+    ) -> Minted:
+        require(identity, "admin")
+        try:
+            token, expires_at = signer_of(services).issue(
+                data.user, data.role, ttl_sec=data.ttl_sec, now=services.wall_clock.now()
+            )
+        except ValueError as exc:
+            raise ValidationException(
+                detail=f"Cannot issue this token: {exc}.",
+                extra=[{"key": "user", "message": str(exc), "source": "body"}],
+            ) from exc
+        return Minted(token=token, user=data.user, role=data.role, expires_at=expires_at)
+
+    @get("/me", summary="Who the bearer token names")
+    async def me(self, identity: IdentityDep) -> Me:
+        return Me(user=identity.user, role=identity.role)

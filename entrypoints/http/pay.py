@@ -1,0 +1,134 @@
+"""Pay-to-play over HTTP: preview, buy, follow, cancel; wallets; the queue lock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, delete, get, post
+from litestar.params import JSONBody, QueryParameter
+from msgspec import Meta
+
+from application.pay_service import Accepted, LockState, PayItemStatus, Preview, Wallet
+from domain.media import Media
+from entrypoints.http.auth import IdentityDep
+from entrypoints.http.params import Channel, PathRequestId, ServicesDep, UserName
+from entrypoints.http.queue import known_channel
+
+MediaType = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
+MediaId = Annotated[str, Meta(min_length=1, max_length=300)]
+Duration = Annotated[int, Meta(ge=1, le=7 * 24 * 3600)]
+TierName = Literal["queue", "playnext"]
+RequestId = Annotated[str, Meta(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class BuyItem(msgspec.Struct, forbid_unknown_fields=True):
+    media_type: MediaType
+    media_id: MediaId
+    duration_sec: Duration
+    tier: TierName = "queue"
+    title: Annotated[str, Meta(max_length=500)] = ""
+    request_id: RequestId | None = None
+
+
+class Grant(msgspec.Struct, forbid_unknown_fields=True):
+    amount: Annotated[int, Meta(ge=1, le=10_000_000)]
+
+
+class Lock(msgspec.Struct, forbid_unknown_fields=True):
+    label: Annotated[str, Meta(min_length=1, max_length=200)]
+    until: datetime | None = None
+
+
+class Cancelling(msgspec.Struct):
+    request_id: str
+    status: str
+
+
+class PayController(Controller):
+    path = "/api/v1/channels/{channel:str}"
+    tags = ["pay-to-play"]
+
+    @get("/pay-items/preview", summary="What a purchase would cost, and whether it can go now")
+    async def preview(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        media_type: Annotated[MediaType, QueryParameter(name="media_type")],
+        media_id: Annotated[MediaId, QueryParameter(name="media_id")],
+        duration_sec: Annotated[Duration, QueryParameter(name="duration_sec")],
+        tier: Annotated[TierName, QueryParameter(name="tier")] = "queue",
+        title: Annotated[str, QueryParameter(name="title", max_length=500)] = "",
+    ) -> Preview:
+        await known_channel(services, channel)
+        media = Media(media_type, media_id, title, duration_sec)
+        return await services.pay.preview(channel, identity, media, tier)
+
+    @post("/pay-items", summary="Buy a slot: 202, then follow the status URL", status_code=202)
+    async def buy(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        data: JSONBody[BuyItem],
+    ) -> Accepted:
+        await known_channel(services, channel)
+        media = Media(data.media_type, data.media_id, data.title, data.duration_sec)
+        return await services.pay.request(channel, identity, media, data.tier, data.request_id)
+
+    @get("/pay-items/{request_id:str}", summary="A purchase's status and every step so far")
+    async def status(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        request_id: PathRequestId,
+    ) -> PayItemStatus:
+        return await services.pay.status(channel, identity, request_id)
+
+    @delete(
+        "/pay-items/{request_id:str}",
+        summary="Cancel, refund and remove a purchase (admin)",
+        status_code=202,
+    )
+    async def cancel(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        request_id: PathRequestId,
+    ) -> Cancelling:
+        await services.pay.cancel(channel, identity, request_id, "admin_remove")
+        return Cancelling(request_id, "cancelling")
+
+    @get("/wallets/{user:str}", summary="A wallet's balance (your own, or any for an admin)")
+    async def wallet(
+        self, services: ServicesDep, identity: IdentityDep, channel: Channel, user: UserName
+    ) -> Wallet:
+        return await services.pay.wallet(channel, identity, user)
+
+    @post("/wallets/{user:str}/grants", summary="Credit a wallet (admin, local ledger)")
+    async def grant(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        user: UserName,
+        data: JSONBody[Grant],
+    ) -> Wallet:
+        return await services.pay.grant(channel, identity, user, data.amount)
+
+    @post("/lock", summary="Close pay-to-play, with a label and an optional end (admin)")
+    async def lock(
+        self, services: ServicesDep, identity: IdentityDep, channel: Channel, data: JSONBody[Lock]
+    ) -> LockState:
+        await known_channel(services, channel)
+        return await services.pay.lock(channel, identity, data.label, data.until)
+
+    @delete("/lock", summary="Reopen pay-to-play (admin)", status_code=200)
+    async def unlock(
+        self, services: ServicesDep, identity: IdentityDep, channel: Channel
+    ) -> LockState:
+        return await services.pay.unlock(channel, identity)

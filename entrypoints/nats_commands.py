@@ -1,0 +1,201 @@
+"""NATS request/reply command subjects `wq.cmd.{channel}.{command}`: the same application
+services as HTTP, for other services. Replies are `{"ok": true, ...}` or
+`{"ok": false, "error": {"code", "message"}}`; a malformed message appends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from adapters.subjects import token as subject_token
+from application.errors import NotFoundError
+from application.identity import Forbidden, Identity, Unauthenticated
+from application.ports import StoreUnavailable
+from domain.errors import Rejected
+from domain.media import Media
+from entrypoints.bootstrap import Services
+from entrypoints.http.pay import BuyItem, Duration, Grant, Lock, MediaId, MediaType, TierName
+
+log = logging.getLogger("webqueue.nats")
+PREFIX = "wq.cmd"
+MAX_MESSAGE = 64 * 1024
+Token = Annotated[str, Meta(min_length=1, max_length=4096)]
+
+
+class Authed(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    token: Token
+
+
+class RequestPayItemMsg(BuyItem, forbid_unknown_fields=True, kw_only=True):
+    token: Token
+
+
+class PreviewPayItemMsg(Authed, forbid_unknown_fields=True, kw_only=True):
+    media_type: MediaType
+    media_id: MediaId
+    duration_sec: Duration
+    tier: TierName = "queue"
+    title: Annotated[str, Meta(max_length=500)] = ""
+
+
+class PayItemRef(Authed, forbid_unknown_fields=True, kw_only=True):
+    request_id: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+class CancelPayItemMsg(PayItemRef, forbid_unknown_fields=True, kw_only=True):
+    reason: Annotated[str, Meta(min_length=1, max_length=100)] = "admin_remove"
+
+
+class WalletRef(Authed, forbid_unknown_fields=True, kw_only=True):
+    user: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+class GrantMsg(Grant, forbid_unknown_fields=True, kw_only=True):
+    token: Token
+    user: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+class LockMsg(Lock, forbid_unknown_fields=True, kw_only=True):
+    token: Token
+
+
+class Empty(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    token: Token | None = None
+
+
+class CommandError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+Handler = Callable[[Services, str, Any], Awaitable[Any]]
+
+
+def _who(services: Services, token: str) -> Identity:
+    signer = services.signer
+    return signer.verify(token, now=services.wall_clock.now())
+
+
+async def _request(services: Services, channel: str, m: RequestPayItemMsg) -> Any:
+    media = Media(m.media_type, m.media_id, m.title, m.duration_sec)
+    who = _who(services, m.token)
+    return await services.pay.request(channel, who, media, m.tier, m.request_id)
+
+
+async def _preview(services: Services, channel: str, m: PreviewPayItemMsg) -> Any:
+    media = Media(m.media_type, m.media_id, m.title, m.duration_sec)
+    return await services.pay.preview(channel, _who(services, m.token), media, m.tier)
+
+
+async def _status(services: Services, channel: str, m: PayItemRef) -> Any:
+    return await services.pay.status(channel, _who(services, m.token), m.request_id)
+
+
+async def _cancel(services: Services, channel: str, m: CancelPayItemMsg) -> Any:
+    await services.pay.cancel(channel, _who(services, m.token), m.request_id, m.reason)
+    return {"request_id": m.request_id, "status": "cancelling"}
+
+
+async def _wallet(services: Services, channel: str, m: WalletRef) -> Any:
+    return await services.pay.wallet(channel, _who(services, m.token), m.user)
+
+
+async def _grant(services: Services, channel: str, m: GrantMsg) -> Any:
+    return await services.pay.grant(channel, _who(services, m.token), m.user, m.amount)
+
+
+async def _lock(services: Services, channel: str, m: LockMsg) -> Any:
+    return await services.pay.lock(channel, _who(services, m.token), m.label, m.until)
+
+
+async def _unlock(services: Services, channel: str, m: Authed) -> Any:
+    return await services.pay.unlock(channel, _who(services, m.token))
+
+
+async def _queue(services: Services, channel: str, m: Empty) -> Any:
+    return await services.queries.queue(channel)
+
+
+#: command (the last subject token) -> (message type, handler); see docs/nats-commands.md.
+COMMANDS: dict[str, tuple[type[Any], Handler]] = {
+    "request_pay_item": (RequestPayItemMsg, _request),
+    "preview_pay_item": (PreviewPayItemMsg, _preview),
+    "get_pay_item": (PayItemRef, _status),
+    "cancel_pay_item": (CancelPayItemMsg, _cancel),
+    "get_wallet": (WalletRef, _wallet),
+    "grant": (GrantMsg, _grant),
+    "lock_queue": (LockMsg, _lock),
+    "unlock_queue": (Authed, _unlock),
+    "get_queue": (Empty, _queue),
+}
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _error(code: str, message: str) -> bytes:
+    return _encode({"ok": False, "error": {"code": code, "message": message}})
+
+
+def _ok(result: Any) -> bytes:
+    body = msgspec.to_builtins(result) if result is not None else {}
+    if not isinstance(body, dict):
+        body = {"result": body}
+    return _encode({"ok": True, **body})
+
+
+class NatsCommands:
+    """Serves the command subjects of one channel; a queue group lets instances share them."""
+
+    def __init__(self, nc: Client, services: Services, channel: str) -> None:
+        self._nc = nc
+        self._services = services
+        self._channel = channel
+        self.subject = f"{PREFIX}.{subject_token(channel)}.*"
+        self._sub: Subscription | None = None
+        self._decoders = {name: msgspec.json.Decoder(t) for name, (t, _) in COMMANDS.items()}
+
+    async def start(self) -> None:
+        self._sub = await self._nc.subscribe(self.subject, queue="webqueue", cb=self._on_message)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on_message(self, msg: Msg) -> None:
+        reply = await self.handle(msg.subject, msg.data)
+        if msg.reply:
+            await msg.respond(reply)
+        else:
+            log.warning("command on %s had no reply subject; it was not run", msg.subject)
+
+    async def handle(self, subject: str, data: bytes) -> bytes:
+        name = subject.rsplit(".", 1)[-1]
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return _error("unknown_command", f"No command {name!r}; known: {', '.join(COMMANDS)}.")
+        if len(data) > MAX_MESSAGE:
+            return _error("invalid_request", f"Messages are at most {MAX_MESSAGE} bytes.")
+        try:
+            message = self._decoders[name].decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return _error("invalid_request", str(exc))
+        try:
+            return _ok(await entry[1](self._services, self._channel, message))
+        except (Rejected, Unauthenticated, Forbidden, NotFoundError, CommandError) as exc:
+            return _error(exc.code, exc.message)
+        except StoreUnavailable:
+            return _error("log_unavailable", "The event log cannot be reached; nothing changed.")
+        except Exception:
+            log.exception("command %s failed", name)
+            return _error("internal_error", "The command failed unexpectedly; see the logs.")
