@@ -145,3 +145,57 @@ def test_a_second_service_on_the_same_data_dir_is_refused_clearly(data_dir: Path
         svc.wait_healthy()
     finally:
         assert svc.stop() == 0
+
+
+def token(data_dir: Path, user: str, role: str) -> str:
+    out = subprocess.run(
+        [*CLI, "token", "issue", user, "--role", role, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_kill_9_mid_purchase_then_restart_leaves_nothing_unresolved(data_dir: Path) -> None:
+    svc = Service(data_dir, "--sim-speed", "10")  # adds are paced 2 s apart in channel time
+    svc.wait_healthy()
+    admin = {"authorization": f"Bearer {token(data_dir, 'boss', 'admin')}"}
+    viewer = {"authorization": f"Bearer {token(data_dir, 'vic', 'viewer')}"}
+    svc.http.post(
+        "/api/v1/channels/lobby/wallets/vic/grants", json={"amount": 100_000}, headers=admin
+    ).raise_for_status()
+    rids = []
+    for n in range(12):
+        body = {"media_type": "yt", "media_id": f"kill{n}", "duration_sec": 120, "tier": "queue"}
+        r = svc.http.post("/api/v1/channels/lobby/pay-items", json=body, headers=viewer)
+        assert r.status_code == 202, r.text
+        rids.append(r.json()["request_id"])
+    assert svc.stop(signal.SIGKILL) == -signal.SIGKILL  # mid-flow: most are still in flight
+
+    again = Service(data_dir, "--sim-speed", "10")
+    try:
+        again.wait_healthy()
+        deadline = time.monotonic() + 60
+        while True:
+            statuses = [
+                again.http.get(f"/api/v1/channels/lobby/pay-items/{rid}", headers=viewer).json()
+                for rid in rids
+            ]
+            done = ("positioned", "playing", "played", "refunded")
+            if all(s.get("status") in done for s in statuses):
+                break
+            assert time.monotonic() < deadline, [s.get("status") for s in statuses]
+            time.sleep(0.2)
+        kept = sum(s["cost"] for s in statuses if s["status"] != "refunded")
+        balance = again.http.get("/api/v1/channels/lobby/wallets/vic", headers=viewer).json()
+        assert balance["balance"] == 100_000 - kept
+        on_playlist = [
+            i["media_id"] for i in again.http.get("/api/v1/sim/lobby").json()["playlist"]
+        ]
+        for s in statuses:
+            queued = s["status"] in ("positioned", "playing")  # played temp items are gone
+            assert on_playlist.count(s["media_id"]) == (1 if queued else 0)
+    finally:
+        assert again.stop() == 0
