@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import math
 from collections.abc import Callable
 from typing import Annotated, Literal
 
@@ -28,9 +27,9 @@ from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 from nats.errors import BadSubscriptionError, ConnectionClosedError, ConnectionDrainingError
 
+from adapters.cytube_wire import Malformed, Uid, WireItem, observed_item
 from adapters.subjects import token
 from application.observations import Observation, ObservationSink
-from domain.media import Media
 from domain.presence.model import (
     ObserveAfkChanged,
     ObservedUser,
@@ -39,7 +38,6 @@ from domain.presence.model import (
     ObserveUserList,
 )
 from domain.queue.commands import (
-    ObservedItem,
     ObserveItemDeleted,
     ObserveItemMoved,
     ObserveItemQueued,
@@ -58,7 +56,6 @@ ID_PREFIX = "kryten-"
 # use are required and typed, so a shape that drifted is reported instead of half-read.
 # ---------------------------------------------------------------------------------------------
 
-Uid = Annotated[int, msgspec.Meta(ge=0)]
 Text = Annotated[str, msgspec.Meta(min_length=1)]
 
 
@@ -72,24 +69,8 @@ class _Envelope(msgspec.Struct):
     correlation_id: str | None = None
 
 
-class _Media(msgspec.Struct):
-    id: str
-    type: str
-    title: str
-    # CyTube sends parseInt(seconds): a JS NaN (unknown length) arrives as null; live media
-    # queued with an explicit duration can carry a fraction.
-    seconds: Annotated[float, msgspec.Meta(ge=0)] | None
-
-
-class _Item(msgspec.Struct):
-    media: _Media
-    uid: Uid
-    temp: bool
-    queueby: str
-
-
 class _Queue(msgspec.Struct):
-    item: _Item
+    item: WireItem
     after: Uid | Literal["prepend"]
 
 
@@ -132,30 +113,11 @@ _DELETE = msgspec.json.Decoder(_Delete)
 _MOVE = msgspec.json.Decoder(_Move)
 _SET_TEMP = msgspec.json.Decoder(_SetTemp)
 _SET_CURRENT = msgspec.json.Decoder(Uid)
-_PLAYLIST = msgspec.json.Decoder(list[_Item])
+_PLAYLIST = msgspec.json.Decoder(list[WireItem])
 _USER = msgspec.json.Decoder(_User)
 _USER_LEAVE = msgspec.json.Decoder(_UserLeave)
 _SET_AFK = msgspec.json.Decoder(_SetAfk)
 _USERLIST = msgspec.json.Decoder(list[_User])
-
-
-class Malformed(ValueError):
-    """A message we cannot trust; the text says why."""
-
-
-def _media(wire: _Media) -> Media:
-    if not wire.id.strip():
-        raise Malformed("media id is empty")
-    if not wire.type.strip():
-        raise Malformed("media type is empty")
-    seconds = 0 if wire.seconds is None else math.ceil(wire.seconds)
-    return Media(type=wire.type, id=wire.id, title=wire.title, duration_sec=seconds)
-
-
-def _item(wire: _Item) -> ObservedItem:
-    return ObservedItem(
-        uid=wire.uid, media=_media(wire.media), temp=wire.temp, queued_by=wire.queueby
-    )
 
 
 def _name(name: str) -> str:
@@ -170,7 +132,7 @@ def _user(wire: _User) -> ObservedUser:
 
 def _on_queue(raw: msgspec.Raw) -> Observation:
     wire = _QUEUE.decode(raw)
-    item = _item(wire.item)
+    item = observed_item(wire.item)
     return ObserveItemQueued(
         uid=item.uid, media=item.media, temp=item.temp, queued_by=item.queued_by, after=wire.after
     )
@@ -196,7 +158,9 @@ def _on_set_current(raw: msgspec.Raw) -> Observation:
 
 def _on_playlist(raw: msgspec.Raw) -> Observation:
     # CyTube follows a snapshot with setCurrent, which is what names the playing item.
-    return ObservePlaylist(items=tuple(_item(w) for w in _PLAYLIST.decode(raw)), current_uid=None)
+    return ObservePlaylist(
+        items=tuple(observed_item(w) for w in _PLAYLIST.decode(raw)), current_uid=None
+    )
 
 
 def _on_add_user(raw: msgspec.Raw) -> Observation:
@@ -265,6 +229,11 @@ class InboundStats:
     ignored: int = 0
     malformed: int = 0
     failed: int = 0
+
+    @property
+    def handled(self) -> int:
+        """Messages whose handling has finished (received counts them as they start)."""
+        return self.recorded + self.ignored + self.malformed + self.failed
 
 
 class KrytenInbound:

@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import html
 import logging
-import math
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
+from adapters.cytube_wire import Uid, WireItem, observed_item
 from application.cytube import AddOutcome, AddPosition, After, CytubeUnavailable
 from domain.media import Media
 from domain.presence.model import ObservedUser
@@ -81,8 +81,6 @@ def is_transient_queue_fail(msg: str) -> bool:
 # is reported (as CytubeUnavailable) instead of half-read.
 # ---------------------------------------------------------------------------------------------
 
-Uid = Annotated[int, msgspec.Meta(ge=0)]
-
 
 class _Reply(msgspec.Struct):
     success: bool
@@ -109,23 +107,8 @@ class _AddResult(msgspec.Struct):
     queue_fail: _QueueFail | None = None
 
 
-class _Media(msgspec.Struct):
-    id: str
-    type: str
-    title: str
-    # CyTube sends parseInt(seconds): NaN arrives as null; live media can carry a fraction.
-    seconds: Annotated[float, msgspec.Meta(ge=0)] | None
-
-
-class _Item(msgspec.Struct):
-    media: _Media
-    uid: Uid
-    temp: bool
-    queueby: str
-
-
 class _PlaylistResult(msgspec.Struct):
-    playlist: list[_Item] | None = None
+    playlist: list[WireItem] | None = None
     success: bool | None = None
     error: str | None = None
 
@@ -149,18 +132,8 @@ class _UserResult(msgspec.Struct):
 _REPLY = msgspec.json.Decoder(_Reply)
 _RESULT = msgspec.json.Decoder(_Result | None)
 _ADD_RESULT = msgspec.json.Decoder(_AddResult)
-_PLAYLIST = msgspec.json.Decoder(_PlaylistResult | list[_Item])
+_PLAYLIST = msgspec.json.Decoder(_PlaylistResult | list[WireItem])
 _USER_RESULT = msgspec.json.Decoder(_UserResult)
-
-
-def _item(wire: _Item) -> ObservedItem:
-    if not wire.media.id.strip() or not wire.media.type.strip():
-        raise ValueError(f"playlist item {wire.uid} has no media id or type")
-    seconds = 0 if wire.media.seconds is None else math.ceil(wire.media.seconds)
-    media = Media(
-        type=wire.media.type, id=wire.media.id, title=wire.media.title, duration_sec=seconds
-    )
-    return ObservedItem(uid=wire.uid, media=media, temp=wire.temp, queued_by=wire.queueby)
 
 
 def _check(command: str, success: bool | None, error: str | None) -> None:
@@ -229,7 +202,7 @@ class KrytenRobot:
         if not items:
             return None
         try:
-            return tuple(_item(w) for w in items)
+            return tuple(observed_item(w) for w in items)
         except ValueError as exc:
             raise CytubeUnavailable(f"state.playlist: {exc}") from exc
 

@@ -212,7 +212,7 @@ async def test_queue_events_map_in_arrival_order(
     )
     await publish(nc, channel, "mediaUpdate", {"currentTime": 4.2, "paused": False})
     await publish(nc, channel, "delete", {"uid": 0})
-    await eventually(lambda: inbound.stats.received == 11, "11 messages")
+    await eventually(lambda: inbound.stats.handled == 11, "11 messages")
 
     assert {c for c, _, _ in sink.seen} == {channel}
     assert sink.observations == [
@@ -266,7 +266,7 @@ async def test_presence_events(
     await publish(nc, channel, "setAFK", {"name": "carol", "afk": True})
     await publish(nc, channel, "userLeave", {"name": "bob"})
     await publish(nc, channel, "usercount", 3)  # not ours: ignored
-    await eventually(lambda: inbound.stats.received == 5, "5 messages")
+    await eventually(lambda: inbound.stats.handled == 5, "5 messages")
 
     assert sink.observations == [
         ObserveUserList((ObservedUser("Alice", 2, False), ObservedUser("bob", 1.5, True))),
@@ -327,7 +327,7 @@ async def test_malformed_message_is_dropped_and_the_next_one_arrives(
     caplog.set_level(logging.WARNING, logger="adapters.kryten_inbound")
     await publish(nc, channel, "queue", {"item": packed(-1, "a"), "after": "prepend"})
     await publish(nc, channel, "setCurrent", 8)
-    await eventually(lambda: inbound.stats.received == 2, "2 messages")
+    await eventually(lambda: inbound.stats.handled == 2, "2 messages")
 
     assert sink.observations == [ObserveNowPlaying(8)]
     assert inbound.stats.malformed == 1
@@ -408,7 +408,7 @@ async def test_each_kind_of_malformed_message_is_counted_and_survived(
         f"kryten.events.cytube.{token(channel)}.{event}", bad(channel) if callable(bad) else bad
     )
     await publish(nc, channel, "delete", {"uid": 0})
-    await eventually(lambda: inbound.stats.received == 2, "2 messages")
+    await eventually(lambda: inbound.stats.handled == 2, "2 messages")
 
     assert sink.observations == [ObserveItemDeleted(0)]
     assert (inbound.stats.malformed, inbound.stats.recorded) == (1, 1)
@@ -431,7 +431,7 @@ async def test_domain_is_matched_like_a_token_and_not_checked_when_unconfigured(
         await publish(nc, channel, "setCurrent", 2, domain=None)
         await publish(nc, channel, "setCurrent", 3, domain="example.org")
         await eventually(
-            lambda: strict.stats.received == 3 and lenient.stats.received == 3, "3 each"
+            lambda: strict.stats.handled == 3 and lenient.stats.handled == 3, "3 each"
         )
     finally:
         await strict.stop()
@@ -475,7 +475,7 @@ async def test_a_failing_sink_does_not_end_the_subscription(
     sink.fail_next = 1
     await publish(nc, channel, "setCurrent", 1)
     await publish(nc, channel, "setCurrent", 2)
-    await eventually(lambda: inbound.stats.received == 2, "2 messages")
+    await eventually(lambda: inbound.stats.handled == 2, "2 messages")
 
     assert sink.observations == [ObserveNowPlaying(2)]
     assert (inbound.stats.failed, inbound.stats.recorded) == (1, 1)
@@ -525,7 +525,7 @@ async def test_observations_fold_into_the_real_queue(nc: Client) -> None:
         await publish(nc, channel, "delete", {"uid": 1})
         await publish(nc, channel, "setTemp", {"uid": 2, "temp": False})
         await nc.publish(subject(channel, "queue"), first)  # a redelivered add
-        await eventually(lambda: inbound.stats.received == 10, "10 messages")
+        await eventually(lambda: inbound.stats.handled == 10, "10 messages")
     finally:
         await inbound.stop()
 
