@@ -16,9 +16,9 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from attrs import frozen
 
@@ -44,6 +44,7 @@ from domain.queue.pay_model import (
 from domain.queue.state import QueueState
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @frozen
@@ -209,19 +210,25 @@ class PayFlow:
                 return await self._place(channel, pay.request_id)
         return False
 
-    async def _settle_payment(self, channel: str, pay: PayItem) -> None:
+    async def _answered(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """The economy's answer, asking again with the same request id (never a new one, never
+        two at once) until it gives one: a timeout says nothing about what happened."""
         attempt = 0
         while True:
             try:
-                outcome = await self._economy.spend(
-                    channel, pay.user, pay.media.duration_sec, pay.tier, pay.request_id
-                )
-                break
+                return await call()
             except (OutcomeUnknown, EconomyUnavailable) as exc:
-                # Same request id again, never a new one, and never two at once.
-                log.warning("spend for %s unresolved (%s); asking again", pay.request_id, exc)
+                log.warning("%s unresolved (%s); asking again", what, exc)
                 await self._backoff(attempt)
                 attempt += 1
+
+    async def _settle_payment(self, channel: str, pay: PayItem) -> None:
+        outcome = await self._answered(
+            f"spend for {pay.request_id}",
+            lambda: self._economy.spend(
+                channel, pay.user, pay.media.duration_sec, pay.tier, pay.request_id
+            ),
+        )
         if outcome.ok:
             await self._do(
                 channel,
@@ -262,17 +269,11 @@ class PayFlow:
         return False
 
     async def _refund(self, channel: str, pay: PayItem) -> None:
-        attempt = 0
-        while True:
-            try:
-                outcome = await self._economy.refund(
-                    channel, pay.user, pay.request_id, pay.cancel_reason or "cancelled"
-                )
-                break
-            except (OutcomeUnknown, EconomyUnavailable) as exc:
-                log.warning("refund for %s unresolved (%s); asking again", pay.request_id, exc)
-                await self._backoff(attempt)
-                attempt += 1
+        reason = pay.cancel_reason or "cancelled"
+        outcome = await self._answered(
+            f"refund for {pay.request_id}",
+            lambda: self._economy.refund(channel, pay.user, pay.request_id, reason),
+        )
         amount = outcome.refunded if outcome.ok else pay.cost
         if not outcome.ok:
             log.error("economy refused refund of %s: %s", pay.request_id, outcome.error_code)
