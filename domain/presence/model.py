@@ -88,10 +88,22 @@ def _frozen_map(value: Mapping[str, Presence]) -> Mapping[str, Presence]:
     return MappingProxyType(dict(value))
 
 
+def _frozen_times(value: Mapping[str, datetime]) -> Mapping[str, datetime]:
+    return MappingProxyType(dict(value))
+
+
 @frozen
 class PresenceState:
+    """Who is here, and when those we saw go left (so a grace window starts at the leave)."""
+
     channel: str
     users: Mapping[str, Presence] = field(factory=dict, converter=_frozen_map)
+    left: Mapping[str, datetime] = field(factory=dict, converter=_frozen_times)
+
+    def status(self, name: str) -> Presence | datetime | None:
+        """Presence if here, the time they left if gone, None if we never knew."""
+        key = _key(name)
+        return self.users.get(key) or self.left.get(key)
 
 
 def initial(channel: str) -> PresenceState:
@@ -125,8 +137,9 @@ def decide(
         case ObserveUserJoined():
             return _joined(state, command.user, ctx.now)
         case ObserveUserLeft():
+            # Also for someone we never saw: a lookup finding them absent is a fact too.
             _check_name(command.name)
-            if _key(command.name) not in state.users:
+            if _key(command.name) in state.left:
                 return ()
             return (UserLeft(command.name, ctx.now),)
         case ObserveAfkChanged():
@@ -150,16 +163,21 @@ def decide(
 
 def evolve(state: PresenceState, event: PresenceEvent) -> PresenceState:
     users = dict(state.users)
+    left = dict(state.left)
+    key = _key(event.name)
     match event:
         case UserJoined():
-            users[_key(event.name)] = Presence(event.rank, event.afk, event.at)
+            users[key] = Presence(event.rank, event.afk, event.at)
+            left.pop(key, None)
         case UserLeft():
-            users.pop(_key(event.name), None)
+            users.pop(key, None)
+            left[key] = event.at
         case UserAfkChanged():
-            held = users.get(_key(event.name))
+            held = users.get(key)
             rank = held.rank if held else 0
-            users[_key(event.name)] = Presence(rank, event.afk, event.at)
-    return replace(state, users=users)
+            users[key] = Presence(rank, event.afk, event.at)
+            left.pop(key, None)
+    return replace(state, users=users, left=left)
 
 
 presence_decider: Decider[PresenceState, PresenceCommand, PresenceEvent] = Decider(

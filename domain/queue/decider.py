@@ -35,6 +35,8 @@ from domain.queue.pay_model import (
     ChoosePayItemSlot,
     FailPayItem,
     LockQueue,
+    NoteOwnerAway,
+    NoteOwnerBack,
     PayCommand,
     PayEvent,
     RecordPaymentCaptured,
@@ -189,6 +191,8 @@ def _decide_observation(
 
 PAY_COMMANDS = (
     RequestPayItem,
+    NoteOwnerAway,
+    NoteOwnerBack,
     AbandonPayItemAdd,
     RecordPaymentCaptured,
     RecordPaymentDeclined,

@@ -20,6 +20,8 @@ from domain.queue.pay_model import (
     ChoosePayItemSlot,
     FailPayItem,
     LockQueue,
+    NoteOwnerAway,
+    NoteOwnerBack,
     PayCommand,
     PayEvent,
     PayItem,
@@ -35,6 +37,8 @@ from domain.queue.pay_model import (
     PayItemSlotChosen,
     PaymentCaptured,
     PaymentDeclined,
+    PayOwnerAway,
+    PayOwnerBack,
     QueueLocked,
     QueueUnlocked,
     RecordPaymentCaptured,
@@ -141,6 +145,13 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
             return (QueueLocked(cmd.label, cmd.until, cmd.by),)
         case UnlockQueue():
             return () if state.lock is None else (QueueUnlocked(cmd.by),)
+        case NoteOwnerAway():
+            held = state.away_window(cmd.user)
+            if held is not None and (held.reason, held.since) == (cmd.reason, cmd.since):
+                return ()
+            return (PayOwnerAway(cmd.user, cmd.reason, cmd.since, cmd.deadline),)
+        case NoteOwnerBack():
+            return () if state.away_window(cmd.user) is None else (PayOwnerBack(cmd.user),)
     pay = _known(state, cmd.request_id)
     match cmd:
         case RecordPaymentCaptured():

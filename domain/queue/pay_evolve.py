@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import evolve as replace
 
 from domain.queue.pay_model import (
+    AwayWindow,
     PayItem,
     PayItemAddStarted,
     PayItemAttached,
@@ -20,6 +21,8 @@ from domain.queue.pay_model import (
     PayItemSlotChosen,
     PaymentCaptured,
     PaymentDeclined,
+    PayOwnerAway,
+    PayOwnerBack,
     QueueLock,
     QueueLocked,
     QueueUnlocked,
@@ -80,6 +83,14 @@ def evolve_pay(state: QueueState, event: object) -> QueueState:
             return _update(state, event.request_id, cancel_reason=event.reason)
         case PayItemRefunded():
             return _update(state, event.request_id, payment="refunded", refunded=event.amount)
+        case PayOwnerAway():
+            window = AwayWindow(event.user, event.reason, event.since, event.deadline)
+            others = tuple(w for w in state.away if w.user.lower() != event.user.lower())
+            return replace(state, away=(*others, window))
+        case PayOwnerBack():
+            return replace(
+                state, away=tuple(w for w in state.away if w.user.lower() != event.user.lower())
+            )
         case QueueLocked():
             return replace(state, lock=QueueLock(event.label, event.until, event.by))
         case QueueUnlocked():

@@ -74,6 +74,16 @@ class PayItem:
 
 
 @frozen
+class AwayWindow:
+    """An owner of pending paid items is gone or AFK: their items go at `deadline`."""
+
+    user: str
+    reason: str
+    since: datetime
+    deadline: datetime
+
+
+@frozen
 class QueueLock:
     label: str
     until: datetime | None
@@ -153,6 +163,19 @@ class RecordRefund:
 
 
 @frozen
+class NoteOwnerAway:
+    user: str
+    reason: str
+    since: datetime
+    deadline: datetime
+
+
+@frozen
+class NoteOwnerBack:
+    user: str
+
+
+@frozen
 class LockQueue:
     label: str
     until: datetime | None
@@ -177,6 +200,8 @@ PayCommand = (
     | RecordRefund
     | LockQueue
     | UnlockQueue
+    | NoteOwnerAway
+    | NoteOwnerBack
 )
 
 
@@ -278,6 +303,21 @@ class PayItemRefunded:
 
 
 @frozen
+class PayOwnerAway:
+    VERSION: ClassVar[int] = 1
+    user: str
+    reason: str
+    since: datetime
+    deadline: datetime
+
+
+@frozen
+class PayOwnerBack:
+    VERSION: ClassVar[int] = 1
+    user: str
+
+
+@frozen
 class QueueLocked:
     VERSION: ClassVar[int] = 1
     label: str
@@ -306,6 +346,8 @@ PayEvent = (
     | PayItemRefunded
     | QueueLocked
     | QueueUnlocked
+    | PayOwnerAway
+    | PayOwnerBack
 )
 
 PAY_EVENTS: tuple[type, ...] = (
@@ -323,4 +365,6 @@ PAY_EVENTS: tuple[type, ...] = (
     PayItemRefunded,
     QueueLocked,
     QueueUnlocked,
+    PayOwnerAway,
+    PayOwnerBack,
 )

@@ -23,7 +23,7 @@ from domain.queue.events import (
     SnapshotReconciled,
 )
 from domain.queue.pay_evolve import evolve_pay
-from domain.queue.pay_model import PayEvent, PayItem, QueueLock
+from domain.queue.pay_model import AwayWindow, PayEvent, PayItem, QueueLock
 
 
 @frozen
@@ -49,6 +49,11 @@ class QueueState:
     clear_expected: bool = False
     pay: tuple[PayItem, ...] = ()
     lock: QueueLock | None = None
+    away: tuple[AwayWindow, ...] = ()
+
+    def away_window(self, user: str) -> AwayWindow | None:
+        key = user.lower()
+        return next((w for w in self.away if w.user.lower() == key), None)
 
     def index_of(self, item_id: str) -> int | None:
         for i, item in enumerate(self.items):

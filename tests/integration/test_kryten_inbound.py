@@ -430,9 +430,7 @@ async def test_domain_is_matched_like_a_token_and_not_checked_when_unconfigured(
         await publish(nc, channel, "setCurrent", 1, domain="Cytu.Be")
         await publish(nc, channel, "setCurrent", 2, domain=None)
         await publish(nc, channel, "setCurrent", 3, domain="example.org")
-        await eventually(
-            lambda: strict.stats.handled == 3 and lenient.stats.handled == 3, "3 each"
-        )
+        await eventually(lambda: strict.stats.handled == 3 and lenient.stats.handled == 3, "3 each")
     finally:
         await strict.stop()
         await lenient.stop()

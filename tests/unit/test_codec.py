@@ -36,6 +36,8 @@ from domain.queue.pay_model import (
     PayItemSlotChosen,
     PaymentCaptured,
     PaymentDeclined,
+    PayOwnerAway,
+    PayOwnerBack,
     QueueLocked,
     QueueUnlocked,
 )
@@ -71,6 +73,8 @@ SAMPLES: list[Any] = [
     QueueLocked("Movie night", AT, "admin"),
     QueueLocked("Maintenance", None, "admin"),
     QueueUnlocked("admin"),
+    PayOwnerAway("ann", "owner_left", AT, AT),
+    PayOwnerBack("ann"),
     CreditGranted(5000, "admin", "grant", 5000),
     RequestDebited("r1", 250, 4750),
     DebitDeclined("r2", 1000, 4750, "insufficient_balance"),

@@ -32,7 +32,17 @@ def test_repeated_reports_record_nothing(s: Scenario) -> None:
     s.given_commands(ObserveUserJoined(ObservedUser("Ann")))
     s.then(ObserveUserJoined(ObservedUser("Ann")), [])
     s.then(ObserveAfkChanged("Ann", False), [])
-    s.then(ObserveUserLeft("Bob"), [])
+    s.given_commands(ObserveUserLeft("Ann"))
+    s.then(ObserveUserLeft("ann"), [])
+
+
+def test_someone_never_seen_found_absent_is_recorded_as_gone(s: Scenario) -> None:
+    """A lookup that finds an owner absent starts their grace window at that moment."""
+    s.then(ObserveUserLeft("Bob"), [UserLeft("Bob", NOW)])
+    s.given_commands(ObserveUserLeft("Bob"))
+    assert s.state.status("bob") == NOW
+    s.given_commands(ObserveUserJoined(ObservedUser("Bob")))
+    assert s.state.status("BOB") is not None and "bob" not in s.state.left
 
 
 def test_a_userlist_settles_who_is_here(s: Scenario) -> None:

@@ -1,0 +1,107 @@
+"""When a payer leaves or goes AFK: a pure policy over pending paid items, presence and now.
+
+Everything it decides is recorded (grace windows included), so a restart changes nothing: the
+window that opened at 20:00 with a 60 s grace still closes at 20:01, whenever we look.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from attrs import frozen
+
+from domain.queue.pay_model import NoteOwnerAway, NoteOwnerBack
+from domain.queue.state import QueueState
+
+
+@frozen
+class PresenceRefundConfig:
+    enabled: bool = True
+    on_leave: bool = True
+    on_afk: bool = True
+    grace_seconds: float = 60.0
+    check_interval_seconds: float = 15.0
+    notify_user: bool = True
+
+
+@frozen
+class OwnerHere:
+    afk: bool
+    since: datetime
+
+
+@frozen
+class OwnerGone:
+    since: datetime
+
+
+#: What presence knows of an owner; None: nothing (look them up before deciding).
+OwnerStatus = OwnerHere | OwnerGone | None
+
+
+@frozen
+class CancelForAbsence:
+    user: str
+    reason: str
+    request_ids: tuple[str, ...]
+
+
+Decision = NoteOwnerAway | NoteOwnerBack | CancelForAbsence
+
+
+def owners_at_stake(state: QueueState) -> dict[str, tuple[str, ...]]:
+    """Owner (lowercased) -> request ids of their paid items that may still be cancelled: not
+    playing, and not the now-playing item (never cancelled, even when its owner is gone)."""
+    owners: dict[str, list[str]] = {}
+    for pay in state.pay:
+        if not pay.pending or pay.placement == "playing":
+            continue
+        if pay.item_id is not None and pay.item_id == state.now_playing:
+            continue
+        owners.setdefault(pay.user.lower(), []).append(pay.request_id)
+    return {user: tuple(ids) for user, ids in owners.items()}
+
+
+def _absence(status: OwnerStatus, config: PresenceRefundConfig) -> tuple[str, datetime] | None:
+    if isinstance(status, OwnerGone) and config.on_leave:
+        return "owner_left", status.since
+    if isinstance(status, OwnerHere) and status.afk and config.on_afk:
+        return "owner_afk", status.since
+    return None
+
+
+def decide_presence(
+    state: QueueState,
+    owners: Mapping[str, OwnerStatus],
+    now: datetime,
+    config: PresenceRefundConfig,
+) -> tuple[Decision, ...]:
+    """`owners` maps each owner at stake (lowercased) to what presence knows; unknown owners
+    are left alone (a lookup comes first, and an inconclusive one starts no clock)."""
+    if not config.enabled:
+        return ()
+    at_stake = owners_at_stake(state)
+    decisions: list[Decision] = []
+    for stale in state.away:
+        if stale.user.lower() not in at_stake:
+            decisions.append(NoteOwnerBack(stale.user))  # nothing of theirs is left to cancel
+    grace = timedelta(seconds=config.grace_seconds)
+    for user, request_ids in sorted(at_stake.items()):
+        if user not in owners or owners[user] is None:
+            continue
+        window = state.away_window(user)
+        absence = _absence(owners[user], config)
+        if absence is None:
+            if window is not None:
+                decisions.append(NoteOwnerBack(window.user))
+            continue
+        reason, since = absence
+        if window is None or (window.reason, window.since) != (reason, since):
+            window_deadline = since + grace
+            decisions.append(NoteOwnerAway(user, reason, since, window_deadline))
+        else:
+            window_deadline = window.deadline
+        if now >= window_deadline:
+            decisions.append(CancelForAbsence(user, reason, request_ids))
+    return tuple(decisions)
