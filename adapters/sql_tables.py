@@ -58,6 +58,9 @@ queue_items = Table(
     Column("tier", String(20)),
     Column("cost", Integer),
     Column("pay_status", String(20)),
+    Column("owner_away_reason", String(20)),
+    Column("owner_away_since", DateTime(timezone=True)),
+    Column("cancels_at", DateTime(timezone=True)),
 )
 
 pay_items = Table(

@@ -22,11 +22,16 @@ class MediaView(msgspec.Struct):
 
 
 class PayView(msgspec.Struct):
+    """`owner_away_*` and `cancels_at` are set while the buyer is gone or AFK."""
+
     request_id: str
     paid_by: str
     tier: str
     cost: int
     status: str
+    owner_away_reason: str | None = None
+    owner_away_since: datetime | None = None
+    cancels_at: datetime | None = None
 
 
 class ItemView(msgspec.Struct):
@@ -80,7 +85,16 @@ def _item(row: dict[str, Any], eta: float | None) -> ItemView:
         playlist_index=row["position"],
         eta_sec=eta,
         pay=(
-            PayView(row["request_id"], row["paid_by"], row["tier"], row["cost"], row["pay_status"])
+            PayView(
+                row["request_id"],
+                row["paid_by"],
+                row["tier"],
+                row["cost"],
+                row["pay_status"],
+                row.get("owner_away_reason"),
+                row.get("owner_away_since"),
+                row.get("cancels_at"),
+            )
             if row.get("request_id") and row.get("paid_by") is not None
             else None
         ),

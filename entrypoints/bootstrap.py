@@ -26,6 +26,7 @@ from application.observing import Observer
 from application.pay_flow import PayFlow
 from application.pay_service import PayService
 from application.ports import Clock
+from application.presence_monitor import PresenceMonitor
 from application.projections.queue_shadow import QueueShadowProjection
 from application.projections.runner import ProjectionRunner
 from application.queue_view import QueueQueries
@@ -118,6 +119,7 @@ class Services:
     signer: TokenSigner
     pay: PayService
     pay_flow: PayFlow
+    presence: PresenceMonitor
     cytube: Any
     wall_clock: Clock = field(factory=WallClock)
     simulator: Any = None
@@ -134,6 +136,7 @@ class Services:
         if self.inbound is not None:
             await self.inbound.start()
         self._spawn(self.pay_flow.run(), "pay-flow")
+        self._spawn(self.presence.run(), "presence-refunds")
         from entrypoints.nats_commands import NatsCommands
 
         self.commands = NatsCommands(self.log.nc, self, self.settings.channel)
@@ -262,6 +265,15 @@ async def build_services(settings: Settings) -> Services:
         channels=[settings.channel],
         config=settings.pay_flow,
     )
+    presence = PresenceMonitor(
+        handler,
+        log_.events,
+        cytube,
+        observer,
+        clock,
+        channels=[settings.channel],
+        config=settings.presence_refund,
+    )
     return Services(
         settings=settings,
         log=log_,
@@ -275,6 +287,7 @@ async def build_services(settings: Settings) -> Services:
         signer=TokenSigner(load_secret(settings.data_dir, os.environ)),
         pay=PayService(handler, economy, read_models, clock, granter=granter),
         pay_flow=pay_flow,
+        presence=presence,
         cytube=cytube,
         simulator=simulator,
         inbound=inbound,

@@ -8,6 +8,7 @@ from typing import Literal
 from attrs import field, frozen
 
 from application.pay_flow import PayFlowConfig
+from domain.queue.presence_policy import PresenceRefundConfig
 
 DEFAULT_DATA_DIR = Path(".webqueue")
 
@@ -24,6 +25,7 @@ class Settings:
     economy: Literal["local", "kryten"] = "local"
     domain: str = "cytu.be"
     pay_flow: PayFlowConfig = field(factory=PayFlowConfig)
+    presence_refund: PresenceRefundConfig = field(factory=PresenceRefundConfig)
     sim_speed: float = 1.0
     sim_seed_demo: bool = True
     stream: str = "WEBQUEUE"

@@ -35,6 +35,7 @@ _encode = msgspec.json.Encoder().encode
 
 def _item_row(channel: str, position: int, item: QueueItem, state: QueueState) -> dict[str, Any]:
     pay = state.pay_item(item.request_id) if item.request_id else None
+    away = state.away_window(pay.user) if pay is not None and pay.pending else None
     return {
         "channel": channel,
         "item_id": item.item_id,
@@ -52,6 +53,9 @@ def _item_row(channel: str, position: int, item: QueueItem, state: QueueState) -
         "tier": pay.tier if pay else None,
         "cost": pay.cost if pay else None,
         "pay_status": pay.status if pay else None,
+        "owner_away_reason": away.reason if away else None,
+        "owner_away_since": away.since if away else None,
+        "cancels_at": away.deadline if away else None,
     }
 
 

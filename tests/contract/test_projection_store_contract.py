@@ -33,6 +33,9 @@ def item(channel: str, n: int) -> dict[str, object]:
         "tier": None,
         "cost": None,
         "pay_status": None,
+        "owner_away_reason": None,
+        "owner_away_since": None,
+        "cancels_at": None,
     }
 
 

@@ -14,6 +14,12 @@ from tests.e2e.conftest import Running
 from tests.e2e.test_http_and_live import caught_up, eventually
 
 
+async def joins(svc: Running, user: str) -> None:
+    """Buyers are in the channel (one who is not gets refunded after the grace period)."""
+    r = await svc.http.post("/api/v1/sim/lobby/users", json={"name": user})
+    assert r.status_code == 204, r.text
+
+
 def bearer(svc: Running, user: str, role: str) -> dict[str, str]:
     token, _ = svc.services.signer.issue(
         user, role, ttl_sec=3600, now=svc.services.wall_clock.now()
@@ -60,6 +66,7 @@ async def balance(svc: Running, user: str, who: dict[str, str]) -> int:
 async def test_buy_queue_and_playnext_over_http_then_an_admin_cancels(service: Running) -> None:
     await caught_up(service)
     admin, alice = bearer(service, "boss", "admin"), bearer(service, "alice", "viewer")
+    await joins(service, "alice")
     grant = await service.http.post(
         "/api/v1/channels/lobby/wallets/alice/grants", json={"amount": 5000}, headers=admin
     )
@@ -91,6 +98,9 @@ async def test_buy_queue_and_playnext_over_http_then_an_admin_cancels(service: R
         "tier": "playnext",
         "cost": 500,
         "status": "positioned",
+        "owner_away_reason": None,
+        "owner_away_since": None,
+        "cancels_at": None,
     }
     assert await balance(service, "alice", alice) == 5000 - 250 - 500
 
@@ -180,6 +190,7 @@ async def test_the_same_over_nats_command_subjects(service: Running, nc: Client)
     await caught_up(service)
     admin = bearer(service, "boss", "admin")["authorization"][7:]
     dave = bearer(service, "dave", "viewer")["authorization"][7:]
+    await joins(service, "dave")
     granted = await ask(nc, "grant", {"token": admin, "user": "dave", "amount": 2000})
     assert granted == {"ok": True, "user": "dave", "balance": 2000}
     accepted = await ask(
