@@ -68,6 +68,8 @@ class PresenceMonitor:
         self.config = config or PresenceRefundConfig()
         self._changed = asyncio.Event()
         self.cancelled = 0
+        self.started = 0
+        self.evaluations = 0
 
     async def run(self) -> None:
         if not self.config.enabled:
@@ -76,15 +78,21 @@ class PresenceMonitor:
         try:
             while True:
                 self._changed.clear()
+                self.started += 1
                 wake_at: datetime | None = None
                 for channel in self._channels:
                     deadline = await self.evaluate(channel)
                     if deadline is not None and (wake_at is None or deadline < wake_at):
                         wake_at = deadline
+                self.evaluations += 1
                 await self._wait(wake_at)
         finally:
             follower.cancel()
             await asyncio.gather(follower, return_exceptions=True)
+
+    def poke(self) -> None:
+        """Evaluate now rather than at the next change, deadline or periodic check."""
+        self._changed.set()
 
     async def _follow(self, after: int) -> None:
         async for stored in self._events.subscribe(after=after):

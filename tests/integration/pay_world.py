@@ -33,9 +33,16 @@ _ids = itertools.count(1)
 
 
 class PayWorld:
-    def __init__(self, *, speed: float = 2000.0, config: PayFlowConfig = FAST) -> None:
+    def __init__(
+        self, *, speed: float = 2000.0, config: PayFlowConfig = FAST, frozen: bool = False
+    ) -> None:
+        """`frozen`: channel time moves only when a test calls `clock.advance()`."""
         self.store = InMemoryEventStore()
-        self.clock = VirtualClock(START, speed=speed)
+        self.clock = (
+            VirtualClock(START, monotonic=lambda: 0.0)
+            if frozen
+            else VirtualClock(START, speed=speed)
+        )
         self.handler = CommandHandler(self.store, self.clock)
         self.observer = Observer(self.handler)
         self.sim = SimulatedChannel("lobby", self.clock, self.observer)
@@ -92,6 +99,9 @@ class PayWorld:
             CommandMeta(f"req-{rid}", actor=user),
         )
         return rid, outcome
+
+    def store_stream(self) -> StreamId:
+        return queue_stream("lobby")
 
     async def state(self) -> QueueState:
         state: QueueState = await self.handler.state(queue_decider, queue_stream("lobby"))
