@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from domain.playlists import PLAYLIST_EVENTS
 from domain.presence.model import PRESENCE_EVENTS
+from domain.promo_config import PROMO_CONFIG_EVENTS
 from domain.queue.events import QUEUE_EVENTS
 from domain.queue.pay_model import PAY_EVENTS
+from domain.queue.promo_model import PROMO_EVENTS
 from domain.wallet import WALLET_EVENTS
 
-ALL_EVENTS: tuple[type, ...] = (*QUEUE_EVENTS, *PAY_EVENTS, *PRESENCE_EVENTS, *WALLET_EVENTS)
+ALL_EVENTS: tuple[type, ...] = (
+    *QUEUE_EVENTS,
+    *PAY_EVENTS,
+    *PROMO_EVENTS,
+    *PROMO_CONFIG_EVENTS,
+    *PRESENCE_EVENTS,
+    *WALLET_EVENTS,
+    *PLAYLIST_EVENTS,
+)
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in ALL_EVENTS}
 assert len(EVENT_TYPES) == len(ALL_EVENTS), "event type names must be unique"

@@ -46,6 +46,14 @@ from domain.queue.pay_model import (
     StartPayItemAdd,
     UnlockQueue,
 )
+from domain.queue.promo_decide import decide_promo
+from domain.queue.promo_model import (
+    DirectPromos,
+    FailPromo,
+    PromoCommand,
+    PromoEvent,
+    StartPromoAdd,
+)
 from domain.queue.reconcile import reconcile
 from domain.queue.state import QueueState, evolve, initial
 
@@ -143,17 +151,22 @@ def _decide_now_playing(
     return tuple(events)
 
 
-def decide(
-    state: QueueState, command: QueueCommand | PayCommand, ctx: Context
-) -> tuple[QueueEvent | PayEvent, ...]:
-    """Every decision ends with the pay facts it implies (attached, positioned, playing…)."""
+AnyQueueCommand = QueueCommand | PayCommand | PromoCommand
+AnyQueueEvent = QueueEvent | PayEvent | PromoEvent
+
+
+def decide(state: QueueState, command: AnyQueueCommand, ctx: Context) -> tuple[AnyQueueEvent, ...]:
+    """Every decision ends with the pay and promo facts it implies (attached, positioned…)."""
+    events: tuple[AnyQueueEvent, ...]
     if isinstance(command, PAY_COMMANDS):
-        events: tuple[QueueEvent | PayEvent, ...] = decide_pay(state, command, ctx)
+        events = decide_pay(state, command, ctx)
+    elif isinstance(command, (DirectPromos, StartPromoAdd, FailPromo)):
+        events = decide_promo(state, command, ctx)
     else:
         events = _decide_observation(state, command, ctx)
     if not events:
         return ()
-    return events + follow_ups(state, events)
+    return (*events, *follow_ups(state, events))
 
 
 def _decide_observation(
@@ -206,6 +219,6 @@ PAY_COMMANDS = (
     UnlockQueue,
 )
 
-queue_decider: Decider[QueueState, QueueCommand | PayCommand, QueueEvent | PayEvent] = Decider(
+queue_decider: Decider[QueueState, AnyQueueCommand, AnyQueueEvent] = Decider(
     aggregate="queue", initial=initial, decide=decide, evolve=evolve
 )

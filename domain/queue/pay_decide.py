@@ -8,11 +8,11 @@ decision as the observation, so the log can never say "paid item played" without
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from domain.decider import Context
 from domain.errors import Rejected
 from domain.media import validate_media
+from domain.queue.lock import lock_message
 from domain.queue.pay_model import (
     AbandonPayItemAdd,
     AttachPayItem,
@@ -48,21 +48,11 @@ from domain.queue.pay_model import (
     StartPayItemAdd,
     UnlockQueue,
 )
+from domain.queue.promo_decide import promo_facts
+from domain.queue.promo_model import PromoEvent
 from domain.queue.state import QueueItem, QueueState, evolve
 
 MAX_USER = 100
-
-
-def lock_message(state: QueueState, now: datetime) -> str | None:
-    lock = state.lock
-    if lock is None or (lock.until is not None and now >= lock.until):
-        return None
-    until = (
-        f"until {lock.until:%Y-%m-%d %H:%M} UTC"
-        if lock.until is not None
-        else "until an admin reopens it"
-    )
-    return f'Pay-to-play is closed: "{lock.label}" {until}.'
 
 
 def choose_slot(state: QueueState, pay: PayItem) -> str | None:
@@ -222,18 +212,18 @@ def _in_place(state: QueueState, item_id: str, after: str | None) -> bool:
     return index > 0 and state.items[index - 1].item_id == after
 
 
-def follow_ups(state: QueueState, events: Sequence[object]) -> tuple[PayEvent, ...]:
-    """Pay facts implied by `events` applied to `state`, to the point nothing more follows."""
-    out: list[PayEvent] = []
+def follow_ups(state: QueueState, events: Sequence[object]) -> tuple[PayEvent | PromoEvent, ...]:
+    """Pay and promo facts implied by `events` applied to `state`, until nothing more follows."""
+    out: list[PayEvent | PromoEvent] = []
     for event in events:
         state = evolve(state, event)  # type: ignore[arg-type]
-    for _ in range(4):  # attach -> slot -> positioned -> playing settles within a few rounds
-        step = _next_facts(state)
+    for _ in range(6):  # attach -> slot -> positioned -> playing settles within a few rounds
+        step: list[object] = [*_next_facts(state), *promo_facts(state)]
         if not step:
             break
         for event in step:
-            state = evolve(state, event)
-        out.extend(step)
+            state = evolve(state, event)  # type: ignore[arg-type]
+        out.extend(step)  # type: ignore[arg-type]
     return tuple(out)
 
 

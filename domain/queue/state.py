@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from attrs import evolve as replace
-from attrs import frozen
+from attrs import field, frozen
 
 from domain.media import Media
 from domain.queue.events import (
@@ -24,6 +24,8 @@ from domain.queue.events import (
 )
 from domain.queue.pay_evolve import evolve_pay
 from domain.queue.pay_model import AwayWindow, PayEvent, PayItem, QueueLock
+from domain.queue.promo_evolve import evolve_promo
+from domain.queue.promo_model import PromoCadence, PromoEvent, PromoInsert
 
 
 @frozen
@@ -35,6 +37,8 @@ class QueueItem:
     queued_by: str
     kind: ItemKind = "content"
     request_id: str | None = None
+    promo_type: str | None = None
+    lead_in_for: str | None = None
 
 
 @frozen
@@ -50,6 +54,9 @@ class QueueState:
     pay: tuple[PayItem, ...] = ()
     lock: QueueLock | None = None
     away: tuple[AwayWindow, ...] = ()
+    promos: tuple[PromoInsert, ...] = ()
+    cadence: PromoCadence = field(factory=PromoCadence)
+    next_promo_seq: int = 1
 
     def away_window(self, user: str) -> AwayWindow | None:
         key = user.lower()
@@ -113,7 +120,7 @@ def _seq_of(item_id: str) -> int:
     return int(digits) if digits.isdigit() else 0
 
 
-def evolve(state: QueueState, event: QueueEvent | PayEvent) -> QueueState:
+def evolve(state: QueueState, event: QueueEvent | PayEvent | PromoEvent) -> QueueState:
     match event:
         case ItemAdded():
             item = QueueItem(
@@ -165,11 +172,16 @@ def evolve(state: QueueState, event: QueueEvent | PayEvent) -> QueueState:
                 ),
             )
         case NowPlayingChanged():
+            starting = state.by_id(event.item_id) if event.item_id else None
+            cadence = state.cadence
+            if starting is not None and starting.kind != "promo":  # promos never count
+                cadence = replace(cadence, content_since_general=cadence.content_since_general + 1)
             return replace(
                 state,
                 now_playing=event.item_id,
                 now_playing_uid=event.uid,
                 playing_since=event.started_at,
+                cadence=cadence,
             )
         case PlaylistReordered():
             by_id = {i.item_id: i for i in state.items}
@@ -181,4 +193,4 @@ def evolve(state: QueueState, event: QueueEvent | PayEvent) -> QueueState:
             return replace(state, clear_expected=True)
         case SnapshotReconciled():
             return replace(state, empty_snapshot_held=False, clear_expected=False)
-    return evolve_pay(state, event)
+    return evolve_promo(evolve_pay(state, event), event)

@@ -10,7 +10,15 @@ from attrs import frozen
 from adapters.codec import Codec, CodecError, UnknownEvent
 from application.ports import Commit, StreamId
 from domain.media import Media
+from domain.playlists import (
+    PlaylistCreated,
+    PlaylistDeleted,
+    PlaylistFlagsSet,
+    PlaylistItemsSet,
+    PlaylistRenamed,
+)
 from domain.presence.model import UserAfkChanged, UserJoined, UserLeft
+from domain.promo_config import GeneralCadence, PromoConfig, PromoConfigChanged
 from domain.queue.events import (
     ClearExpected,
     EmptySnapshotHeld,
@@ -40,6 +48,16 @@ from domain.queue.pay_model import (
     PayOwnerBack,
     QueueLocked,
     QueueUnlocked,
+)
+from domain.queue.promo_model import (
+    PromoAddStarted,
+    PromoAttached,
+    PromoCadenceStarted,
+    PromoCancelled,
+    PromoChosen,
+    PromoDone,
+    PromoPlaying,
+    PromoPositioned,
 )
 from domain.registry import ALL_EVENTS
 from domain.wallet import CreditGranted, DebitDeclined, RequestDebited, RequestRefunded
@@ -74,6 +92,15 @@ SAMPLES: list[Any] = [
     QueueLocked("Maintenance", None, "admin"),
     QueueUnlocked("admin"),
     PayOwnerAway("ann", "owner_left", AT, AT),
+    PromoCadenceStarted(AT),
+    PromoChosen("p1", "viewers_choice", "lead_in", Media("yt", "vc1", "VC", 12), "q4", AT, 0),
+    PromoAddStarted("p1", 1),
+    PromoAttached("p1", "q9", 9),
+    PromoPositioned("p1"),
+    PromoPlaying("p1"),
+    PromoDone("p1", "played"),
+    PromoCancelled("p2", "target_cancelled"),
+    PromoConfigChanged(PromoConfig(general=GeneralCadence(every_n_items=3)), "admin"),
     PayOwnerBack("ann"),
     CreditGranted(5000, "admin", "grant", 5000),
     RequestDebited("r1", 250, 4750),
@@ -82,6 +109,14 @@ SAMPLES: list[Any] = [
     UserJoined("Bob", 1.5, False, AT),
     UserLeft("Bob", AT),
     UserAfkChanged("Bob", True, AT),
+    PlaylistCreated("Promos ✓", "ann", False, "viewers_choice"),
+    PlaylistCreated("Friday", "ann", True, None),
+    PlaylistRenamed("Friday night"),
+    PlaylistItemsSet((Media("yt", "c1", "Clip", 30), Media("vi", "c2", "", 0))),
+    PlaylistItemsSet(()),
+    PlaylistFlagsSet(True, "feature_presentation"),
+    PlaylistFlagsSet(False, None),
+    PlaylistDeleted("ann"),
 ]
 
 
