@@ -99,14 +99,17 @@ class CommandHandler:
         stream: StreamId,
         command: Any,
         meta: CommandMeta,
+        *,
+        random: RandomSource | None = None,
     ) -> Outcome:
-        """Raises Rejected (nothing appended) or ConcurrencyConflict after the retry budget."""
+        """Raises Rejected (nothing appended) or ConcurrencyConflict after the retry budget.
+        `random` is where this decision draws from (what it draws goes into its events)."""
         lock = self._locks.setdefault(stream, asyncio.Lock())
         async with lock:
             loaded = self._cache.get(stream) or await self.load(decider, stream)
             for attempt in range(self._max_retries + 1):
                 now = self._clock.now()
-                ctx = Context(now=now, random=self._random, config=self._config)
+                ctx = Context(now=now, random=random or self._random, config=self._config)
                 events = decider.decide(loaded.state, command, ctx)
                 if not events:
                     return Outcome((), None, retries=attempt)

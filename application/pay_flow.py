@@ -17,7 +17,6 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 from attrs import frozen
@@ -26,6 +25,7 @@ from application.command_handler import CommandHandler, CommandMeta
 from application.cytube import Cytube, CytubeUnavailable
 from application.economy import Economy, EconomyUnavailable, OutcomeUnknown
 from application.observing import Observer, queue_stream
+from application.pacing import AddPacer, ChannelSignals
 from application.ports import Clock, EventStore
 from domain.errors import Rejected
 from domain.queue.commands import ObservePlaylist
@@ -69,6 +69,7 @@ class PayFlow:
         *,
         channels: Sequence[str],
         config: PayFlowConfig | None = None,
+        pacer: AddPacer | None = None,
     ) -> None:
         self._handler = handler
         self._events = events
@@ -79,9 +80,9 @@ class PayFlow:
         self._channels = list(channels)
         self.config = config or PayFlowConfig()
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._changed: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._signals = ChannelSignals(clock)
         self._placing: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._last_add: dict[str, datetime] = {}
+        self.pacer = pacer or AddPacer(clock, self.config.add_delay_sec)
         self.outcomes: dict[str, int] = defaultdict(int)
 
     # ---- running -------------------------------------------------------------------------
@@ -95,7 +96,7 @@ class PayFlow:
             if stored.commit.stream.aggregate != "queue":
                 continue
             channel = stored.commit.stream.channel
-            self._wake(channel)
+            self._signals.wake(channel)
             for event in stored.commit.events:
                 request_id = getattr(event, "request_id", None)
                 if request_id is not None:
@@ -136,10 +137,6 @@ class PayFlow:
         if not task.cancelled() and task.exception() is not None:
             log.error("pay flow for %s stopped", key, exc_info=task.exception())
 
-    def _wake(self, channel: str) -> None:
-        self._changed[channel].set()
-        self._changed[channel] = asyncio.Event()
-
     async def _state(self, channel: str) -> QueueState:
         state: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
         return state
@@ -156,14 +153,7 @@ class PayFlow:
         await self._handler.handle(queue_decider, queue_stream(channel), command, meta)
 
     async def _wait_change(self, channel: str, seconds: float) -> None:
-        changed = asyncio.ensure_future(self._changed[channel].wait())
-        timer = asyncio.ensure_future(self._clock.sleep(seconds))
-        try:
-            await asyncio.wait({changed, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for f in (changed, timer):
-                f.cancel()
-            await asyncio.gather(changed, timer, return_exceptions=True)
+        await self._signals.wait(channel, seconds)
 
     async def _backoff(self, attempt: int) -> None:
         delay = min(
@@ -340,15 +330,10 @@ class PayFlow:
             await self._add(channel, pay)
 
     async def _add(self, channel: str, pay: PayItem) -> None:
-        last = self._last_add.get(channel)
-        if last is not None:
-            wait = self.config.add_delay_sec - (self._clock.now() - last).total_seconds()
-            if wait > 0:
-                await self._clock.sleep(wait)
+        await self.pacer.turn(channel)
         await self._do(
             channel, StartPayItemAdd(pay.request_id), f"{pay.request_id}:add:{pay.add_attempts + 1}"
         )
-        self._last_add[channel] = self._clock.now()
         outcome = await self._cytube.add(channel, pay.media, "end", temp=True)
         if outcome.ok:
             for _ in range(3):

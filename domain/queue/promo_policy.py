@@ -103,9 +103,10 @@ def direct(state: QueueState, cmd: DirectPromos, ctx: Context) -> tuple[PromoEve
     if state.cadence.last_general_at is None:
         events.append(PromoCadenceStarted(ctx.now))
     taken = {i.media.key for i in state.items} | {p.media.key for p in state.promos if p.active}
-    active = [p for p in state.promos if p.active]
-    led = {p.target_item_id for p in active if p.role == "lead_in"}
-    fronted = {p.target_item_id for p in active if p.role == "general"}
+    # A promo playing right now still fronts its target, which is next.
+    live = [p for p in state.promos if p.active or p.placement == "playing"]
+    led = {p.target_item_id for p in live if p.role == "lead_in"}
+    fronted = {p.target_item_id for p in live if p.role == "general"}
     seq = state.next_promo_seq
     last = dict(state.cadence.last_clip)
     next_index = dict(state.cadence.next_index)

@@ -238,3 +238,13 @@ def test_replaying_the_log_gives_the_same_promo_history() -> None:
     replayed = queue_decider.fold("lobby", list(s.history))
     assert replayed == s.state
     assert [p.media.id for p in replayed.promos] == [p.media.id for p in s.state.promos]
+
+
+def test_a_lead_in_that_is_playing_still_fronts_its_target() -> None:
+    s = channel(3, 3, 97)
+    d = Director(s)
+    d.play_next()
+    d.insert(d.direct(PromoConfig(general=GeneralCadence(every_n_items=99))))
+    d.play_next()  # the Feature Presentation lead-in plays; the movie is next
+    assert s.state.current is not None and s.state.current.promo_type == "feature_presentation"
+    assert d.direct(PromoConfig(general=GeneralCadence(every_n_items=99))) == []
