@@ -61,6 +61,8 @@ queue_items = Table(
     Column("owner_away_reason", String(20)),
     Column("owner_away_since", DateTime(timezone=True)),
     Column("cancels_at", DateTime(timezone=True)),
+    Column("promo_type", String(40)),
+    Column("lead_in_for", String(64)),
 )
 
 pay_items = Table(
@@ -101,4 +103,31 @@ pay_item_history = Table(
     Column("type", String(60), nullable=False),
     Column("actor", String(100), nullable=False),
     Column("data", Text, nullable=False),
+)
+
+saved_playlists = Table(
+    "saved_playlists",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("playlist_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("is_immutable", Boolean, nullable=False),
+    Column("promo_type", String(40), index=True),
+    Column("item_count", Integer, nullable=False),
+    Column("total_duration_sec", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+)
+
+saved_playlist_items = Table(
+    "saved_playlist_items",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("playlist_id", String(64), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("media_type", String(40), nullable=False),
+    Column("media_id", String(400), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("duration_sec", Integer, nullable=False),
 )

@@ -101,15 +101,18 @@ class CommandHandler:
         meta: CommandMeta,
         *,
         random: RandomSource | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """Raises Rejected (nothing appended) or ConcurrencyConflict after the retry budget.
-        `random` is where this decision draws from (what it draws goes into its events)."""
+        `random` is where this decision draws from (what it draws goes into its events);
+        `config` adds to the handler's configuration for this decision only."""
         lock = self._locks.setdefault(stream, asyncio.Lock())
         async with lock:
             loaded = self._cache.get(stream) or await self.load(decider, stream)
             for attempt in range(self._max_retries + 1):
                 now = self._clock.now()
-                ctx = Context(now=now, random=random or self._random, config=self._config)
+                settings = {**self._config, **config} if config else self._config
+                ctx = Context(now=now, random=random or self._random, config=settings)
                 events = decider.decide(loaded.state, command, ctx)
                 if not events:
                     return Outcome((), None, retries=attempt)

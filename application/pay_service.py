@@ -87,6 +87,7 @@ class LockState(msgspec.Struct):
 
 
 Granter = Callable[[str, str, int, str], Awaitable[int]]
+NonPayable = Callable[[str], Awaitable[frozenset[tuple[str, str]]]]
 _decode = msgspec.json.Decoder()
 
 
@@ -99,6 +100,7 @@ class PayService:
         clock: Clock,
         *,
         granter: Granter | None = None,
+        non_payable: NonPayable | None = None,
         status_url: str = "/api/v1/channels/{channel}/pay-items/{request_id}",
     ) -> None:
         self._handler = handler
@@ -106,7 +108,15 @@ class PayService:
         self._read = read_models
         self._clock = clock
         self._granter = granter
+        self._non_payable = non_payable
         self._status_url = status_url
+
+    async def _rules(self, channel: str) -> dict[str, Any]:
+        """What the decision needs to know beyond the queue: media the channel keeps for itself
+        (promo pools, immutable playlists) cannot be bought."""
+        if self._non_payable is None:
+            return {}
+        return {"non_payable_media": await self._non_payable(channel)}
 
     async def _state(self, channel: str) -> QueueState:
         state: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
@@ -118,7 +128,8 @@ class PayService:
         state = await self._state(channel)
         base = Preview(media.type, media.id, tier, None, False)
         try:
-            queue_decider.decide(state, trial, Context(now=self._clock.now()))
+            rules = await self._rules(channel)
+            queue_decider.decide(state, trial, Context(now=self._clock.now(), config=rules))
         except Rejected as exc:
             base.code, base.reason = exc.code, exc.message
             return base
@@ -143,6 +154,7 @@ class PayService:
             queue_stream(channel),
             RequestPayItem(rid, who.user, media, tier),
             CommandMeta(f"request:{channel}:{rid}", actor=who.user),
+            config=await self._rules(channel),
         )
         return Accepted(rid, "paying", self._status_url.format(channel=channel, request_id=rid))
 

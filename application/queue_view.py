@@ -46,6 +46,8 @@ class ItemView(msgspec.Struct):
     playlist_index: int
     eta_sec: float | None
     pay: PayView | None = None
+    promo_type: str | None = None
+    lead_in_for: str | None = None
 
 
 class NowPlayingView(msgspec.Struct):
@@ -98,6 +100,8 @@ def _item(row: dict[str, Any], eta: float | None) -> ItemView:
             if row.get("request_id") and row.get("paid_by") is not None
             else None
         ),
+        promo_type=row.get("promo_type"),
+        lead_in_for=row.get("lead_in_for"),
     )
 
 

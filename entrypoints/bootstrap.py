@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,13 +24,21 @@ from adapters.tokens import TokenSigner, load_secret
 from application.command_handler import CommandHandler
 from application.live import LiveQueues
 from application.observing import Observer
+from application.pacing import AddPacer
 from application.pay_flow import PayFlow
 from application.pay_service import PayService
+from application.playlists import PlaylistService
 from application.ports import Clock
 from application.presence_monitor import PresenceMonitor
+from application.projections.base import Projection
+from application.projections.playlists import PlaylistsProjection
 from application.projections.queue_shadow import QueueShadowProjection
 from application.projections.runner import ProjectionRunner
+from application.promo_director import PromoDirector
+from application.promo_service import PromoService
 from application.queue_view import QueueQueries
+from domain.media import Media
+from domain.promo_types import PromoType
 from domain.queue.commands import ObservePlaylist
 from entrypoints.settings import Settings
 
@@ -105,6 +114,11 @@ async def open_read_models(settings: Settings) -> SqlProjectionStore:
     return store
 
 
+def projections() -> list[Projection]:
+    """Every read model, for the service and for `webqueue rebuild` alike."""
+    return [QueueShadowProjection(), PlaylistsProjection()]
+
+
 @define
 class Services:
     settings: Settings
@@ -120,6 +134,9 @@ class Services:
     pay: PayService
     pay_flow: PayFlow
     presence: PresenceMonitor
+    playlists: PlaylistService
+    promos: PromoService
+    director: PromoDirector
     cytube: Any
     wall_clock: Clock = field(factory=WallClock)
     simulator: Any = None
@@ -137,6 +154,7 @@ class Services:
             await self.inbound.start()
         self._spawn(self.pay_flow.run(), "pay-flow")
         self._spawn(self.presence.run(), "presence-refunds")
+        self._spawn(self.director.run(), "promo-director")
         from entrypoints.nats_commands import NatsCommands
 
         self.commands = NatsCommands(self.log.nc, self, self.settings.channel)
@@ -234,7 +252,7 @@ async def build_services(settings: Settings) -> Services:
         lock.release()
         raise
     clock = _clock_for(settings)
-    handler = CommandHandler(log_.events, clock)
+    handler = CommandHandler(log_.events, clock, random=random.Random())
     observer = Observer(handler)
     simulator = inbound = None
     if settings.cytube == "sim":
@@ -252,8 +270,27 @@ async def build_services(settings: Settings) -> Services:
     economy, granter = _economy(settings, log_.nc, handler)
     queries = QueueQueries(read_models, clock)
     live = LiveQueues(queries)
-    runner = ProjectionRunner(
-        log_.events, read_models, QueueShadowProjection(), on_change=live.changed
+    runners = [
+        ProjectionRunner(log_.events, read_models, projection, on_change=live.changed)
+        for projection in projections()
+    ]
+    pacer = AddPacer(clock, settings.pay_flow.add_delay_sec)
+    playlists = PlaylistService(handler, read_models, clock)
+
+    async def pools(channel: str) -> dict[PromoType, tuple[Media, ...]]:
+        return {kind: tuple(items) for kind, items in (await playlists.pools(channel)).items()}
+
+    director = PromoDirector(
+        handler,
+        log_.events,
+        cytube,
+        observer,
+        clock,
+        pools,
+        channels=[settings.channel],
+        pacer=pacer,
+        add_retries=settings.pay_flow.add_retries,
+        confirm_timeout_sec=settings.pay_flow.confirm_timeout_sec,
     )
     pay_flow = PayFlow(
         CommandHandler(log_.events, clock),
@@ -264,6 +301,7 @@ async def build_services(settings: Settings) -> Services:
         clock,
         channels=[settings.channel],
         config=settings.pay_flow,
+        pacer=pacer,
     )
     presence = PresenceMonitor(
         handler,
@@ -283,9 +321,19 @@ async def build_services(settings: Settings) -> Services:
         observer=observer,
         queries=queries,
         live=live,
-        runners=[runner],
+        runners=runners,
         signer=TokenSigner(load_secret(settings.data_dir, os.environ)),
-        pay=PayService(handler, economy, read_models, clock, granter=granter),
+        pay=PayService(
+            handler,
+            economy,
+            read_models,
+            clock,
+            granter=granter,
+            non_payable=playlists.non_payable,
+        ),
+        playlists=playlists,
+        promos=PromoService(handler),
+        director=director,
         pay_flow=pay_flow,
         presence=presence,
         cytube=cytube,

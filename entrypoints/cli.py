@@ -133,15 +133,14 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _rebuild(settings: Settings) -> None:
-    from application.projections.queue_shadow import QueueShadowProjection
     from application.projections.runner import ProjectionRunner
-    from entrypoints.bootstrap import open_log, open_read_models
+    from entrypoints.bootstrap import open_log, open_read_models, projections
     from entrypoints.progress import Progress
 
     log_ = await open_log(settings)
     read_models = await open_read_models(settings)
     try:
-        for projection in [QueueShadowProjection()]:
+        for projection in projections():
             runner = ProjectionRunner(log_.events, read_models, projection)
             started = time.monotonic()
             applied = await runner.rebuild(Progress(f"rebuild {projection.name}"))

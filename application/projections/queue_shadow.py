@@ -56,6 +56,8 @@ def _item_row(channel: str, position: int, item: QueueItem, state: QueueState) -
         "owner_away_reason": away.reason if away else None,
         "owner_away_since": away.since if away else None,
         "cancels_at": away.deadline if away else None,
+        "promo_type": item.promo_type,
+        "lead_in_for": item.lead_in_for,
     }
 
 
@@ -69,6 +71,8 @@ def _item(row: dict[str, Any]) -> QueueItem:
         row["queued_by"],
         row["kind"],
         row["request_id"],
+        row.get("promo_type"),
+        row.get("lead_in_for"),
     )
 
 

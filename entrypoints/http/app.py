@@ -14,6 +14,8 @@ from entrypoints.bootstrap import Services
 from entrypoints.http.auth import AUTH_DEPENDENCIES, AUTH_EXCEPTION_HANDLERS, TokenController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, error_body
 from entrypoints.http.pay import PayController
+from entrypoints.http.playlists import PlaylistController
+from entrypoints.http.promos import PromoController
 from entrypoints.http.queue import QueueController
 from entrypoints.http.sim import QueueFailed, SimController
 from entrypoints.version import webqueue_version
@@ -70,7 +72,15 @@ def create_app(services: Services) -> Litestar:
         page = files("entrypoints").joinpath("static/live.html").read_text(encoding="utf-8")
         return page.replace("{{channel}}", services.settings.channel)
 
-    handlers: list[Any] = [health, index, QueueController, PayController, TokenController]
+    handlers: list[Any] = [
+        health,
+        index,
+        QueueController,
+        PayController,
+        TokenController,
+        PlaylistController,
+        PromoController,
+    ]
     if services.simulator is not None:
         handlers.append(SimController)
     return Litestar(

@@ -11,6 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from application.errors import NotFoundError
 from application.ports import StoreUnavailable
 from domain.errors import Rejected
+from domain.promo_config import InvalidSetting
 
 log = logging.getLogger("webqueue.http")
 
@@ -33,7 +34,8 @@ REJECTION_STATUS = {
 
 def _rejected(_: Request[Any, Any, Any], exc: Rejected) -> Response[Any]:
     status = REJECTION_STATUS.get(exc.code, 422)
-    return Response(error_body(exc.code, exc.message), status_code=status)
+    extra = {"field": exc.field} if isinstance(exc, InvalidSetting) else {}
+    return Response(error_body(exc.code, exc.message, **extra), status_code=status)
 
 
 def _missing(_: Request[Any, Any, Any], exc: NotFoundError) -> Response[Any]:

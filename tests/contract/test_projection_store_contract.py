@@ -36,6 +36,8 @@ def item(channel: str, n: int) -> dict[str, object]:
         "owner_away_reason": None,
         "owner_away_since": None,
         "cancels_at": None,
+        "promo_type": None,
+        "lead_in_for": None,
     }
 
 

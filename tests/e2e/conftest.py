@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,9 +35,10 @@ class Running:
         return self.base.replace("http://", "ws://")
 
 
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Running]:
-    settings = Settings(data_dir=tmp_path / "data", port=free_port(), sim_speed=1.0)
+@contextlib.asynccontextmanager
+async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
+    """The service on `data_dir` behind a real HTTP server on a free port."""
+    settings = Settings(data_dir=data_dir, port=free_port(), **overrides)
     async with running(settings) as services:
         server = http_server(services, log_level="warning")
         task = asyncio.create_task(server.serve())
@@ -46,3 +49,9 @@ async def service(tmp_path: Path) -> AsyncIterator[Running]:
             yield Running(services, base, http)
         server.should_exit = True
         await task
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[Running]:
+    async with serving(tmp_path / "data", sim_speed=1.0) as svc:
+        yield svc
