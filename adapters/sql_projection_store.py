@@ -126,6 +126,20 @@ class SqlProjectionStore:
             rows = (await conn.execute(query)).mappings().all()
         return [{k: _utc(v) for k, v in row.items()} for row in rows]
 
+    async def page(
+        self, table: str, *, order_by: str | None, descending: bool, limit: int, offset: int
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        t = metadata.tables[table]
+        query = select(t).limit(limit).offset(offset)
+        if order_by is not None:
+            column = t.c[order_by]
+            query = query.order_by(column.desc() if descending else column.asc())
+        else:
+            query = query.order_by(*(c.asc() for c in t.primary_key.columns))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [c.name for c in t.columns], [{k: _utc(v) for k, v in r.items()} for r in rows]
+
     async def count(self, table: str) -> int:
         async with self.engine.connect() as conn:
             return int(

@@ -82,3 +82,9 @@ class ProjectionStore(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     async def count(self, table: str) -> int: ...
+
+    async def page(
+        self, table: str, *, order_by: str | None, descending: bool, limit: int, offset: int
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """(column names, one page of rows): for browsing a read model."""
+        ...

@@ -1,0 +1,62 @@
+"""The admin projections viewer: its page, and the API behind it."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.params import QueryParameter
+
+from application.admin import CommitView, Progress, ProjectionInfo, TablePage
+from entrypoints.http.auth import IdentityDep
+from entrypoints.http.params import PathInt, PathText, ServicesDep
+
+
+class AdminController(Controller):
+    path = "/api/v1/admin"
+    tags = ["admin"]
+
+    @get("/projections", summary="Every projection: checkpoint, log head, lag, rows, last error")
+    async def projections(
+        self, services: ServicesDep, identity: IdentityDep
+    ) -> list[ProjectionInfo]:
+        return await services.admin.projections(identity)
+
+    @post(
+        "/projections/{name:str}/rebuild",
+        summary="Drop and replay a projection; progress shows in /projections",
+        status_code=202,
+    )
+    async def rebuild(
+        self, services: ServicesDep, identity: IdentityDep, name: PathText
+    ) -> Progress:
+        return await services.admin.rebuild(identity, name)
+
+    @get("/projections/{name:str}/tables/{table:str}", summary="A page of a projection's rows")
+    async def rows(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        name: PathText,
+        table: PathText,
+        page: Annotated[int, QueryParameter(name="page", ge=1)] = 1,
+        size: Annotated[int, QueryParameter(name="size", ge=1, le=500)] = 50,
+        sort: Annotated[str | None, QueryParameter(name="sort", max_length=100)] = None,
+        desc: Annotated[bool, QueryParameter(name="desc")] = False,
+    ) -> TablePage:
+        return await services.admin.rows(
+            identity, name, table, page=page, size=size, sort=sort, descending=desc
+        )
+
+    @get("/commits/{position:int}", summary="One commit: its events, causation and correlation")
+    async def commit(
+        self, services: ServicesDep, identity: IdentityDep, position: PathInt
+    ) -> CommitView:
+        return await services.admin.commit(identity, position)
+
+
+@get("/admin", media_type="text/html", include_in_schema=False)
+async def admin_page() -> str:
+    """The viewer itself: one static page, no build step, works straight from pip install."""
+    return files("entrypoints").joinpath("static/admin.html").read_text(encoding="utf-8")

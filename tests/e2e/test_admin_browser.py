@@ -1,0 +1,168 @@
+"""The admin projections viewer, used in a real headless Chromium.
+
+Skips only when no Chromium is installed (Debian's `chromium`; `.ci/run` installs it).
+Screenshots of each page go to docs/screenshots/, where the docs show them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Running, serving
+from tests.e2e.test_http_and_live import caught_up
+from tests.e2e.test_pay_to_play import bearer, joins
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CHROMIUM = (
+    os.environ.get("WEBQUEUE_CHROMIUM")
+    or shutil.which("chromium")
+    or shutil.which("chromium-browser")
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no Chromium on PATH (apt-get install chromium, or set WEBQUEUE_CHROMIUM)",
+)
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def page(tmp_path: Path) -> AsyncIterator[tuple[Any, Running]]:
+    from playwright.async_api import async_playwright
+
+    async with serving(tmp_path / "data", sim_speed=1.0) as svc, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = await browser.new_context(viewport={"width": 1280, "height": 860})
+        tab = await context.new_page()
+        yield tab, svc
+        await browser.close()
+
+
+async def sign_in(tab: Any, svc: Running) -> None:
+    token = bearer(svc, "boss", "admin")["authorization"][7:]
+    await tab.goto(f"{svc.base}/admin")
+    await tab.fill("#token", token)
+    await tab.click("#signin-btn")
+    await tab.wait_for_selector("#app:not([hidden])")
+
+
+async def shot(tab: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def test_sign_in_refuses_a_viewer_token(page: tuple[Any, Running]) -> None:
+    tab, svc = page
+    await tab.goto(f"{svc.base}/admin")
+    await tab.fill("#token", bearer(svc, "vic", "viewer")["authorization"][7:])
+    await tab.click("#signin-btn")
+    await tab.wait_for_selector("#signin-error:has-text('needs an admin token')")
+    assert await tab.is_hidden("#app")
+
+
+async def test_the_viewer_end_to_end(page: tuple[Any, Running]) -> None:
+    tab, svc = page
+    await caught_up(svc)
+    admin = bearer(svc, "boss", "admin")
+    await joins(svc, "alice")
+    await svc.http.post(
+        "/api/v1/channels/lobby/wallets/alice/grants", json={"amount": 2000}, headers=admin
+    )
+    alice = bearer(svc, "alice", "viewer")
+    await svc.http.post(
+        "/api/v1/channels/lobby/pay-items",
+        json={
+            "media_type": "yt",
+            "media_id": "admin-demo",
+            "title": "Alice's pick",
+            "duration_sec": 300,
+        },
+        headers=alice,
+    )
+    await sign_in(tab, svc)
+
+    # Projections: checkpoint, head, lag, rows; a rebuild with live progress back to lag 0.
+    row = tab.locator("#projection-table tr[data-projection='queue_shadow']")
+    await row.wait_for()
+    await row.locator("button.rebuild").click()
+    await row.locator(".progress:has-text('done')").wait_for(timeout=15_000)
+    lag = "#projection-table tr[data-projection='queue_shadow'] .lag"
+    await tab.wait_for_function(
+        "(sel) => document.querySelector(sel).textContent === '0'", arg=lag, timeout=15_000
+    )
+    await shot(tab, "admin-projections")
+
+    # Rows: browse a projection's table, paged and sortable.
+    await tab.click("#tabs button[data-tab='rows']")
+    await tab.select_option("#rows-projection", "queue_shadow")
+    await tab.select_option("#rows-table", "queue_items")
+    await tab.locator("#rows-table-view tbody tr").first.wait_for()
+    await tab.click("#rows-table-view th[data-col='title']")
+    await tab.locator("#rows-table-view th:has-text('title ▲')").wait_for()
+    assert "rows" in await tab.inner_text("#rows-page")
+    await shot(tab, "admin-rows")
+
+    # Events: load, open a commit to see its events, causation and correlation.
+    await tab.click("#tabs button[data-tab='events']")
+    await tab.fill("#ev-type", "PayItemRequested")
+    await tab.click("#ev-load")
+    await tab.locator("#event-table tbody tr").first.click()
+    await tab.wait_for_selector("#commit-card:not([hidden])")
+    assert "PayItemRequested" in await tab.inner_text("#commit-events")
+    assert await tab.inner_text("#commit-causation")
+    await shot(tab, "admin-events")
+
+    # Live queue: badges, and it moves when the simulator advances.
+    await tab.click("#tabs button[data-tab='queue']")
+    await tab.locator("#queue-table tr:has-text('paid by alice')").wait_for(timeout=15_000)
+    before = await tab.inner_text("#now-playing")
+    await svc.http.post("/api/v1/sim/lobby/clock/advance", json={"seconds": 600})
+    await tab.wait_for_function(
+        "(old) => document.querySelector('#now-playing').innerText !== old",
+        arg=before,
+        timeout=10_000,
+    )
+    await shot(tab, "admin-queue")
+
+    # Time travel: the queue as of an early log position.
+    await tab.fill("#tt-at", "3")
+    await tab.click("#tt-go")
+    await tab.locator("#queue-mode:has-text('as of 3')").wait_for()
+    assert "Alice's pick" not in await tab.inner_text("#queue-table")
+    await shot(tab, "admin-time-travel")
+    await tab.click("#tt-live")
+    await tab.locator("#queue-table tr:has-text('paid by alice')").wait_for()
+
+    # Promos & lock: settings read and saved, pools shown, the lock set and lifted.
+    await tab.click("#tabs button[data-tab='promos']")
+    await tab.locator("#promo-config").wait_for()
+    await tab.wait_for_function(
+        "() => document.querySelector('#promo-config').value.includes('every_n_items')"
+    )
+    config = await tab.input_value("#promo-config")
+    await tab.fill("#promo-config", config.replace('"every_n_items": 4', '"every_n_items": 0'))
+    await tab.click("#promo-save")
+    await tab.locator("#promo-msg:has-text('general.every_n_items')").wait_for()
+    await tab.fill("#promo-config", config.replace('"every_n_items": 4', '"every_n_items": 3'))
+    await tab.click("#promo-save")
+    await tab.locator("#promo-msg:has-text('saved')").wait_for()
+    await tab.fill("#lock-label", "Movie night")
+    await tab.click("#lock-on")
+    await tab.locator("#lock-state:has-text('Movie night')").wait_for()
+    await shot(tab, "admin-promos")
+    await tab.click("#lock-off")
+    await tab.locator("#lock-state:has-text('open')").wait_for()
