@@ -9,6 +9,7 @@ restart of the service the way the real CyTube would: still there, as it was lef
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from adapters.sim_playlist import (
     slot_sec,
 )
 from application.observations import Observation, ObservationSink
-from application.ports import Clock
+from application.ports import Clock, StoreUnavailable
 from domain.media import Media
 from domain.presence.model import (
     ObserveAfkChanged,
@@ -47,6 +48,10 @@ __all__ = [
     "SimulatedChannel",
     "slot_sec",
 ]
+log = logging.getLogger(__name__)
+
+REDELIVER_SEC = 0.5
+"""How soon (real seconds) the playback loop tries again to report to an unreachable log."""
 
 TRANSIENT_FAILURE = "Media info could not be retrieved right now; try again"
 
@@ -202,10 +207,18 @@ class SimulatedChannel:
         await self._commit()
 
     async def run(self) -> None:
-        """Play forever; any change, or a clock jump past the deadline, re-plans at once."""
+        """Play forever; any change, or a clock jump past the deadline, re-plans at once.
+
+        While the log cannot take a report, the channel plays on (as CyTube would) and the
+        reports wait in the outbox, delivered in order once the log is back."""
         while True:
             self._wake.clear()
-            await self.play_due()
+            try:
+                await self.play_due()
+            except StoreUnavailable as exc:
+                log.warning("simulated %s: reports wait for the log: %s", self.channel, exc)
+                await asyncio.sleep(REDELIVER_SEC)  # real time: the log is out in real time
+                continue
             due = self._pl.due()
             if due is None:
                 await self._wake.wait()

@@ -131,3 +131,69 @@ saved_playlist_items = Table(
     Column("title", Text, nullable=False),
     Column("duration_sec", Integer, nullable=False),
 )
+
+# ---- stats (application/projections/stats.py) ----------------------------------------------
+
+stats_channels = Table(
+    "stats_channels",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+stats_counters = Table(
+    "stats_counters",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("metric", String(60), primary_key=True),
+    Column("key", String(100), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+stats_media = Table(
+    "stats_media",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("media_type", String(40), primary_key=True),
+    Column("media_id", String(400), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("duration_sec", Integer, nullable=False),
+    Column("plays", BigInteger, nullable=False),
+    Column("last_played", DateTime(timezone=True), nullable=False),
+)
+
+stats_plays = Table(
+    "stats_plays",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("position", BigInteger, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("played_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("item_id", String(64), nullable=False),
+    Column("media_type", String(40), nullable=False),
+    Column("media_id", String(400), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("duration_sec", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+)
+
+stats_items = Table(
+    "stats_items",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("item_id", String(64), primary_key=True),
+    Column("media_type", String(40), nullable=False),
+    Column("media_id", String(400), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("duration_sec", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+)
+
+stats_promos = Table(
+    "stats_promos",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("promo_id", String(64), primary_key=True),
+    Column("promo_type", String(40), nullable=False),
+)

@@ -26,7 +26,8 @@ from application.cytube import Cytube, CytubeUnavailable
 from application.economy import Economy, EconomyUnavailable, OutcomeUnknown
 from application.observing import Observer, queue_stream
 from application.pacing import AddPacer, ChannelSignals
-from application.ports import Clock, EventStore
+from application.ports import Clock, EventStore, StoreUnavailable
+from application.telemetry import NullTelemetry, Telemetry
 from domain.errors import Rejected
 from domain.queue.commands import ObservePlaylist
 from domain.queue.decider import queue_decider
@@ -70,6 +71,7 @@ class PayFlow:
         channels: Sequence[str],
         config: PayFlowConfig | None = None,
         pacer: AddPacer | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._handler = handler
         self._events = events
@@ -84,6 +86,7 @@ class PayFlow:
         self._placing: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.pacer = pacer or AddPacer(clock, self.config.add_delay_sec)
         self.outcomes: dict[str, int] = defaultdict(int)
+        self._telemetry: Telemetry = telemetry or NullTelemetry()
 
     # ---- running -------------------------------------------------------------------------
 
@@ -119,6 +122,11 @@ class PayFlow:
         while self._tasks:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
+    @property
+    def in_flight(self) -> int:
+        """Purchases being driven right now."""
+        return len(self._tasks)
+
     def _ensure(self, channel: str, request_id: str) -> None:
         key = (channel, request_id)
         task = self._tasks.get(key)
@@ -145,10 +153,12 @@ class PayFlow:
         """Record a decision. A `key` makes a retried append land once; decisions the decider
         already makes idempotent (attach, slot) go without one, so a later, different decision
         is never mistaken for a repeat."""
+        # Every commit of one purchase shares its request id as correlation id.
+        correlation = getattr(command, "request_id", None)
         meta = (
-            CommandMeta(f"pay:{channel}:{key}", actor="pay-flow")
+            CommandMeta(f"pay:{channel}:{key}", actor="pay-flow", correlation_id=correlation)
             if key
-            else CommandMeta.new("pay-flow")
+            else CommandMeta.new("pay-flow", correlation_id=correlation)
         )
         await self._handler.handle(queue_decider, queue_stream(channel), command, meta)
 
@@ -166,13 +176,15 @@ class PayFlow:
     async def _drive(self, channel: str, request_id: str) -> None:
         idle_rounds = 0
         while True:
-            state = await self._state(channel)
-            pay = state.pay_item(request_id)
-            if pay is None or pay.finished:
-                return
             try:
+                state = await self._state(channel)
+                pay = state.pay_item(request_id)
+                if pay is None or pay.finished:
+                    return
                 progressed = await self._step(channel, state, pay)
-            except (CytubeUnavailable, EconomyUnavailable) as exc:
+            except (CytubeUnavailable, EconomyUnavailable, StoreUnavailable) as exc:
+                # An unreachable log too: dropping the purchase here would strand it (nothing
+                # drives it again until a restart); the next round re-reads where it stands.
                 log.warning("pay %s on %s waits: %s", request_id, channel, exc)
                 await self._backoff(idle_rounds)
                 idle_rounds += 1
@@ -226,6 +238,7 @@ class PayFlow:
                 f"{pay.request_id}:captured",
             )
             self.outcomes["captured"] += 1
+            self._telemetry.pay_outcome("captured")
         else:
             code = outcome.error_code or "declined"
             await self._do(
@@ -234,6 +247,7 @@ class PayFlow:
                 f"{pay.request_id}:declined",
             )
             self.outcomes[f"declined:{code}"] += 1
+            self._telemetry.pay_outcome("declined")
 
     async def _unwind(self, channel: str, state: QueueState, pay: PayItem) -> bool:
         """A cancelled purchase: take the media off the playlist, then give the money back.
@@ -269,6 +283,8 @@ class PayFlow:
             log.error("economy refused refund of %s: %s", pay.request_id, outcome.error_code)
         await self._do(channel, RecordRefund(pay.request_id, amount), f"{pay.request_id}:refund")
         self.outcomes[f"refunded:{pay.cancel_reason}"] += 1
+        self._telemetry.pay_outcome("refunded")
+        self._telemetry.refund(reason)
 
     async def _fail(self, channel: str, pay: PayItem, reason: str) -> None:
         with contextlib.suppress(Rejected):

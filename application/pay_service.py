@@ -153,7 +153,7 @@ class PayService:
             queue_decider,
             queue_stream(channel),
             RequestPayItem(rid, who.user, media, tier),
-            CommandMeta(f"request:{channel}:{rid}", actor=who.user),
+            CommandMeta(f"request:{channel}:{rid}", actor=who.user, correlation_id=rid),
             config=await self._rules(channel),
         )
         return Accepted(rid, "paying", self._status_url.format(channel=channel, request_id=rid))
@@ -202,7 +202,7 @@ class PayService:
             queue_decider,
             queue_stream(channel),
             CancelPayItem(request_id, reason, who.user),
-            CommandMeta.new(who.user),
+            CommandMeta.new(who.user, correlation_id=request_id),
         )
 
     async def wallet(self, channel: str, who: Identity, user: str) -> Wallet:

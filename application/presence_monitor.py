@@ -17,7 +17,7 @@ from datetime import datetime
 from application.command_handler import CommandHandler, CommandMeta
 from application.cytube import Cytube, CytubeUnavailable
 from application.observing import Observer, presence_stream, queue_stream
-from application.ports import Clock, EventStore
+from application.ports import Clock, EventStore, StoreUnavailable
 from domain.errors import Rejected
 from domain.presence.model import (
     ObserveUserJoined,
@@ -81,7 +81,13 @@ class PresenceMonitor:
                 self.started += 1
                 wake_at: datetime | None = None
                 for channel in self._channels:
-                    deadline = await self.evaluate(channel)
+                    try:
+                        deadline = await self.evaluate(channel)
+                    except StoreUnavailable as exc:
+                        # Give up this round, not the monitor: the next change (once the log
+                        # is back) or the periodic check evaluates again.
+                        log.warning("presence check on %s waits: %s", channel, exc)
+                        continue
                     if deadline is not None and (wake_at is None or deadline < wake_at):
                         wake_at = deadline
                 self.evaluations += 1

@@ -21,6 +21,7 @@ from application.cytube import Cytube, CytubeUnavailable
 from application.observing import Observer, queue_stream
 from application.pacing import AddPacer, ChannelSignals
 from application.ports import Clock, EventStore, StreamId
+from application.telemetry import NullTelemetry, Telemetry
 from domain.errors import Rejected
 from domain.media import Media
 from domain.promo_config import PromoConfig, PromoConfigState, promo_config_decider
@@ -57,6 +58,7 @@ class PromoDirector:
         confirm_timeout_sec: float = 10.0,
         move_retries: int = 2,
         rng: random.Random | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._handler = handler
         self._events = events
@@ -76,6 +78,7 @@ class PromoDirector:
         self._kick.set()
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.inserted = 0
+        self._telemetry: Telemetry = telemetry or NullTelemetry()
 
     async def config(self, channel: str) -> PromoConfig:
         state: PromoConfigState = await self._handler.state(
@@ -202,6 +205,7 @@ class PromoDirector:
         outcome = await self._cytube.add(channel, promo.media, "end", temp=True)
         if outcome.ok:
             self.inserted += 1
+            self._telemetry.promo_inserted(promo.promo_type)
             await self._signals.wait(channel, self._confirm)
             return True
         if not outcome.transient:

@@ -12,15 +12,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from attrs import define, field
 from nats.aio.client import Client
 
 from adapters.clock import VirtualClock, WallClock
+from adapters.codec import Codec
+from adapters.jetstream_snapshots import JetStreamSnapshotStore
 from adapters.jetstream_store import JetStreamEventStore
 from adapters.nats_server import EmbeddedNatsServer
+from adapters.prometheus_metrics import PrometheusMetrics, StateSources
 from adapters.service_lock import ServiceLock
 from adapters.sql_projection_store import SqlProjectionStore
 from adapters.tokens import TokenSigner, load_secret
+from application.admin import Admin
 from application.command_handler import CommandHandler
 from application.live import LiveQueues
 from application.observing import Observer
@@ -34,9 +39,11 @@ from application.projections.base import Projection
 from application.projections.playlists import PlaylistsProjection
 from application.projections.queue_shadow import QueueShadowProjection
 from application.projections.runner import ProjectionRunner
+from application.projections.stats import StatsProjection
 from application.promo_director import PromoDirector
 from application.promo_service import PromoService
 from application.queue_view import QueueQueries
+from application.stats import StatsQueries
 from domain.media import Media
 from domain.promo_types import PromoType
 from domain.queue.commands import ObservePlaylist
@@ -114,9 +121,14 @@ async def open_read_models(settings: Settings) -> SqlProjectionStore:
     return store
 
 
+def _event_json(event: object) -> dict[str, Any]:
+    wire = Codec().encode_event(event)
+    return {"type": wire.type, "v": wire.v, "data": msgspec.json.decode(wire.data)}
+
+
 def projections() -> list[Projection]:
     """Every read model, for the service and for `webqueue rebuild` alike."""
-    return [QueueShadowProjection(), PlaylistsProjection()]
+    return [QueueShadowProjection(), PlaylistsProjection(), StatsProjection()]
 
 
 @define
@@ -128,6 +140,7 @@ class Services:
     handler: CommandHandler
     observer: Observer
     queries: QueueQueries
+    stats: StatsQueries
     live: LiveQueues
     runners: list[ProjectionRunner]
     signer: TokenSigner
@@ -137,8 +150,10 @@ class Services:
     playlists: PlaylistService
     promos: PromoService
     director: PromoDirector
+    admin: Admin
     cytube: Any
     wall_clock: Clock = field(factory=WallClock)
+    metrics: PrometheusMetrics = field(factory=PrometheusMetrics)
     simulator: Any = None
     commands: Any = None
     inbound: Any = None
@@ -252,7 +267,13 @@ async def build_services(settings: Settings) -> Services:
         lock.release()
         raise
     clock = _clock_for(settings)
-    handler = CommandHandler(log_.events, clock, random=random.Random())
+    metrics = PrometheusMetrics()
+    telemetry = metrics.telemetry
+    # Aggregate snapshots (WEBQUEUE_SNAPSHOTS for the default stream); the bucket binds lazily.
+    snapshots = JetStreamSnapshotStore(log_.nc, bucket=f"{settings.stream}_SNAPSHOTS")
+    handler = CommandHandler(
+        log_.events, clock, random=random.Random(), telemetry=telemetry, snapshots=snapshots
+    )
     observer = Observer(handler)
     simulator = inbound = None
     if settings.cytube == "sim":
@@ -271,7 +292,13 @@ async def build_services(settings: Settings) -> Services:
     queries = QueueQueries(read_models, clock)
     live = LiveQueues(queries)
     runners = [
-        ProjectionRunner(log_.events, read_models, projection, on_change=live.changed)
+        ProjectionRunner(
+            log_.events,
+            read_models,
+            projection,
+            # Only the queue shadow's changes are what live watchers see.
+            on_change=live.changed if projection.name == QueueShadowProjection.name else None,
+        )
         for projection in projections()
     ]
     pacer = AddPacer(clock, settings.pay_flow.add_delay_sec)
@@ -291,9 +318,10 @@ async def build_services(settings: Settings) -> Services:
         pacer=pacer,
         add_retries=settings.pay_flow.add_retries,
         confirm_timeout_sec=settings.pay_flow.confirm_timeout_sec,
+        telemetry=telemetry,
     )
     pay_flow = PayFlow(
-        CommandHandler(log_.events, clock),
+        CommandHandler(log_.events, clock, telemetry=telemetry, snapshots=snapshots),
         log_.events,
         economy,
         cytube,
@@ -302,6 +330,21 @@ async def build_services(settings: Settings) -> Services:
         channels=[settings.channel],
         config=settings.pay_flow,
         pacer=pacer,
+        telemetry=telemetry,
+    )
+
+    async def checkpoints() -> dict[str, int]:
+        names = [runner.projection.name for runner in runners]
+        return {name: await read_models.checkpoint(name) for name in names}
+
+    metrics.watch(
+        StateSources(
+            log_head=log_.events.head,
+            checkpoints=checkpoints,
+            websocket_connections=lambda: live.connections,
+            nats_connected=lambda: log_.nc.is_connected,
+            purchases_in_flight=lambda: pay_flow.in_flight,
+        )
     )
     presence = PresenceMonitor(
         handler,
@@ -320,6 +363,7 @@ async def build_services(settings: Settings) -> Services:
         handler=handler,
         observer=observer,
         queries=queries,
+        stats=StatsQueries(read_models, clock),
         live=live,
         runners=runners,
         signer=TokenSigner(load_secret(settings.data_dir, os.environ)),
@@ -334,12 +378,14 @@ async def build_services(settings: Settings) -> Services:
         playlists=playlists,
         promos=PromoService(handler),
         director=director,
+        admin=Admin(log_.events, read_models, projections, WallClock().now, _event_json),
         pay_flow=pay_flow,
         presence=presence,
         cytube=cytube,
         simulator=simulator,
         inbound=inbound,
         lock=lock,
+        metrics=metrics,
     )
 
 

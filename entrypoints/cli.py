@@ -1,4 +1,4 @@
-"""`webqueue`: serve the channel, rebuild the projections, print the log."""
+"""`webqueue`: serve the channel, rebuild the projections, print and replay the log."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 
+from entrypoints.replay import add_replay_parser, run_replay
 from entrypoints.settings import DEFAULT_DATA_DIR, Settings
 from entrypoints.token_cli import add_token_parser, run_token
 from entrypoints.version import webqueue_version
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--follow", action="store_true", help="keep printing new commits")
     events.add_argument("--after", type=int, default=0, help="start after this log position")
 
+    add_replay_parser(sub)
     add_token_parser(sub)
     return parser
 
@@ -212,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_rebuild(settings))
         elif args.command == "events":
             asyncio.run(_events(settings, args.channel, args.follow, args.after))
+        elif args.command == "replay":
+            return asyncio.run(run_replay(args))
     except KeyboardInterrupt:
         return 130
     except (OSError, RuntimeError) as exc:

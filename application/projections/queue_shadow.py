@@ -61,6 +61,27 @@ def _item_row(channel: str, position: int, item: QueueItem, state: QueueState) -
     }
 
 
+def rows_for(
+    channel: str, state: QueueState, position: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The `queue_channels` row and the `queue_items` rows (in playlist order) of one channel's
+    state, folded up to log `position`: what the shadow writes, and what time travel shows."""
+    lock = state.lock
+    channel_row = {
+        "channel": channel,
+        "now_playing_item_id": state.now_playing,
+        "now_playing_uid": state.now_playing_uid,
+        "playing_since": state.playing_since,
+        "empty_snapshot_held": state.empty_snapshot_held,
+        "position": position,
+        "lock_label": lock.label if lock else None,
+        "lock_until": lock.until if lock else None,
+        "lock_by": lock.by if lock else None,
+    }
+    items = [_item_row(channel, i, item, state) for i, item in enumerate(state.items)]
+    return channel_row, items
+
+
 def _item(row: dict[str, Any]) -> QueueItem:
     media = Media(row["media_type"], row["media_id"], row["title"], row["duration_sec"])
     return QueueItem(
@@ -197,27 +218,9 @@ class QueueShadowProjection:
     def flush(self) -> tuple[list[Write], set[str]]:
         writes: list[Write] = []
         for channel in sorted(self._dirty):
-            state = self._states[channel]
-            rows = [_item_row(channel, i, item, state) for i, item in enumerate(state.items)]
+            channel_row, rows = rows_for(channel, self._states[channel], self._positions[channel])
             writes.append(ReplaceRows(ITEMS, {"channel": channel}, rows))
-            lock = state.lock
-            writes.append(
-                Upsert(
-                    CHANNELS,
-                    ("channel",),
-                    {
-                        "channel": channel,
-                        "now_playing_item_id": state.now_playing,
-                        "now_playing_uid": state.now_playing_uid,
-                        "playing_since": state.playing_since,
-                        "empty_snapshot_held": state.empty_snapshot_held,
-                        "position": self._positions[channel],
-                        "lock_label": lock.label if lock else None,
-                        "lock_until": lock.until if lock else None,
-                        "lock_by": lock.by if lock else None,
-                    },
-                )
-            )
+            writes.append(Upsert(CHANNELS, ("channel",), channel_row))
         for row in self._touched_pay.values():
             writes.append(Upsert(PAY_ITEMS, ("request_id",), row))
         if self._history:

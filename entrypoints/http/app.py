@@ -11,13 +11,17 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from entrypoints.bootstrap import Services
+from entrypoints.http.admin import AdminController, admin_page
 from entrypoints.http.auth import AUTH_DEPENDENCIES, AUTH_EXCEPTION_HANDLERS, TokenController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, error_body
+from entrypoints.http.events import EventsController
+from entrypoints.http.metrics import metrics_handler
 from entrypoints.http.pay import PayController
 from entrypoints.http.playlists import PlaylistController
 from entrypoints.http.promos import PromoController
 from entrypoints.http.queue import QueueController
 from entrypoints.http.sim import QueueFailed, SimController
+from entrypoints.http.stats import StatsController
 from entrypoints.version import webqueue_version
 
 
@@ -75,11 +79,16 @@ def create_app(services: Services) -> Litestar:
     handlers: list[Any] = [
         health,
         index,
+        metrics_handler,
         QueueController,
         PayController,
         TokenController,
         PlaylistController,
         PromoController,
+        AdminController,
+        admin_page,
+        StatsController,
+        EventsController,
     ]
     if services.simulator is not None:
         handlers.append(SimController)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, WebSocket, get, websocket
-from litestar.exceptions import WebSocketDisconnect
+from litestar.exceptions import ValidationException, WebSocketDisconnect
+from litestar.params import QueryParameter
 
 from application.errors import NotFoundError
 from application.queue_view import QueueView
+from application.replay import BadReplayQuery, parse_log_point
+from application.time_travel import TimeTravel
 from entrypoints.bootstrap import Services
 from entrypoints.http.params import Channel, ServicesDep
 
@@ -33,8 +37,33 @@ class QueueController(Controller):
         return sorted(names)
 
     @get("/{channel:str}/queue", summary="The queue: now playing, then items in play order")
-    async def queue(self, services: ServicesDep, channel: Channel) -> QueueView:
-        return await services.queries.queue(await known_channel(services, channel))
+    async def queue(
+        self,
+        services: ServicesDep,
+        channel: Channel,
+        as_of: Annotated[
+            str | None,
+            QueryParameter(
+                name="as_of",
+                max_length=64,
+                description="Time travel: an RFC 3339 time or a log position. The queue as it "
+                "was then, folded from the log, with ETAs at that moment (for a position, the "
+                "time of that commit); `position` is the last queue commit folded.",
+            ),
+        ] = None,
+    ) -> QueueView:
+        name = await known_channel(services, channel)
+        if as_of is None:
+            return await services.queries.queue(name)
+        try:
+            return await TimeTravel(services.log.events).queue(
+                name, parse_log_point(as_of, "as_of")
+            )
+        except BadReplayQuery as exc:
+            raise ValidationException(
+                detail=exc.message,
+                extra=[{"key": "as_of", "message": exc.message, "source": "query"}],
+            ) from None
 
     @websocket("/{channel:str}/live")
     async def live(self, socket: WebSocket, services: ServicesDep, channel: Channel) -> None:

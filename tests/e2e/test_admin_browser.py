@@ -123,12 +123,13 @@ async def test_the_viewer_end_to_end(page: tuple[Any, Running]) -> None:
     await tab.locator("#event-table tbody tr").first.click()
     await tab.wait_for_selector("#commit-card:not([hidden])")
     assert "PayItemRequested" in await tab.inner_text("#commit-events")
-    assert await tab.inner_text("#commit-causation")
+    assert await tab.inner_text("#commit-correlation") != "none"
     await shot(tab, "admin-events")
 
     # Live queue: badges, and it moves when the simulator advances.
     await tab.click("#tabs button[data-tab='queue']")
     await tab.locator("#queue-table tr:has-text('paid by alice')").wait_for(timeout=15_000)
+    await shot(tab, "admin-queue")
     before = await tab.inner_text("#now-playing")
     await svc.http.post("/api/v1/sim/lobby/clock/advance", json={"seconds": 600})
     await tab.wait_for_function(
@@ -145,7 +146,7 @@ async def test_the_viewer_end_to_end(page: tuple[Any, Running]) -> None:
     assert "Alice's pick" not in await tab.inner_text("#queue-table")
     await shot(tab, "admin-time-travel")
     await tab.click("#tt-live")
-    await tab.locator("#queue-table tr:has-text('paid by alice')").wait_for()
+    await tab.locator("#queue-mode:has-text('live')").wait_for()
 
     # Promos & lock: settings read and saved, pools shown, the lock set and lifted.
     await tab.click("#tabs button[data-tab='promos']")

@@ -1,0 +1,53 @@
+"""Stats over HTTP, checked against a count done by hand over the log."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import Running
+from tests.e2e.test_http_and_live import caught_up, eventually
+from tests.e2e.test_pay_to_play import bearer, buy, joins, settled
+
+
+async def test_stats_match_a_count_over_the_log(service: Running) -> None:
+    await caught_up(service)
+    admin, alice = bearer(service, "boss", "admin"), bearer(service, "alice", "viewer")
+    await joins(service, "alice")
+    await service.http.post(
+        "/api/v1/channels/lobby/wallets/alice/grants", json={"amount": 3000}, headers=admin
+    )
+    kept = await buy(service, alice, "s1", "queue")
+    dropped = await buy(service, alice, "s2", "playnext")
+    await settled(service, kept, alice)
+    await settled(service, dropped, alice)
+    await service.http.delete(f"/api/v1/channels/lobby/pay-items/{dropped}", headers=admin)
+    await settled(service, dropped, alice, want=("refunded",))
+    await service.http.post("/api/v1/sim/lobby/clock/advance", json={"seconds": 400})
+
+    events = [
+        e
+        async for c in service.services.log.events.read_all(channel="lobby")
+        for e in c.commit.events
+    ]
+    by_hand = {
+        "items_queued": sum(type(e).__name__ == "ItemAdded" for e in events),
+        "captured": sum(e.cost for e in events if type(e).__name__ == "PaymentCaptured"),
+        "refunded_total": sum(e.amount for e in events if type(e).__name__ == "PayItemRefunded"),
+    }
+
+    async def matches() -> dict[str, object] | None:
+        r = await service.http.get("/api/v1/channels/lobby/stats", headers=alice)
+        body = r.json()
+        got = {k: body[k] for k in by_hand}
+        return body if got == by_hand else None
+
+    stats = await eventually(matches, f"stats to reach {by_hand}")
+    assert stats["net"] == by_hand["captured"] - by_hand["refunded_total"]
+    assert stats["paid_by_tier"] == {"queue": 1, "playnext": 1}
+    assert stats["refunded_by_reason"] == {"admin_remove": 250}
+    top = await service.http.get(
+        "/api/v1/channels/lobby/stats/top-played", params={"window": "7d"}, headers=alice
+    )
+    assert top.status_code == 200 and top.json()
+    bad = await service.http.get(
+        "/api/v1/channels/lobby/stats/top-played", params={"window": "7x"}, headers=alice
+    )
+    assert bad.status_code == 400
