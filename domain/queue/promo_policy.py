@@ -98,6 +98,10 @@ def direct(state: QueueState, cmd: DirectPromos, ctx: Context) -> tuple[PromoEve
     config = cmd.config
     if not config.enabled or lock_message(state, ctx.now) is not None:
         return ()  # a running curated event plays exactly as built
+    if state.now_playing is None:
+        # Between items (CyTube deletes a finished temp item before it names the next one):
+        # "what plays next" is unknown until the next setCurrent.
+        return ()
     rand = ctx.random or _Zero()
     events: list[PromoEvent] = []
     if state.cadence.last_general_at is None:

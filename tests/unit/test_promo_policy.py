@@ -248,3 +248,17 @@ def test_a_lead_in_that_is_playing_still_fronts_its_target() -> None:
     d.play_next()  # the Feature Presentation lead-in plays; the movie is next
     assert s.state.current is not None and s.state.current.promo_type == "feature_presentation"
     assert d.direct(PromoConfig(general=GeneralCadence(every_n_items=99))) == []
+
+
+def test_nothing_is_chosen_between_a_finished_lead_in_and_the_next_item() -> None:
+    """CyTube deletes a temp item that played before it names the next one."""
+    s = channel(3, 3)
+    buy(s, "r1", Media("yt", "paid", "Paid", 240), 50)
+    d = Director(s)
+    d.insert(d.direct(PromoConfig(general=GeneralCadence(every_n_items=99))))
+    lead_in = next(i for i in s.state.items if i.promo_type == "viewers_choice")
+    s.given_commands(ObserveNowPlaying(lead_in.uid))
+    s.now += timedelta(seconds=lead_in.media.duration_sec + 5)
+    s.given_commands(ObserveItemDeleted(lead_in.uid))  # played out; setCurrent not yet seen
+    assert s.state.now_playing is None
+    assert d.direct(PromoConfig(general=GeneralCadence(every_n_items=99))) == []
