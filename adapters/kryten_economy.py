@@ -82,7 +82,7 @@ class _SpendData(msgspec.Struct):
 
 class _RefundData(msgspec.Struct):
     success: bool
-    refunded: int = 0
+    refunded: int | None = None  # required on success: a default would read "gave back 0"
     new_balance: int | None = None
     error_code: str | None = None
     error: str | None = None
@@ -172,6 +172,10 @@ class KrytenEconomy:
             except _Garbage as exc:
                 raise OutcomeUnknown(f"spending.queue_refund {request_id}: {exc}") from exc
         if data.success:
+            if data.refunded is None:
+                raise OutcomeUnknown(
+                    f"spending.queue_refund {request_id}: success without refunded"
+                )
             return RefundOutcome(ok=True, refunded=data.refunded, balance=data.new_balance)
         code = data.error_code or data.error or "declined"
         return RefundOutcome(ok=False, refunded=0, balance=data.new_balance, error_code=code)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from attrs import field, frozen
 
+from adapters.subjects import token
 from application.command_handler import CommandHandler, CommandMeta
 from application.economy import (
     EconomyUnavailable,
@@ -75,6 +76,24 @@ def _key(user: str) -> str:
     return user.strip().lower()
 
 
+INVALID_USER = "invalid_user"
+
+
+def _wallet_problem(user: str) -> str | None:
+    """Why `user` can have no wallet here, or None. A wallet lives on a subject named after the
+    lowercased name, so that name must already be a clean subject token (letters, digits, `_`,
+    `-`, as CyTube's own user names are): otherwise "a.b" would share the wallet of "ab", and
+    "ü" would have none at all (no subject can be made of it)."""
+    key = _key(user)
+    try:
+        clean = token(key)
+    except ValueError:
+        clean = ""
+    if not key or clean != key:
+        return f"{user!r} cannot have a wallet: use letters, digits, '_' and '-' only."
+    return None
+
+
 def _declined_message(code: str | None, cost: int, balance: int) -> str:
     if code == INSUFFICIENT_BALANCE:
         return f"Not enough balance: this costs {cost:,} and you have {balance:,}."
@@ -107,7 +126,11 @@ class LocalLedger:
     async def grant(
         self, channel: str, user: str, amount: int, by: str, reason: str = "grant"
     ) -> int:
-        """Credit a wallet; returns the new balance. Raises Rejected for a non-positive amount."""
+        """Credit a wallet; returns the new balance. Raises Rejected for a non-positive amount
+        or a name that cannot have a wallet."""
+        problem = _wallet_problem(user)
+        if problem is not None:
+            raise Rejected(INVALID_USER, problem)
         stream = self._stream(channel, user)
         outcome = await self._handler.handle(
             wallet_decider, stream, GrantCredit(amount, by, reason), CommandMeta.new(actor=by)
@@ -118,6 +141,9 @@ class LocalLedger:
 
     async def preview(self, channel: str, user: str, duration_sec: int, tier: Tier) -> Quote:
         cost = self._cost(duration_sec)
+        problem = _wallet_problem(user)
+        if problem is not None:
+            return Quote(available=False, cost=cost, error_code=INVALID_USER, message=problem)
         balance = (await self._wallet(channel, user)).balance
         if balance >= cost:
             return Quote(available=True, cost=cost, balance=balance)
@@ -133,6 +159,9 @@ class LocalLedger:
         self, channel: str, user: str, duration_sec: int, tier: Tier, request_id: str
     ) -> SpendOutcome:
         cost = self._cost(duration_sec)
+        problem = _wallet_problem(user)
+        if problem is not None:  # a refusal, not a failure: nothing taken, nothing to retry
+            return SpendOutcome(ok=False, cost=cost, error_code=INVALID_USER, message=problem)
         stream = self._stream(channel, user)
         meta = CommandMeta(command_id=f"spend:{channel}:{_key(user)}:{request_id}", actor=user)
         try:
@@ -147,6 +176,8 @@ class LocalLedger:
         return _spend_outcome(held)
 
     async def refund(self, channel: str, user: str, request_id: str, reason: str) -> RefundOutcome:
+        if _wallet_problem(user) is not None:  # no wallet, so nothing was ever taken
+            return RefundOutcome(ok=False, refunded=0, error_code=INVALID_USER)
         stream = self._stream(channel, user)
         meta = CommandMeta(command_id=f"refund:{channel}:{_key(user)}:{request_id}", actor=user)
         try:
@@ -164,6 +195,9 @@ class LocalLedger:
         return RefundOutcome(ok=True, refunded=held.amount, balance=held.refund_balance)
 
     async def balance(self, channel: str, user: str) -> int:
+        problem = _wallet_problem(user)
+        if problem is not None:
+            raise Rejected(INVALID_USER, problem)
         return (await self._wallet(channel, user)).balance
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "SimulatedChannel",
     "slot_sec",
 ]
+
 log = logging.getLogger(__name__)
 
 REDELIVER_SEC = 0.5

@@ -251,16 +251,19 @@ def _steps(
         return [("insert", table, rows)] if rows else []
     columns = pk if kind == ("pk",) else kind[1:]
     last: dict[tuple[Any, ...], Write] = {}
+    deleted: set[tuple[Any, ...]] = set()
     for write in run:
         where = write.row if isinstance(write, Upsert) else write.match  # type: ignore[union-attr]
         values = tuple(where[c] for c in columns)
-        last.pop(values, None)  # the last write to a key (or match) is the one that counts
+        last.pop(values, None)  # the last write to a key (or match) is the one that counts,
         last[values] = write
-    replaced = [w for w in last.values() if isinstance(w, ReplaceRows)]
+        if isinstance(write, ReplaceRows):
+            deleted.add(values)  # on top of a delete if any write before it replaced the rows
     steps: list[tuple[Any, ...]] = []
-    if replaced:
-        steps.append(("delete", table, columns, [w.match for w in replaced]))
-        rows = [dict(r) for w in replaced for r in w.rows]
+    if deleted:
+        matches = [dict(zip(columns, values, strict=True)) for values in last if values in deleted]
+        steps.append(("delete", table, columns, matches))
+        rows = [dict(r) for w in last.values() if isinstance(w, ReplaceRows) for r in w.rows]
         if rows:
             steps.append(("insert", table, rows))
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}

@@ -19,6 +19,9 @@ from application.projections.runner import ProjectionRunner
 
 log = logging.getLogger(__name__)
 
+MAX_POSITION = 2**63 - 1
+"""The highest log position asked about; a wider one fails in the log, not as "not found"."""
+
 
 class Progress(msgspec.Struct):
     done: int
@@ -159,6 +162,8 @@ class Admin:
 
     async def commit(self, who: Identity, position: int) -> CommitView:
         require(who, "admin")
+        if not 1 <= position <= MAX_POSITION:  # the log starts at 1; JetStream's are uint64
+            raise NotFoundError("unknown_position", f"No commit at log position {position}.")
         found: StoredCommit | None = None
         async for stored in self._events.read_all(after=position - 1):
             found = stored

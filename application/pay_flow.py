@@ -26,7 +26,7 @@ from application.cytube import Cytube, CytubeUnavailable
 from application.economy import Economy, EconomyUnavailable, OutcomeUnknown
 from application.observing import Observer, queue_stream
 from application.pacing import AddPacer, ChannelSignals
-from application.ports import Clock, EventStore, StoreUnavailable
+from application.ports import Clock, ConcurrencyConflict, EventStore, StoreUnavailable
 from application.telemetry import NullTelemetry, Telemetry
 from domain.errors import Rejected
 from domain.queue.commands import ObservePlaylist
@@ -182,9 +182,15 @@ class PayFlow:
                 if pay is None or pay.finished:
                     return
                 progressed = await self._step(channel, state, pay)
-            except (CytubeUnavailable, EconomyUnavailable, StoreUnavailable) as exc:
-                # An unreachable log too: dropping the purchase here would strand it (nothing
-                # drives it again until a restart); the next round re-reads where it stands.
+            except (
+                CytubeUnavailable,
+                EconomyUnavailable,
+                StoreUnavailable,
+                ConcurrencyConflict,
+            ) as exc:
+                # An unreachable log, or one too busy for the handler's retries, too: dropping
+                # the purchase here would strand it (nothing drives it again until a restart),
+                # with its money taken; the next round re-reads where it stands.
                 log.warning("pay %s on %s waits: %s", request_id, channel, exc)
                 await self._backoff(idle_rounds)
                 idle_rounds += 1
@@ -333,6 +339,8 @@ class PayFlow:
                 move_attempts += 1
                 continue
             if state.now_playing is None:
+                if state.items:
+                    return False  # between two items: the next setCurrent is on its way
                 await self._fail(channel, pay, "no_now_playing")
                 return True
             if any(i.media.key == pay.media.key and i.request_id is None for i in state.items):

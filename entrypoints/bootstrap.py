@@ -321,7 +321,7 @@ async def build_services(settings: Settings) -> Services:
         telemetry=telemetry,
     )
     pay_flow = PayFlow(
-        CommandHandler(log_.events, clock, telemetry=telemetry, snapshots=snapshots),
+        handler,  # shared: its per-stream lock serialises our own writers, no self-conflicts
         log_.events,
         economy,
         cytube,

@@ -155,6 +155,8 @@ class QueueShadowProjection:
         self._dirty: set[str] = set()
         self._touched_pay: dict[tuple[str, str], dict[str, Any]] = {}
         self._history: list[dict[str, Any]] = []
+        # Each channel's item rows as last flushed, so a flush writes only the rows that changed.
+        self._written: dict[str, dict[str, dict[str, Any]]] = {}
 
     async def warm(self, store: ProjectionStore) -> None:
         self.forget()
@@ -185,6 +187,7 @@ class QueueShadowProjection:
         self._dirty.clear()
         self._touched_pay.clear()
         self._history.clear()
+        self._written.clear()
 
     def apply(self, stored: StoredCommit) -> None:
         commit = stored.commit
@@ -219,7 +222,7 @@ class QueueShadowProjection:
         writes: list[Write] = []
         for channel in sorted(self._dirty):
             channel_row, rows = rows_for(channel, self._states[channel], self._positions[channel])
-            writes.append(ReplaceRows(ITEMS, {"channel": channel}, rows))
+            writes.extend(self._item_writes(channel, rows))
             writes.append(Upsert(CHANNELS, ("channel",), channel_row))
         for row in self._touched_pay.values():
             writes.append(Upsert(PAY_ITEMS, ("request_id",), row))
@@ -229,3 +232,21 @@ class QueueShadowProjection:
         self._touched_pay.clear()
         self._history = []
         return writes, touched
+
+    def _item_writes(self, channel: str, rows: list[dict[str, Any]]) -> list[Write]:
+        """The channel's item rows: all of them the first time (after a start, the rows in the
+        table are not known row by row), then only the items gone and the rows that changed."""
+        current = {row["item_id"]: row for row in rows}
+        written, self._written[channel] = self._written.get(channel), current
+        if written is None:
+            return [ReplaceRows(ITEMS, {"channel": channel}, rows)]
+        writes: list[Write] = [
+            ReplaceRows(ITEMS, {"channel": channel, "item_id": item_id}, [])
+            for item_id in written.keys() - current.keys()
+        ]
+        writes.extend(
+            Upsert(ITEMS, ("channel", "item_id"), row)
+            for row in rows
+            if written.get(row["item_id"]) != row
+        )
+        return writes

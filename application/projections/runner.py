@@ -3,19 +3,28 @@
 Rows and checkpoint go in one transaction, guarded by the checkpoint we expect: if a rebuild or
 another instance moved it, we drop what we hold, reload from the rows and carry on from there.
 Every committed batch is announced, so live views are driven by the projection, not a poll.
+
+Catching up reads the log one batch ahead of the batch being written, so decoding the next batch
+overlaps the database's work on the last one. `rebuild_many` rebuilds several projections from a
+single read of the log (each still commits its own rows and checkpoint together).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 
 from application.ports import EventStore, StoredCommit
 from application.projections.base import Projection
 from application.projections.ports import CheckpointMoved, ProjectionStore
 
 log = logging.getLogger(__name__)
+
+# Commits per transaction in a rebuild: a batch rewrites every touched channel's rows once, so
+# fewer, larger batches write less (the live tail keeps the runner's own, smaller batches).
+REBUILD_BATCH = 2000
 
 OnChange = Callable[[set[str], int], Awaitable[None]]
 OnProgress = Callable[[int, int], None]
@@ -55,30 +64,15 @@ class ProjectionRunner:
 
     async def catch_up(self, on_progress: OnProgress | None = None) -> int:
         """Fold everything up to the current head; returns the number of commits applied."""
-        start = self.position
-        head = await self._events.head()
-        applied = 0
-        batch: list[StoredCommit] = []
-        async for stored in self._events.read_all(after=self.position):
-            batch.append(stored)
-            if len(batch) >= self._batch:
-                await self._commit(batch)
-                applied += len(batch)
-                batch = []
-                if on_progress:
-                    on_progress(self.position - start, max(head - start, 1))
-        if batch:
-            await self._commit(batch)
-            applied += len(batch)
-        if on_progress:
-            on_progress(max(head - start, 0), max(head - start, 0))
-        return applied
+        return await catch_up_many([self], on_progress)
 
     async def rebuild(self, on_progress: OnProgress | None = None) -> int:
+        return await rebuild_many([self], on_progress)
+
+    async def _reset(self) -> None:
         await self._store.reset(self.projection.name, self.projection.tables)
         self.projection.forget()
         self.position = 0
-        return await self.catch_up(on_progress)
 
     async def run(self) -> None:
         """Catch up, then follow the log for ever, restarting after a moved checkpoint."""
@@ -122,3 +116,80 @@ class ProjectionRunner:
         finally:
             pumping.cancel()
             await asyncio.gather(pumping, return_exceptions=True)
+
+
+async def rebuild_many(
+    runners: Sequence[ProjectionRunner],
+    on_progress: OnProgress | None = None,
+    *,
+    batch_size: int = REBUILD_BATCH,
+) -> int:
+    """Drop and replay several projections from one read of the log (they must share its
+    EventStore); returns the number of commits read."""
+    for runner in runners:
+        await runner._reset()
+    size = max(batch_size, *(runner._batch for runner in runners))
+    return await catch_up_many(runners, on_progress, batch_size=size)
+
+
+async def catch_up_many(
+    runners: Sequence[ProjectionRunner],
+    on_progress: OnProgress | None = None,
+    *,
+    batch_size: int | None = None,
+) -> int:
+    """Bring every runner up to the current head from one read of the log, starting at the
+    earliest checkpoint; each runner is handed only the commits after its own position.
+    Returns the number of commits read."""
+    events = runners[0]._events
+    start = min(runner.position for runner in runners)
+    head = await events.head()
+    size = batch_size or min(runner._batch for runner in runners)
+    read = 0
+    async with contextlib.aclosing(_read_ahead(events, start, size)) as batches:
+        async for batch in batches:
+            for runner in runners:
+                mine = batch if batch[0].position > runner.position else _after(batch, runner)
+                if mine:
+                    await runner._commit(mine)
+            read += len(batch)
+            if on_progress:
+                on_progress(batch[-1].position - start, max(head - start, 1))
+    if on_progress:
+        on_progress(max(head - start, 0), max(head - start, 0))
+    return read
+
+
+def _after(batch: list[StoredCommit], runner: ProjectionRunner) -> list[StoredCommit]:
+    return [stored for stored in batch if stored.position > runner.position]
+
+
+async def _read_ahead(
+    events: EventStore, after: int, size: int
+) -> AsyncGenerator[list[StoredCommit], None]:
+    """The log in batches, the next one read and decoded while the caller writes the last."""
+    ready: asyncio.Queue[list[StoredCommit] | Exception | None] = asyncio.Queue(maxsize=1)
+
+    async def read() -> None:
+        try:
+            batch: list[StoredCommit] = []
+            async for stored in events.read_all(after=after):
+                batch.append(stored)
+                if len(batch) >= size:
+                    await ready.put(batch)
+                    batch = []
+            if batch:
+                await ready.put(batch)
+            await ready.put(None)
+        except Exception as exc:  # handed to the caller, raised there
+            await ready.put(exc)
+
+    reader = asyncio.create_task(read())
+    try:
+        while (item := await ready.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)

@@ -97,7 +97,9 @@ def _request(state: QueueState, cmd: RequestPayItem, ctx: Context) -> tuple[PayE
     closed = lock_message(state, ctx.now)
     if closed is not None:
         raise Rejected("queue_locked", closed)
-    if state.now_playing is None and state.now_playing_uid is None:
+    if state.now_playing is None and state.now_playing_uid is None and not state.items:
+        # Between two items (CyTube deletes a finished temp item before it names the next)
+        # nothing is playing for a moment; only an empty playlist means there is no queue.
         raise Rejected("nothing_playing", "Nothing is playing, so there is no queue to join.")
     not_payable = ctx.config.get("non_payable_media", frozenset())
     if cmd.media.key in not_payable:

@@ -58,7 +58,10 @@ def _invalid(_: Request[Any, Any, Any], exc: ValidationException) -> Response[An
 
 
 def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    # 400 here is a body that is not even JSON: the same `invalid_request` as one that fails
+    # validation (and as the NATS subjects answer it), as the documented codes say.
+    codes = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+    code = codes.get(exc.status_code, "http_error")
     return Response(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
 
