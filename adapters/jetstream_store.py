@@ -181,7 +181,11 @@ class JetStreamEventStore:
                     await ask_more()
                     woken.clear()
                     try:
-                        await asyncio.wait_for(woken.wait(), timeout=self._timeout)
+                        # Not asyncio.wait_for: on 3.11 it swallows a cancel that arrives as
+                        # the wait completes, and a cancelled reader then never stopped (the
+                        # service hung in shutdown, its presence monitor reading on and on).
+                        async with asyncio.timeout(self._timeout):
+                            await woken.wait()
                     except TimeoutError as exc:
                         raise StoreUnavailable("reading the log stalled") from exc
                     continue
