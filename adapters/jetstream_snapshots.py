@@ -159,6 +159,7 @@ class JetStreamSnapshotStore:
         codec: SnapshotCodec | None = None,
         timeout: float = 5.0,
     ) -> None:
+        self._nc = nc
         self._js = nc.jetstream(timeout=timeout)
         self._bucket = bucket
         self._codec = codec or SnapshotCodec()
@@ -189,6 +190,8 @@ class JetStreamSnapshotStore:
         return self._kv
 
     async def get(self, stream: StreamId) -> Snapshot | None:
+        if not self._nc.is_connected:
+            return None  # a cache: without it the load reads the log, which fails fast now
         kv = await self._bucket_kv()
         try:
             entry = await kv.get(snapshot_key(stream))
@@ -199,6 +202,8 @@ class JetStreamSnapshotStore:
         return self._codec.decode(stream.aggregate, entry.value)
 
     async def put(self, stream: StreamId, snapshot: Snapshot) -> None:
+        if not self._nc.is_connected:
+            return  # the next snapshot will do
         kv = await self._bucket_kv()
         key = snapshot_key(stream)
         data = self._codec.encode(stream.aggregate, snapshot)

@@ -332,7 +332,11 @@ async def test_malformed_message_is_dropped_and_the_next_one_arrives(
     assert sink.observations == [ObserveNowPlaying(8)]
     assert inbound.stats.malformed == 1
     assert inbound.running
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name == "adapters.kryten_inbound"
+    ]
     assert len(warnings) == 1
     assert "queue payload" in warnings[0] and "$.item.uid" in warnings[0]
 
