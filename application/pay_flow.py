@@ -27,6 +27,7 @@ from application.economy import Economy, EconomyUnavailable, OutcomeUnknown
 from application.observing import Observer, queue_stream
 from application.pacing import AddPacer, ChannelSignals
 from application.ports import Clock, ConcurrencyConflict, EventStore, StoreUnavailable
+from application.tasks import cancel_and_wait
 from application.telemetry import NullTelemetry, Telemetry
 from domain.errors import Rejected
 from domain.queue.commands import ObservePlaylist
@@ -112,9 +113,7 @@ class PayFlow:
                 self._ensure(channel, pay.request_id)
 
     async def stop(self) -> None:
-        for task in self._tasks.values():
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await cancel_and_wait(self._tasks.values())
         self._tasks.clear()
 
     async def idle(self) -> None:

@@ -44,6 +44,7 @@ from application.promo_director import PromoDirector
 from application.promo_service import PromoService
 from application.queue_view import QueueQueries
 from application.stats import StatsQueries
+from application.tasks import cancel_and_wait
 from domain.media import Media
 from domain.promo_types import PromoType
 from domain.queue.commands import ObservePlaylist
@@ -185,9 +186,7 @@ class Services:
             await self.commands.stop()
         if self.inbound is not None:
             await self.inbound.stop()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await cancel_and_wait(self.tasks)  # not one cancel and a gather: see application.tasks
         await self.pay_flow.stop()
         await self.observer.close()
         await self.read_models.close()
