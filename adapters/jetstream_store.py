@@ -62,6 +62,7 @@ class JetStreamEventStore:
         self._duplicate_window = duplicate_window_sec
         self._timeout = timeout
         self._batch = read_batch
+        self._api_prefix = getattr(self._js, "_prefix", api.DEFAULT_PREFIX)
 
     @property
     def stream_name(self) -> str:
@@ -160,8 +161,7 @@ class JetStreamEventStore:
         except _UNAVAILABLE as exc:
             await _quietly(self._js.delete_consumer(self._stream, name))
             raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
-        prefix = getattr(self._js, "_prefix", api.DEFAULT_PREFIX)
-        next_subject = f"{prefix}.CONSUMER.MSG.NEXT.{self._stream}.{name}"
+        next_subject = f"{self._api_prefix}.CONSUMER.MSG.NEXT.{self._stream}.{name}"
         expires_ns = int(max(self._timeout, 1.0) * 1_000_000_000)
         done = asked = 0  # messages yielded; messages asked for in all
         loop = asyncio.get_running_loop()
@@ -213,7 +213,65 @@ class JetStreamEventStore:
             await _quietly(self._js.delete_consumer(self._stream, name))
 
     async def read_stream(self, stream: StreamId, after: int = 0) -> list[StoredCommit]:
-        return [c async for c in self._read(event_subject(self._prefix, stream), after)]
+        """Batched direct gets: one request and no consumer when the stream has nothing new,
+        which is the usual answer when a process manager asks for the present. A server that
+        does not do batched direct gets is read through a consumer instead."""
+        subject = event_subject(self._prefix, stream)
+        self._check_connected()
+        commits: list[StoredCommit] = []
+        try:
+            while True:
+                got, more = await self._direct_batch(subject, after)
+                if got is None:
+                    return commits + [c async for c in self._read(subject, after)]
+                commits.extend(got)
+                if not more or not got:
+                    return commits
+                after = got[-1].position
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
+
+    async def _direct_batch(
+        self, subject: str, after: int
+    ) -> tuple[list[StoredCommit] | None, bool]:
+        """Up to one batch of `subject`'s commits after `after`, and whether more remain.
+        (None, False) when the server answers the old, single-message way."""
+        inbox = self._nc.new_inbox()
+        replies: asyncio.Queue[Msg] = asyncio.Queue()
+        sub = await self._nc.subscribe(
+            inbox, cb=replies.put, pending_msgs_limit=-1, pending_bytes_limit=-1
+        )
+        request = b'{"seq":%d,"next_by_subj":"%s","batch":%d}' % (
+            after + 1,
+            subject.encode(),
+            self._batch,
+        )
+        got: list[StoredCommit] = []
+        try:
+            await self._nc.publish(
+                f"{self._api_prefix}.DIRECT.GET.{self._stream}", request, reply=inbox
+            )
+            while True:
+                async with asyncio.timeout(self._timeout):
+                    msg = await replies.get()
+                headers = msg.headers or {}
+                status = headers.get(api.Header.STATUS)
+                if status == "404":
+                    return got, False
+                if status == "204":  # end of batch
+                    return got, int(headers.get("Nats-Num-Pending", "0")) > 0
+                if status is not None:
+                    description = headers.get(api.Header.DESCRIPTION, "")
+                    raise StoreUnavailable(f"reading the log refused: {status} {description}")
+                if "Nats-Num-Pending" not in headers:
+                    return None, False
+                got.append(
+                    StoredCommit(int(headers["Nats-Sequence"]), self._codec.decode_commit(msg.data))
+                )
+        except TimeoutError as exc:
+            raise StoreUnavailable("reading the log stalled") from exc
+        finally:
+            await _quietly(sub.unsubscribe())
 
     async def read_all(
         self, after: int = 0, channel: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random as _random
 import time
 import uuid
 from collections import OrderedDict
@@ -33,6 +34,8 @@ from domain.decider import Context, Decider, RandomSource
 from domain.errors import Rejected
 
 log = logging.getLogger(__name__)
+
+_BACKOFF_SEC = 0.001  # the first retry is immediate, then up to 2, 4, ... 32 ms
 
 
 @frozen
@@ -85,6 +88,7 @@ class CommandHandler:
         self._cache_size = cache_size
         self._locks: dict[StreamId, asyncio.Lock] = {}
         self.conflicts = 0
+        self._jitter = _random.Random()
         self._telemetry: Telemetry = telemetry or NullTelemetry()
         self._snapshots = snapshots
         self._snapshot_every = snapshot_every
@@ -267,6 +271,7 @@ class CommandHandler:
                 except ConcurrencyConflict:
                     self.conflicts += 1
                     self._telemetry.conflict_retry(stream.aggregate)
+                    await self._back_off(attempt)
                     loaded = await self._catch_up(decider, stream, loaded)
                     continue
                 if result.duplicate:
@@ -282,6 +287,12 @@ class CommandHandler:
                     self._snapshot_later(stream, done)
                 return Outcome(tuple(events), result.position, retries=attempt)
             raise ConcurrencyConflict(stream, loaded.position)
+
+    async def _back_off(self, attempt: int) -> None:
+        """Wait a random moment before trying again. Without it, a writer in another process
+        that reads as fast as we do can win every round: we catch up, it has appended again."""
+        if attempt:
+            await asyncio.sleep(self._jitter.uniform(0, _BACKOFF_SEC * 2 ** min(attempt, 5)))
 
     async def _append(self, commit: Commit, expected_position: int) -> AppendResult:
         started = time.perf_counter()

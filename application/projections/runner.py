@@ -4,6 +4,11 @@ Rows and checkpoint go in one transaction, guarded by the checkpoint we expect: 
 another instance moved it, we drop what we hold, reload from the rows and carry on from there.
 Every committed batch is announced, so live views are driven by the projection, not a poll.
 
+A batch with nothing to write for this projection costs no transaction: the position moves in
+memory, and the checkpoint follows with the next batch that writes, when the tail has been idle
+for a moment, or at the end of a catch-up. Re-folding those commits after a crash writes nothing,
+so a checkpoint that lags behind them is safe.
+
 Catching up reads the log one batch ahead of the batch being written, so decoding the next batch
 overlaps the database's work on the last one. `rebuild_many` rebuilds several projections from a
 single read of the log (each still commits its own rows and checkpoint together).
@@ -18,9 +23,12 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 
 from application.ports import EventStore, StoredCommit
 from application.projections.base import Projection
-from application.projections.ports import CheckpointMoved, ProjectionStore
+from application.projections.ports import CheckpointMoved, ProjectionStore, Write
 
 log = logging.getLogger(__name__)
+
+# How long the tail waits idle before it stores a checkpoint that only skipped commits moved.
+IDLE_CHECKPOINT_SEC = 1.0
 
 # Commits per transaction in a rebuild: a batch rewrites every touched channel's rows once, so
 # fewer, larger batches write less (the live tail keeps the runner's own, smaller batches).
@@ -39,28 +47,36 @@ class ProjectionRunner:
         *,
         batch_size: int = 500,
         on_change: OnChange | None = None,
+        idle_checkpoint_sec: float = IDLE_CHECKPOINT_SEC,
     ) -> None:
         self._events = events
         self._store = store
         self.projection = projection
         self._batch = batch_size
         self._on_change = on_change
-        self.position = 0
+        self._idle_checkpoint = idle_checkpoint_sec
+        self.position = 0  # folded up to here
+        self._stored = 0  # the checkpoint in the store
         self.caught_up = asyncio.Event()
 
     async def start(self) -> None:
         await self.projection.warm(self._store)
-        self.position = await self._store.checkpoint(self.projection.name)
+        self.position = self._stored = await self._store.checkpoint(self.projection.name)
 
     async def _commit(self, batch: list[StoredCommit]) -> None:
         for stored in batch:
             self.projection.apply(stored)
         writes, touched = self.projection.flush()
-        new_position = batch[-1].position
-        await self._store.commit(self.projection.name, self.position, new_position, writes)
-        self.position = new_position
+        self.position = batch[-1].position
+        if writes:
+            await self._store_checkpoint(writes)
         if self._on_change is not None and touched:
-            await self._on_change(touched, new_position)
+            await self._on_change(touched, self.position)
+
+    async def _store_checkpoint(self, writes: Sequence[Write] = ()) -> None:
+        if writes or self._stored != self.position:
+            await self._store.commit(self.projection.name, self._stored, self.position, writes)
+            self._stored = self.position
 
     async def catch_up(self, on_progress: OnProgress | None = None) -> int:
         """Fold everything up to the current head; returns the number of commits applied."""
@@ -72,7 +88,7 @@ class ProjectionRunner:
     async def _reset(self) -> None:
         await self._store.reset(self.projection.name, self.projection.tables)
         self.projection.forget()
-        self.position = 0
+        self.position = self._stored = 0
 
     async def run(self) -> None:
         """Catch up, then follow the log for ever, restarting after a moved checkpoint."""
@@ -102,7 +118,14 @@ class ProjectionRunner:
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, pumping}, return_when="FIRST_COMPLETED")
+                idle = self._idle_checkpoint if self._stored != self.position else None
+                done, _ = await asyncio.wait(
+                    {getter, pumping}, timeout=idle, return_when="FIRST_COMPLETED"
+                )
+                if not done:
+                    getter.cancel()
+                    await self._store_checkpoint()
+                    continue
                 if getter not in done:
                     getter.cancel()
                     pumping.result()  # raises what stopped the subscription
@@ -155,6 +178,8 @@ async def catch_up_many(
             read += len(batch)
             if on_progress:
                 on_progress(batch[-1].position - start, max(head - start, 1))
+    for runner in runners:
+        await runner._store_checkpoint()
     if on_progress:
         on_progress(max(head - start, 0), max(head - start, 0))
     return read

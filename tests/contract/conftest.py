@@ -25,9 +25,10 @@ async def store_factory(request: pytest.FixtureRequest) -> AsyncIterator[StoreFa
     nc = await nats.connect(request.getfixturevalue("nats_url"))
     name = f"T{uuid.uuid4().hex[:12].upper()}"
     prefix = f"t{uuid.uuid4().hex[:8]}.ev"
-    first = JetStreamEventStore(nc, stream=name, prefix=prefix)
+    # A small read batch, so reads that span several batches are part of the contract.
+    first = JetStreamEventStore(nc, stream=name, prefix=prefix, read_batch=7)
     await first.ensure_stream()
-    yield lambda: JetStreamEventStore(nc, stream=name, prefix=prefix)
+    yield lambda: JetStreamEventStore(nc, stream=name, prefix=prefix, read_batch=7)
     await nc.jetstream().delete_stream(name)
     await nc.close()
 

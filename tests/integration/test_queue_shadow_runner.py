@@ -18,6 +18,7 @@ from application.projections.queue_shadow import QueueShadowProjection
 from application.projections.runner import ProjectionRunner
 from application.queue_view import QueueQueries
 from domain.media import Media
+from domain.presence.model import ObservedUser, ObserveUserJoined
 from domain.queue.commands import ObserveItemDeleted, ObserveItemQueued, ObserveNowPlaying
 
 START = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)
@@ -140,3 +141,61 @@ async def test_a_restarted_runner_resumes_from_its_rows(world) -> None:  # type:
     view = await QueueQueries(pstore, clock).queue("lobby")
     assert view.now_playing is not None and view.now_playing.uid == 2
     assert [i.uid for i in view.items] == [3, 1]
+
+
+async def folded_to_head(runner: ProjectionRunner, events: InMemoryEventStore) -> int:
+    head = await events.head()
+    for _ in range(500):
+        if runner.position >= head:
+            return head
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the runner stayed at {runner.position}, the head is {head}")
+
+
+class CountingStore(SqlProjectionStore):
+    """The real store, counting the transactions the runner asks of it."""
+
+    commits = 0
+
+    async def commit(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.commits += 1
+        await super().commit(*args, **kwargs)
+
+
+async def test_commits_the_shadow_ignores_cost_no_transaction_and_the_checkpoint_follows(
+    tmp_path: Path,
+) -> None:
+    events = InMemoryEventStore()
+    pstore = CountingStore(sqlite_url(tmp_path / "read.db"))
+    await pstore.prepare()
+    clock = VirtualClock(START, speed=1.0)
+    observer = Observer(CommandHandler(events, clock))
+    runner = ProjectionRunner(
+        events, pstore, QueueShadowProjection(), batch_size=1, idle_checkpoint_sec=0.2
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(runner.caught_up.wait(), 5)
+        await seed(observer)
+        await folded_to_head(runner, events)
+        written = pstore.commits
+        for n in range(20):  # presence: nothing the queue shadow shows
+            await observer.observe("lobby", ObserveUserJoined(ObservedUser(f"u{n}")))
+        head = await folded_to_head(runner, events)
+        assert pstore.commits == written  # folded, but no transaction yet
+        for _ in range(100):
+            if await pstore.checkpoint(runner.projection.name) == head:
+                break
+            await asyncio.sleep(0.05)
+        assert await pstore.checkpoint(runner.projection.name) == head
+        assert pstore.commits == written + 1  # one checkpoint for all twenty
+        # A restart from that checkpoint re-folds nothing and shows the same queue.
+        again = ProjectionRunner(events, pstore, QueueShadowProjection())
+        await again.start()
+        assert await again.catch_up() == 0
+        view = await QueueQueries(pstore, clock).queue("lobby")
+        assert [i.uid for i in view.items] == [2, 3]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pstore.close()
