@@ -18,6 +18,7 @@ from domain.queue.pay_model import (
     PayItemRefunded,
     PayItemRemoved,
     PayItemRequested,
+    PayItems,
     PayItemSlotChosen,
     PaymentCaptured,
     PaymentDeclined,
@@ -37,19 +38,64 @@ KEEP_FINISHED = 200
 
 
 def _update(state: QueueState, request_id: str, **changes: Any) -> QueueState:
-    pay = tuple(replace(p, **changes) if p.request_id == request_id else p for p in state.pay)
+    """Change the purchase `request_id`, then drop the oldest finished purchases beyond
+    `KEEP_FINISHED`. With an indexed tuple (`PayItems`) this finds the purchase by its request
+    id and counts finished purchases by the one that changed, so it looks at every purchase
+    only when one must be dropped; any other tuple takes the plain scan once and is indexed."""
+    pay = state.pay
+    if isinstance(pay, PayItems):
+        i = pay.positions.get(request_id)
+        if i is not None:
+            old = pay[i]
+            new = replace(old, **changes)
+            items = (*pay[:i], new, *pay[i + 1 :])
+            finished = pay.finished_count - old.finished + new.finished
+            if finished <= KEEP_FINISHED:
+                return replace(state, pay=PayItems.known(items, pay.positions, finished))
+            return replace(state, pay=_drop_oldest_finished(items, finished - KEEP_FINISHED))
+        if pay.finished_count <= KEEP_FINISHED:
+            return state  # no such purchase, and nothing to drop
+    return replace(state, pay=PayItems.of(_scan_update(pay, request_id, changes)))
+
+
+def _drop_oldest_finished(items: tuple[PayItem, ...], excess: int) -> tuple[PayItem, ...]:
+    """`items` without its first `excess` finished purchases (request ids are unique)."""
+    kept: list[PayItem] = []
+    for n, p in enumerate(items):
+        if excess and p.finished:
+            excess -= 1
+            if not excess:
+                kept.extend(items[n + 1 :])
+                break
+            continue
+        kept.append(p)
+    return PayItems.of(kept)
+
+
+def _scan_update(
+    pay: tuple[PayItem, ...], request_id: str, changes: dict[str, Any]
+) -> tuple[PayItem, ...]:
+    """The same change by a scan of every purchase (for a tuple that has no index)."""
+    pay = tuple(replace(p, **changes) if p.request_id == request_id else p for p in pay)
     finished = [p for p in pay if p.finished]
     if len(finished) > KEEP_FINISHED:
         drop = {p.request_id for p in finished[: len(finished) - KEEP_FINISHED]}
         pay = tuple(p for p in pay if p.request_id not in drop)
-    return replace(state, pay=pay)
+    return pay
+
+
+def _requested(pay: tuple[PayItem, ...], item: PayItem) -> tuple[PayItem, ...]:
+    if isinstance(pay, PayItems) and item.request_id not in pay.positions:
+        index = {**pay.positions, item.request_id: len(pay)}
+        return PayItems.known((*pay, item), index, pay.finished_count + item.finished)
+    return PayItems.of((*pay, item))
 
 
 def evolve_pay(state: QueueState, event: object) -> QueueState:
     match event:
         case PayItemRequested():
             item = PayItem(event.request_id, event.user, event.media, event.tier, event.at)
-            return replace(state, pay=(*state.pay, item))
+            return replace(state, pay=_requested(state.pay, item))
         case PaymentCaptured():
             return _update(state, event.request_id, payment="captured", cost=event.cost)
         case PaymentDeclined():

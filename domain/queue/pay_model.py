@@ -8,6 +8,7 @@ its money given back and its media gone from the playlist.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import ClassVar, Literal
 
@@ -71,6 +72,39 @@ class PayItem:
         if self.payment == "pending":
             return "paying"
         return self.placement if self.placement != "attached" else "positioning"
+
+
+class PayItems(tuple[PayItem, ...]):
+    """A state's pay items: a plain tuple to every reader, which also knows where each request
+    id sits (`positions`) and how many of its items are finished (`finished_count`), so that
+    folding a pay event changes one item without scanning them all.
+
+    Never mutated once built, and `positions` may be shared between versions of the tuple whose
+    request ids sit at the same places. A tuple with a request id twice is not indexed: `of`
+    returns it plain, and the fold takes the slow path for it.
+    """
+
+    positions: Mapping[str, int]
+    finished_count: int
+
+    @classmethod
+    def of(cls, items: Iterable[PayItem]) -> tuple[PayItem, ...]:
+        """`items` indexed, or as a plain tuple if a request id occurs twice."""
+        items = tuple(items)
+        positions = {p.request_id: i for i, p in enumerate(items)}
+        if len(positions) != len(items):
+            return items
+        return cls.known(items, positions, sum(1 for p in items if p.finished))
+
+    @classmethod
+    def known(
+        cls, items: tuple[PayItem, ...], positions: Mapping[str, int], finished_count: int
+    ) -> PayItems:
+        """`items` with positions and a count the caller already knows to be right."""
+        made = super().__new__(cls, items)
+        made.positions = positions
+        made.finished_count = finished_count
+        return made
 
 
 @frozen
