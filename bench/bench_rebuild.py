@@ -18,6 +18,9 @@ Prints a table and writes JSON to bench/results/rebuild.json.
     python bench/bench_rebuild.py                  # 1,000,000 events
     python bench/bench_rebuild.py --events 50000   # a quick run
     python bench/bench_rebuild.py --pg postgresql+asyncpg://postgres@127.0.0.1:5432/test
+    python bench/bench_rebuild.py --events 100000 --store /tmp/wq-100k   # reuse the log next time
+    python bench/bench_rebuild.py --events 100000 --store /tmp/wq-100k --modes one_read \
+        --profile /tmp/rebuild.prof                                     # cProfile the rebuild
 """
 
 from __future__ import annotations
@@ -671,7 +674,9 @@ async def store_read_all(url: str) -> dict[str, Any]:
 # ---- rebuilds -------------------------------------------------------------------------------
 
 
-async def rebuild(url: str, db_url: str, label: str, mode: str) -> dict[str, Any]:
+async def rebuild(
+    url: str, db_url: str, label: str, mode: str, profile: Path | None = None
+) -> dict[str, Any]:
     """Every projection of `projections()` rebuilt through ProjectionRunner into one database:
     `sequential` as `webqueue rebuild` does it (one runner after the other, each reading the
     whole log), `one_read` with `rebuild_many` (one read of the log feeds every runner)."""
@@ -687,6 +692,12 @@ async def rebuild(url: str, db_url: str, label: str, mode: str) -> dict[str, Any
     per_projection: list[dict[str, Any]] = []
     gc.collect()
     rss_before = rss_mb()
+    profiler = None
+    if profile is not None:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     started = time.perf_counter()
     with RssSampler() as sampler:
         if mode == "one_read":
@@ -698,6 +709,9 @@ async def rebuild(url: str, db_url: str, label: str, mode: str) -> dict[str, Any
                 seconds = round(time.perf_counter() - t0, 2)
                 per_projection.append({"projection": runner.projection.name, "seconds": seconds})
     took = time.perf_counter() - started
+    if profiler is not None and profile is not None:
+        profiler.disable()
+        profiler.dump_stats(f"{profile}.{mode}")
     positions = {r.projection.name: r.position for r in runners}
     await read_models.close()
     await nc.close()
@@ -747,14 +761,46 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _generated(store: Path, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The generation record of a `--store` dir, if it holds the log these arguments ask for."""
+    record = store / "generation.json"
+    if not record.exists():
+        return None
+    saved: dict[str, Any] = json.loads(record.read_text())
+    wanted = {"events_requested": args.events, "channels": args.channels, "seed": args.seed}
+    if any(saved.get(k) != v for k, v in wanted.items()):
+        raise SystemExit(f"{store} holds a log of {saved}, not {wanted}: use another --store")
+    return saved
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="wq-bench-rebuild-"))
+    if args.store is not None:
+        workdir = args.store
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "read.db").unlink(missing_ok=True)
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="wq-bench-rebuild-"))
     server = EmbeddedNatsServer(workdir / "data")
     url = await asyncio.to_thread(server.start)
     started_machine = machine()
     try:
-        print(f"generating {args.events:,} events across {args.channels} channels ...", flush=True)
-        gen = await asyncio.to_thread(generate, url, args.events, args.channels, args.seed)
+        gen = _generated(workdir, args) if args.store is not None else None
+        if gen is not None:
+            print(f"reusing the log in {workdir}: {gen['commits']:,} commits", flush=True)
+        else:
+            print(
+                f"generating {args.events:,} events across {args.channels} channels ...",
+                flush=True,
+            )
+            gen = await asyncio.to_thread(generate, url, args.events, args.channels, args.seed)
+            if args.store is not None:
+                record = {
+                    **gen,
+                    "events_requested": args.events,
+                    "channels": args.channels,
+                    "seed": args.seed,
+                }
+                (workdir / "generation.json").write_text(json.dumps(record, indent=2) + "\n")
         print(
             f"  {gen['commits']:,} commits, {gen['events']:,} events in "
             f"{gen['total_seconds']:.1f}s (deciders + encode + publish_async)",
@@ -772,7 +818,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         rebuilds = []
         for label, db_url in targets:
             for mode in args.modes:
-                rebuilds.append(await rebuild(url, db_url, label, mode))
+                rebuilds.append(await rebuild(url, db_url, label, mode, args.profile))
                 print(f"  rebuild {label} {mode}: {rebuilds[-1]['seconds']}s", flush=True)
         if args.pg:
             async with pg_database(args.pg) as pg_url:
@@ -800,7 +846,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
     finally:
         await asyncio.to_thread(server.stop)
-        if args.keep:
+        if args.store is not None:
+            (workdir / "read.db").unlink(missing_ok=True)
+        elif args.keep:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -859,6 +907,17 @@ def main() -> None:
         help="rebuild with one read for all projections, and/or one projection after another",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (log, SQLite)")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="keep the generated log in this dir and reuse it on the next run with the same "
+        "--events, --channels and --seed (generation is the slow part)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="cProfile the SQLite rebuilds; stats written to PATH.<mode> (pstats format)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "rebuild.json")
     args = parser.parse_args()
     result = asyncio.run(run(args))
