@@ -27,7 +27,7 @@ from adapters.sim_playlist import (
     slot_sec,
 )
 from application.observations import Observation, ObservationSink
-from application.ports import Clock, StoreUnavailable
+from application.ports import Clock, ConcurrencyConflict, StoreUnavailable
 from domain.media import Media
 from domain.presence.model import (
     ObserveAfkChanged,
@@ -216,7 +216,7 @@ class SimulatedChannel:
             self._wake.clear()
             try:
                 await self.play_due()
-            except StoreUnavailable as exc:
+            except (StoreUnavailable, ConcurrencyConflict) as exc:
                 log.warning("simulated %s: reports wait for the log: %s", self.channel, exc)
                 await asyncio.sleep(REDELIVER_SEC)  # real time: the log is out in real time
                 continue

@@ -17,7 +17,7 @@ from datetime import datetime
 from application.command_handler import CommandHandler, CommandMeta
 from application.cytube import Cytube, CytubeUnavailable
 from application.observing import Observer, presence_stream, queue_stream
-from application.ports import Clock, EventStore, StoreUnavailable
+from application.ports import Clock, ConcurrencyConflict, EventStore, StoreUnavailable
 from domain.errors import Rejected
 from domain.presence.model import (
     ObserveUserJoined,
@@ -40,6 +40,8 @@ from domain.queue.presence_policy import (
 from domain.queue.state import QueueState
 
 log = logging.getLogger(__name__)
+
+RETRY_SEC = 0.5  # after a round lost to the log or to a concurrent writer
 
 MESSAGES = {
     "owner_left": "You left the channel, so your queued item was cancelled and refunded.",
@@ -83,10 +85,16 @@ class PresenceMonitor:
                 for channel in self._channels:
                     try:
                         deadline = await self.evaluate(channel)
-                    except StoreUnavailable as exc:
+                    except (StoreUnavailable, ConcurrencyConflict, Rejected) as exc:
                         # Give up this round, not the monitor: the next change (once the log
                         # is back) or the periodic check evaluates again.
                         log.warning("presence check on %s waits: %s", channel, exc)
+                        # Soon (in real time), not only at the next change or periodic check.
+                        asyncio.get_running_loop().call_later(RETRY_SEC, self._changed.set)
+                        continue
+                    except Exception:
+                        # A bug in one evaluation must not end refunds for good.
+                        log.exception("presence check on %s failed", channel)
                         continue
                     if deadline is not None and (wake_at is None or deadline < wake_at):
                         wake_at = deadline

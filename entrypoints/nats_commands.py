@@ -18,10 +18,11 @@ from nats.aio.subscription import Subscription
 from adapters.subjects import token as subject_token
 from application.errors import NotFoundError
 from application.identity import Forbidden, Identity, Unauthenticated
-from application.ports import StoreUnavailable
+from application.ports import ConcurrencyConflict, StoreUnavailable
 from domain.errors import Rejected
 from domain.media import Media
 from entrypoints.bootstrap import Services
+from entrypoints.http.errors import BUSY
 from entrypoints.http.pay import BuyItem, Duration, Grant, Lock, MediaId, MediaType, TierName
 
 log = logging.getLogger("webqueue.nats")
@@ -196,6 +197,8 @@ class NatsCommands:
             return _error(exc.code, exc.message)
         except StoreUnavailable:
             return _error("log_unavailable", "The event log cannot be reached; nothing changed.")
+        except ConcurrencyConflict:
+            return _error(*BUSY)
         except Exception:
             log.exception("command %s failed", name)
             return _error("internal_error", "The command failed unexpectedly; see the logs.")

@@ -9,7 +9,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from application.errors import NotFoundError
-from application.ports import StoreUnavailable
+from application.ports import ConcurrencyConflict, StoreUnavailable
 from domain.errors import Rejected
 from domain.promo_config import InvalidSetting
 
@@ -51,6 +51,15 @@ def _unavailable(_: Request[Any, Any, Any], exc: StoreUnavailable) -> Response[A
     )
 
 
+def _busy(_: Request[Any, Any, Any], exc: ConcurrencyConflict) -> Response[Any]:
+    log.warning("gave up after repeated write conflicts: %s", exc)
+    return Response(error_body(BUSY[0], BUSY[1]), status_code=503, headers={"Retry-After": "1"})
+
+
+#: The answer when a command lost every retry to concurrent writers on its stream.
+BUSY = ("busy", "The queue changed too often to record this; nothing was changed, try again.")
+
+
 def _invalid(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     return Response(
         error_body("invalid_request", str(exc.detail), fields=exc.extra or []), status_code=400
@@ -69,6 +78,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     Rejected: _rejected,
     NotFoundError: _missing,
     StoreUnavailable: _unavailable,
+    ConcurrencyConflict: _busy,
     ValidationException: _invalid,
     HTTPException: _http,
 }

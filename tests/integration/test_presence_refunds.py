@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from application.command_handler import CommandHandler
 from application.cytube import CytubeUnavailable
 from application.pay_flow import PayFlowConfig
+from application.ports import AppendResult, Commit, ConcurrencyConflict
 from application.presence_monitor import PresenceMonitor
 from domain.media import Media
 from domain.queue.pay_model import PayItemCancelled
@@ -47,9 +49,9 @@ class Monitored(PayWorld):
         self.monitor: PresenceMonitor | None = None
         self._monitor_task: asyncio.Task[None] | None = None
 
-    def start_monitor(self) -> PresenceMonitor:
+    def start_monitor(self, handler: CommandHandler | None = None) -> PresenceMonitor:
         self.monitor = PresenceMonitor(
-            self.handler,
+            handler or self.handler,
             self.store,
             self.lookups,  # type: ignore[arg-type]
             self.observer,
@@ -242,6 +244,49 @@ async def test_with_on_afk_off_afk_owners_are_left_alone() -> None:
         await w.advance(3 * GRACE)
         assert (await w.pay(rid)).status == "positioned"
         assert (await w.state()).away_window("ann") is None
+    finally:
+        await w.stop_monitor()
+        await w.stop_flow()
+
+
+class JammedAppends:
+    """The log, except that every append loses to a concurrent writer while `jammed` is set."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.jammed, self.refused = inner, False, 0
+
+    async def append(self, commit: Commit, expected_position: int) -> AppendResult:
+        if self.jammed:
+            self.refused += 1
+            raise ConcurrencyConflict(commit.stream, expected_position)
+        result: AppendResult = await self.inner.append(commit, expected_position)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_round_lost_to_write_conflicts_does_not_stop_the_monitor() -> None:
+    w = Monitored()
+    await w.seed()
+    await w.ledger.grant("lobby", "ann", 10_000, "admin")
+    await w.sim.join("ann")
+    w.start_flow()
+    jam = JammedAppends(w.store)
+    monitor = w.start_monitor(CommandHandler(jam, w.clock))  # type: ignore[arg-type]
+    try:
+        rid = await w.buy("ann", 1)
+        jam.jammed = True
+        await w.sim.leave("ann")
+        await w.evaluated()
+        assert jam.refused > 0  # it tried to open the grace window, and lost every retry
+        assert (await w.state()).away_window("ann") is None
+        jam.jammed = False
+        await w.evaluated()  # the same monitor, still running
+        assert (await w.state()).away_window("ann") is not None
+        await w.advance(GRACE + 1)
+        await refunded(w, rid)
+        assert monitor.cancelled == 1
     finally:
         await w.stop_monitor()
         await w.stop_flow()
