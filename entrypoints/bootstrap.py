@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ class Log:
     events: JetStreamEventStore
     server: EmbeddedNatsServer | None
     url: str
+    codec: Codec  # the log's own wire format, for every reader that shows events as JSON
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -106,13 +107,14 @@ async def open_log(settings: Settings) -> Log:
         url = await asyncio.to_thread(server.start)
     try:
         nc = await _connect(url)
-        events = JetStreamEventStore(nc, stream=settings.stream)
+        codec = Codec()
+        events = JetStreamEventStore(nc, stream=settings.stream, codec=codec)
         await events.ensure_stream()
     except BaseException:
         if server is not None:
             await asyncio.to_thread(server.stop)
         raise
-    return Log(nc, events, server, url)
+    return Log(nc, events, server, url, codec)
 
 
 async def open_read_models(settings: Settings) -> SqlProjectionStore:
@@ -122,9 +124,17 @@ async def open_read_models(settings: Settings) -> SqlProjectionStore:
     return store
 
 
-def _event_json(event: object) -> dict[str, Any]:
-    wire = Codec().encode_event(event)
-    return {"type": wire.type, "v": wire.v, "data": msgspec.json.decode(wire.data)}
+def _event_json(codec: Codec) -> Callable[[object], dict[str, Any]]:
+    def as_json(event: object) -> dict[str, Any]:
+        wire = codec.encode_event(event)
+        return {"type": wire.type, "v": wire.v, "data": msgspec.json.decode(wire.data)}
+
+    return as_json
+
+
+def token_signer(data_dir: Path) -> TokenSigner:
+    """The signer of bearer tokens: the data dir's secret, or WEBQUEUE_SECRET."""
+    return TokenSigner(load_secret(data_dir, os.environ))
 
 
 def projections() -> list[Projection]:
@@ -289,16 +299,18 @@ async def build_services(settings: Settings) -> Services:
         observer.set_desync_hook(lambda channel: _kryten_resync(cytube, observer, channel))
     economy, granter = _economy(settings, log_.nc, handler)
     queries = QueueQueries(read_models, clock)
-    live = LiveQueues(queries)
+    read_sides = projections()
+    shadow = next(p for p in read_sides if isinstance(p, QueueShadowProjection))
+    live = LiveQueues(queries, shadow)  # fans out from the shadow's memory, not its rows in SQL
     runners = [
         ProjectionRunner(
             log_.events,
             read_models,
             projection,
             # Only the queue shadow's changes are what live watchers see.
-            on_change=live.changed if projection.name == QueueShadowProjection.name else None,
+            on_change=live.changed if projection is shadow else None,
         )
-        for projection in projections()
+        for projection in read_sides
     ]
     pacer = AddPacer(clock, settings.pay_flow.add_delay_sec)
     playlists = PlaylistService(handler, read_models, clock)
@@ -365,7 +377,7 @@ async def build_services(settings: Settings) -> Services:
         stats=StatsQueries(read_models, clock),
         live=live,
         runners=runners,
-        signer=TokenSigner(load_secret(settings.data_dir, os.environ)),
+        signer=token_signer(settings.data_dir),
         pay=PayService(
             handler,
             economy,
@@ -377,7 +389,9 @@ async def build_services(settings: Settings) -> Services:
         playlists=playlists,
         promos=PromoService(handler),
         director=director,
-        admin=Admin(log_.events, read_models, projections, WallClock().now, _event_json),
+        admin=Admin(
+            log_.events, read_models, projections, WallClock().now, _event_json(log_.codec)
+        ),
         pay_flow=pay_flow,
         presence=presence,
         cytube=cytube,

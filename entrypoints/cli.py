@@ -181,11 +181,10 @@ def _json_line(stored: object, codec: object) -> bytes:
 
 
 async def _events(settings: Settings, channel: str | None, follow: bool, after: int) -> None:
-    from adapters.codec import Codec
     from entrypoints.bootstrap import open_log
 
     log_ = await open_log(settings)
-    codec = Codec()
+    codec = log_.codec
     out = sys.stdout.buffer
     try:
         reader = log_.events.subscribe if follow else log_.events.read_all

@@ -219,7 +219,6 @@ async def run_replay(args: argparse.Namespace) -> int:
 
 
 async def _replay(args: argparse.Namespace, query: ReplayQuery, out: BinaryIO) -> int:
-    from adapters.codec import Codec
     from entrypoints.bootstrap import open_log
     from entrypoints.progress import Progress
 
@@ -240,7 +239,7 @@ async def _replay(args: argparse.Namespace, query: ReplayQuery, out: BinaryIO) -
         progress = Progress("replay") if _wants_progress(args.output) and total else None
         count = done = 0
         async with contextlib.aclosing(
-            scan(log_.events, Codec().encode_event, query, head)
+            scan(log_.events, log_.codec.encode_event, query, head)
         ) as commits:
             async for scanned in commits:
                 if scanned.rows:

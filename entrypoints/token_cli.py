@@ -9,13 +9,12 @@ what it is goes to stderr.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters.tokens import DEFAULT_TTL_SEC, MAX_TTL_SEC, TokenSigner, load_secret
+from adapters.tokens import DEFAULT_TTL_SEC, MAX_TTL_SEC
 from application.identity import ROLES, user_problem
 from entrypoints.settings import DEFAULT_DATA_DIR
 
@@ -89,7 +88,9 @@ def run_token(args: argparse.Namespace) -> int:
         print(f"webqueue token: unknown action {args.token_command!r}", file=sys.stderr)
         return 2
     try:
-        signer = TokenSigner(load_secret(args.data_dir, os.environ))
+        from entrypoints.bootstrap import token_signer
+
+        signer = token_signer(args.data_dir)
         token, expires_at = signer.issue(
             args.user, args.role, ttl_sec=args.ttl, now=datetime.now(UTC)
         )

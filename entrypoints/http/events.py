@@ -18,7 +18,6 @@ from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
-from adapters.codec import Codec
 from adapters.subjects import token
 from application.identity import require
 from application.replay import (
@@ -37,7 +36,6 @@ NEXT_AFTER = "X-Next-After-Position"
 LOG_HEAD = "X-Log-Head"
 _CHUNK = 500
 
-_codec = Codec()
 _encoder = msgspec.json.Encoder()
 
 
@@ -142,7 +140,7 @@ class EventsController(Controller):
             )
         except BadReplayQuery as exc:
             raise bad_query(exc.field, exc) from None
-        found = await page(services.log.events, _codec.encode_event, query, limit)
+        found = await page(services.log.events, services.log.codec.encode_event, query, limit)
         return Stream(
             _lines(found.rows),
             media_type=NDJSON,
