@@ -46,6 +46,7 @@ from domain.queue.decider import queue_decider
 from domain.queue.pay_model import (
     LockQueue,
     NoteOwnerAway,
+    PayItems,
     RecordPaymentCaptured,
     RequestPayItem,
     StartPayItemAdd,
@@ -136,10 +137,13 @@ def rich_states() -> dict[str, tuple[StreamId, Any]]:
 
 def assert_same_shape(got: Any, want: Any, path: str = "state") -> None:
     """Equal, and built of the same types all the way down (a read-only mapping stays one);
-    a number annotated `float` may come back as a float where the fold held an int."""
+    a number annotated `float` may come back as a float where the fold held an int, and the
+    fold's indexed pay tuple (`PayItems`, a tuple that also knows where each request id sits)
+    comes back as the plain tuple it is to readers, to be indexed again by the next pay event."""
     if {type(got), type(want)} <= {int, float}:
         assert got == want, path
         return
+    got, want = (tuple(v) if type(v) is PayItems else v for v in (got, want))
     assert type(got) is type(want), f"{path}: {type(got).__name__} != {type(want).__name__}"
     if attrs.has(type(want)):
         for f in attrs.fields(type(want)):
