@@ -36,7 +36,23 @@ class InsertRows:
     rows: Sequence[Row]
 
 
-Write = ReplaceRows | Upsert | InsertRows
+@frozen
+class Increment:
+    """Insert the one row of `table` identified by the `key` columns of `row`, or, when it is
+    there, add `row`'s `add` columns to the stored ones, keep the larger of the stored and the
+    new value in the `greatest` columns, and set the other columns from `row`.
+
+    For totals that grow with the log (plays per medium): the projection writes what a batch
+    added, so it need not hold every total in memory. Increments to one key apply in order."""
+
+    table: str
+    key: tuple[str, ...]
+    row: Row
+    add: tuple[str, ...]
+    greatest: tuple[str, ...] = ()
+
+
+Write = ReplaceRows | Upsert | InsertRows | Increment
 
 
 class CheckpointMoved(Exception):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from adapters.sql_projection_store import SqlProjectionStore, sqlite_url
-from application.projections.ports import CheckpointMoved, ReplaceRows, Upsert
+from application.projections.ports import CheckpointMoved, Increment, ReplaceRows, Upsert
 from tests.conftest import POSTGRES_URL, postgres_schema
 
 AT = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
@@ -137,3 +137,62 @@ async def test_reset_empties_tables_and_checkpoint(pstore: SqlProjectionStore) -
     assert await pstore.count("queue_items") == 0
     await pstore.commit("p", 0, 1, [])
     assert (await pstore.status("p")).last_error is None
+
+
+def media_row(n: int, plays: int, last: datetime, title: str) -> dict[str, object]:
+    return {
+        "channel": "a",
+        "media_type": "yt",
+        "media_id": f"m{n}",
+        "title": title,
+        "duration_sec": 60 + n,
+        "plays": plays,
+        "last_played": last,
+    }
+
+
+def plays(n: int, count: int, last: datetime, title: str = "Clip") -> Increment:
+    key = ("channel", "media_type", "media_id")
+    return Increment(
+        "stats_media", key, media_row(n, count, last, title), ("plays",), ("last_played",)
+    )
+
+
+@pytest.mark.parametrize("upserts", [True, False], ids=["on-conflict", "update-then-insert"])
+async def test_increments_add_keep_the_greatest_and_set_the_rest(
+    pstore: SqlProjectionStore, upserts: bool
+) -> None:
+    pstore._upserts = upserts  # False: the path for a database without ON CONFLICT
+    later = AT + timedelta(minutes=5)
+    await pstore.commit(
+        "p",
+        0,
+        1,
+        [
+            plays(1, 2, later, "old title"),
+            plays(1, 1, AT, "new title"),  # the same key twice in a batch: both count
+            plays(2, 1, AT),
+            Increment("stats_counters", ("channel", "metric", "key"), counter(3), ("value",)),
+        ],
+    )
+    await pstore.commit(
+        "p",
+        1,
+        2,
+        [
+            plays(2, 4, later),
+            plays(3, 1, AT),
+            Increment("stats_counters", ("channel", "metric", "key"), counter(4), ("value",)),
+        ],
+    )
+    rows = await pstore.fetch("stats_media", order_by=("media_id",))
+    assert rows == [
+        media_row(1, 3, later, "new title"),
+        media_row(2, 5, later, "Clip"),
+        media_row(3, 1, AT, "Clip"),
+    ]
+    assert [r["value"] for r in await pstore.fetch("stats_counters")] == [7]
+
+
+def counter(value: int) -> dict[str, object]:
+    return {"channel": "a", "metric": "items_queued", "key": "", "value": value}
