@@ -1,9 +1,9 @@
 """Channel stats: what was queued, what played, what was paid and given back, per channel.
 
 Counters are kept per `(channel, metric, key)` (a scalar metric has the key ""), so a reason or
-tier never seen before needs no new column. Every counter a batch changed is written once, with
-its new total, at the end of the batch; each play also gets a row in the play log (history that
-is never rewritten), which is what windowed "top played" reads.
+tier never seen before needs no new column. Every counter a batch changed is written once, as
+an increment by what the batch added, at the end of the batch; each play also gets a row in the
+play log (history that is never rewritten), which is what windowed "top played" reads.
 
 What counts:
 
@@ -23,8 +23,9 @@ A play's time (`played_at`, and a medium's `last_played`) is its commit's `at`.
 To classify a play the fold remembers each channel's items (media and kind, from `ItemAdded`,
 `PayItemAttached`, `PromoAttached`, `ItemRemoved`) and each promo's type until it starts or
 ends. Both live in the projection's own tables, so it stands alone and warms from its rows.
-Because an `Upsert` writes totals, not increments, the counters and the per-media rows (one per
-medium ever played) are held in memory too, and loaded by `warm`.
+Counters and the per-media rows (one per medium ever played: they grow with the log) are
+written as `Increment`s of what a batch added (plays added, the latest `last_played` kept,
+title and length from the batch's last play), so only a batch's changes are held in memory.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from attrs import frozen
 
 from application.ports import StoredCommit
 from application.projections.ports import (
+    Increment,
     InsertRows,
     ProjectionStore,
     ReplaceRows,
@@ -81,8 +83,10 @@ REFUNDED_BY_REASON = "refunded_by_reason"
 PROMO_PLAYS_BY_TYPE = "promo_plays_by_type"
 CANCELLATIONS_BY_REASON = "cancellations_by_reason"
 
-Counter = tuple[str, str]  # (metric, key)
+CounterKey = tuple[str, str, str]  # (channel, metric, key)
 MediaKey = tuple[str, str, str]  # (channel, media type, media id)
+COUNTER_KEY = ("channel", "metric", "key")
+MEDIA_KEY = ("channel", "media_type", "media_id")
 
 
 @frozen
@@ -114,23 +118,19 @@ class StatsProjection:
     tables: tuple[str, ...] = (CHANNELS, COUNTERS, MEDIA, PLAYS, ITEMS, PROMOS)
 
     def __init__(self) -> None:
-        self._counters: dict[str, dict[Counter, int]] = defaultdict(dict)
+        # What the batch being folded added: written as increments, then dropped.
+        self._counters: dict[CounterKey, int] = {}
         self._media: dict[MediaKey, dict[str, Any]] = {}
+        # The channels' playlists and chosen promos, as far as stats need them.
         self._items: dict[str, dict[str, Tracked]] = defaultdict(dict)
         self._promos: dict[str, dict[str, str]] = defaultdict(dict)
         self._channels: dict[str, dict[str, Any]] = {}
-        self._dirty_counters: set[tuple[str, str, str]] = set()
-        self._dirty_media: set[MediaKey] = set()
         self._dirty_items: set[tuple[str, str]] = set()
         self._dirty_promos: set[tuple[str, str]] = set()
         self._plays: list[dict[str, Any]] = []
 
     async def warm(self, store: ProjectionStore) -> None:
         self.forget()
-        for row in await store.fetch(COUNTERS):
-            self._counters[row["channel"]][(row["metric"], row["key"])] = row["value"]
-        for row in await store.fetch(MEDIA):
-            self._media[(row["channel"], row["media_type"], row["media_id"])] = dict(row)
         for row in await store.fetch(ITEMS):
             self._items[row["channel"]][row["item_id"]] = Tracked(_media(row), row["kind"])
         for row in await store.fetch(PROMOS):
@@ -142,8 +142,6 @@ class StatsProjection:
         self._items.clear()
         self._promos.clear()
         self._channels.clear()
-        self._dirty_counters.clear()
-        self._dirty_media.clear()
         self._dirty_items.clear()
         self._dirty_promos.clear()
         self._plays = []
@@ -151,9 +149,8 @@ class StatsProjection:
     # ---- folding -----------------------------------------------------------------------------
 
     def _add(self, channel: str, metric: str, key: str = "", amount: int = 1) -> None:
-        counters = self._counters[channel]
-        counters[(metric, key)] = counters.get((metric, key), 0) + amount
-        self._dirty_counters.add((channel, metric, key))
+        counter = (channel, metric, key)
+        self._counters[counter] = self._counters.get(counter, 0) + amount
 
     def _track(self, channel: str, item_id: str, item: Tracked | None) -> None:
         if item is None:
@@ -251,10 +248,9 @@ class StatsProjection:
             "media_id": media.id,
             "title": media.title,
             "duration_sec": media.duration_sec,
-            "plays": plays + 1,
+            "plays": plays + 1,  # plays in this batch: added to the stored count
             "last_played": at if last is None or at >= last else last,
         }
-        self._dirty_media.add(key)
 
     # ---- writing -----------------------------------------------------------------------------
 
@@ -262,17 +258,12 @@ class StatsProjection:
         writes: list[Write] = []
         for channel in sorted(self._channels):
             writes.append(Upsert(CHANNELS, ("channel",), self._channels[channel]))
-        for channel, metric, key in sorted(self._dirty_counters):
-            row = {
-                "channel": channel,
-                "metric": metric,
-                "key": key,
-                "value": self._counters[channel][(metric, key)],
-            }
-            writes.append(Upsert(COUNTERS, ("channel", "metric", "key"), row))
-        for media_key in sorted(self._dirty_media):
+        for (channel, metric, key), added in sorted(self._counters.items()):
+            row = {"channel": channel, "metric": metric, "key": key, "value": added}
+            writes.append(Increment(COUNTERS, COUNTER_KEY, row, add=("value",)))
+        for _, row in sorted(self._media.items()):
             writes.append(
-                Upsert(MEDIA, ("channel", "media_type", "media_id"), self._media[media_key])
+                Increment(MEDIA, MEDIA_KEY, row, add=("plays",), greatest=("last_played",))
             )
         if self._plays:
             writes.append(InsertRows(PLAYS, self._plays))
@@ -293,8 +284,8 @@ class StatsProjection:
                 writes.append(Upsert(PROMOS, ("channel", "promo_id"), row))
         touched = set(self._channels)
         self._channels = {}
-        self._dirty_counters = set()
-        self._dirty_media = set()
+        self._counters = {}
+        self._media = {}
         self._dirty_items = set()
         self._dirty_promos = set()
         self._plays = []
