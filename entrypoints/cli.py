@@ -135,21 +135,25 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _rebuild(settings: Settings) -> None:
-    from application.projections.runner import ProjectionRunner
+    """Every projection dropped and replayed from one read of the log (`rebuild_many`): each
+    commit is read and decoded once and handed to every projection."""
+    from application.projections.runner import ProjectionRunner, rebuild_many
     from entrypoints.bootstrap import open_log, open_read_models, projections
     from entrypoints.progress import Progress
 
     log_ = await open_log(settings)
     read_models = await open_read_models(settings)
     try:
-        for projection in projections():
-            runner = ProjectionRunner(log_.events, read_models, projection)
-            started = time.monotonic()
-            applied = await runner.rebuild(Progress(f"rebuild {projection.name}"))
-            took = time.monotonic() - started
+        runners = [ProjectionRunner(log_.events, read_models, p) for p in projections()]
+        names = ", ".join(runner.projection.name for runner in runners)
+        started = time.monotonic()
+        applied = await rebuild_many(runners, Progress(f"rebuild {names}"))
+        took = time.monotonic() - started
+        for runner in runners:
             print(
-                f"{projection.name}: {applied} commits replayed in {took:.2f}s "
-                f"({applied / max(took, 1e-9):,.0f}/s), now at position {runner.position}",
+                f"{runner.projection.name}: {applied} commits replayed in {took:.2f}s "
+                f"({applied / max(took, 1e-9):,.0f}/s, one read of the log for all "
+                f"{len(runners)}), now at position {runner.position}",
                 file=sys.stderr,
             )
     finally:
