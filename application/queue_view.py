@@ -160,7 +160,18 @@ class QueueQueries:
         position = await self._store.checkpoint(QueueShadowProjection.name)
         rows = await self._store.fetch(CHANNELS, {"channel": channel})
         items = await self._store.fetch(ITEMS, {"channel": channel}, order_by=("position",))
-        return build_view(channel, rows[0] if rows else None, items, position, self._clock.now())
+        return self.build(channel, rows[0] if rows else None, items, position)
+
+    def build(
+        self,
+        channel: str,
+        channel_row: dict[str, Any] | None,
+        item_rows: list[dict[str, Any]],
+        position: int,
+    ) -> QueueView:
+        """The view of a channel's rows (`rows_for`'s shape) with ETAs from the clock now: what
+        `queue` returns once these rows are the ones in the store at checkpoint `position`."""
+        return build_view(channel, channel_row, item_rows, position, self._clock.now())
 
     async def channels(self) -> list[str]:
         return [r["channel"] for r in await self._store.fetch(CHANNELS, order_by=("channel",))]

@@ -157,6 +157,8 @@ class QueueShadowProjection:
         self._history: list[dict[str, Any]] = []
         # Each channel's item rows as last flushed, so a flush writes only the rows that changed.
         self._written: dict[str, dict[str, dict[str, Any]]] = {}
+        # Each channel's rows as of its last flush, for the live fan-out (see `flushed_rows`).
+        self._flushed: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
 
     async def warm(self, store: ProjectionStore) -> None:
         self.forget()
@@ -188,6 +190,7 @@ class QueueShadowProjection:
         self._touched_pay.clear()
         self._history.clear()
         self._written.clear()
+        self._flushed.clear()
 
     def apply(self, stored: StoredCommit) -> None:
         commit = stored.commit
@@ -222,6 +225,7 @@ class QueueShadowProjection:
         writes: list[Write] = []
         for channel in sorted(self._dirty):
             channel_row, rows = rows_for(channel, self._states[channel], self._positions[channel])
+            self._flushed[channel] = (channel_row, rows)
             writes.extend(self._item_writes(channel, rows))
             writes.append(Upsert(CHANNELS, ("channel",), channel_row))
         for row in self._touched_pay.values():
@@ -232,6 +236,15 @@ class QueueShadowProjection:
         self._touched_pay.clear()
         self._history = []
         return writes, touched
+
+    def flushed_rows(self, channel: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """The `queue_channels` row and `queue_items` rows (in playlist order) the last `flush`
+        produced for `channel`, or None if it has not flushed the channel since it was warmed.
+
+        Right after a flush these are exactly what the batch writes, before the transaction has
+        run: the live fan-out builds its view from them instead of reading them back. The dicts
+        are never changed afterwards (the next flush makes new ones), so they may be kept."""
+        return self._flushed.get(channel)
 
     def _item_writes(self, channel: str, rows: list[dict[str, Any]]) -> list[Write]:
         """The channel's item rows: all of them the first time (after a start, the rows in the

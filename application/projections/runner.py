@@ -2,7 +2,8 @@
 
 Rows and checkpoint go in one transaction, guarded by the checkpoint we expect: if a rebuild or
 another instance moved it, we drop what we hold, reload from the rows and carry on from there.
-Every committed batch is announced, so live views are driven by the projection, not a poll.
+Every batch that changed something is announced as soon as it is folded, before its
+transaction, so live views are driven by the projection (from memory), not a poll.
 
 A batch with nothing to write for this projection costs no transaction: the position moves in
 memory, and the checkpoint follows with the next batch that writes, when the tail has been idle
@@ -68,10 +69,12 @@ class ProjectionRunner:
             self.projection.apply(stored)
         writes, touched = self.projection.flush()
         self.position = batch[-1].position
+        if self._on_change is not None and touched:
+            # Before the transaction, not after it: the change is in memory already, and live
+            # views are built from it while the database writes (see application.live).
+            await self._on_change(touched, self.position)
         if writes:
             await self._store_checkpoint(writes)
-        if self._on_change is not None and touched:
-            await self._on_change(touched, self.position)
 
     async def _store_checkpoint(self, writes: Sequence[Write] = ()) -> None:
         if writes or self._stored != self.position:

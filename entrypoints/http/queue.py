@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from typing import Annotated
 
-import msgspec
 from litestar import Controller, WebSocket, get, websocket
 from litestar.exceptions import ValidationException, WebSocketDisconnect
 from litestar.params import QueryParameter
@@ -17,8 +16,6 @@ from application.replay import BadReplayQuery, parse_log_point
 from application.time_travel import TimeTravel
 from entrypoints.bootstrap import Services
 from entrypoints.http.params import Channel, ServicesDep
-
-_encode = msgspec.json.Encoder().encode
 
 
 async def known_channel(services: Services, channel: str) -> str:
@@ -75,22 +72,24 @@ class QueueController(Controller):
             return
         await socket.accept()
         watcher = await services.live.watch(channel)
-        listener = asyncio.ensure_future(socket.receive_data("text"))
+        # Client frames are read and ignored; the disconnect (or any failure) closes the mailbox.
+        listener = asyncio.ensure_future(_ignore_client_frames(socket))
+        listener.add_done_callback(lambda _: watcher.close())
         try:
-            while True:
-                nxt = asyncio.ensure_future(watcher.next())
-                done, _ = await asyncio.wait({nxt, listener}, return_when="FIRST_COMPLETED")
-                if nxt in done:
-                    await socket.send_data(_encode(nxt.result()).decode(), mode="text")
-                else:
-                    nxt.cancel()
-                if listener in done:
-                    listener.result()  # raises on disconnect; other client frames are ignored
-                    listener = asyncio.ensure_future(socket.receive_data("text"))
-        except (WebSocketDisconnect, ConnectionError):
+            # The frames are the same str for every watcher: encoded once per change.
+            while (frame := await watcher.next()) is not None:
+                await socket.send_data(frame, mode="text")
+        except (WebSocketDisconnect, OSError):  # uvicorn's ClientDisconnected is an OSError
             pass
         finally:
             listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
             services.live.unwatch(watcher)
             with contextlib.suppress(Exception):
                 await socket.close()
+
+
+async def _ignore_client_frames(socket: WebSocket) -> None:
+    with contextlib.suppress(WebSocketDisconnect, OSError):
+        while True:
+            await socket.receive_data("text")

@@ -80,6 +80,11 @@ async def test_live_tail_announces_each_change(world) -> None:  # type: ignore[n
     assert seen == {"movie night"}
     await observer.observe("movie night", ObserveItemDeleted(2))
     _, position = await asyncio.wait_for(changes.get(), 5)
+    # Announced as soon as it is folded, before its transaction: the rows follow right after.
+    for _ in range(500):
+        if await pstore.checkpoint(QueueShadowProjection.name) == position:
+            break
+        await asyncio.sleep(0.01)
     view = await QueueQueries(pstore, clock).queue("movie night")
     assert view.position == position and [i.uid for i in view.items] == [3]
     task.cancel()
