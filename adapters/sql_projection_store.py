@@ -69,6 +69,7 @@ class SqlProjectionStore:
         # INSERT ... ON CONFLICT DO UPDATE, for upserts by primary key in one statement
         self._upserts = self.engine.dialect.name in ("sqlite", "postgresql")
         self._statements: dict[tuple[Any, ...], _Statement] = {}
+        self._kinds: dict[tuple[Any, ...], tuple[str, ...]] = {}
 
     async def prepare(self) -> None:
         async with self.engine.begin() as conn:
@@ -123,17 +124,25 @@ class SqlProjectionStore:
     def _kind(self, write: Write, pk: tuple[str, ...]) -> tuple[str, ...]:
         if isinstance(write, InsertRows):
             return ("insert",)
-        if isinstance(write, Increment):
-            if not self._upserts or set(write.key) != set(pk):
-                return ("single",)
-            return ("increment", *write.add, "|", *write.greatest)
-        if isinstance(write, Upsert):
-            return ("pk",) if self._upserts and set(write.key) == set(pk) else ("single",)
+        if isinstance(write, Upsert | Increment):
+            # the same few shapes over and over: decided once per shape
+            shape = (type(write), write.table, write.key, getattr(write, "add", None))
+            kind = self._kinds.get(shape)
+            if kind is None:
+                kind = self._kinds[shape] = self._row_kind(write, pk)
+            return kind
         if not all(_inside(row, write.match) for row in write.rows):
             return ("single",)
         if set(write.match) == set(pk):
             return ("pk",)
         return ("replace", *sorted(write.match))
+
+    def _row_kind(self, write: Upsert | Increment, pk: tuple[str, ...]) -> tuple[str, ...]:
+        if not self._upserts or set(write.key) != set(pk):
+            return ("single",)
+        if isinstance(write, Increment):
+            return ("increment", *write.add, "|", *write.greatest)
+        return ("pk",)
 
     def _plan(self, writes: Sequence[Write]) -> list[tuple[Any, ...]]:
         by_table: dict[str, list[Write]] = {}
@@ -314,11 +323,12 @@ def _steps(
         rows = [w.row for w in run]  # type: ignore[union-attr]
         return [("increment", table, run[0], group) for _, group in _runs_by_columns(rows)]
     columns = pk if kind == ("pk",) else kind[1:]
+    key_of = _tuple_getter(columns)
     last: dict[tuple[Any, ...], Write] = {}
     deleted: set[tuple[Any, ...]] = set()
     for write in run:
         where = write.row if isinstance(write, Upsert) else write.match  # type: ignore[union-attr]
-        values = tuple(where[c] for c in columns)
+        values = key_of(where)
         last.pop(values, None)  # the last write to a key (or match) is the one that counts,
         last[values] = write
         if isinstance(write, ReplaceRows):
@@ -357,6 +367,14 @@ def _runs_by_columns(rows: Sequence[Row]) -> list[tuple[tuple[str, ...], list[Ro
     return runs
 
 
+def _tuple_getter(keys: Sequence[str]) -> Callable[[Row], tuple[Any, ...]]:
+    """`row -> tuple(row[k] for k in keys)`, at C speed."""
+    get = itemgetter(*keys)
+    if len(keys) == 1:
+        return lambda row: (get(row),)
+    return get
+
+
 class _Statement:
     """A statement compiled once for the engine's dialect, fed plain tuples in bind order with
     each value through the column type's bind processor (what SQLAlchemy does per row, once)."""
@@ -369,7 +387,7 @@ class _Statement:
         names: list[str] = list(compiled.positiontup or compiled.binds)
         binds = [compiled.binds[n] for n in names]
         self._keys = tuple(b.key for b in binds)
-        self._get: Callable[[Row], Any] = itemgetter(*self._keys)
+        self._get = _tuple_getter(self._keys)
         self._processors = [
             (i, processor)
             for i, b in enumerate(binds)
@@ -378,14 +396,15 @@ class _Statement:
 
     def parameters(self, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
         get, processors = self._get, self._processors
-        if len(self._keys) == 1:
-            values = [[get(row)] for row in rows]
-        else:
-            values = [list(get(row)) for row in rows]
-        for value in values:
+        if not processors:
+            return [get(row) for row in rows]
+        out = []
+        for row in rows:
+            value = list(get(row))
             for i, process in processors:
                 value[i] = process(value[i])
-        return [tuple(v) for v in values]
+            out.append(tuple(value))
+        return out
 
     def named(self, row: Row) -> dict[str, Any]:
         return {k: row[k] for k in self._keys}
