@@ -63,6 +63,7 @@ class JetStreamEventStore:
         self._timeout = timeout
         self._batch = read_batch
         self._api_prefix = getattr(self._js, "_prefix", api.DEFAULT_PREFIX)
+        self._lost: asyncio.Future[None] | None = None
 
     @property
     def stream_name(self) -> str:
@@ -95,13 +96,16 @@ class JetStreamEventStore:
             api.Header.MSG_ID: commit.commit_id,
             api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected_position),
         }
-        try:
-            ack = await self._js.publish(
+        publishing = asyncio.ensure_future(
+            self._js.publish(
                 event_subject(self._prefix, commit.stream),
                 self._codec.encode_commit(commit),
                 headers=headers,
                 timeout=self._timeout,
             )
+        )
+        try:
+            ack = await self._unless_disconnected(publishing)
         except nats.js.errors.APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:
                 return await self._earlier_copy(commit, expected_position, exc)
@@ -109,6 +113,29 @@ class JetStreamEventStore:
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
         return AppendResult(ack.seq, duplicate=bool(ack.duplicate))
+
+    def connection_lost(self) -> None:
+        """Called when the connection drops: appends waiting for an ack give up now rather
+        than at their timeout (the ack cannot come; a command queued behind one would wait
+        too). Whether such a commit landed is unknown, as after a timeout; its id makes a
+        retry land once."""
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+        self._lost = None
+
+    async def _unless_disconnected(self, publishing: asyncio.Future[api.PubAck]) -> api.PubAck:
+        if self._lost is None:
+            self._lost = asyncio.get_running_loop().create_future()
+        lost = self._lost
+        try:
+            await asyncio.wait({publishing, lost}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            publishing.cancel()  # our caller was cancelled: no orphaned publish
+            raise
+        if not publishing.done():
+            publishing.cancel()
+            raise StoreUnavailable("the connection to NATS dropped before the append was acked")
+        return publishing.result()
 
     async def _earlier_copy(
         self, commit: Commit, expected_position: int, cause: Exception

@@ -198,6 +198,13 @@ class PayFlow:
                 # The purchase moved on underneath us (say, cancelled mid-add): look again.
                 log.info("pay %s on %s: %s; re-reading", request_id, channel, exc.message)
                 continue
+            except Exception:
+                # A fault we did not foresee must not strand money either: it is logged loudly,
+                # and the purchase is tried again, more slowly each time.
+                log.exception("pay %s on %s failed unexpectedly; trying again", request_id, channel)
+                await self._backoff(idle_rounds)
+                idle_rounds += 1
+                continue
             if progressed:
                 idle_rounds = 0
             elif pay.placement in ("positioned", "playing"):

@@ -70,13 +70,15 @@ class Log:
             await asyncio.to_thread(self.server.stop)
 
 
-async def _connect(url: str) -> Client:
+async def _connect(url: str, on_lost: list[Callable[[], None]]) -> Client:
     nc = Client()
 
     async def on_error(exc: Exception) -> None:
         log.warning("NATS: %s", exc)
 
     async def on_disconnect() -> None:
+        for lost in on_lost:
+            lost()
         if not (nc.is_closed or nc.is_draining):
             log.warning("NATS disconnected; reconnecting")
 
@@ -106,9 +108,11 @@ async def open_log(settings: Settings) -> Log:
         server = EmbeddedNatsServer(settings.data_dir)
         url = await asyncio.to_thread(server.start)
     try:
-        nc = await _connect(url)
+        on_lost: list[Callable[[], None]] = []
+        nc = await _connect(url, on_lost)
         codec = Codec()
         events = JetStreamEventStore(nc, stream=settings.stream, codec=codec)
+        on_lost.append(events.connection_lost)
         await events.ensure_stream()
     except BaseException:
         if server is not None:

@@ -138,3 +138,36 @@ async def test_losing_now_playing_before_the_add_refunds_with_no_now_playing(
     pay = (await world.settled(rid)).pay_item(rid)
     assert pay is not None and pay.cancel_reason == "no_now_playing"
     assert await world.ledger.balance("lobby", "ann") == 10_000
+
+
+class BuggyOnce:
+    """The ledger, except that its first spend fails with an error nobody planned for."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.raised = inner, 0
+
+    async def spend(self, *args: object) -> object:
+        if not self.raised:
+            self.raised += 1
+            raise RuntimeError("a bug in the economy adapter (injected)")
+        return await self.inner.spend(*args)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_an_unforeseen_error_delays_a_purchase_but_does_not_strand_it() -> None:
+    w = PayWorld()
+    await w.seed()
+    await w.ledger.grant("lobby", "ann", 10_000, "admin")
+    buggy = BuggyOnce(w.ledger)
+    w.start_flow(economy=buggy)  # type: ignore[arg-type]
+    try:
+        rid, _ = await w.request("ann", P[1])
+        state = await w.settled(rid)
+        pay = state.pay_item(rid)
+        assert buggy.raised == 1
+        assert pay is not None and pay.payment == "captured" and pay.placement == "positioned"
+        assert await w.ledger.balance("lobby", "ann") == 10_000 - COST
+    finally:
+        await w.stop_flow()
