@@ -172,7 +172,10 @@ async def test_money_is_conserved_under_random_faults_and_restarts() -> None:
             await asyncio.sleep(rng.choice([0, 0, 0.002]))
 
         def quiet(state: Any) -> bool:
-            return all(p.finished or p.placement in ("positioned", "playing") for p in state.pay)
+            return all(
+                p.finished or (not p.cancelled and p.placement in ("positioned", "playing"))
+                for p in state.pay
+            )
 
         # Pruned (finished) purchases leave the aggregate; the ones left must all be at rest.
         await world.until(quiet, "every purchase to come to rest", within=180)
