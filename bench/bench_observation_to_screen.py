@@ -10,18 +10,25 @@ WebSockets on `/api/v1/channels/bench/live`, then, one at a time, publishes a ro
 times, for every socket, the first frame whose queue holds the new item; then a `delete` event
 and the first frame without it. Both clocks are the worker's, so there is no cross-process
 clock. The path measured: core NATS -> KrytenInbound -> Observer -> CommandHandler (decide,
-JetStream publish-ack) -> ordered consumer -> queue-shadow projection (fold, SQLite write) ->
-LiveQueues (one SQL read per change) -> each socket's JSON frame (permessage-deflate, as the
-browsers negotiate it).
+JetStream publish-ack) -> ordered consumer -> queue-shadow projection (fold; the change is
+announced before its SQLite write) -> LiveQueues (view built from the projection's rows in
+memory, encoded to JSON once per change) -> each socket's text frame (the service leaves
+permessage-deflate off unless WEBQUEUE_WS_DEFLATE=1, see entrypoints/http/server.py).
 
 The raw figure, same run, same worker, same sockets count: the worker publishes a frame-sized
 message (same size as the service's queue frame, holding the marker) into a bare JetStream
 stream; a bare ordered push consumer in the service process hands it to
-`websockets.broadcast` over N plain `websockets` server connections (compression on, too).
-That is the floor of "log -> fan-out to N sockets" on this machine with these libraries.
+`websockets.broadcast` over N plain `websockets` server connections (permessage-deflate on,
+as before, unless `--raw-compression none`). That is the floor of "log -> fan-out to N
+sockets" on this machine with these libraries.
+
+Besides the percentiles over every delivery, the service's `sent` stamps are split per robot
+event: `first_frame` (publish to the first socket handed its frame: the path before the
+fan-out) and `fanout` (first to last socket of that event).
 
     python bench/bench_observation_to_screen.py                   # full size
-    python bench/bench_observation_to_screen.py --clients 1,100 --updates 10
+    python bench/bench_observation_to_screen.py --clients 1,100 --updates 1:10,100:10
+    WEBQUEUE_WS_DEFLATE=1 python bench/bench_observation_to_screen.py   # service compressing
 """
 
 from __future__ import annotations
@@ -221,8 +228,10 @@ def _robot(event: str, channel: str, payload: dict[str, Any]) -> bytes:
 
 #: When each frame to a socket had been handed to the kernel (CLOCK_MONOTONIC ns), in the
 #: service process: stamped after the service's `WebSocket.send_data` returns, and after each
-#: connection's write in the raw fan-out. One `monotonic_ns()` and one `append` per frame.
-SENT: list[int] = []
+#: connection's write in the raw fan-out, with the frame (a reference: the service hands every
+#: socket the same str) to tell which event it answers. One `monotonic_ns()` and one `append`
+#: per frame.
+SENT: list[tuple[int, str]] = []
 
 
 def instrument_sends() -> None:
@@ -233,39 +242,68 @@ def instrument_sends() -> None:
 
     async def send_data(self: Any, *args: Any, **kwargs: Any) -> None:
         await original(self, *args, **kwargs)
-        SENT.append(now_ns())
+        SENT.append((now_ns(), args[0] if args else kwargs["data"]))
 
     WebSocket.send_data = send_data  # type: ignore[method-assign]
 
 
-def sent_latencies(sent: list[int], result: dict[str, Any]) -> dict[str, Any]:
-    """Each stamped send belongs to the latest robot event published before it (events are
-    one at a time: the next goes out once every socket has the previous): its latency is the
-    send time minus that event's publish time. Frames before the first event (the state each
-    socket gets on connect) are left out."""
-    events = sorted(
-        [(t, "add") for t in result["add_t0_ns"].values()]
-        + [(t, "delete") for t in result["delete_t0_ns"].values()]
-    )
-    starts = [t for t, _ in events]
+def sent_latencies(sent: list[tuple[int, str]], result: dict[str, Any]) -> dict[str, Any]:
+    """Each stamped send belongs to the robot event its frame shows: a frame holding marker k
+    answers "add k", a frame without a marker answers the latest "delete" published before it.
+    Its latency is the send time minus that event's publish time. Frames before the first event
+    (the state each socket gets on connect) are left out.
+
+    By content, not by time alone: a stamp is taken after the send returns, and on two busy
+    vCPUs the client may already have read the frame and published the next event by then."""
+    adds = {int(k): t for k, t in result["add_t0_ns"].items()}
+    deletes = sorted((t, int(k)) for k, t in result["delete_t0_ns"].items())
+    delete_starts = [t for t, _ in deletes]
+    marks: dict[int, list[str]] = {}  # by id(frame): the service sends one str to every socket
     out: dict[str, list[float]] = {"add": [], "delete": []}
-    for t in sent:
-        i = bisect.bisect_right(starts, t) - 1
-        if i >= 0:
-            out[events[i][1]].append((t - starts[i]) / 1e6)
+    per_event: dict[tuple[str, int], list[float]] = {}
+    for t, frame in sent:
+        found = marks.get(id(frame))
+        if found is None:
+            found = marks[id(frame)] = MARK.findall(frame)
+        if found:
+            kind, k = "add", int(found[0])
+            t0 = adds.get(k)
+        else:
+            i = bisect.bisect_right(delete_starts, t) - 1
+            if i < 0:
+                continue
+            kind, k = "delete", deletes[i][1]
+            t0 = deletes[i][0]
+        if t0 is None or t < t0:
+            continue
+        ms = (t - t0) / 1e6
+        out[kind].append(ms)
+        per_event.setdefault((kind, k), []).append(ms)
     return {
         "add": summary(out["add"]),
         "delete": summary(out["delete"]),
         "both": summary(out["add"] + out["delete"]),
+        # Per robot event: when its first frame was handed to a socket (the path before the
+        # fan-out), and how long handing it to every socket took (first to last).
+        "first_frame": summary([min(v) for v in per_event.values()]),
+        "fanout": summary([max(v) - min(v) for v in per_event.values()]),
     }
+
+
+def services_deflate() -> bool:
+    """Whether the service's uvicorn negotiates permessage-deflate (as http_server decides)."""
+    from entrypoints.http.server import per_message_deflate_default
+
+    return per_message_deflate_default()
 
 
 class RawFanout:
     """The floor: a bare ordered push consumer on a bare stream, broadcasting each message's
     payload to every connection of a plain `websockets` server."""
 
-    def __init__(self, js: Any, subject: str, first_frame: str) -> None:
+    def __init__(self, js: Any, subject: str, first_frame: str, compression: str | None) -> None:
         self._js = js
+        self._compression = compression
         self._subject = subject
         self._first = first_frame
         self.connections: set[Any] = set()
@@ -285,14 +323,19 @@ class RawFanout:
                 self.connections.discard(ws)
 
         self._server = await serve(
-            handler, "127.0.0.1", self.port, max_size=None, ping_interval=None
+            handler,
+            "127.0.0.1",
+            self.port,
+            max_size=None,
+            ping_interval=None,
+            compression=self._compression,
         )
 
         async def on_msg(msg: Any) -> None:
             text = msg.data.decode()
             for ws in list(self.connections):  # broadcast(), one connection at a time
                 broadcast([ws], text)
-                SENT.append(now_ns())
+                SENT.append((now_ns(), text))
 
         self._sub = await self._js.subscribe(self._subject, cb=on_msg, ordered_consumer=True)
         return self
@@ -329,7 +372,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             raw_js = raw_nc.jetstream(timeout=10)
             await common.raw_stream(raw_js, name="BENCHLIVE", prefix="rawlive")
             ws_service = base.replace("http://", "ws://") + f"/api/v1/channels/{CHANNEL}/live"
-            async with RawFanout(raw_js, "rawlive.bench", "x" * len(frame)) as raw:
+            compression = None if args.raw_compression == "none" else "deflate"
+            out["raw_compression"] = args.raw_compression
+            out["service_per_message_deflate"] = services_deflate()
+            async with RawFanout(raw_js, "rawlive.bench", "x" * len(frame), compression) as raw:
                 for clients in args.clients:
                     updates = args.updates.get(clients, 20)
                     cell: dict[str, Any] = {
@@ -398,6 +444,38 @@ HEADERS = [
 ]
 
 
+SPLIT_HEADERS = [
+    "sockets",
+    "events",
+    "first frame p50 ms",
+    "first frame p99 ms",
+    "fan-out p50 ms",
+    "fan-out p99 ms",
+    "raw fan-out p50 ms",
+    "raw fan-out p99 ms",
+]
+
+
+def _split_rows(cells: list[dict[str, Any]]) -> list[list[Any]]:
+    """Per robot event, in the service: publish to first socket sent, then first to last."""
+    rows = []
+    for cell in cells:
+        ours, raw = cell["service"]["sent"], cell["raw"]["sent"]
+        rows.append(
+            [
+                cell["clients"],
+                ours["first_frame"]["n"],
+                ours["first_frame"]["p50"],
+                ours["first_frame"]["p99"],
+                ours["fanout"]["p50"],
+                ours["fanout"]["p99"],
+                raw["fanout"]["p50"],
+                raw["fanout"]["p99"],
+            ]
+        )
+    return rows
+
+
 def _rows(cells: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for cell in cells:
@@ -434,6 +512,18 @@ def main() -> None:
     )
     parser.add_argument("--update-timeout", type=float, default=15.0)
     parser.add_argument("--pause", type=float, default=0.02, help="seconds between updates")
+    parser.add_argument(
+        "--raw-compression",
+        choices=("deflate", "none"),
+        default="deflate",
+        help="permessage-deflate on the raw fan-out's sockets (deflate: as before)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"where to write the JSON result (default bench/results/{NAME}.json)",
+    )
     args = parser.parse_args()
     if args.worker:
         asyncio.run(worker_main())
@@ -442,7 +532,8 @@ def main() -> None:
     limits = raise_open_files()
     args.clients = [int(x) for x in args.clients.split(",")]
     args.updates = {int(a): int(b) for a, b in (p.split(":") for p in args.updates.split(","))}
-    record = started_record(NAME, {k: v for k, v in vars(args).items() if k != "worker"})
+    params = {k: v for k, v in vars(args).items() if k not in ("worker", "out")}
+    record = started_record(NAME, params)
     record["params"]["open_files_limit"] = list(limits)
     started = time.perf_counter()
     record.update(asyncio.run(run(args)))
@@ -465,15 +556,21 @@ def main() -> None:
         "rule": f"p99 <= {TARGET_P99_MS} ms at {TARGET_CLIENTS} sockets",
         "verdicts": verdicts,
     }
-    path = write_json(NAME, record)
+    if args.out is None:
+        path = write_json(NAME, record)
+    else:
+        path = args.out
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     print(table(HEADERS, _rows(record["cells"]), title="Observation to screen (add + delete)"))
+    print(table(SPLIT_HEADERS, _split_rows(record["cells"]), title="Service side, per event"))
     for v in verdicts:
         word = "met" if v["met"] else "MISSED"
         print(f"target {word}: p99 {v['p99_ms']} ms vs {v['limit_ms']} ms ({v['by_ms']:+} ms)")
     print(
         f"load average before {record['load_average_before']}, after {record['load_average_after']}"
     )
-    print(f"wrote {path.relative_to(common.REPO)} in {record['duration_sec']} s")
+    print(f"wrote {path} in {record['duration_sec']} s")
 
 
 if __name__ == "__main__":
