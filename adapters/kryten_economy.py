@@ -178,7 +178,10 @@ class KrytenEconomy:
                 )
             return RefundOutcome(ok=True, refunded=data.refunded, balance=data.new_balance)
         code = data.error_code or data.error or "declined"
-        return RefundOutcome(ok=False, refunded=0, balance=data.new_balance, error_code=code)
+        message = data.error if data.error and data.error != code else None
+        return RefundOutcome(
+            ok=False, refunded=0, balance=data.new_balance, error_code=code, message=message
+        )
 
     async def balance(self, channel: str, user: str) -> int:
         try:

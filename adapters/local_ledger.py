@@ -188,7 +188,9 @@ class LocalLedger:
             if exc.code == "invalid_request_id":
                 raise EconomyUnavailable(f"malformed request: {exc.message}") from exc
             balance = (await self._wallet(channel, user)).balance
-            return RefundOutcome(ok=False, refunded=0, balance=balance, error_code=exc.code)
+            return RefundOutcome(
+                ok=False, refunded=0, balance=balance, error_code=exc.code, message=exc.message
+            )
         held = (await self._wallet(channel, user)).requests.get(request_id)
         if held is None or held.status != "refunded":
             raise EconomyUnavailable(f"refund of {request_id!r} left no outcome in the wallet")

@@ -41,6 +41,7 @@ class RefundOutcome:
     refunded: int
     balance: int | None = None
     error_code: str | None = None
+    message: str | None = None
 
 
 class OutcomeUnknown(Exception):

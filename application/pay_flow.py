@@ -41,6 +41,7 @@ from domain.queue.pay_model import (
     RecordPaymentCaptured,
     RecordPaymentDeclined,
     RecordRefund,
+    RecordRefundRefused,
     StartPayItemAdd,
 )
 from domain.queue.state import QueueState
@@ -290,10 +291,22 @@ class PayFlow:
             f"refund for {pay.request_id}",
             lambda: self._economy.refund(channel, pay.user, pay.request_id, reason),
         )
-        amount = outcome.refunded if outcome.ok else pay.cost
         if not outcome.ok:
-            log.error("economy refused refund of %s: %s", pay.request_id, outcome.error_code)
-        await self._do(channel, RecordRefund(pay.request_id, amount), f"{pay.request_id}:refund")
+            # Recorded as it is: the money did not go back. The purchase ends here with status
+            # refund_refused for a person to settle; it is never shown as refunded.
+            code = outcome.error_code or "refused"
+            log.error("economy refused refund of %s: %s", pay.request_id, code)
+            await self._do(
+                channel,
+                RecordRefundRefused(pay.request_id, code, outcome.message or ""),
+                f"{pay.request_id}:refund",
+            )
+            self.outcomes[f"refund_refused:{code}"] += 1
+            self._telemetry.pay_outcome("refund_refused")
+            return
+        await self._do(
+            channel, RecordRefund(pay.request_id, outcome.refunded), f"{pay.request_id}:refund"
+        )
         self.outcomes[f"refunded:{pay.cancel_reason}"] += 1
         self._telemetry.pay_outcome("refunded")
         self._telemetry.refund(reason)

@@ -15,7 +15,7 @@ had nothing to record, or the commit was a duplicate of one already in the log).
 decider refused it. `conflict_exhausted`: the stream kept moving past the retry budget.
 `unavailable`: the log could not be reached. `error`: anything else (a bug)."""
 
-PayOutcome = Literal["captured", "declined", "refunded"]
+PayOutcome = Literal["captured", "declined", "refunded", "refund_refused"]
 
 
 class Telemetry(Protocol):

@@ -42,6 +42,7 @@ from domain.queue.pay_model import (
     RecordPaymentCaptured,
     RecordPaymentDeclined,
     RecordRefund,
+    RecordRefundRefused,
     RequestPayItem,
     StartPayItemAdd,
     UnlockQueue,
@@ -215,6 +216,7 @@ PAY_COMMANDS = (
     FailPayItem,
     CancelPayItem,
     RecordRefund,
+    RecordRefundRefused,
     LockQueue,
     UnlockQueue,
 )

@@ -32,6 +32,7 @@ from domain.queue.pay_model import (
     PayItemPlaying,
     PayItemPositioned,
     PayItemRefunded,
+    PayItemRefundRefused,
     PayItemRemoved,
     PayItemRequested,
     PayItemSlotChosen,
@@ -44,6 +45,7 @@ from domain.queue.pay_model import (
     RecordPaymentCaptured,
     RecordPaymentDeclined,
     RecordRefund,
+    RecordRefundRefused,
     RequestPayItem,
     StartPayItemAdd,
     UnlockQueue,
@@ -202,6 +204,13 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
             if not pay.cancelled or pay.payment != "captured":
                 raise Rejected("not_refundable", f"Purchase {pay.request_id} is {pay.status}.")
             return (PayItemRefunded(pay.request_id, cmd.amount, pay.cancel_reason or ""),)
+        case RecordRefundRefused():
+            if pay.payment in ("refunded", "refund_refused"):
+                return ()
+            if not pay.cancelled or pay.payment != "captured":
+                raise Rejected("not_refundable", f"Purchase {pay.request_id} is {pay.status}.")
+            reason = pay.cancel_reason or ""
+            return (PayItemRefundRefused(pay.request_id, reason, cmd.code, cmd.message),)
     raise Rejected("unknown_command", f"The queue does not handle {type(cmd).__name__}.")
 
 

@@ -16,6 +16,7 @@ from domain.queue.pay_model import (
     PayItemPlaying,
     PayItemPositioned,
     PayItemRefunded,
+    PayItemRefundRefused,
     PayItemRemoved,
     PayItemRequested,
     PayItems,
@@ -129,6 +130,8 @@ def evolve_pay(state: QueueState, event: object) -> QueueState:
             return _update(state, event.request_id, cancel_reason=event.reason)
         case PayItemRefunded():
             return _update(state, event.request_id, payment="refunded", refunded=event.amount)
+        case PayItemRefundRefused():
+            return _update(state, event.request_id, payment="refund_refused")
         case PayOwnerAway():
             window = AwayWindow(event.user, event.reason, event.since, event.deadline)
             others = tuple(w for w in state.away if w.user.lower() != event.user.lower())

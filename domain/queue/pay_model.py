@@ -17,7 +17,7 @@ from attrs import frozen
 from domain.media import Media
 
 Tier = Literal["queue", "playnext"]
-Payment = Literal["pending", "captured", "declined", "refunded"]
+Payment = Literal["pending", "captured", "declined", "refunded", "refund_refused"]
 Placement = Literal["waiting", "adding", "attached", "positioned", "playing", "played", "removed"]
 PENDING_PLACEMENTS = ("waiting", "adding", "attached", "positioned")
 
@@ -51,7 +51,10 @@ class PayItem:
         if self.cancelled and self.placement == "playing":
             return True  # cancelled too late: it plays, and keeps its price
         off_playlist = self.placement in ("waiting", "removed")
-        return self.cancelled and self.payment == "refunded" and off_playlist
+        # A refund the economy refused is over for us too: asking again gets the same answer,
+        # and the purchase's status says so until someone settles it by hand.
+        settled = self.payment in ("refunded", "refund_refused")
+        return self.cancelled and settled and off_playlist
 
     @property
     def pending(self) -> bool:
@@ -68,7 +71,9 @@ class PayItem:
         if self.payment == "declined":
             return "declined"
         if self.cancelled:
-            return "refunded" if self.payment == "refunded" else "cancelling"
+            if self.payment in ("refunded", "refund_refused"):
+                return self.payment
+            return "cancelling"
         if self.payment == "pending":
             return "paying"
         return self.placement if self.placement != "attached" else "positioning"
@@ -197,6 +202,13 @@ class RecordRefund:
 
 
 @frozen
+class RecordRefundRefused:
+    request_id: str
+    code: str
+    message: str
+
+
+@frozen
 class NoteOwnerAway:
     user: str
     reason: str
@@ -232,6 +244,7 @@ PayCommand = (
     | FailPayItem
     | CancelPayItem
     | RecordRefund
+    | RecordRefundRefused
     | LockQueue
     | UnlockQueue
     | NoteOwnerAway
@@ -337,6 +350,17 @@ class PayItemRefunded:
 
 
 @frozen
+class PayItemRefundRefused:
+    """The economy would not give the money back (not a timeout: an answer)."""
+
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    reason: str
+    code: str
+    message: str
+
+
+@frozen
 class PayOwnerAway:
     VERSION: ClassVar[int] = 1
     user: str
@@ -378,6 +402,7 @@ PayEvent = (
     | PayItemRemoved
     | PayItemCancelled
     | PayItemRefunded
+    | PayItemRefundRefused
     | QueueLocked
     | QueueUnlocked
     | PayOwnerAway
@@ -397,6 +422,7 @@ PAY_EVENTS: tuple[type, ...] = (
     PayItemRemoved,
     PayItemCancelled,
     PayItemRefunded,
+    PayItemRefundRefused,
     QueueLocked,
     QueueUnlocked,
     PayOwnerAway,

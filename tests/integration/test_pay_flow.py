@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from application.command_handler import CommandMeta
+from application.economy import RefundOutcome
 from application.observing import queue_stream
 from domain.media import Media
 from domain.queue.decider import queue_decider
@@ -169,5 +170,47 @@ async def test_an_unforeseen_error_delays_a_purchase_but_does_not_strand_it() ->
         assert buggy.raised == 1
         assert pay is not None and pay.payment == "captured" and pay.placement == "positioned"
         assert await w.ledger.balance("lobby", "ann") == 10_000 - COST
+    finally:
+        await w.stop_flow()
+
+
+class RefusesRefunds:
+    """The ledger, except that it answers every refund with a refusal."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.asked = inner, 0
+
+    async def refund(self, *args: object) -> RefundOutcome:
+        self.asked += 1
+        return RefundOutcome(ok=False, refunded=0, error_code="not_found", message="No such tx")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_a_refused_refund_is_recorded_as_refused_and_the_flow_stops_asking() -> None:
+    w = PayWorld()
+    await w.seed()
+    await w.ledger.grant("lobby", "ann", 10_000, "admin")
+    economy = RefusesRefunds(w.ledger)
+    w.start_flow(economy=economy)  # type: ignore[arg-type]
+    try:
+        rid, _ = await w.request("ann", P[1])
+        await w.settled(rid)
+        await w.handler.handle(
+            queue_decider,
+            queue_stream("lobby"),
+            CancelPayItem(rid, "admin_remove", "admin"),
+            CommandMeta.new("admin"),
+        )
+        state = await w.until(
+            lambda s: s.pay_item(rid) is None or s.pay_item(rid).finished, "the refund settled"
+        )
+        pay = state.pay_item(rid)
+        assert pay is not None and pay.status == "refund_refused" and pay.refunded == 0
+        assert "paid1" not in w.playlist_ids()  # off the playlist all the same
+        assert await w.ledger.balance("lobby", "ann") == 10_000 - COST  # nothing came back
+        assert economy.asked == 1
+        assert w.flow is not None and w.flow.outcomes["refund_refused:not_found"] == 1
     finally:
         await w.stop_flow()

@@ -26,6 +26,7 @@ from domain.queue.pay_model import (
     PayItemPlaying,
     PayItemPositioned,
     PayItemRefunded,
+    PayItemRefundRefused,
     PayItemRemoved,
     PayItemRequested,
     PayItemSlotChosen,
@@ -33,6 +34,7 @@ from domain.queue.pay_model import (
     RecordPaymentCaptured,
     RecordPaymentDeclined,
     RecordRefund,
+    RecordRefundRefused,
     RequestPayItem,
     StartPayItemAdd,
     UnlockQueue,
@@ -153,6 +155,23 @@ def test_a_paid_item_deleted_in_cytube_before_playing_is_cancelled_for_refund(s:
     s.given_commands(RecordRefund("r1", 250))
     assert s.state.pay_item("r1").finished  # type: ignore[union-attr]
     s.then(RecordRefund("r1", 250), [])
+
+
+def test_a_refund_the_economy_refuses_is_recorded_as_refused_never_as_refunded(
+    s: Scenario,
+) -> None:
+    buy(s, "r1", P1, "queue", 11)
+    s.given(*s.when(ObserveItemDeleted(11)))
+    s.then(
+        RecordRefundRefused("r1", "not_found", "No such transaction"),
+        [PayItemRefundRefused("r1", "removed_in_cytube", "not_found", "No such transaction")],
+    )
+    s.given_commands(RecordRefundRefused("r1", "not_found", "No such transaction"))
+    pay = s.state.pay_item("r1")
+    assert pay is not None and pay.finished and pay.status == "refund_refused"
+    assert pay.refunded == 0
+    s.then(RecordRefundRefused("r1", "not_found", ""), [])  # said once
+    s.then_rejected(RecordRefund("r1", 250), "not_refundable")  # nor turned into a refund
 
 
 @pytest.mark.parametrize(
