@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from attrs import frozen
 
 from application.command_handler import CommandHandler, CommandMeta
 from application.errors import NotFoundError
@@ -41,6 +42,15 @@ _ID = re.compile(r"^[0-9a-f]{32}$")
 
 _Pool = tuple[list[str], list[Media]]
 """A promo type's playlist ids and the union of their items."""
+
+
+@frozen
+class _Hidden:
+    """What a channel keeps out of viewers' reach: its promo pools, and every media in a pool
+    or an immutable playlist (which pay-to-play refuses)."""
+
+    pools: dict[PromoType, _Pool]
+    non_payable: frozenset[tuple[str, str]]
 
 
 class PlaylistEntry(msgspec.Struct):
@@ -127,10 +137,23 @@ def _from_state(state: PlaylistState) -> Playlist:
 
 
 class PlaylistService:
-    def __init__(self, handler: CommandHandler, read_models: ProjectionStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        handler: CommandHandler,
+        read_models: ProjectionStore,
+        clock: Clock,
+        *,
+        cache_pools: bool = False,
+    ) -> None:
+        """`cache_pools`: keep each channel's promo pools and non-payable media in memory
+        between changes; only for a service that calls `rows_changed` once the playlists
+        projection has stored a change (a purchase then asks no SQL)."""
         self._handler = handler
         self._read = read_models
         self._clock = clock
+        self._cache_pools = cache_pools
+        self._hidden: dict[str, _Hidden] = {}
+        self._generation: dict[str, int] = {}
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -287,20 +310,44 @@ class PlaylistService:
             updated_at=row["updated_at"],
         )
 
-    async def _pools(self, channel: str) -> dict[PromoType, _Pool]:
+    def rows_changed(self, channels: set[str]) -> None:
+        """The playlists projection stored a change for these channels: drop what is cached.
+        A read that was under way when the change landed does not cache its (older) answer."""
+        for channel in channels:
+            self._generation[channel] = self._generation.get(channel, 0) + 1
+            self._hidden.pop(channel, None)
+
+    async def _hidden_media(self, channel: str) -> _Hidden:
+        """Promo pools and non-payable media, from one read of the channel's playlists."""
+        cached = self._hidden.get(channel)
+        if cached is not None:
+            return cached
+        generation = self._generation.get(channel, 0)
         pools: dict[PromoType, _Pool] = {t: ([], []) for t in PROMO_TYPES}
         seen: dict[PromoType, set[tuple[str, str]]] = {t: set() for t in PROMO_TYPES}
+        non_payable: set[tuple[str, str]] = set()
         for row in await self._live_rows(channel):
+            if not _is_hidden(row):
+                continue
+            items = await self._items(channel, row["playlist_id"])
+            non_payable.update(m.key for m in items)
             promo_type = row["promo_type"]
             if promo_type not in pools:
                 continue
             ids, media = pools[promo_type]
             ids.append(row["playlist_id"])
-            for item in await self._items(channel, row["playlist_id"]):
+            for item in items:
                 if item.key not in seen[promo_type]:
                     seen[promo_type].add(item.key)
                     media.append(item)
-        return pools
+        hidden = _Hidden(pools, frozenset(non_payable))
+        if self._cache_pools and self._generation.get(channel, 0) == generation:
+            self._hidden[channel] = hidden
+        return hidden
+
+    async def _pools(self, channel: str) -> dict[PromoType, _Pool]:
+        pools = (await self._hidden_media(channel)).pools
+        return {t: (list(ids), list(media)) for t, (ids, media) in pools.items()}
 
     async def pools(self, channel: str) -> dict[PromoType, builtins.list[Media]]:
         """Every promo type (empty ones too) with the union of its playlists' items: oldest
@@ -319,8 +366,4 @@ class PlaylistService:
 
     async def non_payable(self, channel: str) -> frozenset[tuple[str, str]]:
         """Media keys in promo pools and immutable playlists: not for pay-to-play."""
-        keys: set[tuple[str, str]] = set()
-        for row in await self._live_rows(channel):
-            if _is_hidden(row):
-                keys.update(m.key for m in await self._items(channel, row["playlist_id"]))
-        return frozenset(keys)
+        return (await self._hidden_media(channel)).non_payable

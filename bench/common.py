@@ -289,7 +289,7 @@ async def service(
     """The real composition root (`entrypoints.bootstrap.running`) on `nats_url`, with the
     simulated CyTube and local ledger, behind uvicorn on a free loopback port when `http`.
     Yields (services, HTTP base URL or None)."""
-    from entrypoints.bootstrap import running
+    from entrypoints.bootstrap import running, settle_heap
     from entrypoints.http.server import http_server
     from entrypoints.settings import Settings
 
@@ -304,6 +304,7 @@ async def service(
         **overrides,
     )
     async with running(settings) as services:
+        settle_heap()  # as `webqueue serve` does
         base = None
         task = None
         server = None

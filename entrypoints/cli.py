@@ -119,10 +119,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 async def _serve(settings: Settings) -> None:
 
-    from entrypoints.bootstrap import running
+    from entrypoints.bootstrap import running, settle_heap
     from entrypoints.http.server import http_server
 
     async with running(settings) as services:
+        settle_heap()
         where = services.log.url + (" (embedded)" if services.log.server else "")
         print(
             f"webqueue {webqueue_version()}: channel {settings.channel!r}, log {where}, "

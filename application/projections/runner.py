@@ -37,6 +37,7 @@ REBUILD_BATCH = 2000
 
 OnChange = Callable[[set[str], int], Awaitable[None]]
 OnProgress = Callable[[int, int], None]
+OnStored = Callable[[set[str]], None]  # after the transaction: the rows can be read back
 
 
 class ProjectionRunner:
@@ -48,6 +49,7 @@ class ProjectionRunner:
         *,
         batch_size: int = 500,
         on_change: OnChange | None = None,
+        on_stored: OnStored | None = None,
         idle_checkpoint_sec: float = IDLE_CHECKPOINT_SEC,
     ) -> None:
         self._events = events
@@ -55,6 +57,7 @@ class ProjectionRunner:
         self.projection = projection
         self._batch = batch_size
         self._on_change = on_change
+        self._on_stored = on_stored
         self._idle_checkpoint = idle_checkpoint_sec
         self.position = 0  # folded up to here
         self._stored = 0  # the checkpoint in the store
@@ -75,6 +78,8 @@ class ProjectionRunner:
             await self._on_change(touched, self.position)
         if writes:
             await self._store_checkpoint(writes)
+            if self._on_stored is not None and touched:
+                self._on_stored(touched)
 
     async def _store_checkpoint(self, writes: Sequence[Write] = ()) -> None:
         if writes or self._stored != self.position:

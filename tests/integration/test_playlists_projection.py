@@ -3,6 +3,7 @@ rows, promo pools united, hidden listings, what cannot be bought, rebuild and re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -256,3 +257,45 @@ async def test_rebuild_gives_the_same_rows_and_other_aggregates_are_ignored(worl
     assert (row["name"], row["promo_type"], row["item_count"]) == ("A3", "event", 1)
     (old,) = [r for r in before[0] if r["playlist_id"] == a.playlist_id]
     assert row["created_at"] == old["created_at"] and row["updated_at"] > old["updated_at"]
+
+
+async def test_cached_pools_follow_every_stored_change(tmp_path: Path) -> None:
+    """With caching on, a purchase's non-payable check asks no SQL between changes, and a
+    change is seen as soon as the projection has stored it."""
+    events = InMemoryEventStore()
+    pstore = SqlProjectionStore(sqlite_url(tmp_path / "read.db"))
+    await pstore.prepare()
+    clock = VirtualClock(START, speed=1.0)
+    service = PlaylistService(CommandHandler(events, clock), pstore, clock, cache_pools=True)
+    runner = ProjectionRunner(events, pstore, PlaylistsProjection(), on_stored=service.rows_changed)
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(runner.caught_up.wait(), 5)
+        assert await service.non_payable("lobby") == frozenset()
+        fetches = 0
+        real_fetch = pstore.fetch
+
+        async def counting_fetch(*args: Any, **kwargs: Any) -> Any:
+            nonlocal fetches
+            fetches += 1
+            return await real_fetch(*args, **kwargs)
+
+        pstore.fetch = counting_fetch  # type: ignore[method-assign]
+        for _ in range(5):
+            assert await service.non_payable("lobby") == frozenset()
+        assert fetches == 0
+        created = await service.create(
+            "lobby", ADMIN, "Promos", items=[clip(7)], promo_type="channel_identity"
+        )
+        head = await events.head()
+        for _ in range(200):
+            if await pstore.checkpoint(runner.projection.name) >= head:
+                break
+            await asyncio.sleep(0.01)
+        assert await service.non_payable("lobby") == frozenset({clip(7).key})
+        assert [m.key for m in (await service.pools("lobby"))["channel_identity"]] == [clip(7).key]
+        assert created.playlist_id
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pstore.close()
