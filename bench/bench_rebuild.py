@@ -678,8 +678,9 @@ async def rebuild(
     url: str, db_url: str, label: str, mode: str, profile: Path | None = None
 ) -> dict[str, Any]:
     """Every projection of `projections()` rebuilt through ProjectionRunner into one database:
-    `sequential` as `webqueue rebuild` does it (one runner after the other, each reading the
-    whole log), `one_read` with `rebuild_many` (one read of the log feeds every runner)."""
+    `one_read` with `rebuild_many`, as `webqueue rebuild` does it (one read of the log feeds
+    every runner), `sequential` one runner after the other, each reading the whole log (what
+    `webqueue rebuild` did before)."""
     from adapters.sql_projection_store import SqlProjectionStore
     from application.projections.runner import ProjectionRunner, rebuild_many
     from entrypoints.bootstrap import projections
