@@ -27,6 +27,7 @@ from domain.queue.pay_model import (
     PayItemPlaying,
     PayItemPositioned,
     PayItemRefunded,
+    PayItemRefundRefused,
     PayItemRemoved,
     PayItemRequested,
     PayItems,
@@ -72,6 +73,7 @@ def _event(rand: random.Random, rid: str) -> object:
             PayItemCancelled(rid, "owner_left", "presence"),
             PayItemRefunded(rid, 150, "owner_left"),
             PayItemRefunded(rid, 150, "owner_left"),
+            PayItemRefundRefused(rid, "owner_left", "refused", "no"),
         ]
     )
 
