@@ -41,8 +41,13 @@ class ChannelSignals:
         self._events[channel].set()
         self._events[channel] = asyncio.Event()
 
-    async def wait(self, channel: str, seconds: float) -> None:
-        changed = asyncio.ensure_future(self._events[channel].wait())
+    def mark(self, channel: str) -> asyncio.Event:
+        """Taken before acting or reading: a wait `since` it also sees a change that lands
+        before the wait begins (otherwise that wake-up is lost and the wait runs out)."""
+        return self._events[channel]
+
+    async def wait(self, channel: str, seconds: float, since: asyncio.Event | None = None) -> None:
+        changed = asyncio.ensure_future((since or self._events[channel]).wait())
         timer = asyncio.ensure_future(self._clock.sleep(seconds))
         try:
             await asyncio.wait({changed, timer}, return_when=asyncio.FIRST_COMPLETED)

@@ -162,8 +162,10 @@ class PayFlow:
         )
         await self._handler.handle(queue_decider, queue_stream(channel), command, meta)
 
-    async def _wait_change(self, channel: str, seconds: float) -> None:
-        await self._signals.wait(channel, seconds)
+    async def _wait_change(
+        self, channel: str, seconds: float, since: asyncio.Event | None = None
+    ) -> None:
+        await self._signals.wait(channel, seconds, since)
 
     async def _backoff(self, attempt: int) -> None:
         delay = min(
@@ -176,6 +178,7 @@ class PayFlow:
     async def _drive(self, channel: str, request_id: str) -> None:
         idle_rounds = 0
         while True:
+            seen = self._signals.mark(channel)
             try:
                 state = await self._state(channel)
                 pay = state.pay_item(request_id)
@@ -212,7 +215,7 @@ class PayFlow:
                 return  # in place: observations carry it from here
             else:
                 idle_rounds += 1
-                await self._wait_change(channel, self.config.confirm_timeout_sec)
+                await self._wait_change(channel, self.config.confirm_timeout_sec, seen)
 
     async def _step(self, channel: str, state: QueueState, pay: PayItem) -> bool:
         if pay.payment == "pending":
@@ -270,8 +273,9 @@ class PayFlow:
             return False
         item = state.by_id(pay.item_id) if pay.item_id else None
         if pay.placement in ("attached", "positioned") and item is not None:
+            seen = self._signals.mark(channel)
             await self._cytube.delete(channel, item.uid)
-            await self._wait_change(channel, self.config.confirm_timeout_sec)
+            await self._wait_change(channel, self.config.confirm_timeout_sec, seen)
             if (await self._state(channel)).by_id(item.item_id) is not None:
                 await self._resync(channel)
             return True
@@ -380,11 +384,12 @@ class PayFlow:
         outcome = await self._cytube.add(channel, pay.media, "end", temp=True)
         if outcome.ok:
             for _ in range(3):
+                seen = self._signals.mark(channel)
                 state = await self._state(channel)
                 now = state.pay_item(pay.request_id)
                 if now is not None and now.placement != "adding":
                     return
-                await self._wait_change(channel, self.config.confirm_timeout_sec / 3)
+                await self._wait_change(channel, self.config.confirm_timeout_sec / 3, seen)
             return  # not seen yet: the next round looks on the playlist
         if not outcome.transient:
             log.warning("CyTube refused %s: %s", pay.request_id, outcome.error)
@@ -405,5 +410,6 @@ class PayFlow:
         anchor = state.by_id(pay.slot_after) if pay.slot_after else None
         if item is None:
             return
+        seen = self._signals.mark(channel)
         await self._cytube.move(channel, item.uid, anchor.uid if anchor else "prepend")
-        await self._wait_change(channel, self.config.confirm_timeout_sec)
+        await self._wait_change(channel, self.config.confirm_timeout_sec, seen)

@@ -160,6 +160,7 @@ class PromoDirector:
     async def _place(self, channel: str, promo_id: str) -> None:
         moves = 0
         while True:
+            seen = self._signals.mark(channel)  # a change from here on ends the waits below
             state, promo = await self._promo(channel, promo_id)
             if promo is None or promo.placement in ("positioned", "playing", "done"):
                 return
@@ -177,13 +178,14 @@ class PromoDirector:
                 found, follow = promo_slot(state, promo)
                 item = state.by_id(promo.item_id) if promo.item_id else None
                 if not found or item is None:
-                    await self._signals.wait(channel, self._confirm)
+                    await self._signals.wait(channel, self._confirm, seen)
                     moves += 1
                     continue
                 anchor = state.by_id(follow) if follow else None
+                seen = self._signals.mark(channel)
                 await self._cytube.move(channel, item.uid, anchor.uid if anchor else "prepend")
                 moves += 1
-                await self._signals.wait(channel, self._confirm)
+                await self._signals.wait(channel, self._confirm, seen)
             except CytubeUnavailable as exc:
                 log.warning("promo %s on %s waits: %s", promo_id, channel, exc)
                 await self._clock.sleep(self._confirm)
@@ -202,11 +204,12 @@ class PromoDirector:
             return True
         await self._pacer.turn(channel)
         await self._record(channel, StartPromoAdd(promo.promo_id))
+        seen = self._signals.mark(channel)
         outcome = await self._cytube.add(channel, promo.media, "end", temp=True)
         if outcome.ok:
             self.inserted += 1
             self._telemetry.promo_inserted(promo.promo_type)
-            await self._signals.wait(channel, self._confirm)
+            await self._signals.wait(channel, self._confirm, seen)
             return True
         if not outcome.transient:
             log.warning("CyTube refused promo %s: %s", promo.promo_id, outcome.error)
