@@ -1,13 +1,16 @@
 """The admin projections viewer, used in a real headless Chromium.
 
 Skips only when no Chromium is installed (Debian's `chromium`; `.ci/run` installs it).
-Screenshots of each page go to docs/screenshots/, where the docs show them.
+Screenshots of each page go to a temporary folder, or to WEBQUEUE_SCREENSHOTS when it is set
+(`WEBQUEUE_SCREENSHOTS=docs/screenshots` refreshes the ones the docs show): a test run does
+not change the repository.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,10 @@ from tests.e2e.conftest import Running, serving
 from tests.e2e.test_http_and_live import caught_up
 from tests.e2e.test_pay_to_play import bearer, joins
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = Path(
+    os.environ.get("WEBQUEUE_SCREENSHOTS")
+    or Path(tempfile.gettempdir()) / "webqueue-admin-screenshots"
+)
 CHROMIUM = (
     os.environ.get("WEBQUEUE_CHROMIUM")
     or shutil.which("chromium")
