@@ -8,6 +8,7 @@ not change the repository.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -67,7 +68,7 @@ async def sign_in(tab: Any, svc: Running) -> None:
 
 
 async def shot(tab: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
     await tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
