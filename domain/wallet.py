@@ -98,6 +98,26 @@ class RequestOutcome:
     refund_reason: str | None = None
 
 
+# How many of its latest requests a wallet remembers (for idempotent retries and refunds). The
+# pay flow retries a spend only while that purchase is unsettled and refunds within seconds of a
+# cancel, so a thousand later requests by the same user are far beyond any retry; without a bound,
+# every purchase copied a map that grew for ever, and a busy wallet's snapshot outgrew NATS's
+# 1 MB message limit.
+REMEMBERED_REQUESTS = 1000
+
+
+def _remember(
+    requests: Mapping[str, RequestOutcome], request_id: str, outcome: RequestOutcome
+) -> dict[str, RequestOutcome]:
+    """`requests` with this outcome, the oldest forgotten beyond REMEMBERED_REQUESTS."""
+    kept = {**requests, request_id: outcome}
+    excess = len(kept) - REMEMBERED_REQUESTS
+    if excess > 0:
+        for old in list(kept)[:excess]:
+            del kept[old]
+    return kept
+
+
 def _frozen_map(value: Mapping[str, RequestOutcome]) -> Mapping[str, RequestOutcome]:
     return MappingProxyType(dict(value))
 
@@ -170,14 +190,12 @@ def evolve(state: WalletState, event: WalletEvent) -> WalletState:
             return replace(state, balance=event.balance)
         case RequestDebited():
             outcome = RequestOutcome("debited", event.amount, event.balance)
-            return replace(
-                state, balance=event.balance, requests={**state.requests, event.request_id: outcome}
-            )
+            requests = _remember(state.requests, event.request_id, outcome)
+            return replace(state, balance=event.balance, requests=requests)
         case DebitDeclined():
             outcome = RequestOutcome("declined", event.amount, event.balance, code=event.code)
-            return replace(
-                state, balance=event.balance, requests={**state.requests, event.request_id: outcome}
-            )
+            requests = _remember(state.requests, event.request_id, outcome)
+            return replace(state, balance=event.balance, requests=requests)
         case RequestRefunded():
             held = state.requests.get(event.request_id)
             refunded = RequestOutcome(
@@ -187,11 +205,8 @@ def evolve(state: WalletState, event: WalletEvent) -> WalletState:
                 refund_balance=event.balance,
                 refund_reason=event.reason,
             )
-            return replace(
-                state,
-                balance=event.balance,
-                requests={**state.requests, event.request_id: refunded},
-            )
+            requests = _remember(state.requests, event.request_id, refunded)
+            return replace(state, balance=event.balance, requests=requests)
     return state
 
 

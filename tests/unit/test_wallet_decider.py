@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from domain.wallet import (
+    REMEMBERED_REQUESTS,
     CreditGranted,
     DebitDeclined,
     DebitForRequest,
@@ -119,3 +120,20 @@ def test_replay_rebuilds_balance_and_outcomes(s: Scenario) -> None:
         "r2": "declined",
         "r3": "debited",
     }
+
+
+def test_a_wallet_remembers_its_latest_requests_not_all_of_them(s: Scenario) -> None:
+    n = REMEMBERED_REQUESTS + 50
+    s.given(CreditGranted(10 * n, "mod", "grant", 10 * n))
+    s.given(*[RequestDebited(f"r{i}", 10, 10 * (n - i - 1)) for i in range(n)])
+    assert len(s.state.requests) == REMEMBERED_REQUESTS
+    assert "r0" not in s.state.requests and "r49" not in s.state.requests
+    assert s.state.requests[f"r{n - 1}"].status == "debited"
+    # A recent request is still idempotent and refundable...
+    s.then(DebitForRequest(f"r{n - 1}", 10), [])
+    s.then(
+        RefundRequest(f"r{n - 1}", "owner_left"),
+        [RequestRefunded(f"r{n - 1}", 10, "owner_left", 10)],
+    )
+    # ...a refund of one long forgotten is refused with a clear reason, never guessed.
+    s.then_rejected(RefundRequest("r0", "owner_left"), "unknown_request_id")
