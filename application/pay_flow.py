@@ -28,7 +28,7 @@ from application.observing import Observer, queue_stream
 from application.pacing import AddPacer, ChannelSignals
 from application.ports import Clock, ConcurrencyConflict, EventStore, StoreUnavailable
 from application.tasks import cancel_and_wait
-from application.telemetry import NullTelemetry, Telemetry
+from application.telemetry import NullTelemetry, PayOutcome, Telemetry
 from domain.errors import Rejected
 from domain.queue.commands import ObservePlaylist
 from domain.queue.decider import queue_decider
@@ -248,22 +248,21 @@ class PayFlow:
             ),
         )
         if outcome.ok:
-            await self._do(
-                channel,
-                RecordPaymentCaptured(pay.request_id, outcome.cost),
-                f"{pay.request_id}:captured",
-            )
-            self.outcomes["captured"] += 1
-            self._telemetry.pay_outcome("captured")
+            command: Any = RecordPaymentCaptured(pay.request_id, outcome.cost)
+            await self._settled(channel, pay, command, "captured", "captured")
         else:
             code = outcome.error_code or "declined"
-            await self._do(
-                channel,
-                RecordPaymentDeclined(pay.request_id, code, outcome.message or ""),
-                f"{pay.request_id}:declined",
-            )
-            self.outcomes[f"declined:{code}"] += 1
-            self._telemetry.pay_outcome("declined")
+            command = RecordPaymentDeclined(pay.request_id, code, outcome.message or "")
+            await self._settled(channel, pay, command, "declined", f"declined:{code}")
+
+    async def _settled(
+        self, channel: str, pay: PayItem, command: Any, outcome: PayOutcome, tally: str
+    ) -> None:
+        """Record how the economy answered (once, whatever retries), and count it."""
+        key = "refund" if outcome in ("refunded", "refund_refused") else outcome
+        await self._do(channel, command, f"{pay.request_id}:{key}")
+        self.outcomes[tally] += 1
+        self._telemetry.pay_outcome(outcome)
 
     async def _unwind(self, channel: str, state: QueueState, pay: PayItem) -> bool:
         """A cancelled purchase: take the media off the playlist, then give the money back.
@@ -300,19 +299,11 @@ class PayFlow:
             # refund_refused for a person to settle; it is never shown as refunded.
             code = outcome.error_code or "refused"
             log.error("economy refused refund of %s: %s", pay.request_id, code)
-            await self._do(
-                channel,
-                RecordRefundRefused(pay.request_id, code, outcome.message or ""),
-                f"{pay.request_id}:refund",
-            )
-            self.outcomes[f"refund_refused:{code}"] += 1
-            self._telemetry.pay_outcome("refund_refused")
+            refused = RecordRefundRefused(pay.request_id, code, outcome.message or "")
+            await self._settled(channel, pay, refused, "refund_refused", f"refund_refused:{code}")
             return
-        await self._do(
-            channel, RecordRefund(pay.request_id, outcome.refunded), f"{pay.request_id}:refund"
-        )
-        self.outcomes[f"refunded:{pay.cancel_reason}"] += 1
-        self._telemetry.pay_outcome("refunded")
+        refund = RecordRefund(pay.request_id, outcome.refunded)
+        await self._settled(channel, pay, refund, "refunded", f"refunded:{pay.cancel_reason}")
         self._telemetry.refund(reason)
 
     async def _fail(self, channel: str, pay: PayItem, reason: str) -> None:
