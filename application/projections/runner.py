@@ -59,7 +59,7 @@ class ProjectionRunner:
         self._on_change = on_change
         self._on_stored = on_stored
         self._idle_checkpoint = idle_checkpoint_sec
-        self.position = 0  # folded up to here
+        self.position = 0  # folded, and its rows (if any) stored, up to here
         self._stored = 0  # the checkpoint in the store
         self.caught_up = asyncio.Event()
 
@@ -71,20 +71,25 @@ class ProjectionRunner:
         for stored in batch:
             self.projection.apply(stored)
         writes, touched = self.projection.flush()
-        self.position = batch[-1].position
+        folded = batch[-1].position
         if self._on_change is not None and touched:
             # Before the transaction, not after it: the change is in memory already, and live
             # views are built from it while the database writes (see application.live).
-            await self._on_change(touched, self.position)
+            await self._on_change(touched, folded)
         if writes:
-            await self._store_checkpoint(writes)
+            await self._store_checkpoint(folded, writes)
             if self._on_stored is not None and touched:
                 self._on_stored(touched)
+        else:
+            self.position = folded  # nothing of it in the rows: as good as stored
 
-    async def _store_checkpoint(self, writes: Sequence[Write] = ()) -> None:
-        if writes or self._stored != self.position:
-            await self._store.commit(self.projection.name, self._stored, self.position, writes)
-            self._stored = self.position
+    async def _store_checkpoint(self, position: int, writes: Sequence[Write] = ()) -> None:
+        """`position` moves only once the rows are in: whoever waits for a runner to reach a
+        position can then read them back."""
+        if writes or self._stored != position:
+            await self._store.commit(self.projection.name, self._stored, position, writes)
+            self._stored = position
+        self.position = position
 
     async def catch_up(self, on_progress: OnProgress | None = None) -> int:
         """Fold everything up to the current head; returns the number of commits applied."""
@@ -132,7 +137,7 @@ class ProjectionRunner:
                 )
                 if not done:
                     getter.cancel()
-                    await self._store_checkpoint()
+                    await self._store_checkpoint(self.position)
                     continue
                 if getter not in done:
                     getter.cancel()
@@ -187,7 +192,7 @@ async def catch_up_many(
             if on_progress:
                 on_progress(batch[-1].position - start, max(head - start, 1))
     for runner in runners:
-        await runner._store_checkpoint()
+        await runner._store_checkpoint(runner.position)
     if on_progress:
         on_progress(max(head - start, 0), max(head - start, 0))
     return read
