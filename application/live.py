@@ -98,7 +98,7 @@ class LiveQueues:
         written: one view and one JSON text per changed channel, shared by all its watchers."""
         for channel in channels:
             rows = self._shadow.flushed_rows(channel)
-            if rows is None:  # not flushed by this batch: nothing new to show
+            if rows is None:  # a touched channel was flushed; defensive only
                 continue
             self._known[channel] = (rows[0], rows[1], position)
             watchers = self._watchers.get(channel)

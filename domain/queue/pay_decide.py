@@ -205,7 +205,7 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
                 raise Rejected("not_refundable", f"Purchase {pay.request_id} is {pay.status}.")
             return (PayItemRefunded(pay.request_id, cmd.amount, pay.cancel_reason or ""),)
         case RecordRefundRefused():
-            if pay.payment in ("refunded", "refund_refused"):
+            if pay.refund_answered:
                 return ()
             if not pay.cancelled or pay.payment != "captured":
                 raise Rejected("not_refundable", f"Purchase {pay.request_id} is {pay.status}.")

@@ -51,10 +51,14 @@ class PayItem:
         if self.cancelled and self.placement == "playing":
             return True  # cancelled too late: it plays, and keeps its price
         off_playlist = self.placement in ("waiting", "removed")
-        # A refund the economy refused is over for us too: asking again gets the same answer,
-        # and the purchase's status says so until someone settles it by hand.
-        settled = self.payment in ("refunded", "refund_refused")
-        return self.cancelled and settled and off_playlist
+        return self.cancelled and self.refund_answered and off_playlist
+
+    @property
+    def refund_answered(self) -> bool:
+        """The economy answered the refund: given back, or refused. A refused one is over for
+        us too (asking again gets the same answer); its status says so until someone settles
+        it by hand."""
+        return self.payment in ("refunded", "refund_refused")
 
     @property
     def pending(self) -> bool:
@@ -71,7 +75,7 @@ class PayItem:
         if self.payment == "declined":
             return "declined"
         if self.cancelled:
-            if self.payment in ("refunded", "refund_refused"):
+            if self.refund_answered:
                 return self.payment
             return "cancelling"
         if self.payment == "pending":
