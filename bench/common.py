@@ -107,6 +107,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = ""
 def write_json(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
+    data.setdefault("nats_server_warnings", SERVER_WARNINGS)
     path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     return path
 
@@ -244,8 +245,24 @@ def fresh_nats_server() -> Iterator[tuple[str, Path, int]]:
                 yield url, root, int(server.pid or 0)
             finally:
                 server.stop()
+                warnings = _warnings_in(server.log_file)
+                SERVER_WARNINGS.extend(warnings)
+                for line in warnings[-10:]:
+                    print(f"nats-server: {line}", file=sys.stderr)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+SERVER_WARNINGS: list[str] = []
+"""Warning and error lines of every nats-server this run started, kept for the results file
+(the server's own log goes with its temporary directory)."""
+
+
+def _warnings_in(log_file: Path, keep: int = 50) -> list[str]:
+    with contextlib.suppress(OSError):
+        lines = log_file.read_text(errors="replace").splitlines()
+        return [line for line in lines if "[WRN]" in line or "[ERR]" in line][-keep:]
+    return []
 
 
 def _exit_on_sigterm(signum: int, _frame: Any) -> None:
