@@ -9,6 +9,7 @@ check runs first, so on a conflict we also look for the commit id among the comm
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -30,7 +31,14 @@ from application.ports import (
     StreamId,
 )
 
+log = logging.getLogger(__name__)
+
 WRONG_LAST_SEQUENCE = 10071
+# A follower's pull request waits this long for new commits before the server ends it (and we
+# ask again); silence beyond it plus the timeout means the consumer is gone.
+_FOLLOW_EXPIRES_SEC = 5.0
+_RETRY_FIRST_SEC = 0.1
+_RETRY_MAX_SEC = 2.0
 _UNAVAILABLE = (
     nats.errors.TimeoutError,
     nats.errors.NoRespondersError,
@@ -158,16 +166,7 @@ class JetStreamEventStore:
         turn, which made reading the log several times slower than the server can send it.
         """
         name = f"wq-read-{uuid.uuid4().hex}"
-        config = api.ConsumerConfig(
-            name=name,
-            filter_subject=subject,
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=after + 1,
-            ack_policy=api.AckPolicy.NONE,
-            inactive_threshold=60.0,
-            mem_storage=True,
-            num_replicas=1,
-        )
+        config = _pull_config(name, subject, after)
         self._check_connected()
         arrived: deque[Msg] = deque()
         woken = asyncio.Event()
@@ -309,21 +308,96 @@ class JetStreamEventStore:
     async def subscribe(
         self, after: int = 0, channel: str | None = None
     ) -> AsyncIterator[StoredCommit]:
-        """An ordered push consumer: in order, gap-free, and it re-creates itself on reconnect."""
-        config = api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1
+        """Every commit after `after`, then each new one, for ever.
+
+        Pulled, not pushed: we ask for a batch at a time as the follower takes them, so a
+        follower that falls behind leaves its backlog in the log rather than in the server's
+        buffer for our connection. (Six push consumers under a flood let that buffer pass
+        nats-server's 64 MB limit, and the server cut the whole connection off as a slow
+        consumer; on reconnect they pushed the backlog again.) When the connection drops or
+        the consumer is lost, a new one starts after the last commit handed out."""
+        subject = channel_filter(self._prefix, channel)
+        position = after
+        pause = _RETRY_FIRST_SEC
+        while True:
+            try:
+                async for stored in self._follow(subject, position):
+                    position = stored.position
+                    pause = _RETRY_FIRST_SEC
+                    yield stored
+            except StoreUnavailable as exc:
+                if self._nc.is_closed:
+                    raise
+                log.warning("following the log from %d again: %s", position, exc)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _RETRY_MAX_SEC)
+            while not self._nc.is_connected:
+                if self._nc.is_closed:
+                    raise StoreUnavailable("the connection to NATS is closed")
+                await asyncio.sleep(_RETRY_FIRST_SEC)
+
+    async def _follow(self, subject: str, after: int) -> AsyncIterator[StoredCommit]:
+        """One pull consumer from `after` on; raises StoreUnavailable when it stops answering.
+        At most two batches are asked for beyond what the follower has taken."""
+        self._check_connected()
+        name = f"wq-follow-{uuid.uuid4().hex}"
+        arrived: deque[Msg] = deque()
+        woken = asyncio.Event()
+
+        async def on_msg(msg: Msg) -> None:
+            arrived.append(msg)
+            woken.set()
+
+        inbox = self._nc.new_inbox()
+        sub = await self._nc.subscribe(
+            inbox, cb=on_msg, pending_msgs_limit=-1, pending_bytes_limit=-1
         )
-        sub = await self._js.subscribe(
-            channel_filter(self._prefix, channel),
-            stream=self._stream,
-            ordered_consumer=True,
-            config=config,
-        )
+        next_subject = f"{self._api_prefix}.CONSUMER.MSG.NEXT.{self._stream}.{name}"
+        request = b'{"batch":%d,"expires":%d}' % (self._batch, int(_FOLLOW_EXPIRES_SEC * 1e9))
+        loop = asyncio.get_running_loop()
         try:
-            async for msg in sub.messages:
-                yield self._stored(msg)
+            try:
+                await self._js.add_consumer(self._stream, _pull_config(name, subject, after))
+            except _UNAVAILABLE as exc:
+                raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
+            outstanding = 0  # asked for and not yet arrived
+            heard = loop.time()
+            reconnects = self._nc.stats["reconnects"]
+            while True:
+                if outstanding < self._batch and len(arrived) < self._batch:
+                    await self._nc.publish(next_subject, request, reply=inbox)
+                    outstanding += self._batch
+                if not arrived:
+                    woken.clear()
+                    try:
+                        async with asyncio.timeout(1.0):
+                            await woken.wait()
+                    except TimeoutError:
+                        self._check_connected()
+                        if self._nc.stats["reconnects"] != reconnects:
+                            # What we asked for went with the old connection.
+                            raise StoreUnavailable("reconnected to NATS") from None
+                        if loop.time() - heard > _FOLLOW_EXPIRES_SEC + self._timeout:
+                            raise StoreUnavailable("following the log stalled") from None
+                    continue
+                heard = loop.time()
+                msg = arrived.popleft()
+                if not msg.reply:  # a status: 408 when a request ran out, 100 a heartbeat
+                    headers = msg.headers or {}
+                    status = headers.get(api.Header.STATUS, "")
+                    if status in ("404", "408"):
+                        unfilled = headers.get("Nats-Pending-Messages")
+                        outstanding = max(outstanding - int(unfilled), 0) if unfilled else 0
+                    elif status != "100":
+                        description = headers.get(api.Header.DESCRIPTION, "")
+                        raise StoreUnavailable(f"following the log refused: {status} {description}")
+                    continue
+                outstanding = max(outstanding - 1, 0)
+                position, _ = _position_and_pending(msg)
+                yield StoredCommit(position, self._codec.decode_commit(msg.data))
         finally:
             await _quietly(sub.unsubscribe())
+            await _quietly(self._js.delete_consumer(self._stream, name))
 
     async def head(self) -> int:
         self._check_connected()
@@ -332,6 +406,21 @@ class JetStreamEventStore:
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
         return info.state.last_seq
+
+
+def _pull_config(name: str, subject: str, after: int) -> api.ConsumerConfig:
+    """A consumer we pull from ourselves: no acks, kept in memory, gone a minute after its
+    reader is."""
+    return api.ConsumerConfig(
+        name=name,
+        filter_subject=subject,
+        deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=after + 1,
+        ack_policy=api.AckPolicy.NONE,
+        inactive_threshold=60.0,
+        mem_storage=True,
+        num_replicas=1,
+    )
 
 
 def _position_and_pending(msg: Msg) -> tuple[int, int]:
