@@ -83,6 +83,13 @@ class EventStore(Protocol):
         ...
 
 
+async def release(iterator: AsyncIterator[Any]) -> None:
+    """Let go of a log reader left early (the port's iterators are async generators)."""
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 class Clock(Protocol):
     """Wall time in production, virtual time in the simulator and in tests."""
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from contextlib import aclosing
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgspec
 from attrs import frozen
 
-from application.ports import EventStore, StoredCommit
+from application.ports import EventStore, StoredCommit, release
 from domain.registry import EVENT_TYPES
 
 DEFAULT_PAGE = 1_000
@@ -196,13 +196,6 @@ class Scanned:
 def last_position(query: ReplayQuery, head: int) -> int:
     """Where a scan up to `head` ends."""
     return head if query.upto is None else min(head, query.upto)
-
-
-async def release(iterator: AsyncIterator[Any]) -> None:
-    """Let go of a log reader left early (the port's iterators are async generators)."""
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 async def scan(

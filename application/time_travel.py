@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from application.observing import queue_stream
-from application.ports import EventStore, StoredCommit
+from application.ports import EventStore, StoredCommit, release
 from application.projections.queue_shadow import rows_for
 from application.queue_view import QueueView, build_view
-from application.replay import BadReplayQuery, release
+from application.replay import BadReplayQuery
 from domain.queue.decider import queue_decider
 
 

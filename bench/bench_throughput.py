@@ -8,9 +8,10 @@ All in this process, on a fresh nats-server:
   `KrytenInbound` feeds a channel: one at a time, in order) through `CommandHandler.handle` with
   the queue decider on `JetStreamEventStore` (its own stream): decide, publish-ack with the
   expected-sequence and message-id headers, update the cached state. Nothing else runs.
-* service: the same load through `Observer.observe` of a whole service (`running(settings)`,
-  no HTTP), so its projection runners, promo director, presence monitor and pay flow follow
-  every commit as in `webqueue serve`. Its sustained rate counts the time until the
+* service: the same load into a whole service (`running(settings)`, no HTTP) the way
+  Kryten-Robot's reports enter it (paced by the intake while followers lag, then
+  `Observer.observe`), so its projection runners, promo director, presence monitor and pay
+  flow follow every commit as in `webqueue serve`. Its sustained rate counts the time until the
   projections have caught up after the load stops, so a backlog is not counted as throughput.
 
 Raw runs before and after the other two, and the ratio uses their mean, so a drifting load on a
@@ -134,6 +135,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from adapters.clock import WallClock
     from adapters.jetstream_store import JetStreamEventStore
     from application.command_handler import CommandHandler, CommandMeta
+    from application.intake import PacedObservations
     from application.observing import queue_stream
     from domain.queue.decider import queue_decider
 
@@ -198,8 +200,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             svc_obs = _observations(n)
             rejected = services.observer.rejected
 
+            # As Kryten-Robot's reports arrive: paced by the intake while followers lag.
+            paced = PacedObservations(services.observer, services.intake)
+            max_lag = 0
+
             async def service_op(ch: int, k: int) -> None:
-                await services.observer.observe(_channel(ch), svc_obs(ch))
+                nonlocal max_lag
+                await paced.observe(_channel(ch), svc_obs(ch))
+                max_lag = max(max_lag, services.tail.lag())
 
             calls = dict(common.CALLS)
             await measure("service", service_op)
@@ -218,6 +226,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             res["sustained_per_sec"] = res["ops_total"] / res["load_to_caught_up_sec"]
             res["observations_refused"] = services.observer.rejected - rejected
             res["handler_conflicts"] = services.handler.conflicts
+            res["follower_lag_max"] = max_lag
+            res["intake_waits"] = services.intake.waited
+            res["intake_max_lag"] = services.intake.config.max_lag
             res.update(common.calls_since(calls, res["ops_total"]))
         await measure("raw_after", raw_op)
         await nc.close()

@@ -28,7 +28,9 @@ from adapters.sql_projection_store import SqlProjectionStore
 from adapters.tokens import TokenSigner, load_secret
 from application.admin import Admin
 from application.command_handler import CommandHandler
+from application.intake import Intake, PacedObservations
 from application.live import LiveQueues
+from application.log_tail import LogTail
 from application.observing import Observer
 from application.pacing import AddPacer
 from application.pay_flow import PayFlow
@@ -155,6 +157,8 @@ class Services:
     clock: Clock
     handler: CommandHandler
     observer: Observer
+    tail: LogTail
+    intake: Intake
     queries: QueueQueries
     stats: StatsQueries
     live: LiveQueues
@@ -203,6 +207,7 @@ class Services:
             await self.inbound.stop()
         await cancel_and_wait(self.tasks)  # not one cancel and a gather: see application.tasks
         await self.pay_flow.stop()
+        await self.tail.close()
         await self.observer.close()
         await self.read_models.close()
         await self.log.close()
@@ -285,8 +290,12 @@ async def build_services(settings: Settings) -> Services:
     telemetry = metrics.telemetry
     # Aggregate snapshots (WEBQUEUE_SNAPSHOTS for the default stream); the bucket binds lazily.
     snapshots = JetStreamSnapshotStore(log_.nc, bucket=f"{settings.stream}_SNAPSHOTS")
+    # One reader of the log for every follower in the process; it also tells intake how far
+    # behind they are (application.log_tail, application.intake).
+    tail = LogTail(log_.events)
+    intake = Intake(tail, settings.intake)
     handler = CommandHandler(
-        log_.events, clock, random=random.Random(), telemetry=telemetry, snapshots=snapshots
+        tail, clock, random=random.Random(), telemetry=telemetry, snapshots=snapshots
     )
     observer = Observer(handler)
     simulator = inbound = None
@@ -299,7 +308,9 @@ async def build_services(settings: Settings) -> Services:
         from adapters.kryten_inbound import KrytenInbound
         from adapters.kryten_robot import KrytenRobot
 
-        inbound = KrytenInbound(log_.nc, settings.channel, observer, domain=settings.domain)
+        inbound = KrytenInbound(
+            log_.nc, settings.channel, PacedObservations(observer, intake), domain=settings.domain
+        )
         cytube = KrytenRobot(log_.nc, domain=settings.domain)
         observer.set_desync_hook(lambda channel: _kryten_resync(cytube, observer, channel))
     economy, granter = _economy(settings, log_.nc, handler)
@@ -310,7 +321,7 @@ async def build_services(settings: Settings) -> Services:
     playlists = PlaylistService(handler, read_models, clock, cache_pools=True)
     runners = [
         ProjectionRunner(
-            log_.events,
+            tail,
             read_models,
             projection,
             # Only the queue shadow's changes are what live watchers see.
@@ -329,7 +340,7 @@ async def build_services(settings: Settings) -> Services:
 
     director = PromoDirector(
         handler,
-        log_.events,
+        tail,
         cytube,
         observer,
         clock,
@@ -342,7 +353,7 @@ async def build_services(settings: Settings) -> Services:
     )
     pay_flow = PayFlow(
         handler,  # shared: its per-stream lock serialises our own writers, no self-conflicts
-        log_.events,
+        tail,
         economy,
         cytube,
         observer,
@@ -368,7 +379,7 @@ async def build_services(settings: Settings) -> Services:
     )
     presence = PresenceMonitor(
         handler,
-        log_.events,
+        tail,
         cytube,
         observer,
         clock,
@@ -382,6 +393,8 @@ async def build_services(settings: Settings) -> Services:
         clock=clock,
         handler=handler,
         observer=observer,
+        tail=tail,
+        intake=intake,
         queries=queries,
         stats=StatsQueries(read_models, clock),
         live=live,

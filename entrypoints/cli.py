@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 
+from application.intake import IntakeConfig
 from entrypoints.replay import add_replay_parser, run_replay
 from entrypoints.settings import DEFAULT_DATA_DIR, Settings
 from entrypoints.token_cli import add_token_parser, run_token
@@ -22,6 +23,16 @@ def _positive(value: str) -> float:
     number = float(value)
     if not number > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {value}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return number
 
 
@@ -81,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="simulated seconds per real second (60: a real second plays a minute)",
     )
+    serve.add_argument(
+        "--max-lag",
+        type=_positive_int,
+        default=IntakeConfig().max_lag,
+        help="commits the slowest follower may be behind before new commands wait, then get "
+        f"503 busy (default {IntakeConfig().max_lag})",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
 
     rebuild = sub.add_parser("rebuild", help="drop the projections and replay them from the log")
@@ -114,6 +132,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         cytube=cytube,
         sim_speed=getattr(args, "sim_speed", 1.0),
         log_level=getattr(args, "log_level", "info"),
+        intake=IntakeConfig(max_lag=getattr(args, "max_lag", IntakeConfig().max_lag)),
     )
 
 

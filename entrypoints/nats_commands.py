@@ -18,6 +18,7 @@ from nats.aio.subscription import Subscription
 from adapters.subjects import token as subject_token
 from application.errors import NotFoundError
 from application.identity import Forbidden, Identity, Unauthenticated
+from application.intake import Busy
 from application.ports import ConcurrencyConflict, StoreUnavailable
 from domain.errors import Rejected
 from domain.media import Media
@@ -154,6 +155,10 @@ def _ok(result: Any) -> bytes:
     return _encode({"ok": True, **body})
 
 
+#: The commands that append to the log: they wait while the service digests a backlog.
+WRITES = frozenset({"request_pay_item", "cancel_pay_item", "grant", "lock_queue", "unlock_queue"})
+
+
 class NatsCommands:
     """Serves the command subjects of one channel; a queue group lets instances share them."""
 
@@ -192,6 +197,8 @@ class NatsCommands:
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             return _error("invalid_request", str(exc))
         try:
+            if name in WRITES:
+                await self._services.intake.admit()
             return _ok(await entry[1](self._services, self._channel, message))
         except (Rejected, Unauthenticated, Forbidden, NotFoundError, CommandError) as exc:
             return _error(exc.code, exc.message)
@@ -199,6 +206,8 @@ class NatsCommands:
             return _error("log_unavailable", "The event log cannot be reached; nothing changed.")
         except ConcurrencyConflict:
             return _error(*BUSY)
+        except Busy as exc:
+            return _error(exc.code, exc.message)
         except Exception:
             log.exception("command %s failed", name)
             return _error("internal_error", "The command failed unexpectedly; see the logs.")

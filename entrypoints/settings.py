@@ -7,6 +7,7 @@ from typing import Literal
 
 from attrs import field, frozen
 
+from application.intake import IntakeConfig
 from application.pay_flow import PayFlowConfig
 from domain.queue.presence_policy import PresenceRefundConfig
 
@@ -26,6 +27,7 @@ class Settings:
     domain: str = "cytu.be"
     pay_flow: PayFlowConfig = field(factory=PayFlowConfig)
     presence_refund: PresenceRefundConfig = field(factory=PresenceRefundConfig)
+    intake: IntakeConfig = field(factory=IntakeConfig)
     sim_speed: float = 1.0
     sim_seed_demo: bool = True
     stream: str = "WEBQUEUE"

@@ -121,7 +121,7 @@ class ProjectionRunner:
                 await self.start()
 
     async def _tail(self) -> None:
-        queue: asyncio.Queue[StoredCommit] = asyncio.Queue(maxsize=self._batch * 4)
+        queue: asyncio.Queue[StoredCommit] = asyncio.Queue(maxsize=self._batch)
 
         async def pump() -> None:
             async for stored in self._events.subscribe(after=self.position):

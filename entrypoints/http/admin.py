@@ -27,6 +27,7 @@ class AdminController(Controller):
         "/projections/{name:str}/rebuild",
         summary="Drop and replay a projection; progress shows in /projections",
         status_code=202,
+        opt={"intake": False},  # appends nothing; an admin may need it most when behind
     )
     async def rebuild(
         self, services: ServicesDep, identity: IdentityDep, name: PathText

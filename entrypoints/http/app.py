@@ -7,7 +7,9 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response, get
+from litestar.connection import ASGIConnection
 from litestar.di import Provide
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 
 from entrypoints.bootstrap import Services
@@ -45,6 +47,17 @@ def _queue_failed(_: Request[Any, Any, Any], exc: QueueFailed) -> Response[Any]:
 
 
 def create_app(services: Services) -> Litestar:
+    async def admitted(
+        connection: ASGIConnection[Any, Any, Any, Any], route: BaseRouteHandler
+    ) -> None:
+        """A request that changes something waits while the service digests a backlog, and
+        is refused as busy (503) if that takes too long (application.intake). Reading, and
+        the admin's own tools, never wait."""
+        if connection.scope["type"] != "http" or route.opt.get("intake") is False:
+            return
+        if connection.scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            await services.intake.admit()
+
     @get("/health", summary="Liveness and how far behind the log each projection is")
     async def health() -> Response[Health]:
         connected = services.log.nc.is_connected
@@ -94,6 +107,7 @@ def create_app(services: Services) -> Litestar:
         handlers.append(SimController)
     return Litestar(
         route_handlers=handlers,
+        guards=[admitted],
         dependencies={
             "services": Provide(lambda: services, sync_to_thread=False),
             **AUTH_DEPENDENCIES,

@@ -158,7 +158,12 @@ class TokenController(Controller):
     tags = ["tokens"]
     security = BEARER
 
-    @post("/", summary="Issue a token for a user and role (admin only)", status_code=201)
+    @post(
+        "/",
+        summary="Issue a token for a user and role (admin only)",
+        status_code=201,
+        opt={"intake": False},  # appends nothing to the log
+    )
     async def issue(
         self, identity: IdentityDep, services: AuthServicesDep, data: JSONBody[MintToken]
     ) -> Minted:

@@ -9,6 +9,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from application.errors import NotFoundError
+from application.intake import Busy
 from application.ports import ConcurrencyConflict, StoreUnavailable
 from domain.errors import Rejected
 from domain.promo_config import InvalidSetting
@@ -60,6 +61,12 @@ def _busy(_: Request[Any, Any, Any], exc: ConcurrencyConflict) -> Response[Any]:
 BUSY = ("busy", "The queue changed too often to record this; nothing was changed, try again.")
 
 
+def _behind(_: Request[Any, Any, Any], exc: Busy) -> Response[Any]:
+    return Response(
+        error_body(exc.code, exc.message), status_code=503, headers={"Retry-After": "1"}
+    )
+
+
 def _invalid(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     return Response(
         error_body("invalid_request", str(exc.detail), fields=exc.extra or []), status_code=400
@@ -79,6 +86,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     NotFoundError: _missing,
     StoreUnavailable: _unavailable,
     ConcurrencyConflict: _busy,
+    Busy: _behind,
     ValidationException: _invalid,
     HTTPException: _http,
 }

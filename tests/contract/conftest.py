@@ -10,17 +10,25 @@ import pytest
 
 from adapters.jetstream_store import JetStreamEventStore
 from adapters.memory_store import InMemoryEventStore
+from application.log_tail import LogTail
 from application.ports import EventStore
 
 StoreFactory = Callable[[], EventStore]
 
 
-@pytest.fixture(params=["memory", "jetstream"])
+@pytest.fixture(params=["memory", "jetstream", "shared-tail"])
 async def store_factory(request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
     """Makes handles on one shared log: several of them act like several processes."""
     if request.param == "memory":
         shared = InMemoryEventStore()
         yield lambda: shared
+        return
+    if request.param == "shared-tail":
+        # What followers in the service read through; it keeps only 3 commits, so following
+        # past them reads back from the log underneath.
+        tail = LogTail(InMemoryEventStore(), keep=3)
+        yield lambda: tail
+        await tail.close()
         return
     nc = await nats.connect(request.getfixturevalue("nats_url"))
     name = f"T{uuid.uuid4().hex[:12].upper()}"

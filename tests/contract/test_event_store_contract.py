@@ -131,3 +131,24 @@ async def test_subscribe_by_channel_sees_only_that_channel(store: EventStore) ->
     await store.append(commit("l1"), 0)
     got = await asyncio.wait_for(collect(store.subscribe(channel="lobby"), 1), 10)
     assert [c.commit.commit_id for c in got] == ["l1"]
+
+
+async def test_a_slow_follower_gets_a_long_run_once_and_in_order(store: EventStore) -> None:
+    """Longer than a read batch (JetStream here reads 7 at a time) and than what a shared tail
+    keeps (3), with the follower pausing as it goes."""
+    ids = [f"run{i}" for i in range(40)]
+    received: list[str] = []
+
+    async def follow() -> None:
+        async for c in store.subscribe(after=0):
+            received.append(c.commit.commit_id)
+            if len(received) % 5 == 0:
+                await asyncio.sleep(0.01)
+            if len(received) == len(ids):
+                return
+
+    task = asyncio.create_task(follow())
+    for cid in ids:
+        await store.append(commit(cid, StreamId("lobby", "queue", cid)), 0)
+    await asyncio.wait_for(task, 20)
+    assert received == ids
