@@ -23,7 +23,7 @@ from domain.queue.events import (
     SnapshotReconciled,
 )
 from domain.queue.pay_evolve import evolve_pay
-from domain.queue.pay_model import AwayWindow, PayEvent, PayItem, QueueLock
+from domain.queue.pay_model import AwayWindow, PayEvent, PayItem, PayItems, QueueLock
 from domain.queue.promo_evolve import evolve_promo
 from domain.queue.promo_model import PromoCadence, PromoEvent, PromoInsert
 
@@ -83,6 +83,9 @@ class QueueState:
         return None if self.now_playing is None else self.by_id(self.now_playing)
 
     def pay_item(self, request_id: str) -> PayItem | None:
+        if isinstance(self.pay, PayItems):  # indexed: no scan of every purchase ever made
+            at = self.pay.positions.get(request_id)
+            return None if at is None else self.pay[at]
         for pay in self.pay:
             if pay.request_id == request_id:
                 return pay

@@ -84,6 +84,9 @@ def _check(state: QueueState, expected: QueueState) -> None:
     if isinstance(pay, PayItems):
         assert pay.positions == {p.request_id: i for i, p in enumerate(pay)}
         assert pay.finished_count == sum(1 for p in pay if p.finished)
+        # A lookup by request id uses the index and finds what a scan finds.
+        assert all(state.pay_item(p.request_id) is p for p in pay)
+        assert state.pay_item("never-requested") is None
 
 
 def _fold(
