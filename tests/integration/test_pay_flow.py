@@ -141,20 +141,26 @@ async def test_losing_now_playing_before_the_add_refunds_with_no_now_playing(
     assert await world.ledger.balance("lobby", "ann") == 10_000
 
 
-class BuggyOnce:
-    """The ledger, except that its first spend fails with an error nobody planned for."""
+class LedgerExcept:
+    """The ledger, except for what a subclass overrides."""
 
     def __init__(self, inner: object) -> None:
-        self.inner, self.raised = inner, 0
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+class BuggyOnce(LedgerExcept):
+    """The ledger, except that its first spend fails with an error nobody planned for."""
+
+    raised = 0
 
     async def spend(self, *args: object) -> object:
         if not self.raised:
             self.raised += 1
             raise RuntimeError("a bug in the economy adapter (injected)")
         return await self.inner.spend(*args)  # type: ignore[attr-defined]
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
 
 
 async def test_an_unforeseen_error_delays_a_purchase_but_does_not_strand_it() -> None:
@@ -174,18 +180,14 @@ async def test_an_unforeseen_error_delays_a_purchase_but_does_not_strand_it() ->
         await w.stop_flow()
 
 
-class RefusesRefunds:
+class RefusesRefunds(LedgerExcept):
     """The ledger, except that it answers every refund with a refusal."""
 
-    def __init__(self, inner: object) -> None:
-        self.inner, self.asked = inner, 0
+    asked = 0
 
     async def refund(self, *args: object) -> RefundOutcome:
         self.asked += 1
         return RefundOutcome(ok=False, refunded=0, error_code="not_found", message="No such tx")
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
 
 
 async def test_a_refused_refund_is_recorded_as_refused_and_the_flow_stops_asking() -> None:
