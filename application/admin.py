@@ -12,7 +12,7 @@ import msgspec
 
 from application.errors import NotFoundError
 from application.identity import Identity, require
-from application.ports import EventStore, StoredCommit
+from application.ports import EventStore, StoredCommit, release
 from application.projections.base import Projection
 from application.projections.ports import ProjectionStore
 from application.projections.runner import ProjectionRunner
@@ -165,9 +165,13 @@ class Admin:
         if not 1 <= position <= MAX_POSITION:  # the log starts at 1; JetStream's are uint64
             raise NotFoundError("unknown_position", f"No commit at log position {position}.")
         found: StoredCommit | None = None
-        async for stored in self._events.read_all(after=position - 1):
-            found = stored
-            break
+        commits = self._events.read_all(after=position - 1)
+        try:
+            async for stored in commits:
+                found = stored
+                break
+        finally:
+            await release(commits)  # its consumer goes now, not when the reader is collected
         if found is None or found.position != position:
             raise NotFoundError("unknown_position", f"No commit at log position {position}.")
         c = found.commit
