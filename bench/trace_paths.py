@@ -2,9 +2,10 @@
 
 1. The observation-to-screen path with one socket, stage by stage: the robot's `queue` event is
    published, `Observer.observe` starts and returns (decide + publish-ack), the queue-shadow
-   runner gets the commit, its SQL transaction starts and ends, `LiveQueues.changed` runs its
-   SQL read of the queue view, the frame leaves, the frame arrives. Times in ms from the
-   publish, median and p90 over the updates. All stamps in one process (CLOCK_MONOTONIC).
+   runner gets the commit, `LiveQueues.changed` builds the view from the shadow's memory and
+   offers the frame, the frame leaves and arrives; the runner's SQL transaction comes after.
+   Times in ms from the publish, median and p90 over the updates. All stamps in one process
+   (CLOCK_MONOTONIC).
 2. One purchase (`PayService.request`, buyer in the channel, spaced so nothing overlaps): every
    log append (by aggregate, actor, first event), every log read (by the code that asked for
    it) and every SQL write transaction (by projection) the service makes for it, per purchase.
@@ -38,13 +39,13 @@ NAME = "trace_paths"
 STAGES = [
     ("observe:start", "Observer.observe starts (robot event decoded)"),
     ("observe:end", "Observer.observe returns (decided, publish-acked)"),
-    ("runner:start", "projection runner has the commit"),
-    ("sql_commit:start", "queue-shadow SQL transaction starts"),
-    ("sql_commit:end", "queue-shadow SQL transaction ends"),
-    ("changed:start", "LiveQueues.changed starts (all runners done)"),
-    ("query:end", "queue view read from SQL"),
+    ("runner:start", "queue-shadow runner has the commit"),
+    ("changed:start", "LiveQueues.changed starts (view built from the shadow's memory)"),
+    ("changed:end", "LiveQueues.changed returns (frame offered to every socket)"),
     ("sent", "frame handed to the socket"),
     ("received", "frame received by the client"),
+    ("sql_commit:start", "queue-shadow SQL transaction starts (after the fan-out)"),
+    ("sql_commit:end", "queue-shadow SQL transaction ends"),
 ]
 
 
@@ -75,7 +76,6 @@ async def trace_screen(updates: int) -> dict[str, Any]:
     from application.live import LiveQueues
     from application.observing import Observer
     from application.projections.runner import ProjectionRunner
-    from application.queue_view import QueueQueries
     from domain.queue.commands import ObservedItem, ObservePlaylist
 
     stamps: dict[str, list[int]] = collections.defaultdict(list)
@@ -95,7 +95,6 @@ async def trace_screen(updates: int) -> dict[str, Any]:
         lambda _s, name, *_: name == "queue_shadow",
     )
     _wrap(LiveQueues, "changed", "changed", stamps)
-    _wrap(QueueQueries, "queue", "query", stamps)
     original_send = WebSocket.send_data
 
     async def send_data(self: Any, *args: Any, **kwargs: Any) -> None:
