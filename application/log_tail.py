@@ -30,7 +30,9 @@ from application.ports import (
 
 log = logging.getLogger(__name__)
 
-KEEP = 20_000
+# Commits kept in memory (about 1.2 kB each, decoded): more than intake lets the slowest
+# follower fall behind (application.intake), so followers in step never read back.
+KEEP = 5_000
 _RESTART_SEC = 1.0
 
 
@@ -161,7 +163,7 @@ class LogTail:
                         continue
                     self._ring.append(stored)
                     self._head = stored.position
-                    if len(self._ring) >= 2 * self._keep:
+                    if len(self._ring) > self._keep + self._keep // 4:
                         del self._ring[: len(self._ring) - self._keep]
                         self._base = self._ring[0].position - 1
                     self._wake()
