@@ -18,6 +18,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import api
 
 from adapters.codec import Codec
@@ -168,22 +169,13 @@ class JetStreamEventStore:
         name = f"wq-read-{uuid.uuid4().hex}"
         config = _pull_config(name, subject, after)
         self._check_connected()
-        arrived: deque[Msg] = deque()
-        woken = asyncio.Event()
-
-        async def on_msg(msg: Msg) -> None:
-            arrived.append(msg)
-            woken.set()
-
+        box = _Inbox()
         sub = None
         try:
             info = await self._js.add_consumer(self._stream, config)
             remaining = info.num_pending or 0
             if remaining > 0:
-                inbox = self._nc.new_inbox()
-                sub = await self._nc.subscribe(
-                    inbox, cb=on_msg, pending_msgs_limit=-1, pending_bytes_limit=-1
-                )
+                inbox, sub = await self._subscribe(box)
         except _UNAVAILABLE as exc:
             await _quietly(self._js.delete_consumer(self._stream, name))
             raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
@@ -203,19 +195,19 @@ class JetStreamEventStore:
 
         try:
             while remaining > 0:
-                if not arrived:
+                if not box.arrived:
                     await ask_more()
-                    woken.clear()
+                    box.woken.clear()
                     try:
                         # Not asyncio.wait_for: on 3.11 it swallows a cancel that arrives as
                         # the wait completes, and a cancelled reader then never stopped (the
                         # service hung in shutdown, its presence monitor reading on and on).
                         async with asyncio.timeout(self._timeout):
-                            await woken.wait()
+                            await box.woken.wait()
                     except TimeoutError as exc:
                         raise StoreUnavailable("reading the log stalled") from exc
                     continue
-                msg = arrived.popleft()
+                msg = box.arrived.popleft()
                 if not msg.reply:  # a status: 404/408 (request ran out) or 409 (refused)
                     status = (msg.headers or {}).get(api.Header.STATUS, "")
                     if status not in ("404", "408"):
@@ -223,7 +215,7 @@ class JetStreamEventStore:
                         raise StoreUnavailable(f"reading the log refused: {status} {description}")
                     if loop.time() - progressed > self._timeout:
                         raise StoreUnavailable("reading the log stalled")
-                    asked = done + len(arrived)  # what that request did not bring, ask again
+                    asked = done + len(box.arrived)  # what that request did not bring, ask again
                     continue
                 progressed = loop.time()
                 position, remaining = _position_and_pending(msg)
@@ -336,22 +328,21 @@ class JetStreamEventStore:
                     raise StoreUnavailable("the connection to NATS is closed")
                 await asyncio.sleep(_RETRY_FIRST_SEC)
 
+    async def _subscribe(self, box: _Inbox) -> tuple[str, Subscription]:
+        """A fresh inbox whose messages go into `box`, however many (we bound them ourselves)."""
+        inbox = self._nc.new_inbox()
+        sub = await self._nc.subscribe(
+            inbox, cb=box.put, pending_msgs_limit=-1, pending_bytes_limit=-1
+        )
+        return inbox, sub
+
     async def _follow(self, subject: str, after: int) -> AsyncIterator[StoredCommit]:
         """One pull consumer from `after` on; raises StoreUnavailable when it stops answering.
         At most two batches are asked for beyond what the follower has taken."""
         self._check_connected()
         name = f"wq-follow-{uuid.uuid4().hex}"
-        arrived: deque[Msg] = deque()
-        woken = asyncio.Event()
-
-        async def on_msg(msg: Msg) -> None:
-            arrived.append(msg)
-            woken.set()
-
-        inbox = self._nc.new_inbox()
-        sub = await self._nc.subscribe(
-            inbox, cb=on_msg, pending_msgs_limit=-1, pending_bytes_limit=-1
-        )
+        box = _Inbox()
+        inbox, sub = await self._subscribe(box)
         next_subject = f"{self._api_prefix}.CONSUMER.MSG.NEXT.{self._stream}.{name}"
         request = b'{"batch":%d,"expires":%d}' % (self._batch, int(_FOLLOW_EXPIRES_SEC * 1e9))
         loop = asyncio.get_running_loop()
@@ -364,14 +355,14 @@ class JetStreamEventStore:
             heard = loop.time()
             reconnects = self._nc.stats["reconnects"]
             while True:
-                if outstanding < self._batch and len(arrived) < self._batch:
+                if outstanding < self._batch and len(box.arrived) < self._batch:
                     await self._nc.publish(next_subject, request, reply=inbox)
                     outstanding += self._batch
-                if not arrived:
-                    woken.clear()
+                if not box.arrived:
+                    box.woken.clear()
                     try:
                         async with asyncio.timeout(1.0):
-                            await woken.wait()
+                            await box.woken.wait()
                     except TimeoutError:
                         self._check_connected()
                         if self._nc.stats["reconnects"] != reconnects:
@@ -381,7 +372,7 @@ class JetStreamEventStore:
                             raise StoreUnavailable("following the log stalled") from None
                     continue
                 heard = loop.time()
-                msg = arrived.popleft()
+                msg = box.arrived.popleft()
                 if not msg.reply:  # a status: 408 when a request ran out, 100 a heartbeat
                     headers = msg.headers or {}
                     status = headers.get(api.Header.STATUS, "")
@@ -406,6 +397,18 @@ class JetStreamEventStore:
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
         return info.state.last_seq
+
+
+class _Inbox:
+    """What arrives for our pull requests, in order, and a flag raised when something does."""
+
+    def __init__(self) -> None:
+        self.arrived: deque[Msg] = deque()
+        self.woken = asyncio.Event()
+
+    async def put(self, msg: Msg) -> None:
+        self.arrived.append(msg)
+        self.woken.set()
 
 
 def _pull_config(name: str, subject: str, after: int) -> api.ConsumerConfig:

@@ -24,6 +24,7 @@ from adapters.jetstream_store import JetStreamEventStore
 from application.ports import Commit, StoredCommit, StreamId
 from domain.media import Media
 from domain.queue.events import ItemAdded
+from tests.following import positions
 from tests.relay import Relay
 
 AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -58,15 +59,6 @@ async def append(store: JetStreamEventStore, first: int, count: int) -> None:
         await store.append(commit(n), 0)
 
 
-async def collect(follower: AsyncIterator[StoredCommit], n: int) -> list[int]:
-    got = []
-    async for stored in follower:
-        got.append(stored.position)
-        if len(got) == n:
-            break
-    return got
-
-
 async def test_a_follower_that_stops_taking_commits_is_not_sent_the_backlog(
     nats_url: str, stream: tuple[str, str], writer: JetStreamEventStore
 ) -> None:
@@ -80,7 +72,7 @@ async def test_a_follower_that_stops_taking_commits_is_not_sent_the_backlog(
         await asyncio.sleep(0.5)
         # It asked for two batches at most beyond what it took; the rest stays in the log.
         assert nc.stats["in_msgs"] - before <= 3 * BATCH
-        rest = await asyncio.wait_for(collect(follower, 2000), 30)
+        rest = await asyncio.wait_for(positions(follower, 2000), 30)
         assert rest == list(range(2, 2002))
     finally:
         await follower.aclose()  # type: ignore[attr-defined]
@@ -89,7 +81,7 @@ async def test_a_follower_that_stops_taking_commits_is_not_sent_the_backlog(
 
 async def _first(writer: JetStreamEventStore, follower: AsyncIterator[StoredCommit]) -> bool:
     await append(writer, 1, 1)
-    return await collect(follower, 1) == [1]
+    return await positions(follower, 1) == [1]
 
 
 async def test_a_follower_carries_on_after_its_connection_is_cut(
@@ -102,10 +94,10 @@ async def test_a_follower_carries_on_after_its_connection_is_cut(
     follower = store.subscribe(after=0)
     try:
         await append(writer, 1, 120)
-        got = await asyncio.wait_for(collect(follower, 70), 10)
+        got = await asyncio.wait_for(positions(follower, 70), 10)
         relay.cut()  # mid-batch: some of what was asked for is lost on the line
         await append(writer, 121, 80)
-        got += await asyncio.wait_for(collect(follower, 130), 30)
+        got += await asyncio.wait_for(positions(follower, 130), 30)
         assert got == list(range(1, 201))
         assert nc.stats["reconnects"] >= 1
     finally:

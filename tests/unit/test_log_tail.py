@@ -16,6 +16,7 @@ from application.ports import Commit, StoredCommit, StreamId
 from domain.media import Media
 from domain.queue.commands import ObserveItemDeleted
 from domain.queue.events import ItemAdded
+from tests.following import positions
 
 AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -50,15 +51,6 @@ async def append(tail: LogTail, n: int, channel: str = "lobby") -> None:
         media = Media("yt", f"m{i}", "clip", 60)
         event = ItemAdded(f"q{i}", i + 1, media, False, "ann", None)
         await tail.append(Commit(f"c{i}-{id(stream)}", stream, 1, AT, "test", (event,)), 0)
-
-
-async def take(follower: AsyncIterator[StoredCommit], n: int) -> list[int]:
-    got = []
-    async for stored in follower:
-        got.append(stored.position)
-        if len(got) == n:
-            break
-    return got
 
 
 class Held:
@@ -99,7 +91,7 @@ async def test_every_follower_gets_every_commit_once_in_order_from_one_reader(
 ) -> None:
     tail = LogTail(store)
     await append(tail, 5)
-    followers = [asyncio.create_task(take(tail.subscribe(after=a), 20 - a)) for a in (0, 3, 5)]
+    followers = [asyncio.create_task(positions(tail.subscribe(after=a), 20 - a)) for a in (0, 3, 5)]
     await asyncio.sleep(0)
     await append(tail, 15)
     results = await asyncio.wait_for(asyncio.gather(*followers), 5)
@@ -113,7 +105,7 @@ async def test_a_follower_left_behind_the_kept_commits_reads_them_back_from_the_
 ) -> None:
     tail = LogTail(store, keep=4)
     slow = Held(tail)
-    fast = asyncio.create_task(take(tail.subscribe(after=0), 30))
+    fast = asyncio.create_task(positions(tail.subscribe(after=0), 30))
     await asyncio.sleep(0)
     await append(tail, 30)
     assert await asyncio.wait_for(fast, 5) == list(range(1, 31))
@@ -130,7 +122,7 @@ async def test_lag_is_what_the_slowest_follower_has_yet_to_take(store: CountingS
     tail = LogTail(store)
     assert tail.lag() == 0  # nobody follows
     slow = Held(tail)
-    fast = asyncio.create_task(take(tail.subscribe(after=0), 10))
+    fast = asyncio.create_task(positions(tail.subscribe(after=0), 10))
     await asyncio.sleep(0)
     await append(tail, 10)
     await asyncio.wait_for(fast, 5)
