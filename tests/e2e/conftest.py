@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ import httpx
 import pytest
 from attrs import frozen
 
+from adapters.nats_server import pid_alive
 from entrypoints.bootstrap import Services, running
 from entrypoints.http.server import http_server
 from entrypoints.settings import Settings
@@ -49,6 +53,18 @@ async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
             yield Running(services, base, http)
         server.should_exit = True
         await task
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    """A data dir for a service run as a process; its nats-server is stopped afterwards."""
+    path = tmp_path / "data"
+    yield path
+    state = path / "nats" / "server.json"
+    if state.exists():  # never leave a server behind, whatever the test did
+        pid = json.loads(state.read_text())["pid"]
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
 
 
 @pytest.fixture

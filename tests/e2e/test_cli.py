@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from adapters.nats_server import pid_alive
 from tests.e2e.conftest import free_port
 
 CLI = [sys.executable, "-m", "entrypoints.cli"]
@@ -58,17 +54,6 @@ def shape(q: dict[str, Any]) -> tuple[Any, ...]:
     playing = q["now_playing"]["item"]["item_id"] if q["now_playing"] else None
     items = [(i["item_id"], i["uid"], i["title"], i["kind"], i["temp"]) for i in q["items"]]
     return playing, items
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "data"
-    yield path
-    state = path / "nats" / "server.json"
-    if state.exists():  # never leave a server behind, whatever the test did
-        pid = json.loads(state.read_text())["pid"]
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGTERM)
 
 
 def test_serve_moves_the_queue_on_its_own_at_sim_speed_60(data_dir: Path) -> None:

@@ -23,22 +23,18 @@ for reasons of the test machine, not of the code under test; at 60x a timeout is
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from adapters.clock import WallClock
-from adapters.nats_server import pid_alive
 from adapters.tokens import TokenSigner, load_secret
 from tests.e2e.test_cli import CLI, Service
 
@@ -50,17 +46,6 @@ KILL_AFTER = 60
 THREADS = 8
 AT_REST = ("positioned", "playing", "played", "refunded")
 SETTLE_WITHIN = 180.0  # a hang detector, not a speed requirement
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "data"
-    yield path
-    state = path / "nats" / "server.json"
-    if state.exists():  # never leave a server behind, whatever the test did
-        pid = json.loads(state.read_text())["pid"]
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGTERM)
 
 
 def bearer(data_dir: Path, user: str, role: str) -> dict[str, str]:

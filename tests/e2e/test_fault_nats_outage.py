@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -33,22 +33,13 @@ import pytest
 from adapters.nats_server import EmbeddedNatsServer
 from application.ports import StoredCommit
 from tests.e2e.conftest import Running, free_port, serving
+from tests.e2e.test_http_and_live import eventually
 from tests.e2e.test_pay_to_play import bearer
 
 GAP_SEC = 5.0
 FAST_SEC = 2.5  # half the JetStream store's 5 s timeout: a hang detector, see the docstring
 RECOVER_WITHIN = 60.0  # likewise a hang detector
 SETTLED = ("positioned", "playing", "played")
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, within: float) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -78,7 +69,7 @@ async def settled(svc: Running, rid: str, who: dict[str, str], within: float) ->
         status = r.json().get("status") if r.status_code == 200 else None
         return status if status in SETTLED else None
 
-    return str(await until(check, f"purchase {rid} to settle", within))
+    return str(await eventually(check, f"purchase {rid} to settle", within))
 
 
 async def healthy(svc: Running) -> dict[str, Any] | None:
@@ -108,7 +99,7 @@ async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_
     async with serving(
         tmp_path / "data", nats_url=url, cytube="sim", economy="local", sim_speed=10.0
     ) as svc:
-        await until(lambda: healthy(svc), "a healthy start", RECOVER_WITHIN)
+        await eventually(lambda: healthy(svc), "a healthy start", RECOVER_WITHIN)
         admin, alice = bearer(svc, "boss", "admin"), bearer(svc, "alice", "viewer")
         acked: dict[str, Any] = {"requests": [], "grants": [], "media": []}
 
@@ -201,7 +192,7 @@ async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_
         try:
             # ---- after: it reconnects by itself and carries on ------------------------------
             t = time.monotonic()
-            await until(lambda: healthy(svc), "/health back to ok", RECOVER_WITHIN)
+            await eventually(lambda: healthy(svc), "/health back to ok", RECOVER_WITHIN)
             back_after = time.monotonic() - t
 
             assert await settled(svc, "outage-req-2", alice, RECOVER_WITHIN) in SETTLED
@@ -234,7 +225,7 @@ async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_
                 q = (await svc.http.get("/api/v1/channels/lobby/queue")).json()
                 return q["now_playing"] != playing
 
-            await until(moved_on, "playback to move on after the gap", RECOVER_WITHIN)
+            await eventually(moved_on, "playback to move on after the gap", RECOVER_WITHIN)
 
             async def in_step() -> bool:
                 if not await healthy(svc):
@@ -242,7 +233,7 @@ async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_
                 q = (await svc.http.get("/api/v1/channels/lobby/queue")).json()
                 return shadow_matches_sim(svc, q)
 
-            await until(in_step, "the shadow to match the simulated channel", RECOVER_WITHIN)
+            await eventually(in_step, "the shadow to match the simulated channel", RECOVER_WITHIN)
 
             # The presence monitor is back too: a buyer who leaves is refunded after the grace
             # period (60 s of channel time) for what has not started playing.
@@ -267,7 +258,7 @@ async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_
                 kept = ("playing", "played", "refunded")
                 return out if all(p["status"] in kept for p in out) else None
 
-            final = await until(all_settled_after_leaving, "the refunds for leaving", 60.0)
+            final = await eventually(all_settled_after_leaving, "the refunds for leaving", 60.0)
             left = [p for p in final if p["cancel_reason"] == "owner_left"]
             assert left and all(p["refunded"] == p["cost"] for p in left), final
 

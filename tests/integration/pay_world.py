@@ -21,7 +21,7 @@ from application.pay_flow import PayFlow, PayFlowConfig
 from application.ports import EventStore, StreamId
 from domain.media import Media
 from domain.queue.decider import queue_decider
-from domain.queue.pay_model import PayItem, RequestPayItem
+from domain.queue.pay_model import CancelPayItem, PayItem, RequestPayItem
 from domain.queue.state import QueueState
 from domain.wallet import RequestDebited, RequestRefunded
 
@@ -99,6 +99,15 @@ class PayWorld:
             CommandMeta(f"req-{rid}", actor=user),
         )
         return rid, outcome
+
+    async def admin_cancel(self, rid: str) -> Outcome:
+        """An admin removes a purchase, as `DELETE pay-items/{rid}` does."""
+        return await self.handler.handle(
+            queue_decider,
+            queue_stream("lobby"),
+            CancelPayItem(rid, "admin_remove", "admin"),
+            CommandMeta.new("admin"),
+        )
 
     def store_stream(self) -> StreamId:
         return queue_stream("lobby")

@@ -37,9 +37,7 @@ from adapters.kryten_robot import KrytenRobot
 from adapters.local_ledger import DEFAULT_PRICING
 from adapters.simulator import QueueFail, SimulatedChannel
 from adapters.sql_projection_store import SqlProjectionStore, sqlite_url
-from application.command_handler import CommandMeta
 from application.economy import OutcomeUnknown
-from application.observing import queue_stream
 from application.pay_flow import PayFlowConfig
 from application.ports import ConcurrencyConflict, StoreUnavailable
 from application.projections.queue_shadow import QueueShadowProjection
@@ -48,8 +46,6 @@ from application.queue_view import QueueQueries
 from domain.errors import Rejected
 from domain.media import Media
 from domain.queue.commands import ObservePlaylist
-from domain.queue.decider import queue_decider
-from domain.queue.pay_model import CancelPayItem
 from domain.queue.state import QueueState
 from tests.integration.pay_world import PayWorld
 from tests.integration.test_money_conservation import audit
@@ -361,12 +357,7 @@ async def drive(
         if rng.random() < cancel_rate:  # an admin cancels something now and then
             target = rng.choice([p.request_id for p in (await world.state()).pay] or ["none"])
             try:
-                await world.handler.handle(
-                    queue_decider,
-                    queue_stream("lobby"),
-                    CancelPayItem(target, "admin_remove", "admin"),
-                    CommandMeta.new("admin"),
-                )
+                await world.admin_cancel(target)
                 rejected["(admin cancels sent)"] += 1
             except Rejected:
                 pass

@@ -13,16 +13,13 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from application.command_handler import CommandMeta
 from application.economy import Economy, OutcomeUnknown, Quote, RefundOutcome, SpendOutcome, Tier
 from application.observing import queue_stream
 from application.pay_flow import PayFlowConfig
 from application.ports import StreamId
 from domain.errors import Rejected
 from domain.media import Media
-from domain.queue.decider import queue_decider
 from domain.queue.pay_model import (
-    CancelPayItem,
     PayItemCancelled,
     PayItemPlaying,
     PayItemPositioned,
@@ -156,12 +153,7 @@ async def test_money_is_conserved_under_random_faults_and_restarts() -> None:
             if rng.random() < 0.05:
                 target = f"r{rng.randint(1, n + 1)}"
                 try:
-                    await world.handler.handle(
-                        queue_decider,
-                        queue_stream("lobby"),
-                        CancelPayItem(target, "admin_remove", "admin"),
-                        CommandMeta.new("admin"),
-                    )
+                    await world.admin_cancel(target)
                     faults["admin_cancel"] += 1
                 except Rejected:
                     pass

@@ -6,12 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from application.command_handler import CommandMeta
 from application.economy import RefundOutcome
-from application.observing import queue_stream
 from domain.media import Media
-from domain.queue.decider import queue_decider
-from domain.queue.pay_model import CancelPayItem
 from tests.integration.pay_world import PayWorld
 
 P = [Media("yt", f"paid{i}", f"Paid {i}", 300) for i in range(10)]
@@ -116,12 +112,7 @@ async def test_the_same_request_id_twice_charges_once(world: PayWorld) -> None:
 async def test_an_admin_cancel_refunds_and_removes_the_item(world: PayWorld) -> None:
     rid, _ = await world.request("ann", P[1])
     await world.settled(rid)
-    await world.handler.handle(
-        queue_decider,
-        queue_stream("lobby"),
-        CancelPayItem(rid, "admin_remove", "admin"),
-        CommandMeta.new("admin"),
-    )
+    await world.admin_cancel(rid)
     pay = (await world.until(lambda s: s.pay_item(rid).finished, "refund")).pay_item(rid)  # type: ignore[union-attr]
     assert pay is not None and pay.refunded == COST and pay.placement == "removed"
     assert "paid1" not in world.playlist_ids()
@@ -199,12 +190,7 @@ async def test_a_refused_refund_is_recorded_as_refused_and_the_flow_stops_asking
     try:
         rid, _ = await w.request("ann", P[1])
         await w.settled(rid)
-        await w.handler.handle(
-            queue_decider,
-            queue_stream("lobby"),
-            CancelPayItem(rid, "admin_remove", "admin"),
-            CommandMeta.new("admin"),
-        )
+        await w.admin_cancel(rid)
         state = await w.until(
             lambda s: s.pay_item(rid) is None or s.pay_item(rid).finished, "the refund settled"
         )

@@ -15,7 +15,7 @@ from application.promo_director import PromoDirector, promo_config_stream
 from domain.media import Media
 from domain.promo_config import GeneralCadence, PromoConfig, SetPromoConfig, promo_config_decider
 from domain.queue.decider import queue_decider
-from domain.queue.pay_model import CancelPayItem, LockQueue
+from domain.queue.pay_model import LockQueue
 from domain.queue.promo_model import PromoChosen
 from tests.integration.pay_world import PayWorld
 
@@ -106,12 +106,7 @@ async def test_lead_ins_and_general_promos_land_in_stacked_order(world: Directed
     assert state.by_id(vc.item_id).lead_in_for == (await world.pay(rid)).item_id  # type: ignore[union-attr]
 
     # An admin cancels the purchase: its Viewer's Choice goes with it.
-    await world.handler.handle(
-        queue_decider,
-        queue_stream("lobby"),
-        CancelPayItem(rid, "admin_remove", "admin"),
-        CommandMeta.new("admin"),
-    )
+    await world.admin_cancel(rid)
     await world.until(
         lambda s: (s.pay_item(rid) or vc).finished if s.pay_item(rid) else True, "refund"
     )  # type: ignore[union-attr]
