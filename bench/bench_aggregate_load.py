@@ -46,11 +46,11 @@ for path in (str(ROOT), str(HERE)):
 from bench_rebuild import ChannelSim, World, machine, publish  # noqa: E402
 
 from adapters.clock import WallClock  # noqa: E402
-from adapters.jetstream_snapshots import BUCKET, JetStreamSnapshotStore  # noqa: E402
-from adapters.jetstream_store import JetStreamEventStore  # noqa: E402
-from adapters.nats_server import EmbeddedNatsServer  # noqa: E402
-from application.command_handler import CommandHandler  # noqa: E402
-from application.ports import Commit, EventStore, StoredCommit, StreamId  # noqa: E402
+from adapters.log.jetstream_snapshots import BUCKET, JetStreamSnapshotStore  # noqa: E402
+from adapters.log.jetstream_store import JetStreamEventStore  # noqa: E402
+from adapters.nats.embedded_server import EmbeddedNatsServer  # noqa: E402
+from application.log.command_handler import CommandHandler  # noqa: E402
+from application.log.ports import Commit, EventStore, StoredCommit, StreamId  # noqa: E402
 from domain.queue.decider import queue_decider  # noqa: E402
 
 STREAM, PREFIX = "WEBQUEUE", "wq.ev"

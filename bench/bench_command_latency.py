@@ -219,7 +219,7 @@ async def worker_main() -> None:
 async def _seed_channels(services: Any) -> None:
     """ch1..ch9: a CyTube snapshot each (the demo playlist, first item playing), recorded the
     way the robot's `playlist` report is; ch0 is the simulator's own, seeded by the service."""
-    from adapters.sim_demo import DEMO_PLAYLIST
+    from adapters.sim.demo import DEMO_PLAYLIST
     from domain.queue.commands import ObservedItem, ObservePlaylist
 
     items = tuple(ObservedItem(i + 1, m) for i, m in enumerate(DEMO_PLAYLIST))

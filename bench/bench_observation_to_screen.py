@@ -351,8 +351,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     import msgspec
     import nats
 
-    from adapters.kryten_inbound import KrytenInbound
-    from adapters.sim_demo import DEMO_PLAYLIST
+    from adapters.kryten.inbound import KrytenInbound
+    from adapters.sim.demo import DEMO_PLAYLIST
     from domain.queue.commands import ObservedItem, ObservePlaylist
 
     out: dict[str, Any] = {"cells": []}

@@ -53,15 +53,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from adapters.codec import Codec, CommitWire  # noqa: E402
-from adapters.jetstream_store import JetStreamEventStore  # noqa: E402
-from adapters.nats_server import EmbeddedNatsServer  # noqa: E402
-from adapters.subjects import event_subject  # noqa: E402
-from application.ports import Commit, StreamId  # noqa: E402
+from adapters.log.codec import Codec, CommitWire  # noqa: E402
+from adapters.log.jetstream_store import JetStreamEventStore  # noqa: E402
+from adapters.log.subjects import event_subject  # noqa: E402
+from adapters.nats.embedded_server import EmbeddedNatsServer  # noqa: E402
+from application.log.ports import Commit, StreamId  # noqa: E402
 from domain.decider import Context, Decider  # noqa: E402
 from domain.errors import Rejected  # noqa: E402
 from domain.media import Media  # noqa: E402
-from domain.playlists import (  # noqa: E402
+from domain.playlists.model import (  # noqa: E402
     CreatePlaylist,
     RenamePlaylist,
     SetPlaylistItems,
@@ -74,7 +74,7 @@ from domain.presence.model import (  # noqa: E402
     ObserveUserLeft,
     presence_decider,
 )
-from domain.promo_config import (  # noqa: E402
+from domain.promos.config import (  # noqa: E402
     GeneralCadence,
     PromoConfig,
     SetPromoConfig,
@@ -99,7 +99,7 @@ from domain.queue.pay_model import (  # noqa: E402
 )
 from domain.queue.promo_decide import promo_slot  # noqa: E402
 from domain.queue.promo_model import DirectPromos, PromoChosen  # noqa: E402
-from domain.wallet import (  # noqa: E402
+from domain.wallet.model import (  # noqa: E402
     DebitForRequest,
     GrantCredit,
     RefundRequest,
@@ -681,7 +681,7 @@ async def rebuild(
     `one_read` with `rebuild_many`, as `webqueue rebuild` does it (one read of the log feeds
     every runner), `sequential` one runner after the other, each reading the whole log (what
     `webqueue rebuild` did before)."""
-    from adapters.sql_projection_store import SqlProjectionStore
+    from adapters.sql.projection_store import SqlProjectionStore
     from application.projections.runner import ProjectionRunner, rebuild_many
     from entrypoints.bootstrap import projections
 

@@ -121,7 +121,7 @@ def _observations(channels: int) -> Any:
 
 
 async def _seed(observe: Any, channels: int) -> None:
-    from adapters.sim_demo import DEMO_PLAYLIST
+    from adapters.sim.demo import DEMO_PLAYLIST
     from domain.queue.commands import ObservedItem, ObservePlaylist
 
     items = tuple(ObservedItem(i + 1, m) for i, m in enumerate(DEMO_PLAYLIST))
@@ -133,10 +133,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     import nats
 
     from adapters.clock import WallClock
-    from adapters.jetstream_store import JetStreamEventStore
-    from application.command_handler import CommandHandler, CommandMeta
-    from application.intake import PacedObservations
-    from application.observing import queue_stream
+    from adapters.log.jetstream_store import JetStreamEventStore
+    from application.log.command_handler import CommandHandler, CommandMeta
+    from application.log.intake import PacedObservations
+    from application.queue.observing import queue_stream
     from domain.queue.decider import queue_decider
 
     out: dict[str, Any] = {}

@@ -31,7 +31,7 @@ RESULTS = BENCH_DIR / "results"
 if str(REPO) not in sys.path:  # `python bench/x.py` from anywhere
     sys.path.insert(0, str(REPO))
 
-from adapters.nats_server import EmbeddedNatsServer, find_nats_server_binary  # noqa: E402
+from adapters.nats.embedded_server import EmbeddedNatsServer, find_nats_server_binary  # noqa: E402
 
 # ---- time and statistics -------------------------------------------------------------------
 
@@ -396,8 +396,8 @@ CALLS: dict[str, int] = {}
 
 
 def count_calls() -> None:
-    from adapters.jetstream_store import JetStreamEventStore
-    from adapters.sql_projection_store import SqlProjectionStore
+    from adapters.log.jetstream_store import JetStreamEventStore
+    from adapters.sql.projection_store import SqlProjectionStore
 
     def counted(cls: Any, method: str, key: str) -> None:
         original = getattr(cls, method)

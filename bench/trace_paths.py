@@ -70,12 +70,12 @@ async def trace_screen(updates: int) -> dict[str, Any]:
     from litestar.connection.websocket import WebSocket
     from websockets.asyncio.client import connect
 
-    from adapters.kryten_inbound import KrytenInbound
-    from adapters.sim_demo import DEMO_PLAYLIST
-    from adapters.sql_projection_store import SqlProjectionStore
-    from application.live import LiveQueues
-    from application.observing import Observer
+    from adapters.kryten.inbound import KrytenInbound
+    from adapters.sim.demo import DEMO_PLAYLIST
+    from adapters.sql.projection_store import SqlProjectionStore
     from application.projections.runner import ProjectionRunner
+    from application.queue.live import LiveQueues
+    from application.queue.observing import Observer
     from domain.queue.commands import ObservedItem, ObservePlaylist
 
     stamps: dict[str, list[int]] = collections.defaultdict(list)
@@ -168,8 +168,8 @@ async def trace_screen(updates: int) -> dict[str, Any]:
 
 
 async def trace_purchase(purchases: int, pause: float) -> dict[str, Any]:
-    from adapters.jetstream_store import JetStreamEventStore
-    from adapters.sql_projection_store import SqlProjectionStore
+    from adapters.log.jetstream_store import JetStreamEventStore
+    from adapters.sql.projection_store import SqlProjectionStore
     from domain.media import Media
 
     reads: collections.Counter[str] = collections.Counter()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from domain.playlists import PLAYLIST_EVENTS
+from domain.playlists.model import PLAYLIST_EVENTS
 from domain.presence.model import PRESENCE_EVENTS
-from domain.promo_config import PROMO_CONFIG_EVENTS
+from domain.promos.config import PROMO_CONFIG_EVENTS
 from domain.queue.events import QUEUE_EVENTS
 from domain.queue.pay_model import PAY_EVENTS
 from domain.queue.promo_model import PROMO_EVENTS
-from domain.wallet import WALLET_EVENTS
+from domain.wallet.model import WALLET_EVENTS
 
 ALL_EVENTS: tuple[type, ...] = (
     *QUEUE_EVENTS,

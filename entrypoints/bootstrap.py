@@ -18,38 +18,38 @@ from attrs import define, field
 from nats.aio.client import Client
 
 from adapters.clock import VirtualClock, WallClock
-from adapters.codec import Codec
-from adapters.jetstream_snapshots import JetStreamSnapshotStore
-from adapters.jetstream_store import JetStreamEventStore
-from adapters.nats_server import EmbeddedNatsServer
-from adapters.prometheus_metrics import PrometheusMetrics, StateSources
+from adapters.identity.tokens import TokenSigner, load_secret
+from adapters.log.codec import Codec
+from adapters.log.jetstream_snapshots import JetStreamSnapshotStore
+from adapters.log.jetstream_store import JetStreamEventStore
+from adapters.nats.embedded_server import EmbeddedNatsServer
 from adapters.service_lock import ServiceLock
-from adapters.sql_projection_store import SqlProjectionStore
-from adapters.tokens import TokenSigner, load_secret
-from application.admin import Admin
-from application.command_handler import CommandHandler
-from application.intake import Intake, PacedObservations
-from application.live import LiveQueues
-from application.log_tail import LogTail
-from application.observing import Observer
-from application.pacing import AddPacer
-from application.pay_flow import PayFlow
-from application.pay_service import PayService
-from application.playlists import PlaylistService
-from application.ports import Clock
-from application.presence_monitor import PresenceMonitor
+from adapters.sql.projection_store import SqlProjectionStore
+from adapters.telemetry.prometheus import PrometheusMetrics, StateSources
+from application.admin.viewer import Admin
+from application.clock import Clock
+from application.log.command_handler import CommandHandler
+from application.log.intake import Intake, PacedObservations
+from application.log.tail import LogTail
+from application.pay.flow import PayFlow
+from application.pay.service import PayService
+from application.playlists.projection import PlaylistsProjection
+from application.playlists.service import PlaylistService
+from application.presence.monitor import PresenceMonitor
 from application.projections.base import Projection
-from application.projections.playlists import PlaylistsProjection
-from application.projections.queue_shadow import QueueShadowProjection
 from application.projections.runner import ProjectionRunner
-from application.projections.stats import StatsProjection
-from application.promo_director import PromoDirector
-from application.promo_service import PromoService
-from application.queue_view import QueueQueries
-from application.stats import StatsQueries
+from application.promos.director import PromoDirector
+from application.promos.service import PromoService
+from application.queue.live import LiveQueues
+from application.queue.observing import Observer
+from application.queue.pacing import AddPacer
+from application.queue.shadow import QueueShadowProjection
+from application.queue.view import QueueQueries
+from application.stats.projection import StatsProjection
+from application.stats.queries import StatsQueries
 from application.tasks import cancel_and_wait
 from domain.media import Media
-from domain.promo_types import PromoType
+from domain.promos.kinds import PromoType
 from domain.queue.commands import ObservePlaylist
 from entrypoints.settings import Settings
 
@@ -228,15 +228,15 @@ def _clock_for(settings: Settings) -> Clock:
     """Wall time against real CyTube; the simulator's virtual time resumes where it stopped."""
     if settings.cytube != "sim":
         return WallClock()
-    from adapters.simulator import SimulatedChannel
+    from adapters.sim.channel import SimulatedChannel
 
     start = SimulatedChannel.saved_time(_sim_state_path(settings)) or datetime.now(UTC)
     return VirtualClock(start, speed=settings.sim_speed)
 
 
 async def _simulated_cytube(settings: Settings, clock: Clock, observer: Observer) -> Any:
-    from adapters.sim_demo import seed_demo
-    from adapters.simulator import SimulatedChannel
+    from adapters.sim.channel import SimulatedChannel
+    from adapters.sim.demo import seed_demo
 
     state_path = _sim_state_path(settings)
     fresh = not state_path.exists()
@@ -257,10 +257,10 @@ async def _kryten_resync(cytube: Any, observer: Observer, channel: str) -> None:
 def _economy(settings: Settings, nc: Client, handler: CommandHandler) -> tuple[Any, Any]:
     """The economy, and the grant function when it is our own ledger."""
     if settings.economy == "kryten":
-        from adapters.kryten_economy import KrytenEconomy
+        from adapters.kryten.economy import KrytenEconomy
 
         return KrytenEconomy(nc), None
-    from adapters.local_ledger import LocalLedger
+    from adapters.ledger.local_ledger import LocalLedger
 
     ledger = LocalLedger(handler)
 
@@ -291,7 +291,7 @@ async def build_services(settings: Settings) -> Services:
     # Aggregate snapshots (WEBQUEUE_SNAPSHOTS for the default stream); the bucket binds lazily.
     snapshots = JetStreamSnapshotStore(log_.nc, bucket=f"{settings.stream}_SNAPSHOTS")
     # One reader of the log for every follower in the process; it also tells intake how far
-    # behind they are (application.log_tail, application.intake).
+    # behind they are (application.log.tail, application.log.intake).
     tail = LogTail(log_.events)
     intake = Intake(tail, settings.intake)
     handler = CommandHandler(
@@ -300,13 +300,13 @@ async def build_services(settings: Settings) -> Services:
     observer = Observer(handler)
     simulator = inbound = None
     if settings.cytube == "sim":
-        from adapters.sim_cytube import SimCytube
+        from adapters.sim.cytube import SimCytube
 
         simulator = await _simulated_cytube(settings, clock, observer)
         cytube: Any = SimCytube({settings.channel: simulator})
     else:
-        from adapters.kryten_inbound import KrytenInbound
-        from adapters.kryten_robot import KrytenRobot
+        from adapters.kryten.inbound import KrytenInbound
+        from adapters.kryten.robot import KrytenRobot
 
         inbound = KrytenInbound(
             log_.nc, settings.channel, PacedObservations(observer, intake), domain=settings.domain

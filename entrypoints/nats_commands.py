@@ -15,11 +15,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from adapters.subjects import token as subject_token
+from adapters.log.subjects import token as subject_token
 from application.errors import NotFoundError
-from application.identity import Forbidden, Identity, Unauthenticated
-from application.intake import Busy
-from application.ports import ConcurrencyConflict, StoreUnavailable
+from application.identity.roles import Forbidden, Identity, Unauthenticated
+from application.log.intake import Busy
+from application.log.ports import ConcurrencyConflict, StoreUnavailable
 from domain.errors import Rejected
 from domain.media import Media
 from entrypoints.bootstrap import Services

@@ -7,8 +7,8 @@ from typing import Literal
 
 from attrs import field, frozen
 
-from application.intake import IntakeConfig
-from application.pay_flow import PayFlowConfig
+from application.log.intake import IntakeConfig
+from application.pay.flow import PayFlowConfig
 from domain.queue.presence_policy import PresenceRefundConfig
 
 DEFAULT_DATA_DIR = Path(".webqueue")

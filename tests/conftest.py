@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from adapters.nats_server import EmbeddedNatsServer
+from adapters.nats.embedded_server import EmbeddedNatsServer
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from application.ports import StoredCommit
+from application.log.ports import StoredCommit
 
 
 async def positions(follower: AsyncIterator[StoredCommit], n: int) -> list[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from application.ports import StoredCommit
+from application.log.ports import StoredCommit
 from application.projections.ports import ProjectionStore, Write
 
 

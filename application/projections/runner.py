@@ -22,7 +22,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 
-from application.ports import EventStore, StoredCommit
+from application.log.ports import EventStore, StoredCommit
 from application.projections.base import Projection
 from application.projections.ports import CheckpointMoved, ProjectionStore, Write
 
@@ -74,7 +74,7 @@ class ProjectionRunner:
         folded = batch[-1].position
         if self._on_change is not None and touched:
             # Before the transaction, not after it: the change is in memory already, and live
-            # views are built from it while the database writes (see application.live).
+            # views are built from it while the database writes (see application.queue.live).
             await self._on_change(touched, folded)
         if writes:
             await self._store_checkpoint(folded, writes)

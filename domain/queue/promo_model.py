@@ -10,8 +10,8 @@ from typing import ClassVar, Literal
 from attrs import field, frozen
 
 from domain.media import Media
-from domain.promo_config import PromoConfig
-from domain.promo_types import PromoType
+from domain.promos.config import PromoConfig
+from domain.promos.kinds import PromoType
 
 Role = Literal["general", "lead_in"]
 PromoPlacement = Literal["adding", "attached", "positioned", "playing", "done", "cancelled"]

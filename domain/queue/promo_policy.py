@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 
 from domain.decider import Context, RandomSource
 from domain.media import Media
-from domain.promo_config import PromoConfig
-from domain.promo_types import GENERAL_TYPES, PromoType
+from domain.promos.config import PromoConfig
+from domain.promos.kinds import GENERAL_TYPES, PromoType
 from domain.queue.lock import lock_message
 from domain.queue.promo_model import DirectPromos, PromoCadenceStarted, PromoChosen, PromoEvent
 from domain.queue.state import QueueItem, QueueState

@@ -8,7 +8,7 @@ from typing import Annotated
 from litestar import Controller, get, post
 from litestar.params import QueryParameter
 
-from application.admin import CommitView, Progress, ProjectionInfo, TablePage
+from application.admin.viewer import CommitView, Progress, ProjectionInfo, TablePage
 from entrypoints.http.auth import IdentityDep
 from entrypoints.http.params import PathInt, PathText, ServicesDep
 

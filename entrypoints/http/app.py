@@ -51,7 +51,7 @@ def create_app(services: Services) -> Litestar:
         connection: ASGIConnection[Any, Any, Any, Any], route: BaseRouteHandler
     ) -> None:
         """A request that changes something waits while the service digests a backlog, and
-        is refused as busy (503) if that takes too long (application.intake). Reading, and
+        is refused as busy (503) if that takes too long (application.log.intake). Reading, and
         the admin's own tools, never wait."""
         if connection.scope["type"] != "http" or route.opt.get("intake") is False:
             return

@@ -18,8 +18,9 @@ from litestar.openapi.spec import Reference, SecurityScheme
 from litestar.params import JSONBody
 from msgspec import Meta
 
-from adapters.tokens import DEFAULT_TTL_SEC, MAX_TTL_SEC, TokenSigner
-from application.identity import (
+from adapters.identity.tokens import DEFAULT_TTL_SEC, MAX_TTL_SEC, TokenSigner
+from application.clock import Clock
+from application.identity.roles import (
     USER_MAX_CHARS,
     Forbidden,
     Identity,
@@ -27,7 +28,6 @@ from application.identity import (
     Unauthenticated,
     require,
 )
-from application.ports import Clock
 from entrypoints.http.errors import error_body
 
 IdentityDep = NamedDependency[Identity]

@@ -9,10 +9,10 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from application.errors import NotFoundError
-from application.intake import Busy
-from application.ports import ConcurrencyConflict, StoreUnavailable
+from application.log.intake import Busy
+from application.log.ports import ConcurrencyConflict, StoreUnavailable
 from domain.errors import Rejected
-from domain.promo_config import InvalidSetting
+from domain.promos.config import InvalidSetting
 
 log = logging.getLogger("webqueue.http")
 

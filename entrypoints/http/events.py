@@ -18,9 +18,9 @@ from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
-from adapters.subjects import token
-from application.identity import require
-from application.replay import (
+from adapters.log.subjects import token
+from application.identity.roles import require
+from application.log.replay import (
     DEFAULT_PAGE,
     MAX_PAGE,
     BadReplayQuery,

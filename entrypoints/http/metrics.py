@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import MediaType, Response, get
 
-from adapters.prometheus_metrics import CONTENT_TYPE
+from adapters.telemetry.prometheus import CONTENT_TYPE
 from entrypoints.http.params import ServicesDep
 
 

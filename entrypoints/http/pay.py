@@ -10,7 +10,7 @@ from litestar import Controller, delete, get, post
 from litestar.params import JSONBody, QueryParameter
 from msgspec import Meta
 
-from application.pay_service import Accepted, LockState, PayItemStatus, Preview, Wallet
+from application.pay.service import Accepted, LockState, PayItemStatus, Preview, Wallet
 from domain.media import Media
 from entrypoints.http.auth import IdentityDep
 from entrypoints.http.params import Channel, PathRequestId, ServicesDep, UserName

@@ -14,9 +14,9 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import UNSET, Meta, UnsetType
 
-from application.playlists import Playlist, PlaylistSummary, PromoPools
+from application.playlists.service import Playlist, PlaylistSummary, PromoPools
 from domain.media import Media
-from domain.promo_types import PromoType
+from domain.promos.kinds import PromoType
 from entrypoints.http.auth import IdentityDep
 from entrypoints.http.params import Channel, ServicesDep
 from entrypoints.http.queue import known_channel

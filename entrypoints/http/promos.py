@@ -9,8 +9,8 @@ from litestar import Controller, get, put
 from litestar.params import JSONBody
 from msgspec import Meta
 
-from domain.promo_config import PromoConfig
-from domain.promo_types import PromoType
+from domain.promos.config import PromoConfig
+from domain.promos.kinds import PromoType
 from entrypoints.http.auth import IdentityDep
 from entrypoints.http.params import Channel, ServicesDep
 from entrypoints.http.queue import known_channel

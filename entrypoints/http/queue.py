@@ -11,9 +11,9 @@ from litestar.exceptions import ValidationException, WebSocketDisconnect
 from litestar.params import QueryParameter
 
 from application.errors import NotFoundError
-from application.queue_view import QueueView
-from application.replay import BadReplayQuery, parse_log_point
-from application.time_travel import TimeTravel
+from application.log.replay import BadReplayQuery, parse_log_point
+from application.queue.time_travel import TimeTravel
+from application.queue.view import QueueView
 from entrypoints.bootstrap import Services
 from entrypoints.http.params import Channel, ServicesDep
 

@@ -10,7 +10,7 @@ from litestar import Controller, delete, get, post, put
 from litestar.params import JSONBody
 from msgspec import Meta
 
-from adapters.sim_playlist import QueueFail
+from adapters.sim.playlist import QueueFail
 from application.errors import NotFoundError
 from domain.media import Media
 from entrypoints.bootstrap import Services

@@ -8,7 +8,7 @@ from litestar import Controller, get
 from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
-from application.stats import DEFAULT_LIMIT, MAX_LIMIT, ChannelStats, InvalidWindow, TopItem
+from application.stats.queries import DEFAULT_LIMIT, MAX_LIMIT, ChannelStats, InvalidWindow, TopItem
 from entrypoints.http.auth import BEARER, IdentityDep
 from entrypoints.http.params import Channel, ServicesDep
 from entrypoints.http.queue import known_channel

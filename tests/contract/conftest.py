@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable
 import nats
 import pytest
 
-from adapters.jetstream_store import JetStreamEventStore
-from adapters.memory_store import InMemoryEventStore
-from application.log_tail import LogTail
-from application.ports import EventStore
+from adapters.log.jetstream_store import JetStreamEventStore
+from adapters.log.memory_store import InMemoryEventStore
+from application.log.ports import EventStore
+from application.log.tail import LogTail
 
 StoreFactory = Callable[[], EventStore]
 

@@ -38,15 +38,15 @@ from attrs import frozen
 from nats.aio.client import Client
 
 from adapters.clock import WallClock
-from adapters.codec import Codec
-from adapters.kryten_economy import KrytenEconomy
-from adapters.local_ledger import DEFAULT_PRICING, LocalLedger, Pricing
-from adapters.memory_store import InMemoryEventStore
-from application.command_handler import CommandHandler
-from application.economy import Economy, EconomyUnavailable
-from application.ports import StreamId
+from adapters.kryten.economy import KrytenEconomy
+from adapters.ledger.local_ledger import DEFAULT_PRICING, LocalLedger, Pricing
+from adapters.log.codec import Codec
+from adapters.log.memory_store import InMemoryEventStore
+from application.log.command_handler import CommandHandler
+from application.log.ports import StreamId
+from application.pay.economy import Economy, EconomyUnavailable
 from domain.registry import EVENT_TYPES
-from domain.wallet import WALLET_EVENTS
+from domain.wallet.model import WALLET_EVENTS
 
 RICH = 100_000  # above any price the economy's default config asks (10,000 for a movie)
 MINUTES_10 = 600

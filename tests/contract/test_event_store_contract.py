@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from application.ports import Commit, ConcurrencyConflict, EventStore, StoredCommit, StreamId
+from application.log.ports import Commit, ConcurrencyConflict, EventStore, StoredCommit, StreamId
 from domain.media import Media
 from domain.queue.events import ItemAdded, ItemRemoved, NowPlayingChanged
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapters.sql_projection_store import SqlProjectionStore, sqlite_url
+from adapters.sql.projection_store import SqlProjectionStore, sqlite_url
 from application.projections.ports import InsertRows, ReplaceRows, Upsert, Write
 from tests.conftest import POSTGRES_URL, postgres_schema
 from tests.contract.test_projection_store_contract import channel_row, item

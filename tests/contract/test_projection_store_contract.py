@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sql_projection_store import SqlProjectionStore, sqlite_url
+from adapters.sql.projection_store import SqlProjectionStore, sqlite_url
 from application.projections.ports import CheckpointMoved, Increment, ReplaceRows, Upsert
 from tests.conftest import POSTGRES_URL, postgres_schema
 

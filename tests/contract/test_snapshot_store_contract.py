@@ -15,18 +15,18 @@ import msgspec
 import nats
 import pytest
 
-from adapters.jetstream_snapshots import (
+from adapters.log.jetstream_snapshots import (
     STATE_TYPES,
     JetStreamSnapshotStore,
     SnapshotCodec,
     snapshot_key,
 )
-from adapters.memory_snapshots import InMemorySnapshotStore
-from application.ports import StreamId
-from application.snapshots import Snapshot, SnapshotStore
+from adapters.log.memory_snapshots import InMemorySnapshotStore
+from application.log.ports import StreamId
+from application.log.snapshots import Snapshot, SnapshotStore
 from domain.decider import Context, Decider
 from domain.media import Media
-from domain.playlists import CreatePlaylist, SetPlaylistItems, playlist_decider
+from domain.playlists.model import CreatePlaylist, SetPlaylistItems, playlist_decider
 from domain.presence.model import (
     ObserveAfkChanged,
     ObservedUser,
@@ -34,7 +34,7 @@ from domain.presence.model import (
     ObserveUserLeft,
     presence_decider,
 )
-from domain.promo_config import (
+from domain.promos.config import (
     GeneralCadence,
     PromoConfig,
     SetPromoConfig,
@@ -52,7 +52,7 @@ from domain.queue.pay_model import (
     StartPayItemAdd,
 )
 from domain.queue.promo_model import DirectPromos
-from domain.wallet import DebitForRequest, GrantCredit, RefundRequest, wallet_decider
+from domain.wallet.model import DebitForRequest, GrantCredit, RefundRequest, wallet_decider
 from tests.unit.scenario import NOW
 
 CLIPS = tuple(Media("yt", f"id{i}", f"Ident {i}", 10) for i in range(3))

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from attrs import frozen
 
-from adapters.nats_server import pid_alive
+from adapters.nats.embedded_server import pid_alive
 from entrypoints.bootstrap import Services, running
 from entrypoints.http.server import http_server
 from entrypoints.settings import Settings

@@ -14,8 +14,8 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from application.intake import IntakeConfig
-from application.ports import StoredCommit
+from application.log.intake import IntakeConfig
+from application.log.ports import StoredCommit
 from tests.e2e.conftest import Running, serving
 from tests.e2e.test_pay_to_play import balance, bearer
 

@@ -14,7 +14,7 @@ import httpx
 
 from tests.e2e.conftest import free_port
 
-CLI = [sys.executable, "-m", "entrypoints.cli"]
+CLI = [sys.executable, "-m", "entrypoints.cli.main"]
 
 
 class Service:

@@ -6,11 +6,11 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from application.observing import queue_stream
-from application.ports import Commit, StreamId
-from application.replay import COLUMNS
+from application.log.ports import Commit, StreamId
+from application.log.replay import COLUMNS
+from application.queue.observing import queue_stream
 from domain.queue.decider import queue_decider
-from domain.wallet import CreditGranted
+from domain.wallet.model import CreditGranted
 from tests.e2e.conftest import Running
 from tests.e2e.test_http_and_live import caught_up, queue
 from tests.e2e.test_pay_to_play import bearer
@@ -21,7 +21,7 @@ QUEUE = "/api/v1/channels/lobby/queue"
 
 async def log_rows(svc: Running) -> list[dict[str, Any]]:
     """Every event in the log as one row each, read straight from the store."""
-    from adapters.codec import Codec
+    from adapters.log.codec import Codec
 
     codec = Codec()
     rows = []

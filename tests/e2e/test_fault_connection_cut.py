@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from application.ports import StoreUnavailable
+from application.log.ports import StoreUnavailable
 from domain.media import Media
 from domain.queue.commands import ObserveItemDeleted, ObserveItemQueued
 from tests.e2e.conftest import Running, serving

@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from adapters.clock import WallClock
-from adapters.tokens import TokenSigner, load_secret
+from adapters.identity.tokens import TokenSigner, load_secret
 from tests.e2e.test_cli import CLI, Service
 
 SPEED = "60"

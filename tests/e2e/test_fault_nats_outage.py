@@ -30,8 +30,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from adapters.nats_server import EmbeddedNatsServer
-from application.ports import StoredCommit
+from adapters.nats.embedded_server import EmbeddedNatsServer
+from application.log.ports import StoredCommit
 from tests.e2e.conftest import Running, free_port, serving
 from tests.e2e.test_http_and_live import eventually
 from tests.e2e.test_pay_to_play import bearer

@@ -10,7 +10,7 @@ from typing import Any
 
 import websockets
 
-from adapters.sim_demo import DEMO_PLAYLIST
+from adapters.sim.demo import DEMO_PLAYLIST
 from tests.e2e.conftest import Running
 
 

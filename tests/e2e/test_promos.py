@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from application.projections.runner import ProjectionRunner
-from domain.promo_types import PROMO_TYPES
+from domain.promos.kinds import PROMO_TYPES
 from entrypoints.bootstrap import projections
 from tests.e2e.conftest import Running, serving
 from tests.e2e.test_http_and_live import caught_up, eventually

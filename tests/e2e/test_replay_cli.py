@@ -20,16 +20,16 @@ import nats
 import pytest
 from attrs import frozen
 
-from adapters.jetstream_store import JetStreamEventStore
-from adapters.nats_server import EmbeddedNatsServer, pid_alive
-from application.ports import Commit, StreamId
-from application.replay import COLUMNS
+from adapters.log.jetstream_store import JetStreamEventStore
+from adapters.nats.embedded_server import EmbeddedNatsServer, pid_alive
+from application.log.ports import Commit, StreamId
+from application.log.replay import COLUMNS
 from domain.media import Media
 from domain.presence.model import UserJoined
 from domain.queue.events import ItemAdded, ItemMoved, ItemRemoved, NowPlayingChanged
-from domain.wallet import CreditGranted
+from domain.wallet.model import CreditGranted
 
-CLI = [sys.executable, "-m", "entrypoints.cli"]
+CLI = [sys.executable, "-m", "entrypoints.cli.main"]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BULK = 1200  # enough output (well over a pipe's buffer) to see a reader hang up mid-way
 

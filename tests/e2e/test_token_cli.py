@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.tokens import MAX_TTL_SEC, TokenSigner, load_secret
-from application.identity import Identity, Unauthenticated
-from entrypoints.token_cli import add_token_parser, parse_duration, run_token
+from adapters.identity.tokens import MAX_TTL_SEC, TokenSigner, load_secret
+from application.identity.roles import Identity, Unauthenticated
+from entrypoints.cli.token import add_token_parser, parse_duration, run_token
 
 
 def parser() -> argparse.ArgumentParser:

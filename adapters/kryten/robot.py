@@ -1,0 +1,286 @@
+"""The CyTube port over Kryten-Robot's `kryten.robot.command` request/reply.
+
+Request: `{service: "robot", command, args, meta: {source, timestamp, domain, channel,
+request_id}}`; a robot ignores a command whose meta domain/channel is not its own, so `meta`
+carries the channel name as given (the robot compares it case-insensitively), not a subject
+token. Reply: `{service, command, success, data: RESULT}`, where outer `success` only says the
+robot ran the handler and RESULT may itself say `{success: false, error}`. Both layers are
+checked.
+
+Whatever does not come back as a well-formed reply (a timeout, no responders, a closed
+connection, garbage, a reply for another command) raises `CytubeUnavailable`: the outcome is
+unknown. An unknown command gets no reply at all, so it too ends as a timeout.
+
+What actually happened is learnt from the robot's events, never from these replies alone:
+the robot confirms an add by the first `queue` event it sees (two concurrent adds can swap
+uids) and never confirms a move or a delete.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import msgspec
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+
+from adapters.kryten.cytube_wire import Uid, WireItem, observed_item
+from application.queue.cytube import AddOutcome, AddPosition, After, CytubeUnavailable
+from domain.media import Media
+from domain.presence.model import ObservedUser
+from domain.queue.commands import ObservedItem
+
+log = logging.getLogger(__name__)
+
+COMMAND_SUBJECT = "kryten.robot.command"
+
+T = TypeVar("T")
+
+# ---------------------------------------------------------------------------------------------
+# Which CyTube queueFail messages are worth retrying.
+#
+# kryten-webqueue 0.10.0: "CyTube validates each queued item server-side (fetching the custom
+# MediaCMS manifest), and adding faster than it can validate triggers a transient `queueFail`
+# [...] even for perfectly valid URLs." That release retried every queueFail; the texts below
+# are the ones in CyTube's source (calzoneman/sync) that come from pace or from a media server
+# that did not answer in time, as opposed to what the item or the channel's rules are
+# (already on the playlist, no permission, too long, limits, not found, private, ...).
+# CyTube passes lookup errors through XSS.sanitizeText, so a message is unescaped first.
+# ---------------------------------------------------------------------------------------------
+
+TRANSIENT_QUEUE_FAILS: tuple[str, ...] = (
+    "adding videos too quickly",  # playlist.js: the per-user queue rate limiter
+    "request timed out",  # custom-media.js: the `cm` manifest fetch (10 s)
+    "timed out",  # ffmpeg.js ETIMEDOUT (raw files)
+    "service unavailable",  # get-info.js: a provider answering 500/503
+    "try again",  # ffmpeg.js: remote 500/503 "Try again in a few minutes", unexpected errors
+    "unexpectedly closed the connection",  # ffmpeg.js ECONNRESET
+    "refused the connection",  # ffmpeg.js ECONNREFUSED
+    "socket hang up",  # Node errors custom-media.js passes through as they are
+    "econnreset",
+    "econnrefused",
+    "etimedout",
+    "eai_again",
+)
+_TRANSIENT_HTTP = re.compile(r"expected http 200 ok, not (5\d\d|429)\b")
+"""custom-media.js: the manifest server answered 5xx or 429."""
+
+
+def is_transient_queue_fail(msg: str) -> bool:
+    text = html.unescape(msg).lower()
+    return any(part in text for part in TRANSIENT_QUEUE_FAILS) or bool(_TRANSIENT_HTTP.search(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Wire shapes. Extra fields are ignored; the fields we use are typed, so a reply that drifted
+# is reported (as CytubeUnavailable) instead of half-read.
+# ---------------------------------------------------------------------------------------------
+
+
+class _Reply(msgspec.Struct):
+    success: bool
+    command: str | None = None
+    data: msgspec.Raw = msgspec.Raw(b"null")
+    error: str | None = None
+
+
+class _Result(msgspec.Struct):
+    """RESULT of rmvideo, mvvideo, pm."""
+
+    success: bool | None = None
+    error: str | None = None
+
+
+class _QueueFail(msgspec.Struct):
+    msg: str | None = None
+
+
+class _AddResult(msgspec.Struct):
+    success: bool
+    uid: Uid | None = None
+    error: str | None = None
+    queue_fail: _QueueFail | None = None
+
+
+class _PlaylistResult(msgspec.Struct):
+    playlist: list[WireItem] | None = None
+    success: bool | None = None
+    error: str | None = None
+
+
+class _UserMeta(msgspec.Struct):
+    afk: bool
+
+
+class _User(msgspec.Struct):
+    name: str
+    rank: float
+    meta: _UserMeta
+
+
+class _UserResult(msgspec.Struct):
+    user: _User | None = None
+    success: bool | None = None
+    error: str | None = None
+
+
+_REPLY = msgspec.json.Decoder(_Reply)
+_RESULT = msgspec.json.Decoder(_Result | None)
+_ADD_RESULT = msgspec.json.Decoder(_AddResult)
+_PLAYLIST = msgspec.json.Decoder(_PlaylistResult | list[WireItem])
+_USER_RESULT = msgspec.json.Decoder(_UserResult)
+
+
+def _check(command: str, success: bool | None, error: str | None) -> None:
+    """The inner layer: RESULT `success: false` (or an error without success) is a failure."""
+    if success is False or (success is None and error is not None):
+        raise CytubeUnavailable(f"{command}: {error or 'the robot failed'}")
+
+
+class KrytenRobot:
+    """`Cytube` through Kryten-Robot; one instance serves every channel of `domain`."""
+
+    def __init__(
+        self,
+        nc: Client,
+        *,
+        domain: str,
+        timeout: float = 10.0,
+        subject: str = COMMAND_SUBJECT,
+        source: str = "webqueue",
+    ) -> None:
+        # The robot waits up to 8 s for CyTube's `queue` before answering an add with uid
+        # null: a timeout shorter than that turns a slow add into an unknown outcome.
+        self._nc = nc
+        self._domain = domain
+        self._timeout = timeout
+        self._subject = subject
+        self._source = source
+
+    # ---- the port ----------------------------------------------------------------------------
+
+    async def add(self, channel: str, media: Media, pos: AddPosition, temp: bool) -> AddOutcome:
+        """`{success: true, uid: null}` (CyTube did not confirm within the robot's 8 s) is
+        ok with uid None; a queueFail is ok False, transient when retrying may cure it."""
+        args = {"type": media.type, "id": media.id, "pos": pos, "temp": temp}
+        data = await self._request(channel, "addvideo", args)
+        result = self._decode(_ADD_RESULT, data, "addvideo")
+        if result.success:
+            return AddOutcome(ok=True, uid=result.uid)
+        msg = result.queue_fail.msg if result.queue_fail is not None else None
+        error = html.unescape(msg or result.error or "CyTube refused the item")
+        transient = msg is not None and is_transient_queue_fail(msg)
+        log.info("kryten robot: %s refused %s/%s: %s", channel, media.type, media.id, error)
+        return AddOutcome(ok=False, error=error, transient=transient)
+
+    async def delete(self, channel: str, uid: int) -> None:
+        """Sent, not confirmed: watch for `delete` or the next snapshot."""
+        await self._command(channel, "rmvideo", {"uid": uid})
+
+    async def move(self, channel: str, uid: int, after: After) -> None:
+        """Sent, not confirmed (a failed CyTube move is silent): watch for `moveVideo`."""
+        await self._command(channel, "mvvideo", {"from": uid, "after": after})
+
+    async def pm(self, channel: str, to: str, message: str) -> None:
+        await self._command(channel, "pm", {"to": to, "msg": message})
+
+    async def playlist(self, channel: str) -> tuple[ObservedItem, ...] | None:
+        """None for an empty list: the robot answers `[]` when its KV read fails, and that
+        cannot be told from an empty channel, so an empty answer is "unknown", not "empty"."""
+        data = await self._request(channel, "state.playlist", {})
+        wire = self._decode(_PLAYLIST, data, "state.playlist")
+        if isinstance(wire, _PlaylistResult):
+            _check("state.playlist", wire.success, wire.error)
+            items = wire.playlist
+        else:
+            items = wire
+        if not items:
+            return None
+        try:
+            return tuple(observed_item(w) for w in items)
+        except ValueError as exc:
+            raise CytubeUnavailable(f"state.playlist: {exc}") from exc
+
+    async def user(self, channel: str, name: str) -> ObservedUser | None:
+        """None when the robot holds no such user. The robot looks names up as given (case
+        matters there), so pass the name as CyTube reported it."""
+        # Kryten-Robot's state handler reads `username` from the top level of the request
+        # (as kryten-py sends it), not from `args`: send both.
+        data = await self._request(channel, "state.user", {"username": name}, username=name)
+        result = self._decode(_USER_RESULT, data, "state.user")
+        _check("state.user", result.success, result.error)  # never "absent" on a failure
+        wire = result.user
+        if wire is None:
+            return None
+        if wire.name.lower() != name.lower():
+            raise CytubeUnavailable(f"state.user: asked for {name!r}, got {wire.name!r}")
+        return ObservedUser(name=wire.name, rank=wire.rank, afk=wire.meta.afk)
+
+    # ---- the wire ----------------------------------------------------------------------------
+
+    async def _command(self, channel: str, command: str, args: dict[str, Any]) -> None:
+        """A command whose RESULT is only `{success}`: inner failure is CytubeUnavailable."""
+        result = self._decode(_RESULT, await self._request(channel, command, args), command)
+        if result is not None:
+            _check(command, result.success, result.error)
+
+    async def _request(
+        self, channel: str, command: str, args: dict[str, Any], **top: Any
+    ) -> msgspec.Raw:
+        """Send one command and return its RESULT once the outer layer says the handler ran."""
+        request_id = str(uuid.uuid4())
+        body = msgspec.json.encode(
+            {
+                "service": "robot",
+                "command": command,
+                "args": args,
+                **top,
+                "meta": {
+                    "source": self._source,
+                    "timestamp": datetime.now(UTC).isoformat(),
+                    "domain": self._domain,
+                    "channel": channel,
+                    "request_id": request_id,
+                },
+            }
+        )
+        try:
+            msg = await self._nc.request(self._subject, body, timeout=self._timeout)
+        except (NatsError, TimeoutError, OSError) as exc:
+            log.warning(
+                "kryten robot: %s for %s/%s got no reply (request %s): %r",
+                command,
+                self._domain,
+                channel,
+                request_id,
+                exc,
+            )
+            raise CytubeUnavailable(f"{command}: no reply from the robot ({exc!r})") from exc
+        reply = self._decode(_REPLY, msg.data, command)
+        if reply.command is not None and reply.command != command:
+            raise CytubeUnavailable(f"{command}: the reply is for {reply.command!r}")
+        if not reply.success:
+            log.warning(
+                "kryten robot: %s for %s/%s failed in the robot (request %s): %s",
+                command,
+                self._domain,
+                channel,
+                request_id,
+                reply.error,
+            )
+            raise CytubeUnavailable(f"{command}: {reply.error or 'the robot failed'}")
+        return reply.data
+
+    @staticmethod
+    def _decode(decoder: msgspec.json.Decoder[T], data: bytes | msgspec.Raw, what: str) -> T:
+        try:
+            return decoder.decode(data)
+        except msgspec.DecodeError as exc:
+            raw = bytes(data)[:200]
+            log.warning("kryten robot: malformed reply to %s: %s (%r)", what, exc, raw)
+            raise CytubeUnavailable(f"{what}: malformed reply ({exc})") from exc

@@ -1,0 +1,199 @@
+"""Table layouts of the read models. Projections speak rows; these give the rows a home."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+checkpoints = Table(
+    "projection_checkpoints",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+)
+
+queue_channels = Table(
+    "queue_channels",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("now_playing_item_id", String(64)),
+    Column("now_playing_uid", BigInteger),
+    Column("playing_since", DateTime(timezone=True)),
+    Column("empty_snapshot_held", Boolean, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("lock_label", Text),
+    Column("lock_until", DateTime(timezone=True)),
+    Column("lock_by", String(100)),
+)
+
+queue_items = Table(
+    "queue_items",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("item_id", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("uid", BigInteger, nullable=False),
+    Column("media_type", String(40), nullable=False),
+    Column("media_id", String(400), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("duration_sec", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("temp", Boolean, nullable=False),
+    Column("queued_by", String(200), nullable=False),
+    Column("request_id", String(100)),
+    Column("paid_by", String(100)),
+    Column("tier", String(20)),
+    Column("cost", Integer),
+    Column("pay_status", String(20)),
+    Column("owner_away_reason", String(20)),
+    Column("owner_away_since", DateTime(timezone=True)),
+    Column("cancels_at", DateTime(timezone=True)),
+    Column("promo_type", String(40)),
+    Column("lead_in_for", String(64)),
+)
+
+pay_items = Table(
+    "pay_items",
+    metadata,
+    Column("request_id", String(100), primary_key=True),
+    Column("channel", String(200), nullable=False, index=True),
+    Column("user", String(100), nullable=False, index=True),
+    Column("media_type", String(40), nullable=False),
+    Column("media_id", String(400), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("duration_sec", Integer, nullable=False),
+    Column("tier", String(20), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("payment", String(20), nullable=False),
+    Column("cost", Integer, nullable=False),
+    Column("placement", String(20), nullable=False),
+    Column("add_attempts", Integer, nullable=False),
+    Column("item_id", String(64)),
+    Column("slot_after", String(64)),
+    Column("slot_chosen", Boolean, nullable=False),
+    Column("cancel_reason", String(100)),
+    Column("decline_code", String(100)),
+    Column("refunded", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("finished", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+pay_item_history = Table(
+    "pay_item_history",
+    metadata,
+    Column("request_id", String(100), primary_key=True),
+    Column("position", BigInteger, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("channel", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("type", String(60), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+saved_playlists = Table(
+    "saved_playlists",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("playlist_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("is_immutable", Boolean, nullable=False),
+    Column("promo_type", String(40), index=True),
+    Column("item_count", Integer, nullable=False),
+    Column("total_duration_sec", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+)
+
+saved_playlist_items = Table(
+    "saved_playlist_items",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("playlist_id", String(64), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("media_type", String(40), nullable=False),
+    Column("media_id", String(400), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("duration_sec", Integer, nullable=False),
+)
+
+# ---- stats (application/stats/projection.py) ----------------------------------------------
+
+stats_channels = Table(
+    "stats_channels",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+stats_counters = Table(
+    "stats_counters",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("metric", String(60), primary_key=True),
+    Column("key", String(100), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+stats_media = Table(
+    "stats_media",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("media_type", String(40), primary_key=True),
+    Column("media_id", String(400), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("duration_sec", Integer, nullable=False),
+    Column("plays", BigInteger, nullable=False),
+    Column("last_played", DateTime(timezone=True), nullable=False),
+)
+
+stats_plays = Table(
+    "stats_plays",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("position", BigInteger, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("played_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("item_id", String(64), nullable=False),
+    Column("media_type", String(40), nullable=False),
+    Column("media_id", String(400), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("duration_sec", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+)
+
+stats_items = Table(
+    "stats_items",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("item_id", String(64), primary_key=True),
+    Column("media_type", String(40), nullable=False),
+    Column("media_id", String(400), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("duration_sec", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+)
+
+stats_promos = Table(
+    "stats_promos",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("promo_id", String(64), primary_key=True),
+    Column("promo_type", String(40), nullable=False),
+)

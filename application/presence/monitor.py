@@ -1,0 +1,198 @@
+"""Refunds payers who leave or go AFK, after a grace period: the presence refund monitor.
+
+Presence is observed (joins, leaves, AFK changes are facts in the log); the monitor only looks
+an owner up through CyTube when presence knows nothing of them, and a failed lookup is
+inconclusive: no clock starts. Grace windows and cancellations are recorded in the queue log,
+so a restart keeps every deadline. The pay flow does the refund and the delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from application.clock import Clock
+from application.log.command_handler import CommandHandler, CommandMeta
+from application.log.ports import ConcurrencyConflict, EventStore, StoreUnavailable
+from application.queue.cytube import Cytube, CytubeUnavailable
+from application.queue.observing import Observer, presence_stream, queue_stream
+from domain.errors import Rejected
+from domain.presence.model import (
+    ObserveUserJoined,
+    ObserveUserLeft,
+    Presence,
+    PresenceState,
+    presence_decider,
+)
+from domain.queue.decider import queue_decider
+from domain.queue.pay_model import CancelPayItem
+from domain.queue.presence_policy import (
+    CancelForAbsence,
+    OwnerGone,
+    OwnerHere,
+    OwnerStatus,
+    PresenceRefundConfig,
+    decide_presence,
+    owners_at_stake,
+)
+from domain.queue.state import QueueState
+
+log = logging.getLogger(__name__)
+
+RETRY_SEC = 0.5  # after a round lost to the log or to a concurrent writer
+
+MESSAGES = {
+    "owner_left": "You left the channel, so your queued item was cancelled and refunded.",
+    "owner_afk": "You were away (AFK), so your queued item was cancelled and refunded.",
+}
+
+
+class PresenceMonitor:
+    def __init__(
+        self,
+        handler: CommandHandler,
+        events: EventStore,
+        cytube: Cytube,
+        observer: Observer,
+        clock: Clock,
+        *,
+        channels: Sequence[str],
+        config: PresenceRefundConfig | None = None,
+    ) -> None:
+        self._handler = handler
+        self._events = events
+        self._cytube = cytube
+        self._observer = observer
+        self._clock = clock
+        self._channels = list(channels)
+        self.config = config or PresenceRefundConfig()
+        self._changed = asyncio.Event()
+        self.cancelled = 0
+        self.started = 0
+        self.evaluations = 0
+
+    async def run(self) -> None:
+        if not self.config.enabled:
+            return
+        follower = asyncio.create_task(self._follow(await self._events.head()))
+        try:
+            while True:
+                self._changed.clear()
+                self.started += 1
+                wake_at: datetime | None = None
+                for channel in self._channels:
+                    try:
+                        deadline = await self.evaluate(channel)
+                    except (StoreUnavailable, ConcurrencyConflict, Rejected) as exc:
+                        # Give up this round, not the monitor: the next change (once the log
+                        # is back) or the periodic check evaluates again.
+                        log.warning("presence check on %s waits: %s", channel, exc)
+                        # Soon (in real time), not only at the next change or periodic check.
+                        asyncio.get_running_loop().call_later(RETRY_SEC, self._changed.set)
+                        continue
+                    except Exception:
+                        # A bug in one evaluation must not end refunds for good.
+                        log.exception("presence check on %s failed", channel)
+                        continue
+                    if deadline is not None and (wake_at is None or deadline < wake_at):
+                        wake_at = deadline
+                self.evaluations += 1
+                await self._wait(wake_at)
+        finally:
+            follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)
+
+    def poke(self) -> None:
+        """Evaluate now rather than at the next change, deadline or periodic check."""
+        self._changed.set()
+
+    async def _follow(self, after: int) -> None:
+        async for stored in self._events.subscribe(after=after):
+            if stored.commit.stream.aggregate in ("queue", "presence"):
+                self._changed.set()
+
+    async def _wait(self, wake_at: datetime | None) -> None:
+        seconds = self.config.check_interval_seconds
+        if wake_at is not None:
+            seconds = max(0.0, min(seconds, (wake_at - self._clock.now()).total_seconds()))
+        changed = asyncio.ensure_future(self._changed.wait())
+        timer = asyncio.ensure_future(self._clock.sleep(seconds))
+        try:
+            await asyncio.wait({changed, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for f in (changed, timer):
+                f.cancel()
+            await asyncio.gather(changed, timer, return_exceptions=True)
+
+    async def evaluate(self, channel: str) -> datetime | None:
+        """Apply the policy once; returns the next grace deadline, if any."""
+        queue: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
+        at_stake = owners_at_stake(queue)
+        if not at_stake and not queue.away:
+            return None
+        # Keys are lowercased; CyTube (and the robot's lookup) want the name as written.
+        names = {pay.user.lower(): pay.user for pay in queue.pay}
+        owners = {user: await self._status(channel, names[user]) for user in at_stake}
+        now = self._clock.now()
+        for decision in decide_presence(queue, owners, now, self.config):
+            if isinstance(decision, CancelForAbsence):
+                await self._cancel(channel, decision, names.get(decision.user, decision.user))
+            else:
+                await self._handler.handle(
+                    queue_decider, queue_stream(channel), decision, CommandMeta.new("presence")
+                )
+        queue = await self._handler.state(queue_decider, queue_stream(channel))
+        deadlines = [w.deadline for w in queue.away if w.deadline > now]
+        return min(deadlines, default=None)
+
+    async def _status(self, channel: str, user: str) -> OwnerStatus:
+        presence: PresenceState = await self._handler.state(
+            presence_decider, presence_stream(channel)
+        )
+        status = presence.status(user)
+        if status is None:
+            status = await self._look_up(channel, user)
+        if isinstance(status, Presence):
+            return OwnerHere(status.afk, status.since)
+        if isinstance(status, datetime):
+            return OwnerGone(status)
+        return None
+
+    async def _look_up(self, channel: str, user: str) -> Presence | datetime | None:
+        """Presence knows nothing of them (a restart, missed events): ask CyTube once."""
+        try:
+            found = await self._cytube.user(channel, user)
+        except CytubeUnavailable as exc:
+            log.info("presence of %s on %s is inconclusive: %s", user, channel, exc)
+            return None
+        observation = ObserveUserJoined(found) if found else ObserveUserLeft(user)
+        with contextlib.suppress(Rejected):
+            await self._observer.record(channel, observation)
+        presence: PresenceState = await self._handler.state(
+            presence_decider, presence_stream(channel)
+        )
+        return presence.status(user)
+
+    async def _cancel(self, channel: str, decision: CancelForAbsence, name: str) -> None:
+        cancelled = 0
+        for request_id in decision.request_ids:
+            try:
+                outcome = await self._handler.handle(
+                    queue_decider,
+                    queue_stream(channel),
+                    CancelPayItem(request_id, decision.reason, "presence"),
+                    CommandMeta.new("presence"),
+                )
+            except Rejected as exc:  # it started playing meanwhile: exempt
+                log.info("kept %s: %s", request_id, exc.message)
+                continue
+            cancelled += bool(outcome.events)
+        self.cancelled += cancelled
+        if cancelled and self.config.notify_user:
+            try:
+                await self._cytube.pm(channel, name, MESSAGES[decision.reason])
+            except CytubeUnavailable as exc:
+                log.info("could not tell %s: %s", name, exc)

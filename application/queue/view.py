@@ -1,0 +1,177 @@
+"""The queue as a viewer sees it: now playing, then items in play order with ETAs.
+
+ETAs are computed when asked, from now-playing's start time in the projection and the clock,
+so they are never stale however long ago the last event was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from application.clock import Clock
+from application.projections.ports import ProjectionStore
+from application.queue.shadow import CHANNELS, ITEMS, QueueShadowProjection
+
+
+class MediaView(msgspec.Struct):
+    type: str
+    id: str
+
+
+class PayView(msgspec.Struct):
+    """`owner_away_*` and `cancels_at` are set while the buyer is gone or AFK."""
+
+    request_id: str
+    paid_by: str
+    tier: str
+    cost: int
+    status: str
+    owner_away_reason: str | None = None
+    owner_away_since: datetime | None = None
+    cancels_at: datetime | None = None
+
+
+class ItemView(msgspec.Struct):
+    item_id: str
+    uid: int
+    title: str
+    media: MediaView
+    duration_sec: int
+    kind: str
+    temp: bool
+    queued_by: str
+    playlist_index: int
+    eta_sec: float | None
+    pay: PayView | None = None
+    promo_type: str | None = None
+    lead_in_for: str | None = None
+
+
+class NowPlayingView(msgspec.Struct):
+    item: ItemView | None
+    uid: int | None
+    started_at: datetime | None
+    elapsed_sec: float | None
+    remaining_sec: float | None
+
+
+class LockView(msgspec.Struct):
+    label: str
+    until: datetime | None
+    by: str
+
+
+class QueueView(msgspec.Struct):
+    channel: str
+    position: int
+    channel_position: int
+    generated_at: datetime
+    now_playing: NowPlayingView | None
+    items: list[ItemView]
+    lock: LockView | None = None
+
+
+def _item(row: dict[str, Any], eta: float | None) -> ItemView:
+    return ItemView(
+        item_id=row["item_id"],
+        uid=row["uid"],
+        title=row["title"],
+        media=MediaView(row["media_type"], row["media_id"]),
+        duration_sec=row["duration_sec"],
+        kind=row["kind"],
+        temp=row["temp"],
+        queued_by=row["queued_by"],
+        playlist_index=row["position"],
+        eta_sec=eta,
+        pay=(
+            PayView(
+                row["request_id"],
+                row["paid_by"],
+                row["tier"],
+                row["cost"],
+                row["pay_status"],
+                row.get("owner_away_reason"),
+                row.get("owner_away_since"),
+                row.get("cancels_at"),
+            )
+            if row.get("request_id") and row.get("paid_by") is not None
+            else None
+        ),
+        promo_type=row.get("promo_type"),
+        lead_in_for=row.get("lead_in_for"),
+    )
+
+
+class UnknownChannel(LookupError):
+    pass
+
+
+def build_view(
+    channel: str,
+    channel_row: dict[str, Any] | None,
+    item_rows: list[dict[str, Any]],
+    position: int,
+    now: datetime,
+) -> QueueView:
+    if channel_row is None:
+        return QueueView(channel, position, 0, now, None, [])
+    current_id = channel_row["now_playing_item_id"]
+    index = next((i for i, r in enumerate(item_rows) if r["item_id"] == current_id), None)
+    if index is None:
+        upcoming = item_rows
+        now_playing = None
+        if channel_row["now_playing_uid"] is not None:
+            now_playing = NowPlayingView(None, channel_row["now_playing_uid"], None, None, None)
+        clock: float | None = None
+    else:
+        current = item_rows[index]
+        upcoming = item_rows[index + 1 :] + item_rows[:index]
+        since = channel_row["playing_since"]
+        elapsed = max((now - since).total_seconds(), 0.0) if since else None
+        remaining = None
+        if elapsed is not None and current["duration_sec"] > 0:
+            remaining = max(current["duration_sec"] - elapsed, 0.0)
+        now_playing = NowPlayingView(_item(current, 0.0), current["uid"], since, elapsed, remaining)
+        clock = remaining
+    items = []
+    for row in upcoming:
+        items.append(_item(row, clock))
+        if clock is not None:
+            clock = clock + row["duration_sec"] if row["duration_sec"] > 0 else None
+    lock = None
+    if channel_row.get("lock_label") is not None and (
+        channel_row["lock_until"] is None or channel_row["lock_until"] > now
+    ):
+        lock = LockView(
+            channel_row["lock_label"], channel_row["lock_until"], channel_row["lock_by"]
+        )
+    return QueueView(channel, position, channel_row["position"], now, now_playing, items, lock)
+
+
+class QueueQueries:
+    def __init__(self, store: ProjectionStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def queue(self, channel: str) -> QueueView:
+        position = await self._store.checkpoint(QueueShadowProjection.name)
+        rows = await self._store.fetch(CHANNELS, {"channel": channel})
+        items = await self._store.fetch(ITEMS, {"channel": channel}, order_by=("position",))
+        return self.build(channel, rows[0] if rows else None, items, position)
+
+    def build(
+        self,
+        channel: str,
+        channel_row: dict[str, Any] | None,
+        item_rows: list[dict[str, Any]],
+        position: int,
+    ) -> QueueView:
+        """The view of a channel's rows (`rows_for`'s shape) with ETAs from the clock now: what
+        `queue` returns once these rows are the ones in the store at checkpoint `position`."""
+        return build_view(channel, channel_row, item_rows, position, self._clock.now())
+
+    async def channels(self) -> list[str]:
+        return [r["channel"] for r in await self._store.fetch(CHANNELS, order_by=("channel",))]

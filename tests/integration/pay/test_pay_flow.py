@@ -1,0 +1,204 @@
+"""The pay flow end to end over the simulator and the local ledger."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from application.pay.economy import RefundOutcome
+from domain.media import Media
+from tests.integration.pay.pay_world import PayWorld
+
+P = [Media("yt", f"paid{i}", f"Paid {i}", 300) for i in range(10)]
+COST = 250  # five minutes on the default price table
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[PayWorld]:
+    w = PayWorld()
+    await w.seed()
+    await w.ledger.grant("lobby", "ann", 10_000, "admin")
+    await w.ledger.grant("lobby", "bob", 10_000, "admin")
+    w.start_flow()
+    yield w
+    await w.stop_flow()
+
+
+async def test_queue_and_playnext_land_in_their_slots_and_are_charged(world: PayWorld) -> None:
+    r1, _ = await world.request("ann", P[1], "queue")
+    await world.settled(r1)
+    r2, _ = await world.request("bob", P[2], "queue")
+    await world.settled(r2)
+    r3, _ = await world.request("ann", P[3], "playnext")
+    await world.settled(r3)
+    assert world.playlist_ids() == ["content0", "paid3", "paid1", "paid2", "content1", "content2"]
+    assert await world.ledger.balance("lobby", "ann") == 10_000 - 2 * COST
+    assert await world.ledger.balance("lobby", "bob") == 10_000 - COST
+    state = await world.state()
+    assert [i.kind for i in state.items[1:4]] == ["pay", "pay", "pay"]
+    assert all(i.temp for i in world.sim.playlist() if i.media.id.startswith("paid"))
+
+
+async def test_a_declined_spend_adds_nothing(world: PayWorld) -> None:
+    rid, _ = await world.request("pauper", P[1])
+    state = await world.settled(rid)
+    pay = state.pay_item(rid)
+    assert pay is not None and pay.status == "declined"
+    assert pay.decline_code == "insufficient_balance"
+    assert "paid1" not in world.playlist_ids()
+
+
+async def test_transient_add_failures_past_the_budget_end_in_one_refund(world: PayWorld) -> None:
+    world.cytube.fail_adds(10, transient=True)
+    rid, _ = await world.request("ann", P[1])
+    state = await world.settled(rid)
+    pay = state.pay_item(rid)
+    assert pay is not None and pay.cancel_reason == "add_failed" and pay.payment == "refunded"
+    assert pay.add_attempts == world.config.add_retries + 1
+    assert await world.money("ann") == {"debited": [(rid, COST)], "refunded": [(rid, COST)]}
+    assert "paid1" not in world.playlist_ids()
+
+
+async def test_a_transient_add_failure_within_the_budget_is_retried(world: PayWorld) -> None:
+    world.cytube.fail_adds(2, transient=True)
+    rid, _ = await world.request("ann", P[1])
+    pay = (await world.settled(rid)).pay_item(rid)
+    assert pay is not None and pay.placement == "positioned" and pay.add_attempts == 3
+
+
+async def test_a_permanent_add_failure_refunds_at_once(world: PayWorld) -> None:
+    world.cytube.fail_adds(1, transient=False, error="Media not found")
+    rid, _ = await world.request("ann", P[1])
+    pay = (await world.settled(rid)).pay_item(rid)
+    assert pay is not None and pay.cancel_reason == "add_failed" and pay.add_attempts == 1
+    assert await world.ledger.balance("lobby", "ann") == 10_000
+
+
+async def test_a_move_that_never_happens_ends_in_one_refund_and_no_item(world: PayWorld) -> None:
+    world.cytube.drop_moves(100)
+    rid, _ = await world.request("ann", P[1], "playnext")
+    pay = (await world.settled(rid)).pay_item(rid)
+    assert pay is not None and pay.cancel_reason == "move_failed" and pay.finished
+    assert await world.money("ann") == {"debited": [(rid, COST)], "refunded": [(rid, COST)]}
+    assert "paid1" not in world.playlist_ids()
+
+
+async def test_an_add_whose_reply_lacks_the_uid_is_confirmed_by_media(world: PayWorld) -> None:
+    world.cytube.add_without_uid(1)
+    rid, _ = await world.request("ann", P[1])
+    pay = (await world.settled(rid)).pay_item(rid)
+    assert pay is not None and pay.placement == "positioned"
+
+
+async def test_an_add_whose_reply_is_lost_is_found_on_the_playlist_not_added_twice(
+    world: PayWorld,
+) -> None:
+    world.cytube.lose_after_add(1)
+    rid, _ = await world.request("ann", P[1])
+    pay = (await world.settled(rid)).pay_item(rid)
+    assert pay is not None and pay.placement == "positioned"
+    assert world.playlist_ids().count("paid1") == 1
+
+
+async def test_the_same_request_id_twice_charges_once(world: PayWorld) -> None:
+    rid, first = await world.request("ann", P[1], request_id="same-id")
+    _, second = await world.request("ann", P[1], request_id="same-id")
+    assert first.events and not second.events
+    await world.settled(rid)
+    assert (await world.money("ann"))["debited"] == [("same-id", COST)]
+
+
+async def test_an_admin_cancel_refunds_and_removes_the_item(world: PayWorld) -> None:
+    rid, _ = await world.request("ann", P[1])
+    await world.settled(rid)
+    await world.admin_cancel(rid)
+    pay = (await world.until(lambda s: s.pay_item(rid).finished, "refund")).pay_item(rid)  # type: ignore[union-attr]
+    assert pay is not None and pay.refunded == COST and pay.placement == "removed"
+    assert "paid1" not in world.playlist_ids()
+    assert await world.ledger.balance("lobby", "ann") == 10_000
+
+
+async def test_losing_now_playing_before_the_add_refunds_with_no_now_playing(
+    world: PayWorld,
+) -> None:
+    await world.stop_flow()
+    rid, _ = await world.request("ann", P[1])
+    for item in world.sim.playlist():
+        await world.sim.delete(item.uid)
+    world.start_flow()
+    pay = (await world.settled(rid)).pay_item(rid)
+    assert pay is not None and pay.cancel_reason == "no_now_playing"
+    assert await world.ledger.balance("lobby", "ann") == 10_000
+
+
+class LedgerExcept:
+    """The ledger, except for what a subclass overrides."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+class BuggyOnce(LedgerExcept):
+    """The ledger, except that its first spend fails with an error nobody planned for."""
+
+    raised = 0
+
+    async def spend(self, *args: object) -> object:
+        if not self.raised:
+            self.raised += 1
+            raise RuntimeError("a bug in the economy adapter (injected)")
+        return await self.inner.spend(*args)  # type: ignore[attr-defined]
+
+
+async def test_an_unforeseen_error_delays_a_purchase_but_does_not_strand_it() -> None:
+    w = PayWorld()
+    await w.seed()
+    await w.ledger.grant("lobby", "ann", 10_000, "admin")
+    buggy = BuggyOnce(w.ledger)
+    w.start_flow(economy=buggy)  # type: ignore[arg-type]
+    try:
+        rid, _ = await w.request("ann", P[1])
+        state = await w.settled(rid)
+        pay = state.pay_item(rid)
+        assert buggy.raised == 1
+        assert pay is not None and pay.payment == "captured" and pay.placement == "positioned"
+        assert await w.ledger.balance("lobby", "ann") == 10_000 - COST
+    finally:
+        await w.stop_flow()
+
+
+class RefusesRefunds(LedgerExcept):
+    """The ledger, except that it answers every refund with a refusal."""
+
+    asked = 0
+
+    async def refund(self, *args: object) -> RefundOutcome:
+        self.asked += 1
+        return RefundOutcome(ok=False, refunded=0, error_code="not_found", message="No such tx")
+
+
+async def test_a_refused_refund_is_recorded_as_refused_and_the_flow_stops_asking() -> None:
+    w = PayWorld()
+    await w.seed()
+    await w.ledger.grant("lobby", "ann", 10_000, "admin")
+    economy = RefusesRefunds(w.ledger)
+    w.start_flow(economy=economy)  # type: ignore[arg-type]
+    try:
+        rid, _ = await w.request("ann", P[1])
+        await w.settled(rid)
+        await w.admin_cancel(rid)
+        state = await w.until(
+            lambda s: s.pay_item(rid) is None or s.pay_item(rid).finished, "the refund settled"
+        )
+        pay = state.pay_item(rid)
+        assert pay is not None and pay.status == "refund_refused" and pay.refunded == 0
+        assert "paid1" not in w.playlist_ids()  # off the playlist all the same
+        assert await w.ledger.balance("lobby", "ann") == 10_000 - COST  # nothing came back
+        assert economy.asked == 1
+        assert w.flow is not None and w.flow.outcomes["refund_refused:not_found"] == 1
+    finally:
+        await w.stop_flow()

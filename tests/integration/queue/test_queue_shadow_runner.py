@@ -1,0 +1,207 @@
+"""The queue shadow projection over a real SQLite file: catch up, tail live, rebuild, restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.clock import VirtualClock
+from adapters.log.memory_store import InMemoryEventStore
+from adapters.sql.projection_store import SqlProjectionStore, sqlite_url
+from application.log.command_handler import CommandHandler
+from application.projections.runner import ProjectionRunner
+from application.queue.observing import Observer
+from application.queue.shadow import QueueShadowProjection
+from application.queue.view import QueueQueries
+from domain.media import Media
+from domain.presence.model import ObservedUser, ObserveUserJoined
+from domain.queue.commands import ObserveItemDeleted, ObserveItemQueued, ObserveNowPlaying
+
+START = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def world(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[InMemoryEventStore, SqlProjectionStore, VirtualClock, Observer]]:
+    events = InMemoryEventStore()
+    pstore = SqlProjectionStore(sqlite_url(tmp_path / "read.db"))
+    await pstore.prepare()
+    clock = VirtualClock(START, speed=1.0)
+    yield events, pstore, clock, Observer(CommandHandler(events, clock))
+    await pstore.close()
+
+
+async def seed(observer: Observer, channel: str = "lobby") -> None:
+    for uid, minutes in [(1, 3), (2, 4), (3, 97)]:
+        media = Media("yt", f"m{uid}", f"Item {uid}", minutes * 60)
+        await observer.observe(channel, ObserveItemQueued(uid, media, after=uid - 1 or "prepend"))
+    await observer.observe(channel, ObserveNowPlaying(1))
+
+
+async def test_catch_up_builds_the_queue_with_etas(world) -> None:  # type: ignore[no-untyped-def]
+    events, pstore, clock, observer = world
+    await seed(observer)
+    runner = ProjectionRunner(events, pstore, QueueShadowProjection())
+    await runner.start()
+    assert await runner.catch_up() == 4
+    clock.advance(60)
+    view = await QueueQueries(pstore, clock).queue("lobby")
+    assert view.position == await events.head()
+    assert view.now_playing is not None and view.now_playing.item is not None
+    assert view.now_playing.item.uid == 1 and view.now_playing.remaining_sec == pytest.approx(
+        120, abs=1
+    )
+    assert [(i.uid, i.eta_sec) for i in view.items] == [
+        (2, pytest.approx(120, abs=1)),
+        (3, pytest.approx(360, abs=1)),
+    ]
+
+
+async def test_live_tail_announces_each_change(world) -> None:  # type: ignore[no-untyped-def]
+    events, pstore, clock, observer = world
+    changes: asyncio.Queue[tuple[set[str], int]] = asyncio.Queue()
+
+    async def on_change(channels: set[str], position: int) -> None:
+        await changes.put((channels, position))
+
+    runner = ProjectionRunner(events, pstore, QueueShadowProjection(), on_change=on_change)
+    task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(runner.caught_up.wait(), 5)
+    await seed(observer, "movie night")
+    seen: set[str] = set()
+    announced = 0
+    while announced < await events.head():
+        channels, announced = await asyncio.wait_for(changes.get(), 5)
+        seen |= channels
+    assert seen == {"movie night"}
+    await observer.observe("movie night", ObserveItemDeleted(2))
+    _, position = await asyncio.wait_for(changes.get(), 5)
+    # Announced as soon as it is folded, before its transaction: the rows follow right after.
+    for _ in range(500):
+        if await pstore.checkpoint(QueueShadowProjection.name) == position:
+            break
+        await asyncio.sleep(0.01)
+    view = await QueueQueries(pstore, clock).queue("movie night")
+    assert view.position == position and [i.uid for i in view.items] == [3]
+    task.cancel()
+
+
+async def test_rebuild_gives_the_same_rows_as_the_live_projection(world) -> None:  # type: ignore[no-untyped-def]
+    events, pstore, _clock, observer = world
+    await seed(observer)
+    await seed(observer, "other")
+    await observer.observe("lobby", ObserveNowPlaying(2))
+    runner = ProjectionRunner(events, pstore, QueueShadowProjection(), batch_size=2)
+    await runner.start()
+    await runner.catch_up()
+
+    async def rows() -> list[list[dict[str, object]]]:
+        return [
+            await pstore.fetch("queue_items", order_by=("channel", "position")),
+            await pstore.fetch("queue_channels", order_by=("channel",)),
+        ]
+
+    before = await rows()
+    progress: list[tuple[int, int]] = []
+    await runner.rebuild(lambda done, total: progress.append((done, total)))
+    assert await rows() == before
+    assert len(before[0]) == 6
+    assert progress[-1][0] == progress[-1][1] == await events.head()
+
+
+async def test_a_runner_whose_checkpoint_was_moved_reloads_and_stays_correct(world) -> None:  # type: ignore[no-untyped-def]
+    events, pstore, clock, observer = world
+    await seed(observer)
+    live = ProjectionRunner(events, pstore, QueueShadowProjection())
+    task = asyncio.create_task(live.run())
+    await asyncio.wait_for(live.caught_up.wait(), 5)
+    # Another process rebuilds underneath it, then a new observation arrives.
+    other = ProjectionRunner(events, pstore, QueueShadowProjection())
+    await other.rebuild()
+    await observer.observe("lobby", ObserveItemQueued(9, Media("yt", "m9", "Late", 30)))
+    for _ in range(100):
+        if live.position == await events.head():
+            break
+        await asyncio.sleep(0.05)
+    view = await QueueQueries(pstore, clock).queue("lobby")
+    assert [i.uid for i in view.items] == [2, 3, 9]
+    task.cancel()
+
+
+async def test_a_restarted_runner_resumes_from_its_rows(world) -> None:  # type: ignore[no-untyped-def]
+    events, pstore, clock, observer = world
+    await seed(observer)
+    first = ProjectionRunner(events, pstore, QueueShadowProjection())
+    await first.start()
+    await first.catch_up()
+    await observer.observe("lobby", ObserveNowPlaying(2))  # temp-free: nothing removed
+    second = ProjectionRunner(events, pstore, QueueShadowProjection())
+    await second.start()
+    assert await second.catch_up() == 1
+    clock.advance(timedelta(minutes=1).total_seconds())
+    view = await QueueQueries(pstore, clock).queue("lobby")
+    assert view.now_playing is not None and view.now_playing.uid == 2
+    assert [i.uid for i in view.items] == [3, 1]
+
+
+async def folded_to_head(runner: ProjectionRunner, events: InMemoryEventStore) -> int:
+    head = await events.head()
+    for _ in range(500):
+        if runner.position >= head:
+            return head
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the runner stayed at {runner.position}, the head is {head}")
+
+
+class CountingStore(SqlProjectionStore):
+    """The real store, counting the transactions the runner asks of it."""
+
+    commits = 0
+
+    async def commit(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.commits += 1
+        await super().commit(*args, **kwargs)
+
+
+async def test_commits_the_shadow_ignores_cost_no_transaction_and_the_checkpoint_follows(
+    tmp_path: Path,
+) -> None:
+    events = InMemoryEventStore()
+    pstore = CountingStore(sqlite_url(tmp_path / "read.db"))
+    await pstore.prepare()
+    clock = VirtualClock(START, speed=1.0)
+    observer = Observer(CommandHandler(events, clock))
+    runner = ProjectionRunner(
+        events, pstore, QueueShadowProjection(), batch_size=1, idle_checkpoint_sec=0.2
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(runner.caught_up.wait(), 5)
+        await seed(observer)
+        await folded_to_head(runner, events)
+        written = pstore.commits
+        for n in range(20):  # presence: nothing the queue shadow shows
+            await observer.observe("lobby", ObserveUserJoined(ObservedUser(f"u{n}")))
+        head = await folded_to_head(runner, events)
+        assert pstore.commits == written  # folded, but no transaction yet
+        for _ in range(100):
+            if await pstore.checkpoint(runner.projection.name) == head:
+                break
+            await asyncio.sleep(0.05)
+        assert await pstore.checkpoint(runner.projection.name) == head
+        assert pstore.commits == written + 1  # one checkpoint for all twenty
+        # A restart from that checkpoint re-folds nothing and shows the same queue.
+        again = ProjectionRunner(events, pstore, QueueShadowProjection())
+        await again.start()
+        assert await again.catch_up() == 0
+        view = await QueueQueries(pstore, clock).queue("lobby")
+        assert [i.uid for i in view.items] == [2, 3]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pstore.close()
