@@ -224,7 +224,7 @@ async def _seed_channels(services: Any) -> None:
 
     items = tuple(ObservedItem(i + 1, m) for i, m in enumerate(DEMO_PLAYLIST))
     for ch in CHANNELS[1:]:
-        await services.observer.observe(ch, ObservePlaylist(items, current_uid=1))
+        await services.queue.observer.observe(ch, ObservePlaylist(items, current_uid=1))
 
 
 async def _join_buyers(services: Any, buyers: int) -> None:
@@ -236,9 +236,11 @@ async def _join_buyers(services: Any, buyers: int) -> None:
     for c in range(buyers):
         ch, name = CHANNELS[c % len(CHANNELS)], f"buyer{c}"
         if ch == CHANNELS[0]:
-            await services.simulator.join(name)
+            await services.cytube.simulator.join(name)
         else:
-            await services.observer.observe(ch, ObserveUserJoined(ObservedUser(name, 1, False)))
+            await services.queue.observer.observe(
+                ch, ObserveUserJoined(ObservedUser(name, 1, False))
+            )
 
 
 async def _quiesce(services: Any, within: float = 120.0) -> float:
@@ -247,7 +249,7 @@ async def _quiesce(services: Any, within: float = 120.0) -> float:
     started = time.perf_counter()
     await caught_up(services, within)
     deadline = time.monotonic() + within
-    while services.pay_flow.in_flight and time.monotonic() < deadline:  # noqa: ASYNC110
+    while services.pay.flow.in_flight and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     await caught_up(services, within)
     return round(time.perf_counter() - started, 3)
@@ -281,17 +283,17 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
     with fresh_nats_server() as (url, tmp, nats_pid):
         async with service(tmp / "svc", url, channel=CHANNELS[0]) as (services, base):
             await _seed_channels(services)
-            extra = [NatsCommands(services.log.nc, services, ch) for ch in CHANNELS[1:]]
+            extra = [NatsCommands(services.kernel.log.nc, services, ch) for ch in CHANNELS[1:]]
             for cmd in extra:
                 await cmd.start()
             await caught_up(services)
-            known = set(await services.queries.channels())
+            known = set(await services.queue.queries.channels())
             assert set(CHANNELS) <= known, f"channels not in the shadow: {set(CHANNELS) - known}"
 
             await _join_buyers(services, max(args.clients))
-            now = services.wall_clock.now()
+            now = services.kernel.wall_clock.now()
             tokens = [
-                services.signer.issue(f"buyer{c}", "viewer", ttl_sec=7200, now=now)[0]
+                services.identity.signer.issue(f"buyer{c}", "viewer", ttl_sec=7200, now=now)[0]
                 for c in range(max(args.clients))
             ]
             raw_nc = await nats.connect(url, name="bench-raw-in-service-process")
@@ -300,7 +302,7 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
 
             uids = itertools.count(1_000_000)
             last_uid: dict[int, int] = {}
-            rejected_before = services.observer.rejected
+            rejected_before = services.queue.observer.rejected
 
             async def observe(c: int, k: int) -> None:
                 ch = CHANNELS[c % len(CHANNELS)]
@@ -308,10 +310,10 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
                 if uid is None:
                     uid = next(uids)
                     media = Media("yt", f"obs-{uid}", "bench", 240)
-                    await services.observer.observe(ch, ObserveItemQueued(uid, media))
+                    await services.queue.observer.observe(ch, ObserveItemQueued(uid, media))
                     last_uid[c] = uid
                 else:
-                    await services.observer.observe(ch, ObserveItemDeleted(uid))
+                    await services.queue.observer.observe(ch, ObserveItemDeleted(uid))
 
             worker = await spawn_worker(
                 Path(__file__),
@@ -348,7 +350,9 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
             for kind, res in warm.items():
                 assert res["errors"] == 0, (kind, res["error_samples"])
             await _quiesce(services)
-            size = await mean_message_size(raw_js, services.log.events.stream_name, sample=600)
+            size = await mean_message_size(
+                raw_js, services.kernel.log.events.stream_name, sample=600
+            )
             out["raw_payload_bytes"] = size
             raw_op = await _raw_publisher(raw_js, b"x" * size)
             meter = CpuMeter(nats_pid)
@@ -423,10 +427,10 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
             for cmd in extra:
                 await cmd.stop()
             out["service_counters"] = {
-                "observations_refused": services.observer.rejected - rejected_before,
-                "handler_conflicts": services.handler.conflicts,
-                "log_head": await services.log.events.head(),
-                "pay_outcomes": dict(services.pay_flow.outcomes),
+                "observations_refused": services.queue.observer.rejected - rejected_before,
+                "handler_conflicts": services.kernel.handler.conflicts,
+                "log_head": await services.kernel.log.events.head(),
+                "pay_outcomes": dict(services.pay.flow.outcomes),
             }
             await raw_nc.close()
     return out

@@ -360,11 +360,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with fresh_nats_server() as (url, tmp, _pid):
         async with common.service(tmp / "svc", url, channel="lobby") as (services, base):
             items = tuple(ObservedItem(i + 1, m) for i, m in enumerate(DEMO_PLAYLIST))
-            await services.observer.observe(CHANNEL, ObservePlaylist(items, current_uid=1))
-            inbound = KrytenInbound(services.log.nc, CHANNEL, services.observer, domain="cytu.be")
+            await services.queue.observer.observe(CHANNEL, ObservePlaylist(items, current_uid=1))
+            inbound = KrytenInbound(
+                services.kernel.log.nc, CHANNEL, services.queue.observer, domain="cytu.be"
+            )
             await inbound.start()
             await caught_up(services)
-            frame = msgspec.json.encode(await services.queries.queue(CHANNEL))
+            frame = msgspec.json.encode(await services.queue.queries.queue(CHANNEL))
             out["queue_frame_bytes"] = len(frame)
             out["queue_items"] = len(DEMO_PLAYLIST)
 
@@ -420,7 +422,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "malformed": inbound.stats.malformed,
                 "failed": inbound.stats.failed,
             }
-            out["observations_refused"] = services.observer.rejected
+            out["observations_refused"] = services.queue.observer.rejected
             await inbound.stop()
             await raw_nc.close()
     return out

@@ -195,23 +195,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             services,
             _base,
         ):
-            await _seed(services.observer.observe, n)
+            await _seed(services.queue.observer.observe, n)
             await caught_up(services)
             svc_obs = _observations(n)
-            rejected = services.observer.rejected
+            rejected = services.queue.observer.rejected
 
             # As Kryten-Robot's reports arrive: paced by the intake while followers lag.
-            paced = PacedObservations(services.observer, services.intake)
+            paced = PacedObservations(services.queue.observer, services.kernel.intake)
             max_lag = 0
 
             async def service_op(ch: int, k: int) -> None:
                 nonlocal max_lag
                 await paced.observe(_channel(ch), svc_obs(ch))
-                max_lag = max(max_lag, services.tail.lag())
+                max_lag = max(max_lag, services.kernel.tail.lag())
 
             calls = dict(common.CALLS)
             await measure("service", service_op)
-            head = await services.log.events.head()
+            head = await services.kernel.log.events.head()
             lag = {r.projection.name: head - r.position for r in services.runners}
             drain_started = time.perf_counter()
             await caught_up(services, within=600)
@@ -224,11 +224,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             # command until the projections had folded the last one.
             res["load_to_caught_up_sec"] = round(args.warmup + res["wall_sec"] + drain, 3)
             res["sustained_per_sec"] = res["ops_total"] / res["load_to_caught_up_sec"]
-            res["observations_refused"] = services.observer.rejected - rejected
-            res["handler_conflicts"] = services.handler.conflicts
+            res["observations_refused"] = services.queue.observer.rejected - rejected
+            res["handler_conflicts"] = services.kernel.handler.conflicts
             res["follower_lag_max"] = max_lag
-            res["intake_waits"] = services.intake.waited
-            res["intake_max_lag"] = services.intake.config.max_lag
+            res["intake_waits"] = services.kernel.intake.waited
+            res["intake_max_lag"] = services.kernel.intake.config.max_lag
             res.update(common.calls_since(calls, res["ops_total"]))
         await measure("raw_after", raw_op)
         await nc.close()

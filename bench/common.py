@@ -306,8 +306,8 @@ async def service(
     """The real composition root (`entrypoints.bootstrap.running`) on `nats_url`, with the
     simulated CyTube and local ledger, behind uvicorn on a free loopback port when `http`.
     Yields (services, HTTP base URL or None)."""
-    from entrypoints.bootstrap import running, settle_heap
     from entrypoints.http.server import http_server
+    from entrypoints.serve import running, settle_heap
     from entrypoints.settings import Settings
 
     settings = Settings(
@@ -320,7 +320,8 @@ async def service(
         log_level="warning",
         **overrides,
     )
-    async with running(settings) as services:
+    async with running(settings) as served:
+        services = served.services
         settle_heap()  # as `webqueue serve` does
         base = None
         task = None
@@ -350,7 +351,7 @@ async def caught_up(services: Any, within: float = 60.0) -> None:
     """Wait until every projection runner has folded the log's head."""
     deadline = time.monotonic() + within
     while True:
-        head = await services.log.events.head()
+        head = await services.kernel.log.events.head()
         behind = [r for r in services.runners if r.position < head]
         if not behind:
             return

@@ -107,8 +107,10 @@ async def trace_screen(updates: int) -> dict[str, Any]:
     with fresh_nats_server() as (url, tmp, _pid):
         async with common.service(tmp / "svc", url, channel="lobby") as (services, base):
             items = tuple(ObservedItem(i + 1, m) for i, m in enumerate(DEMO_PLAYLIST))
-            await services.observer.observe("bench", ObservePlaylist(items, current_uid=1))
-            inbound = KrytenInbound(services.log.nc, "bench", services.observer, domain="cytu.be")
+            await services.queue.observer.observe("bench", ObservePlaylist(items, current_uid=1))
+            inbound = KrytenInbound(
+                services.kernel.log.nc, "bench", services.queue.observer, domain="cytu.be"
+            )
             await inbound.start()
             await caught_up(services)
             nc = await nats.connect(url)
@@ -201,16 +203,16 @@ async def trace_purchase(purchases: int, pause: float) -> dict[str, Any]:
         with fresh_nats_server() as (url, tmp, _pid):
             async with common.service(tmp / "svc", url, channel="ch0") as (services, _base):
                 await caught_up(services)
-                await services.simulator.join("buyer0")
-                now = services.wall_clock.now()
-                token = services.signer.issue("buyer0", "viewer", ttl_sec=3600, now=now)[0]
-                who = services.signer.verify(token, now=now)
+                await services.cytube.simulator.join("buyer0")
+                now = services.kernel.wall_clock.now()
+                token = services.identity.signer.issue("buyer0", "viewer", ttl_sec=3600, now=now)[0]
+                who = services.identity.signer.verify(token, now=now)
                 await asyncio.sleep(1.0)
                 for counter in (reads, appends, writes):
                     counter.clear()
                 for k in range(purchases):
                     media = Media("yt", f"trace{k}", "t", 300)
-                    await services.pay.request("ch0", who, media, "queue", None)
+                    await services.pay.service.request("ch0", who, media, "queue", None)
                     await asyncio.sleep(pause)
                 await asyncio.sleep(0.5)
     finally:

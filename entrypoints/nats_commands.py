@@ -22,9 +22,9 @@ from application.log.intake import Busy
 from application.log.ports import ConcurrencyConflict, StoreUnavailable
 from domain.errors import Rejected
 from domain.media import Media
-from entrypoints.bootstrap import Services
 from entrypoints.http.errors import BUSY
-from entrypoints.http.pay import BuyItem, Duration, Grant, Lock, MediaId, MediaType, TierName
+from entrypoints.schemas import BuyItem, Duration, Grant, Lock, MediaId, MediaType, TierName
+from entrypoints.services import Services
 
 log = logging.getLogger("webqueue.nats")
 PREFIX = "wq.cmd"
@@ -84,48 +84,48 @@ Handler = Callable[[Services, str, Any], Awaitable[Any]]
 
 
 def _who(services: Services, token: str) -> Identity:
-    signer = services.signer
-    return signer.verify(token, now=services.wall_clock.now())
+    signer = services.identity.signer
+    return signer.verify(token, now=services.identity.wall_clock.now())
 
 
 async def _request(services: Services, channel: str, m: RequestPayItemMsg) -> Any:
     media = Media(m.media_type, m.media_id, m.title, m.duration_sec)
     who = _who(services, m.token)
-    return await services.pay.request(channel, who, media, m.tier, m.request_id)
+    return await services.pay.service.request(channel, who, media, m.tier, m.request_id)
 
 
 async def _preview(services: Services, channel: str, m: PreviewPayItemMsg) -> Any:
     media = Media(m.media_type, m.media_id, m.title, m.duration_sec)
-    return await services.pay.preview(channel, _who(services, m.token), media, m.tier)
+    return await services.pay.service.preview(channel, _who(services, m.token), media, m.tier)
 
 
 async def _status(services: Services, channel: str, m: PayItemRef) -> Any:
-    return await services.pay.status(channel, _who(services, m.token), m.request_id)
+    return await services.pay.service.status(channel, _who(services, m.token), m.request_id)
 
 
 async def _cancel(services: Services, channel: str, m: CancelPayItemMsg) -> Any:
-    await services.pay.cancel(channel, _who(services, m.token), m.request_id, m.reason)
+    await services.pay.service.cancel(channel, _who(services, m.token), m.request_id, m.reason)
     return {"request_id": m.request_id, "status": "cancelling"}
 
 
 async def _wallet(services: Services, channel: str, m: WalletRef) -> Any:
-    return await services.pay.wallet(channel, _who(services, m.token), m.user)
+    return await services.pay.service.wallet(channel, _who(services, m.token), m.user)
 
 
 async def _grant(services: Services, channel: str, m: GrantMsg) -> Any:
-    return await services.pay.grant(channel, _who(services, m.token), m.user, m.amount)
+    return await services.pay.service.grant(channel, _who(services, m.token), m.user, m.amount)
 
 
 async def _lock(services: Services, channel: str, m: LockMsg) -> Any:
-    return await services.pay.lock(channel, _who(services, m.token), m.label, m.until)
+    return await services.pay.service.lock(channel, _who(services, m.token), m.label, m.until)
 
 
 async def _unlock(services: Services, channel: str, m: Authed) -> Any:
-    return await services.pay.unlock(channel, _who(services, m.token))
+    return await services.pay.service.unlock(channel, _who(services, m.token))
 
 
 async def _queue(services: Services, channel: str, m: Empty) -> Any:
-    return await services.queries.queue(channel)
+    return await services.queue.queries.queue(channel)
 
 
 #: command (the last subject token) -> (message type, handler); see docs/nats-commands.md.
@@ -198,7 +198,7 @@ class NatsCommands:
             return _error("invalid_request", str(exc))
         try:
             if name in WRITES:
-                await self._services.intake.admit()
+                await self._services.kernel.intake.admit()
             return _ok(await entry[1](self._services, self._channel, message))
         except (Rejected, Unauthenticated, Forbidden, NotFoundError, CommandError) as exc:
             return _error(exc.code, exc.message)

@@ -46,7 +46,7 @@ def media_of(row: dict[str, Any]) -> Media:
 
 class PlaylistsProjection:
     name = "playlists"
-    tables = (PLAYLISTS, PLAYLIST_ITEMS)
+    tables: tuple[str, ...] = (PLAYLISTS, PLAYLIST_ITEMS)
 
     def __init__(self) -> None:
         self._headers: dict[Key, dict[str, Any]] = {}

@@ -147,7 +147,7 @@ def _pay(row: dict[str, Any]) -> PayItem:
 
 class QueueShadowProjection:
     name = "queue_shadow"
-    tables = (ITEMS, CHANNELS, PAY_ITEMS, PAY_HISTORY)
+    tables: tuple[str, ...] = (ITEMS, CHANNELS, PAY_ITEMS, PAY_HISTORY)
 
     def __init__(self) -> None:
         self._states: dict[str, QueueState] = {}

@@ -138,12 +138,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 async def _serve(settings: Settings) -> None:
 
-    from entrypoints.bootstrap import running, settle_heap
     from entrypoints.http.server import http_server
+    from entrypoints.serve import running, settle_heap
 
-    async with running(settings) as services:
+    async with running(settings) as served:
+        services = served.services
         settle_heap()
-        where = services.log.url + (" (embedded)" if services.log.server else "")
+        where = services.kernel.log.url + (" (embedded)" if services.kernel.log.server else "")
         print(
             f"webqueue {webqueue_version()}: channel {settings.channel!r}, log {where}, "
             f"read models {settings.database_url}, CyTube {settings.cytube}"

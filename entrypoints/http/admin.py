@@ -21,7 +21,7 @@ class AdminController(Controller):
     async def projections(
         self, services: ServicesDep, identity: IdentityDep
     ) -> list[ProjectionInfo]:
-        return await services.admin.projections(identity)
+        return await services.admin.viewer.projections(identity)
 
     @post(
         "/projections/{name:str}/rebuild",
@@ -32,7 +32,7 @@ class AdminController(Controller):
     async def rebuild(
         self, services: ServicesDep, identity: IdentityDep, name: PathText
     ) -> Progress:
-        return await services.admin.rebuild(identity, name)
+        return await services.admin.viewer.rebuild(identity, name)
 
     @get("/projections/{name:str}/tables/{table:str}", summary="A page of a projection's rows")
     async def rows(
@@ -46,7 +46,7 @@ class AdminController(Controller):
         sort: Annotated[str | None, QueryParameter(name="sort", max_length=100)] = None,
         desc: Annotated[bool, QueryParameter(name="desc")] = False,
     ) -> TablePage:
-        return await services.admin.rows(
+        return await services.admin.viewer.rows(
             identity, name, table, page=page, size=size, sort=sort, descending=desc
         )
 
@@ -54,7 +54,7 @@ class AdminController(Controller):
     async def commit(
         self, services: ServicesDep, identity: IdentityDep, position: PathInt
     ) -> CommitView:
-        return await services.admin.commit(identity, position)
+        return await services.admin.viewer.commit(identity, position)
 
 
 @get("/admin", media_type="text/html", include_in_schema=False)

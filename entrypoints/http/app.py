@@ -12,7 +12,6 @@ from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 
-from entrypoints.bootstrap import Services
 from entrypoints.http.admin import AdminController, admin_page
 from entrypoints.http.auth import AUTH_DEPENDENCIES, AUTH_EXCEPTION_HANDLERS, TokenController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, error_body
@@ -24,6 +23,7 @@ from entrypoints.http.promos import PromoController
 from entrypoints.http.queue import QueueController
 from entrypoints.http.sim import QueueFailed, SimController
 from entrypoints.http.stats import StatsController
+from entrypoints.services import Services
 from entrypoints.version import webqueue_version
 
 
@@ -56,20 +56,20 @@ def create_app(services: Services) -> Litestar:
         if connection.scope["type"] != "http" or route.opt.get("intake") is False:
             return
         if connection.scope["method"] not in ("GET", "HEAD", "OPTIONS"):
-            await services.intake.admit()
+            await services.kernel.intake.admit()
 
     @get("/health", summary="Liveness and how far behind the log each projection is")
     async def health() -> Response[Health]:
-        connected = services.log.nc.is_connected
+        connected = services.kernel.log.nc.is_connected
         head = None
         if connected:
             try:
-                head = await services.log.events.head()
+                head = await services.kernel.log.events.head()
             except Exception:
                 connected = False
         projections = {}
         for runner in services.runners:
-            status = await services.read_models.status(runner.projection.name)
+            status = await services.kernel.read_models.status(runner.projection.name)
             lag = max((head or status.position) - status.position, 0)
             projections[runner.projection.name] = ProjectionHealth(
                 status.position, lag, status.last_error
@@ -77,7 +77,7 @@ def create_app(services: Services) -> Litestar:
         body = Health(
             status="ok" if connected else "degraded",
             version=webqueue_version(),
-            channel=services.settings.channel,
+            channel=services.kernel.settings.channel,
             log_connected=connected,
             log_head=head,
             projections=projections,
@@ -87,7 +87,7 @@ def create_app(services: Services) -> Litestar:
     @get("/", media_type="text/html", include_in_schema=False)
     async def index() -> str:
         page = files("entrypoints").joinpath("static/live.html").read_text(encoding="utf-8")
-        return page.replace("{{channel}}", services.settings.channel)
+        return page.replace("{{channel}}", services.kernel.settings.channel)
 
     handlers: list[Any] = [
         health,
@@ -103,7 +103,7 @@ def create_app(services: Services) -> Litestar:
         StatsController,
         EventsController,
     ]
-    if services.simulator is not None:
+    if services.cytube.simulator is not None:
         handlers.append(SimController)
     return Litestar(
         route_handlers=handlers,

@@ -33,19 +33,24 @@ from entrypoints.http.errors import error_body
 IdentityDep = NamedDependency[Identity]
 
 
-class AuthServices(Protocol):
-    """What identity needs from `entrypoints.bootstrap.Services`: its token signer and a wall
-    clock (tokens expire by real time, even when the simulator's virtual clock runs fast)."""
+class IdentityPart(Protocol):
+    """What identity needs from `Services.identity`: its token signer and a wall clock (tokens
+    expire by real time, even when the simulator's virtual clock runs fast)."""
 
     signer: TokenSigner
     wall_clock: Clock
+
+
+class AuthServices(Protocol):
+    identity: IdentityPart
 
 
 if TYPE_CHECKING:
     AuthServicesDep = NamedDependency[AuthServices]
 else:
     # Litestar checks a dependency's value against its annotation, and a Protocol cannot be
-    # checked at run time: any object with `.signer` and `.wall_clock` will do (a test fake too).
+    # checked at run time: any object with `.identity.signer` and `.identity.wall_clock` will do
+    # (a test fake too).
     AuthServicesDep = NamedDependency[Any]
 
 REALM = "webqueue"
@@ -85,10 +90,11 @@ def identity_from_header(signer: TokenSigner, header_value: str | None, now: dat
 
 
 def signer_of(services: object) -> TokenSigner:
-    """The services' token signer (`Services.signer`), or a clear error when none is wired."""
-    signer = getattr(services, "signer", None)
+    """The services' token signer (`Services.identity.signer`), or a clear error when none is
+    wired."""
+    signer = getattr(getattr(services, "identity", None), "signer", None)
     if not isinstance(signer, TokenSigner):
-        raise RuntimeError("Services has no token signer: bootstrap must set Services.signer.")
+        raise RuntimeError("Services has no token signer: bootstrap must wire identity.")
     return signer
 
 
@@ -97,7 +103,7 @@ def provide_identity(request: Request[Any, Any, Any], services: AuthServicesDep)
     return identity_from_header(
         signer_of(services),
         request.headers.get("authorization"),
-        services.wall_clock.now(),
+        services.identity.wall_clock.now(),
     )
 
 
@@ -170,7 +176,7 @@ class TokenController(Controller):
         require(identity, "admin")
         try:
             token, expires_at = signer_of(services).issue(
-                data.user, data.role, ttl_sec=data.ttl_sec, now=services.wall_clock.now()
+                data.user, data.role, ttl_sec=data.ttl_sec, now=services.identity.wall_clock.now()
             )
         except ValueError as exc:
             raise ValidationException(

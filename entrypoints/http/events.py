@@ -140,7 +140,9 @@ class EventsController(Controller):
             )
         except BadReplayQuery as exc:
             raise bad_query(exc.field, exc) from None
-        found = await page(services.log.events, services.log.codec.encode_event, query, limit)
+        found = await page(
+            services.kernel.log.events, services.kernel.log.codec.encode_event, query, limit
+        )
         return Stream(
             _lines(found.rows),
             media_type=NDJSON,

@@ -11,9 +11,9 @@ from entrypoints.http.params import ServicesDep
 @get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics_handler(services: ServicesDep) -> Response[bytes]:
     """Reads the state gauges that need the log and the read models, then renders everything."""
-    await services.metrics.refresh()
+    await services.kernel.metrics.refresh()
     return Response(
-        services.metrics.render(),
+        services.kernel.metrics.render(),
         media_type=MediaType.TEXT,
         # Set in full: Litestar would append its own charset to a text/* media type.
         headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"},

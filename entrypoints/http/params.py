@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from entrypoints.bootstrap import Services
+from entrypoints.services import Services
 
 ServicesDep = NamedDependency[Services]
 Channel = FromPath[str]

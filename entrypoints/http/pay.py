@@ -2,43 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, delete, get, post
 from litestar.params import JSONBody, QueryParameter
-from msgspec import Meta
 
 from application.pay.service import Accepted, LockState, PayItemStatus, Preview, Wallet
 from domain.media import Media
 from entrypoints.http.auth import IdentityDep
 from entrypoints.http.params import Channel, PathRequestId, ServicesDep, UserName
 from entrypoints.http.queue import known_channel
-
-MediaType = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
-MediaId = Annotated[str, Meta(min_length=1, max_length=300)]
-Duration = Annotated[int, Meta(ge=1, le=7 * 24 * 3600)]
-TierName = Literal["queue", "playnext"]
-RequestId = Annotated[str, Meta(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
-
-
-class BuyItem(msgspec.Struct, forbid_unknown_fields=True):
-    media_type: MediaType
-    media_id: MediaId
-    duration_sec: Duration
-    tier: TierName = "queue"
-    title: Annotated[str, Meta(max_length=500)] = ""
-    request_id: RequestId | None = None
-
-
-class Grant(msgspec.Struct, forbid_unknown_fields=True):
-    amount: Annotated[int, Meta(ge=1, le=10_000_000)]
-
-
-class Lock(msgspec.Struct, forbid_unknown_fields=True):
-    label: Annotated[str, Meta(min_length=1, max_length=200)]
-    until: datetime | None = None
+from entrypoints.schemas import BuyItem, Duration, Grant, Lock, MediaId, MediaType, TierName
 
 
 class Cancelling(msgspec.Struct):
@@ -64,7 +39,7 @@ class PayController(Controller):
     ) -> Preview:
         await known_channel(services, channel)
         media = Media(media_type, media_id, title, duration_sec)
-        return await services.pay.preview(channel, identity, media, tier)
+        return await services.pay.service.preview(channel, identity, media, tier)
 
     @post("/pay-items", summary="Buy a slot: 202, then follow the status URL", status_code=202)
     async def buy(
@@ -76,7 +51,9 @@ class PayController(Controller):
     ) -> Accepted:
         await known_channel(services, channel)
         media = Media(data.media_type, data.media_id, data.title, data.duration_sec)
-        return await services.pay.request(channel, identity, media, data.tier, data.request_id)
+        return await services.pay.service.request(
+            channel, identity, media, data.tier, data.request_id
+        )
 
     @get("/pay-items/{request_id:str}", summary="A purchase's status and every step so far")
     async def status(
@@ -86,7 +63,7 @@ class PayController(Controller):
         channel: Channel,
         request_id: PathRequestId,
     ) -> PayItemStatus:
-        return await services.pay.status(channel, identity, request_id)
+        return await services.pay.service.status(channel, identity, request_id)
 
     @delete(
         "/pay-items/{request_id:str}",
@@ -100,14 +77,14 @@ class PayController(Controller):
         channel: Channel,
         request_id: PathRequestId,
     ) -> Cancelling:
-        await services.pay.cancel(channel, identity, request_id, "admin_remove")
+        await services.pay.service.cancel(channel, identity, request_id, "admin_remove")
         return Cancelling(request_id, "cancelling")
 
     @get("/wallets/{user:str}", summary="A wallet's balance (your own, or any for an admin)")
     async def wallet(
         self, services: ServicesDep, identity: IdentityDep, channel: Channel, user: UserName
     ) -> Wallet:
-        return await services.pay.wallet(channel, identity, user)
+        return await services.pay.service.wallet(channel, identity, user)
 
     @post("/wallets/{user:str}/grants", summary="Credit a wallet (admin, local ledger)")
     async def grant(
@@ -118,17 +95,17 @@ class PayController(Controller):
         user: UserName,
         data: JSONBody[Grant],
     ) -> Wallet:
-        return await services.pay.grant(channel, identity, user, data.amount)
+        return await services.pay.service.grant(channel, identity, user, data.amount)
 
     @post("/lock", summary="Close pay-to-play, with a label and an optional end (admin)")
     async def lock(
         self, services: ServicesDep, identity: IdentityDep, channel: Channel, data: JSONBody[Lock]
     ) -> LockState:
         await known_channel(services, channel)
-        return await services.pay.lock(channel, identity, data.label, data.until)
+        return await services.pay.service.lock(channel, identity, data.label, data.until)
 
     @delete("/lock", summary="Reopen pay-to-play (admin)", status_code=200)
     async def unlock(
         self, services: ServicesDep, identity: IdentityDep, channel: Channel
     ) -> LockState:
-        return await services.pay.unlock(channel, identity)
+        return await services.pay.service.unlock(channel, identity)

@@ -69,7 +69,7 @@ class PlaylistController(Controller):
         include_hidden: Annotated[bool, QueryParameter(name="include_hidden")] = False,
     ) -> list[PlaylistSummary]:
         await known_channel(services, channel)
-        return await services.playlists.list(channel, identity, include_hidden)
+        return await services.playlists.service.list(channel, identity, include_hidden)
 
     @post("/playlists", summary="Create a playlist, a promo pool or an immutable one (blessed)")
     async def create(
@@ -80,7 +80,7 @@ class PlaylistController(Controller):
         data: JSONBody[NewPlaylist],
     ) -> Playlist:
         await known_channel(services, channel)
-        return await services.playlists.create(
+        return await services.playlists.service.create(
             channel,
             identity,
             data.name,
@@ -97,7 +97,7 @@ class PlaylistController(Controller):
         channel: Channel,
         playlist_id: PathPlaylistId,
     ) -> Playlist:
-        return await services.playlists.get(channel, identity, playlist_id)
+        return await services.playlists.service.get(channel, identity, playlist_id)
 
     @patch(
         "/playlists/{playlist_id:str}",
@@ -112,7 +112,7 @@ class PlaylistController(Controller):
         data: JSONBody[PlaylistPatch],
     ) -> Playlist:
         items = None if isinstance(data.items, UnsetType) else [i.media() for i in data.items]
-        return await services.playlists.update(
+        return await services.playlists.service.update(
             channel,
             identity,
             playlist_id,
@@ -130,11 +130,11 @@ class PlaylistController(Controller):
         channel: Channel,
         playlist_id: PathPlaylistId,
     ) -> None:
-        await services.playlists.delete(channel, identity, playlist_id)
+        await services.playlists.service.delete(channel, identity, playlist_id)
 
     @get("/promos/pools", summary="Each promo type's pool: its playlists and their items united")
     async def pools(
         self, services: ServicesDep, identity: IdentityDep, channel: Channel
     ) -> PromoPools:
         await known_channel(services, channel)
-        return await services.playlists.promo_pools(channel, identity)
+        return await services.playlists.service.promo_pools(channel, identity)

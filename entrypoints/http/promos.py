@@ -56,7 +56,7 @@ class PromoController(Controller):
         self, services: ServicesDep, identity: IdentityDep, channel: Channel
     ) -> PromoConfigBody:
         await known_channel(services, channel)
-        return _to_body(await services.promos.config(channel, identity))
+        return _to_body(await services.promos.service.config(channel, identity))
 
     @put("/config", summary="Replace the promo settings (admin); 422 names a bad field")
     async def put_config(
@@ -67,4 +67,6 @@ class PromoController(Controller):
         data: JSONBody[PromoConfigBody],
     ) -> PromoConfigBody:
         await known_channel(services, channel)
-        return _to_body(await services.promos.set_config(channel, identity, _to_domain(data)))
+        return _to_body(
+            await services.promos.service.set_config(channel, identity, _to_domain(data))
+        )

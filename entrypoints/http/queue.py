@@ -14,12 +14,15 @@ from application.errors import NotFoundError
 from application.log.replay import BadReplayQuery, parse_log_point
 from application.queue.time_travel import TimeTravel
 from application.queue.view import QueueView
-from entrypoints.bootstrap import Services
 from entrypoints.http.params import Channel, ServicesDep
+from entrypoints.services import Services
 
 
 async def known_channel(services: Services, channel: str) -> str:
-    if channel == services.settings.channel or channel in await services.queries.channels():
+    if (
+        channel == services.kernel.settings.channel
+        or channel in await services.queue.queries.channels()
+    ):
         return channel
     raise NotFoundError("unknown_channel", f"No channel named {channel!r} is served here.")
 
@@ -30,7 +33,7 @@ class QueueController(Controller):
 
     @get("/", summary="Channels with a queue")
     async def channels(self, services: ServicesDep) -> list[str]:
-        names = set(await services.queries.channels()) | {services.settings.channel}
+        names = set(await services.queue.queries.channels()) | {services.kernel.settings.channel}
         return sorted(names)
 
     @get("/{channel:str}/queue", summary="The queue: now playing, then items in play order")
@@ -51,9 +54,9 @@ class QueueController(Controller):
     ) -> QueueView:
         name = await known_channel(services, channel)
         if as_of is None:
-            return await services.queries.queue(name)
+            return await services.queue.queries.queue(name)
         try:
-            return await TimeTravel(services.log.events).queue(
+            return await TimeTravel(services.kernel.log.events).queue(
                 name, parse_log_point(as_of, "as_of")
             )
         except BadReplayQuery as exc:
@@ -71,7 +74,7 @@ class QueueController(Controller):
             await socket.close(code=4404, reason=exc.message[:120])
             return
         await socket.accept()
-        watcher = await services.live.watch(channel)
+        watcher = await services.queue.live.watch(channel)
         # Client frames are read and ignored; the disconnect (or any failure) closes the mailbox.
         listener = asyncio.ensure_future(_ignore_client_frames(socket))
         listener.add_done_callback(lambda _: watcher.close())
@@ -84,7 +87,7 @@ class QueueController(Controller):
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
-            services.live.unwatch(watcher)
+            services.queue.live.unwatch(watcher)
             with contextlib.suppress(Exception):
                 await socket.close()
 

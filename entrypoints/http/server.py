@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from entrypoints.bootstrap import Services
 from entrypoints.http.app import create_app
+from entrypoints.services import Services
 
 
 class OrderlyServer(uvicorn.Server):
@@ -50,7 +50,7 @@ def http_server(
     0.1 MB per change at 1,000 watchers), at the price of a zlib state per socket (~40 KB)."""
     if per_message_deflate is None:
         per_message_deflate = per_message_deflate_default()
-    settings = services.settings
+    settings = services.kernel.settings
     config = uvicorn.Config(
         create_app(services),
         host=settings.host,

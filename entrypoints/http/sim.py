@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, delete, get, post, put
@@ -13,8 +13,8 @@ from msgspec import Meta
 from adapters.sim.playlist import QueueFail
 from application.errors import NotFoundError
 from domain.media import Media
-from entrypoints.bootstrap import Services
 from entrypoints.http.params import Channel, ServicesDep, Uid, UserName
+from entrypoints.services import Services
 
 Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")]
 
@@ -95,7 +95,7 @@ class QueueFailed(Exception):
 
 
 def _sim(services: Services, channel: str):  # type: ignore[no-untyped-def]
-    sim = services.simulator
+    sim = services.cytube.simulator
     if sim is None:
         raise NotFoundError(
             "no_simulator", "This service watches a real CyTube; there is no simulator."
@@ -115,8 +115,8 @@ class SimController(Controller):
         playing = sim.now_playing()
         return SimState(
             channel=sim.channel,
-            virtual_time=services.clock.now(),
-            speed=getattr(services.clock, "speed", 1.0),
+            virtual_time=services.kernel.clock.now(),
+            speed=getattr(services.kernel.clock, "speed", 1.0),
             current_uid=sim.current_uid,
             elapsed_sec=None if playing is None else playing[1],
             playlist=[
@@ -180,13 +180,13 @@ class SimController(Controller):
         self, services: ServicesDep, channel: Channel, data: JSONBody[Advance]
     ) -> None:
         sim = _sim(services, channel)
-        services.clock.advance(data.seconds)  # type: ignore[attr-defined]
+        services.kernel.clock.advance(data.seconds)  # type: ignore[attr-defined]
         await sim.play_due()
 
     @post("/faults", summary="Make the simulated CyTube fail the next calls", status_code=204)
     async def faults(self, services: ServicesDep, channel: Channel, data: JSONBody[Faults]) -> None:
         _sim(services, channel)
-        cytube = services.cytube
+        cytube: Any = services.cytube.port  # the simulated one: the controls exist only here
         if data.fail_adds:
             cytube.fail_adds(data.fail_adds, transient=data.transient)
         if data.drop_moves:

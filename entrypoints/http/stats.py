@@ -23,7 +23,7 @@ class StatsController(Controller):
     async def summary(
         self, services: ServicesDep, identity: IdentityDep, channel: Channel
     ) -> ChannelStats:
-        return await services.stats.summary(await known_channel(services, channel))
+        return await services.stats.queries.summary(await known_channel(services, channel))
 
     @get(
         "/top-played",
@@ -58,10 +58,10 @@ class StatsController(Controller):
     ) -> list[TopItem]:
         await known_channel(services, channel)
         try:
-            start, end = services.stats.window(since, until, window)
+            start, end = services.stats.queries.window(since, until, window)
         except InvalidWindow as exc:
             raise ValidationException(
                 detail=exc.message,
                 extra=[{"key": exc.field, "message": exc.message, "source": "query"}],
             ) from exc
-        return await services.stats.top_played(channel, start, end, limit)
+        return await services.stats.queries.top_played(channel, start, end, limit)

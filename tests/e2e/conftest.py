@@ -17,8 +17,10 @@ import pytest
 from attrs import frozen
 
 from adapters.nats.embedded_server import pid_alive
-from entrypoints.bootstrap import Services, running
 from entrypoints.http.server import http_server
+from entrypoints.nats_commands import NatsCommands
+from entrypoints.serve import running
+from entrypoints.services import Services
 from entrypoints.settings import Settings
 
 
@@ -31,6 +33,7 @@ def free_port() -> int:
 @frozen
 class Running:
     services: Services
+    commands: NatsCommands
     base: str
     http: httpx.AsyncClient
 
@@ -43,14 +46,15 @@ class Running:
 async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
     """The service on `data_dir` behind a real HTTP server on a free port."""
     settings = Settings(data_dir=data_dir, port=free_port(), **overrides)
-    async with running(settings) as services:
+    async with running(settings) as served:
+        services = served.services
         server = http_server(services, log_level="warning")
         task = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
             await asyncio.sleep(0.02)
         base = f"http://127.0.0.1:{settings.port}"
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-            yield Running(services, base, http)
+            yield Running(services, served.commands, base, http)
         server.should_exit = True
         await task
 

@@ -28,7 +28,9 @@ async def test_commands_wait_for_a_lagging_follower_then_are_busy_and_change_not
     config = IntakeConfig(max_lag=3, wait_sec=0.3)
     async with serving(tmp_path / "data", sim_speed=0.001, intake=config) as svc:
         admin = bearer(svc, "boss", "admin")
-        stuck = svc.services.tail.subscribe(after=await svc.services.log.events.head())
+        stuck = svc.services.kernel.tail.subscribe(
+            after=await svc.services.kernel.log.events.head()
+        )
         first = asyncio.ensure_future(anext(stuck))  # follows, takes one commit, then stops
         await asyncio.sleep(0.05)
         granted = 0
@@ -40,9 +42,9 @@ async def test_commands_wait_for_a_lagging_follower_then_are_busy_and_change_not
         await first
         assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
         assert r.json()["error"]["code"] == "busy"
-        assert granted >= 10 and svc.services.tail.lag() > config.max_lag
+        assert granted >= 10 and svc.services.kernel.tail.lag() > config.max_lag
         reply = json.loads(
-            await svc.services.commands.handle(
+            await svc.commands.handle(
                 "wq.cmd.lobby.grant",
                 json.dumps({"token": admin_token(admin), "user": "alice", "amount": 10}).encode(),
             )

@@ -43,7 +43,7 @@ async def burst(svc: Running, channel: str, count: int) -> tuple[int, int]:
         media = Media("yt", f"cut{n}", "clip", 60)
         for observation in (ObserveItemQueued(uid, media), ObserveItemDeleted(uid)):
             try:
-                await svc.services.observer.record(channel, observation)
+                await svc.services.queue.observer.record(channel, observation)
                 recorded += 1
             except StoreUnavailable:
                 refused += 1
@@ -66,7 +66,7 @@ async def test_the_service_carries_on_by_itself_after_its_connection_is_cut(
         await asyncio.sleep(0.3)
         relay.cut()
         recorded, refused = await asyncio.wait_for(flooding, 60)
-        assert recorded > 0 and svc.services.log.nc.stats["reconnects"] >= 1
+        assert recorded > 0 and svc.services.kernel.log.nc.stats["reconnects"] >= 1
 
         async def healthy() -> bool:
             r = await svc.http.get("/health")
@@ -79,7 +79,7 @@ async def test_the_service_carries_on_by_itself_after_its_connection_is_cut(
         )
         assert grant.status_code == 201, grant.text
 
-        head = await svc.services.log.events.head()
+        head = await svc.services.kernel.log.events.head()
 
         async def followed() -> bool:
             return all(r.position >= head for r in svc.services.runners)

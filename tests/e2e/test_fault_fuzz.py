@@ -88,12 +88,12 @@ def structured(body: Any) -> str | None:
 
 
 async def actors_in_log(svc: Running) -> Counter[str]:
-    return Counter([c.commit.actor async for c in svc.services.log.events.read_all()])
+    return Counter([c.commit.actor async for c in svc.services.kernel.log.events.read_all()])
 
 
 def mint(svc: Running, user: str, role: str) -> str:
-    token, _ = svc.services.signer.issue(
-        user, role, ttl_sec=3600, now=svc.services.wall_clock.now()
+    token, _ = svc.services.identity.signer.issue(
+        user, role, ttl_sec=3600, now=svc.services.kernel.wall_clock.now()
     )
     return str(token)
 
@@ -192,7 +192,7 @@ async def test_fuzz_the_simulator_controls_and_a_refusal_appends_nothing(tmp_pat
         loop = asyncio.get_running_loop()
 
         def head() -> int:
-            future = asyncio.run_coroutine_threadsafe(svc.services.log.events.head(), loop)
+            future = asyncio.run_coroutine_threadsafe(svc.services.kernel.log.events.head(), loop)
             return int(future.result(30))
 
         def around(before: int | None, where: str | None) -> int | None:
@@ -326,7 +326,7 @@ async def test_fuzz_the_nats_command_subjects(tmp_path: Path) -> None:
     tally = Tally()
     async with serving(tmp_path / "data", sim_speed=SLOW_SPEED) as svc:
         loop = asyncio.get_running_loop()
-        nc = await nats.connect(svc.services.log.url)
+        nc = await nats.connect(svc.services.kernel.log.url)
         users = itertools.count(1)
         try:
 

@@ -80,11 +80,11 @@ async def healthy(svc: Running) -> dict[str, Any] | None:
 
 
 async def whole_log(svc: Running) -> list[StoredCommit]:
-    return [c async for c in svc.services.log.events.read_all(channel="lobby")]
+    return [c async for c in svc.services.kernel.log.events.read_all(channel="lobby")]
 
 
 def shadow_matches_sim(svc: Running, queue: dict[str, Any]) -> bool:
-    sim = svc.services.simulator
+    sim = svc.services.cytube.simulator
     playing = queue["now_playing"]["item"]["media"]["id"] if queue["now_playing"] else None
     ids = [i["media"]["id"] for i in queue["items"]]
     sim_ids = [i.media.id for i in sim.playlist()]
@@ -120,7 +120,7 @@ async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_
         assert await settled(svc, "outage-req-1", alice, RECOVER_WITHIN) in SETTLED
 
         # One more purchase, in flight when the server goes: it waits for its paced add.
-        svc.services.cytube.unavailable(3)
+        svc.services.cytube.port.unavailable(3)
         r = await svc.http.post(
             "/api/v1/channels/lobby/pay-items",
             json=buy_body("fakeOut2", "outage-req-2"),
@@ -175,7 +175,7 @@ async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_
         nats_body = json.dumps({"token": token, **buy_body("fakeGap2", "outage-gap-2")}).encode()
         reply = await timed(
             "NATS request_pay_item",
-            svc.services.commands.handle("wq.cmd.lobby.request_pay_item", nats_body),
+            svc.commands.handle("wq.cmd.lobby.request_pay_item", nats_body),
         )
         answer = msgspec.json.decode(reply)
         assert answer["ok"] is False and answer["error"]["code"] == "log_unavailable", answer

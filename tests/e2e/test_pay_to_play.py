@@ -21,8 +21,8 @@ async def joins(svc: Running, user: str) -> None:
 
 
 def bearer(svc: Running, user: str, role: str) -> dict[str, str]:
-    token, _ = svc.services.signer.issue(
-        user, role, ttl_sec=3600, now=svc.services.wall_clock.now()
+    token, _ = svc.services.identity.signer.issue(
+        user, role, ttl_sec=3600, now=svc.services.kernel.wall_clock.now()
     )
     return {"authorization": f"Bearer {token}"}
 
@@ -109,7 +109,7 @@ async def test_buy_queue_and_playnext_over_http_then_an_admin_cancels(service: R
     refunded = await settled(service, nexted, alice, want=("refunded",))
     assert refunded["status"] == "refunded" and refunded["refunded"] == 500
     assert await balance(service, "alice", alice) == 5000 - 250
-    sim_ids = [i.media.id for i in service.services.simulator.playlist()]
+    sim_ids = [i.media.id for i in service.services.cytube.simulator.playlist()]
     assert "n1" not in sim_ids and "q1" in sim_ids
 
 
@@ -135,7 +135,7 @@ async def test_a_poor_viewer_is_declined_and_nothing_is_added(service: Running) 
     rid = await buy(service, pauper, "poor1", "queue")
     status = await settled(service, rid, pauper)
     assert status["status"] == "declined" and status["decline_code"] == "insufficient_balance"
-    assert "poor1" not in [i.media.id for i in service.services.simulator.playlist()]
+    assert "poor1" not in [i.media.id for i in service.services.cytube.simulator.playlist()]
 
 
 async def test_a_failure_injected_in_the_simulator_ends_in_a_refund(service: Running) -> None:
@@ -175,7 +175,7 @@ async def test_a_locked_queue_refuses_with_what_and_until_when(service: Running)
 
 @pytest.fixture
 async def nc(service: Running) -> AsyncIterator[Client]:
-    client = await nats.connect(service.services.log.url)
+    client = await nats.connect(service.services.kernel.log.url)
     yield client
     await client.close()
 
@@ -229,7 +229,7 @@ async def test_malformed_nats_commands_get_structured_errors_and_append_nothing(
 ) -> None:
     await caught_up(service)
     token = bearer(service, "eve", "viewer")["authorization"][7:]
-    head = await service.services.log.events.head()
+    head = await service.services.kernel.log.events.head()
     cases: list[tuple[str, Any, bytes | None, str]] = [
         ("request_pay_item", None, b"{not json", "invalid_request"),
         ("request_pay_item", None, b"[]", "invalid_request"),
@@ -278,4 +278,4 @@ async def test_malformed_nats_commands_get_structured_errors_and_append_nothing(
         reply = await ask(nc, command, body, raw)
         assert reply["ok"] is False and reply["error"]["code"] == code, (command, body, reply)
         assert reply["error"]["message"]
-    assert await service.services.log.events.head() == head
+    assert await service.services.kernel.log.events.head() == head

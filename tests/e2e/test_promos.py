@@ -46,7 +46,7 @@ async def designate_pools(svc: Running, admin: dict[str, str]) -> None:
 async def promo_history(svc: Running) -> list[tuple[str, str, str]]:
     rows = [
         (e.promo_id, e.promo_type, e.target_item_id)
-        for c in [x async for x in svc.services.log.events.read_all(channel="lobby")]
+        for c in [x async for x in svc.services.kernel.log.events.read_all(channel="lobby")]
         for e in c.commit.events
         if type(e).__name__ == "PromoChosen"
     ]
@@ -78,12 +78,12 @@ async def test_promos_over_two_simulated_hours(fast: Running) -> None:
 
     # Let playback run (600x) until both lead-ins have stood in place, or three simulated hours
     # (the demo's 97-minute feature comes up about two hours in).
-    start = fast.services.clock.now()
+    start = fast.services.kernel.clock.now()
 
     async def lead_ins_positioned() -> bool:
         positioned: set[str] = set()
         kinds: set[str] = set()
-        async for c in fast.services.log.events.read_all(channel="lobby"):
+        async for c in fast.services.kernel.log.events.read_all(channel="lobby"):
             for e in c.commit.events:
                 if type(e).__name__ == "PromoChosen":
                     kinds.add(f"{e.promo_id}:{e.promo_type}")
@@ -92,11 +92,11 @@ async def test_promos_over_two_simulated_hours(fast: Running) -> None:
         done = {k.split(":")[1] for k in kinds if k.split(":")[0] in positioned}
         return {"feature_presentation", "viewers_choice"} <= done
 
-    while (fast.services.clock.now() - start).total_seconds() < 3 * 3600:
+    while (fast.services.kernel.clock.now() - start).total_seconds() < 3 * 3600:
         if await lead_ins_positioned():
             break
         await asyncio.sleep(0.5)
-    commits = [c async for c in fast.services.log.events.read_all(channel="lobby")]
+    commits = [c async for c in fast.services.kernel.log.events.read_all(channel="lobby")]
     events = [e for c in commits for e in c.commit.events]
     positioned = {e.promo_id for e in events if type(e).__name__ == "PromoPositioned"}
     chosen = [e for e in events if type(e).__name__ == "PromoChosen"]
@@ -115,7 +115,7 @@ async def test_promos_over_two_simulated_hours(fast: Running) -> None:
     general = sum(kinds[k] for k in ("channel_identity", "event", "mod_shoutout"))
     content_started = sum(
         1
-        for c in [x async for x in fast.services.log.events.read_all(channel="lobby")]
+        for c in [x async for x in fast.services.kernel.log.events.read_all(channel="lobby")]
         for e in c.commit.events
         if type(e).__name__ == "NowPlayingChanged"
     )
@@ -123,14 +123,18 @@ async def test_promos_over_two_simulated_hours(fast: Running) -> None:
 
     # A replay-rebuild of the projections shows the same promo history and the same rows.
     # Playback is frozen first, so the log stands still while the two are compared.
-    fast.services.clock.set_speed(1e-9)  # type: ignore[attr-defined]
+    fast.services.kernel.clock.set_speed(1e-9)  # type: ignore[attr-defined]
     await caught_up(fast)
-    before = await fast.services.read_models.fetch("queue_items", order_by=("channel", "position"))
+    before = await fast.services.kernel.read_models.fetch(
+        "queue_items", order_by=("channel", "position")
+    )
     for projection in projections():
         await ProjectionRunner(
-            fast.services.log.events, fast.services.read_models, projection
+            fast.services.kernel.log.events, fast.services.kernel.read_models, projection
         ).rebuild()
-    after = await fast.services.read_models.fetch("queue_items", order_by=("channel", "position"))
+    after = await fast.services.kernel.read_models.fetch(
+        "queue_items", order_by=("channel", "position")
+    )
     promo_rows = [
         (r["item_id"], r["promo_type"], r["lead_in_for"]) for r in before if r["kind"] == "promo"
     ]

@@ -24,7 +24,7 @@ async def test_stats_match_a_count_over_the_log(service: Running) -> None:
 
     events = [
         e
-        async for c in service.services.log.events.read_all(channel="lobby")
+        async for c in service.services.kernel.log.events.read_all(channel="lobby")
         for e in c.commit.events
     ]
     by_hand = {

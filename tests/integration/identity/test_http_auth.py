@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from attrs import frozen
 from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -41,15 +42,21 @@ class FrozenClock:
         self.value += timedelta(seconds=seconds)
 
 
+@frozen
+class FakeIdentity:
+    signer: TokenSigner
+    wall_clock: FrozenClock
+
+
 class FakeServices:
     """The two parts of `Services` that identity needs."""
 
     def __init__(self) -> None:
-        self.signer = TokenSigner(b"k" * 32)
-        self.wall_clock = FrozenClock(NOW)
+        self.identity = FakeIdentity(TokenSigner(b"k" * 32), FrozenClock(NOW))
 
     def token(self, user: str, role: Role, ttl_sec: int = 3600) -> str:
-        return self.signer.issue(user, role, ttl_sec=ttl_sec, now=self.wall_clock.now())[0]
+        identity = self.identity
+        return identity.signer.issue(user, role, ttl_sec=ttl_sec, now=identity.wall_clock.now())[0]
 
 
 @get("/api/v1/blessed-only", sync_to_thread=False)
@@ -150,7 +157,7 @@ async def test_non_ascii_header_is_refused_not_crashed(client: AsyncTestClient[L
 async def test_expired_token(client: AsyncTestClient[Litestar], services: FakeServices) -> None:
     token = services.token("alice", "admin", ttl_sec=60)
     assert (await client.get("/api/v1/tokens/me", headers=bearer(token))).status_code == 200
-    services.wall_clock.value = NOW + timedelta(seconds=60)
+    services.identity.wall_clock.value = NOW + timedelta(seconds=60)
     response = await client.get("/api/v1/tokens/me", headers=bearer(token))
     assert_401(response, "expired_token")
     assert "expired" in response.json()["error"]["message"]
@@ -201,7 +208,7 @@ async def test_admin_mints_a_token_that_works(
     assert set(body) == {"token", "user", "role", "expires_at"}
     assert (body["user"], body["role"]) == ("bob", "blessed")
     assert datetime.fromisoformat(body["expires_at"]) == NOW + timedelta(hours=2)
-    assert services.signer.verify(body["token"], now=NOW) == Identity("bob", "blessed")
+    assert services.identity.signer.verify(body["token"], now=NOW) == Identity("bob", "blessed")
 
     me = await client.get("/api/v1/tokens/me", headers=bearer(body["token"]))
     assert me.json() == {"user": "bob", "role": "blessed"}

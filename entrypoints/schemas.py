@@ -1,0 +1,34 @@
+"""Request bodies that HTTP and the NATS command subjects both validate: one definition, so
+both entrypoints refuse the same input with the same rule."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+MediaType = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
+MediaId = Annotated[str, Meta(min_length=1, max_length=300)]
+Duration = Annotated[int, Meta(ge=1, le=7 * 24 * 3600)]
+TierName = Literal["queue", "playnext"]
+RequestId = Annotated[str, Meta(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class BuyItem(msgspec.Struct, forbid_unknown_fields=True):
+    media_type: MediaType
+    media_id: MediaId
+    duration_sec: Duration
+    tier: TierName = "queue"
+    title: Annotated[str, Meta(max_length=500)] = ""
+    request_id: RequestId | None = None
+
+
+class Grant(msgspec.Struct, forbid_unknown_fields=True):
+    amount: Annotated[int, Meta(ge=1, le=10_000_000)]
+
+
+class Lock(msgspec.Struct, forbid_unknown_fields=True):
+    label: Annotated[str, Meta(min_length=1, max_length=200)]
+    until: datetime | None = None
