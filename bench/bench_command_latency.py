@@ -224,7 +224,7 @@ async def _seed_channels(services: Any) -> None:
 
     items = tuple(ObservedItem(i + 1, m) for i, m in enumerate(DEMO_PLAYLIST))
     for ch in CHANNELS[1:]:
-        await services.queue.observer.observe(ch, ObservePlaylist(items, current_uid=1))
+        await services.cytube.observer.observe(ch, ObservePlaylist(items, current_uid=1))
 
 
 async def _join_buyers(services: Any, buyers: int) -> None:
@@ -238,7 +238,7 @@ async def _join_buyers(services: Any, buyers: int) -> None:
         if ch == CHANNELS[0]:
             await services.cytube.simulator.join(name)
         else:
-            await services.queue.observer.observe(
+            await services.cytube.observer.observe(
                 ch, ObserveUserJoined(ObservedUser(name, 1, False))
             )
 
@@ -302,7 +302,7 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
 
             uids = itertools.count(1_000_000)
             last_uid: dict[int, int] = {}
-            rejected_before = services.queue.observer.rejected
+            rejected_before = services.cytube.observer.rejected
 
             async def observe(c: int, k: int) -> None:
                 ch = CHANNELS[c % len(CHANNELS)]
@@ -310,10 +310,10 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
                 if uid is None:
                     uid = next(uids)
                     media = Media("yt", f"obs-{uid}", "bench", 240)
-                    await services.queue.observer.observe(ch, ObserveItemQueued(uid, media))
+                    await services.cytube.observer.observe(ch, ObserveItemQueued(uid, media))
                     last_uid[c] = uid
                 else:
-                    await services.queue.observer.observe(ch, ObserveItemDeleted(uid))
+                    await services.cytube.observer.observe(ch, ObserveItemDeleted(uid))
 
             worker = await spawn_worker(
                 Path(__file__),
@@ -427,7 +427,7 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
             for cmd in extra:
                 await cmd.stop()
             out["service_counters"] = {
-                "observations_refused": services.queue.observer.rejected - rejected_before,
+                "observations_refused": services.cytube.observer.rejected - rejected_before,
                 "handler_conflicts": services.kernel.handler.conflicts,
                 "log_head": await services.kernel.log.events.head(),
                 "pay_outcomes": dict(services.pay.flow.outcomes),

@@ -360,9 +360,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with fresh_nats_server() as (url, tmp, _pid):
         async with common.service(tmp / "svc", url, channel="lobby") as (services, base):
             items = tuple(ObservedItem(i + 1, m) for i, m in enumerate(DEMO_PLAYLIST))
-            await services.queue.observer.observe(CHANNEL, ObservePlaylist(items, current_uid=1))
+            await services.cytube.observer.observe(CHANNEL, ObservePlaylist(items, current_uid=1))
             inbound = KrytenInbound(
-                services.kernel.log.nc, CHANNEL, services.queue.observer, domain="cytu.be"
+                services.kernel.log.nc, CHANNEL, services.cytube.observer, domain="cytu.be"
             )
             await inbound.start()
             await caught_up(services)
@@ -422,7 +422,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "malformed": inbound.stats.malformed,
                 "failed": inbound.stats.failed,
             }
-            out["observations_refused"] = services.queue.observer.rejected
+            out["observations_refused"] = services.cytube.observer.rejected
             await inbound.stop()
             await raw_nc.close()
     return out

@@ -134,9 +134,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from adapters.clock import WallClock
     from adapters.log.jetstream_store import JetStreamEventStore
+    from application.cytube.observations import PacedObservations
     from application.log.command_handler import CommandHandler, CommandMeta
-    from application.log.intake import PacedObservations
-    from application.queue.observing import queue_stream
+    from application.log.streams import queue_stream
     from domain.queue.decider import queue_decider
 
     out: dict[str, Any] = {}
@@ -195,13 +195,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             services,
             _base,
         ):
-            await _seed(services.queue.observer.observe, n)
+            await _seed(services.cytube.observer.observe, n)
             await caught_up(services)
             svc_obs = _observations(n)
-            rejected = services.queue.observer.rejected
+            rejected = services.cytube.observer.rejected
 
             # As Kryten-Robot's reports arrive: paced by the intake while followers lag.
-            paced = PacedObservations(services.queue.observer, services.kernel.intake)
+            paced = PacedObservations(services.cytube.observer, services.kernel.intake)
             max_lag = 0
 
             async def service_op(ch: int, k: int) -> None:
@@ -224,7 +224,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             # command until the projections had folded the last one.
             res["load_to_caught_up_sec"] = round(args.warmup + res["wall_sec"] + drain, 3)
             res["sustained_per_sec"] = res["ops_total"] / res["load_to_caught_up_sec"]
-            res["observations_refused"] = services.queue.observer.rejected - rejected
+            res["observations_refused"] = services.cytube.observer.rejected - rejected
             res["handler_conflicts"] = services.kernel.handler.conflicts
             res["follower_lag_max"] = max_lag
             res["intake_waits"] = services.kernel.intake.waited

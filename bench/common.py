@@ -306,9 +306,9 @@ async def service(
     """The real composition root (`entrypoints.bootstrap.running`) on `nats_url`, with the
     simulated CyTube and local ledger, behind uvicorn on a free loopback port when `http`.
     Yields (services, HTTP base URL or None)."""
+    from entrypoints.config.settings import Settings
     from entrypoints.http.server import http_server
     from entrypoints.serve import running, settle_heap
-    from entrypoints.settings import Settings
 
     settings = Settings(
         data_dir=data_dir,

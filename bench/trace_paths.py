@@ -73,9 +73,9 @@ async def trace_screen(updates: int) -> dict[str, Any]:
     from adapters.kryten.inbound import KrytenInbound
     from adapters.sim.demo import DEMO_PLAYLIST
     from adapters.sql.projection_store import SqlProjectionStore
+    from application.cytube.observing import Observer
     from application.projections.runner import ProjectionRunner
     from application.queue.live import LiveQueues
-    from application.queue.observing import Observer
     from domain.queue.commands import ObservedItem, ObservePlaylist
 
     stamps: dict[str, list[int]] = collections.defaultdict(list)
@@ -107,9 +107,9 @@ async def trace_screen(updates: int) -> dict[str, Any]:
     with fresh_nats_server() as (url, tmp, _pid):
         async with common.service(tmp / "svc", url, channel="lobby") as (services, base):
             items = tuple(ObservedItem(i + 1, m) for i, m in enumerate(DEMO_PLAYLIST))
-            await services.queue.observer.observe("bench", ObservePlaylist(items, current_uid=1))
+            await services.cytube.observer.observe("bench", ObservePlaylist(items, current_uid=1))
             inbound = KrytenInbound(
-                services.kernel.log.nc, "bench", services.queue.observer, domain="cytu.be"
+                services.kernel.log.nc, "bench", services.cytube.observer, domain="cytu.be"
             )
             await inbound.start()
             await caught_up(services)

@@ -25,16 +25,17 @@ from adapters.service_lock import ServiceLock
 from adapters.sql.projection_store import SqlProjectionStore
 from adapters.telemetry.prometheus import PrometheusMetrics, StateSources
 from application.clock import Clock
+from application.cytube.observations import PacedObservations
+from application.cytube.observing import Observer
 from application.log.command_handler import CommandHandler
-from application.log.intake import Intake, PacedObservations
+from application.log.intake import Intake
 from application.log.tail import LogTail
 from application.projections.base import Projection
 from application.projections.runner import ProjectionRunner
-from application.queue.observing import Observer
 from domain.queue.commands import ObservePlaylist
 from entrypoints import wiring
+from entrypoints.config.settings import Settings
 from entrypoints.services import Services
-from entrypoints.settings import Settings
 from entrypoints.wiring.admin import wire_admin
 from entrypoints.wiring.cytube import Cytube, wire_cytube
 from entrypoints.wiring.identity import wire_identity
@@ -43,7 +44,7 @@ from entrypoints.wiring.pay import wire_pay
 from entrypoints.wiring.playlists import wire_playlists
 from entrypoints.wiring.presence import wire_presence
 from entrypoints.wiring.promos import wire_promos
-from entrypoints.wiring.queue import Queue, wire_queue
+from entrypoints.wiring.queue import wire_queue
 from entrypoints.wiring.stats import wire_stats
 
 log = logging.getLogger("webqueue")
@@ -170,14 +171,15 @@ def _economy(settings: Settings, nc: Client, handler: CommandHandler) -> tuple[A
     return ledger, grant
 
 
-async def _cytube(settings: Settings, kernel: Kernel, queue: Queue) -> Cytube:
+async def _cytube(settings: Settings, kernel: Kernel) -> Cytube:
     """The simulated channel, or Kryten-Robot's commands and events."""
-    observer = queue.observer
+    observer = Observer(kernel.handler)
     if settings.cytube == "sim":
         from adapters.sim.cytube import SimCytube
 
         simulator = await _simulated_cytube(settings, kernel.clock, observer)
-        return wire_cytube(SimCytube({settings.channel: simulator}), simulator=simulator)
+        port = SimCytube({settings.channel: simulator})
+        return wire_cytube(kernel, observer, port, simulator=simulator)
     from adapters.kryten.inbound import KrytenInbound
     from adapters.kryten.robot import KrytenRobot
 
@@ -186,7 +188,7 @@ async def _cytube(settings: Settings, kernel: Kernel, queue: Queue) -> Cytube:
     inbound = KrytenInbound(nc, settings.channel, sink, domain=settings.domain)
     robot = KrytenRobot(nc, domain=settings.domain)
     observer.set_desync_hook(lambda channel: _kryten_resync(robot, observer, channel))
-    return wire_cytube(robot, inbound=inbound)
+    return wire_cytube(kernel, observer, robot, inbound=inbound)
 
 
 async def _kernel(settings: Settings, log_: Log, read_models: SqlProjectionStore) -> Kernel:
@@ -229,13 +231,13 @@ async def build_services(settings: Settings) -> Services:
         lock.release()
         raise
     kernel = await _kernel(settings, log_, read_models)
+    cytube = await _cytube(settings, kernel)
     queue = wire_queue(kernel)
-    cytube = await _cytube(settings, kernel, queue)
     economy, granter = _economy(settings, log_.nc, kernel.handler)
     playlists = wire_playlists(kernel)
-    pay = wire_pay(kernel, queue, cytube, playlists, economy, granter)
-    promos = wire_promos(kernel, queue, cytube, playlists)
-    presence = wire_presence(kernel, queue, cytube)
+    pay = wire_pay(kernel, cytube, playlists, economy, granter)
+    promos = wire_promos(kernel, cytube, playlists)
+    presence = wire_presence(kernel, cytube)
     stats = wire_stats(kernel)
     admin = wire_admin(kernel, projections)
     services = Services(

@@ -22,7 +22,7 @@ from application.log.intake import Busy
 from application.log.ports import ConcurrencyConflict, StoreUnavailable
 from domain.errors import Rejected
 from domain.media import Media
-from entrypoints.http.errors import BUSY
+from entrypoints.failures import BUSY
 from entrypoints.schemas import BuyItem, Duration, Grant, Lock, MediaId, MediaType, TierName
 from entrypoints.services import Services
 

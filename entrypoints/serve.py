@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from attrs import frozen
 
 from entrypoints.bootstrap import build_services
+from entrypoints.config.settings import Settings
 from entrypoints.nats_commands import NatsCommands
 from entrypoints.services import Services
-from entrypoints.settings import Settings
 
 
 def settle_heap() -> None:

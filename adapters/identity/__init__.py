@@ -1,0 +1,1 @@
+"""Bearer tokens: HMAC-signed, checked against the wall clock."""

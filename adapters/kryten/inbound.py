@@ -29,7 +29,7 @@ from nats.errors import BadSubscriptionError, ConnectionClosedError, ConnectionD
 
 from adapters.kryten.cytube_wire import Malformed, Uid, WireItem, observed_item
 from adapters.log.subjects import token
-from application.queue.observations import Observation, ObservationSink
+from application.cytube.observations import Observation, ObservationSink
 from domain.presence.model import (
     ObserveAfkChanged,
     ObservedUser,

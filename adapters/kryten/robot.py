@@ -30,7 +30,7 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
 from adapters.kryten.cytube_wire import Uid, WireItem, observed_item
-from application.queue.cytube import AddOutcome, AddPosition, After, CytubeUnavailable
+from application.cytube.port import AddOutcome, AddPosition, After, CytubeUnavailable
 from domain.media import Media
 from domain.presence.model import ObservedUser
 from domain.queue.commands import ObservedItem

@@ -1,0 +1,1 @@
+"""The local ledger: the Economy port on our own wallet aggregates."""

@@ -1,0 +1,1 @@
+"""The event log: JetStream and in-memory stores, the codec, subjects, aggregate snapshots."""

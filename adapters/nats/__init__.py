@@ -1,0 +1,1 @@
+"""The embedded nats-server: launched, reused or adopted on the data directory."""

@@ -1,0 +1,1 @@
+"""A simulated CyTube channel on a virtual clock: the embedded default's CyTube."""

@@ -27,8 +27,8 @@ from adapters.sim.playlist import (
     slot_sec,
 )
 from application.clock import Clock
+from application.cytube.observations import Observation, ObservationSink
 from application.log.ports import ConcurrencyConflict, StoreUnavailable
-from application.queue.observations import Observation, ObservationSink
 from domain.media import Media
 from domain.presence.model import (
     ObserveAfkChanged,

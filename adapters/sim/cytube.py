@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from adapters.sim.channel import TRANSIENT_FAILURE, QueueFail, SimulatedChannel
-from application.queue.cytube import AddOutcome, AddPosition, After, CytubeUnavailable
+from application.cytube.port import AddOutcome, AddPosition, After, CytubeUnavailable
 from domain.media import Media
 from domain.presence.model import ObservedUser
 from domain.queue.commands import ObservedItem

@@ -12,7 +12,7 @@ from typing import Literal
 
 from attrs import evolve as replace
 
-from application.queue.observations import Observation
+from application.cytube.observations import Observation
 from domain.media import Media
 from domain.queue.commands import (
     Append,

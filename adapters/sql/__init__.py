@@ -1,0 +1,1 @@
+"""Read models in SQLite or PostgreSQL through SQLAlchemy Core."""

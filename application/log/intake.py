@@ -18,8 +18,6 @@ from typing import Protocol
 
 from attrs import frozen
 
-from application.queue.observations import Observation, ObservationSink
-
 
 class Busy(Exception):
     """The service is behind with what it already accepted; nothing was changed."""
@@ -67,18 +65,3 @@ class Intake:
         except TimeoutError:
             return False
         return True
-
-
-class PacedObservations:
-    """The ObservationSink for adapters that watch CyTube: each observation is paced by the
-    intake, then recorded."""
-
-    def __init__(self, sink: ObservationSink, intake: Intake) -> None:
-        self._sink = sink
-        self._intake = intake
-
-    async def observe(
-        self, channel: str, observation: Observation, *, observation_id: str | None = None
-    ) -> None:
-        await self._intake.pace()
-        await self._sink.observe(channel, observation, observation_id=observation_id)

@@ -22,12 +22,13 @@ from typing import Any, TypeVar
 from attrs import frozen
 
 from application.clock import Clock
+from application.cytube.observing import Observer
+from application.cytube.pacing import AddPacer, ChannelSignals
+from application.cytube.port import Cytube, CytubeUnavailable
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.ports import ConcurrencyConflict, EventStore, StoreUnavailable
+from application.log.streams import queue_stream
 from application.pay.economy import Economy, EconomyUnavailable, OutcomeUnknown
-from application.queue.cytube import Cytube, CytubeUnavailable
-from application.queue.observing import Observer, queue_stream
-from application.queue.pacing import AddPacer, ChannelSignals
 from application.tasks import cancel_and_wait
 from application.telemetry import NullTelemetry, PayOutcome, Telemetry
 from domain.errors import Rejected

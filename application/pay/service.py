@@ -17,9 +17,9 @@ from application.clock import Clock
 from application.errors import NotFoundError
 from application.identity.roles import Forbidden, Identity, require, require_self_or_admin
 from application.log.command_handler import CommandHandler, CommandMeta
+from application.log.streams import queue_stream
 from application.pay.economy import Economy, EconomyUnavailable, Tier
 from application.projections.ports import ProjectionStore
-from application.queue.observing import queue_stream
 from application.queue.shadow import PAY_HISTORY, PAY_ITEMS
 from domain.decider import Context
 from domain.errors import Rejected

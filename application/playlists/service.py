@@ -21,7 +21,7 @@ from application.clock import Clock
 from application.errors import NotFoundError
 from application.identity.roles import Identity, require
 from application.log.command_handler import CommandHandler, CommandMeta
-from application.log.ports import StreamId
+from application.log.streams import playlist_stream
 from application.playlists.projection import PLAYLIST_ITEMS, PLAYLISTS, media_of
 from application.projections.ports import ProjectionStore
 from domain.decider import Context
@@ -94,10 +94,6 @@ class PromoPool(msgspec.Struct):
 
 class PromoPools(msgspec.Struct):
     pools: dict[str, PromoPool]
-
-
-def playlist_stream(channel: str, playlist_id: str) -> StreamId:
-    return StreamId(channel, "playlist", playlist_id)
 
 
 def entry(media: Media) -> PlaylistEntry:

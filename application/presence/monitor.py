@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from application.clock import Clock
+from application.cytube.observing import Observer
+from application.cytube.port import Cytube, CytubeUnavailable
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.ports import ConcurrencyConflict, EventStore, StoreUnavailable
-from application.queue.cytube import Cytube, CytubeUnavailable
-from application.queue.observing import Observer, presence_stream, queue_stream
+from application.log.streams import presence_stream, queue_stream
 from domain.errors import Rejected
 from domain.presence.model import (
     ObserveUserJoined,

@@ -1,0 +1,6 @@
+"""Promos: the settings service (`service`) and the director that chooses and places promos as
+playback advances (`director`).
+
+Uses: `application.cytube` (port, Observer, pacing), `application.identity`; pools come in as
+a function (wired from `application.playlists`).
+"""

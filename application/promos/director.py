@@ -17,11 +17,12 @@ import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from application.clock import Clock
+from application.cytube.observing import Observer
+from application.cytube.pacing import AddPacer, ChannelSignals
+from application.cytube.port import Cytube, CytubeUnavailable
 from application.log.command_handler import CommandHandler, CommandMeta
-from application.log.ports import EventStore, StreamId
-from application.queue.cytube import Cytube, CytubeUnavailable
-from application.queue.observing import Observer, queue_stream
-from application.queue.pacing import AddPacer, ChannelSignals
+from application.log.ports import EventStore
+from application.log.streams import promo_config_stream, queue_stream
 from application.telemetry import NullTelemetry, Telemetry
 from domain.errors import Rejected
 from domain.media import Media
@@ -37,10 +38,6 @@ log = logging.getLogger(__name__)
 
 Pools = Mapping[PromoType, tuple[Media, ...]]
 PoolSource = Callable[[str], Awaitable[Pools]]
-
-
-def promo_config_stream(channel: str) -> StreamId:
-    return StreamId(channel, "promo_config", channel)
 
 
 class PromoDirector:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from application.identity.roles import Identity, require
 from application.log.command_handler import CommandHandler, CommandMeta
-from application.promos.director import promo_config_stream
+from application.log.streams import promo_config_stream
 from domain.promos.config import PromoConfig, PromoConfigState, SetPromoConfig, promo_config_decider
 
 

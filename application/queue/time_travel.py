@@ -13,7 +13,7 @@ from typing import Any
 
 from application.log.ports import EventStore, StoredCommit, release
 from application.log.replay import BadReplayQuery
-from application.queue.observing import queue_stream
+from application.log.streams import queue_stream
 from application.queue.shadow import rows_for
 from application.queue.view import QueueView, build_view
 from domain.queue.decider import queue_decider

@@ -1,0 +1,1 @@
+"""The `webqueue` command: serve, rebuild, events, replay, token."""

@@ -15,7 +15,7 @@ import msgspec
 from application.log.intake import IntakeConfig
 from entrypoints.cli.replay import add_replay_parser, run_replay
 from entrypoints.cli.token import add_token_parser, run_token
-from entrypoints.settings import DEFAULT_DATA_DIR, Settings
+from entrypoints.config.settings import DEFAULT_DATA_DIR, Settings
 from entrypoints.version import webqueue_version
 
 

@@ -32,7 +32,7 @@ from application.log.replay import (
     replay_query,
     scan,
 )
-from entrypoints.settings import DEFAULT_DATA_DIR, Settings
+from entrypoints.config.settings import DEFAULT_DATA_DIR, Settings
 
 _BUFFER = 1 << 16
 CONNECT_WITHIN_SEC = 15.0

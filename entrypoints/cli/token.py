@@ -16,7 +16,7 @@ from pathlib import Path
 
 from adapters.identity.tokens import DEFAULT_TTL_SEC, MAX_TTL_SEC
 from application.identity.roles import ROLES, user_problem
-from entrypoints.settings import DEFAULT_DATA_DIR
+from entrypoints.config.settings import DEFAULT_DATA_DIR
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d{1,12})([smhdw]?)")

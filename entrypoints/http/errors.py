@@ -13,6 +13,7 @@ from application.log.intake import Busy
 from application.log.ports import ConcurrencyConflict, StoreUnavailable
 from domain.errors import Rejected
 from domain.promos.config import InvalidSetting
+from entrypoints.failures import BUSY
 
 log = logging.getLogger("webqueue.http")
 
@@ -55,10 +56,6 @@ def _unavailable(_: Request[Any, Any, Any], exc: StoreUnavailable) -> Response[A
 def _busy(_: Request[Any, Any, Any], exc: ConcurrencyConflict) -> Response[Any]:
     log.warning("gave up after repeated write conflicts: %s", exc)
     return Response(error_body(BUSY[0], BUSY[1]), status_code=503, headers={"Retry-After": "1"})
-
-
-#: The answer when a command lost every retry to concurrent writers on its stream.
-BUSY = ("busy", "The queue changed too often to record this; nothing was changed, try again.")
 
 
 def _behind(_: Request[Any, Any, Any], exc: Busy) -> Response[Any]:

@@ -18,7 +18,7 @@ from application.clock import Clock
 from application.log.command_handler import CommandHandler
 from application.log.intake import Intake
 from application.log.tail import LogTail
-from entrypoints.settings import Settings
+from entrypoints.config.settings import Settings
 
 
 @define

@@ -13,7 +13,6 @@ from entrypoints.wiring.cytube import Cytube
 from entrypoints.wiring.kernel import Kernel
 from entrypoints.wiring.parts import Background, Plain
 from entrypoints.wiring.playlists import Playlists
-from entrypoints.wiring.queue import Queue
 
 
 @define
@@ -30,7 +29,6 @@ class Pay(Plain):
 
 def wire_pay(
     kernel: Kernel,
-    queue: Queue,
     cytube: Cytube,
     playlists: Playlists,
     economy: Economy,
@@ -42,11 +40,11 @@ def wire_pay(
         kernel.tail,
         economy,
         cytube.port,
-        queue.observer,
+        cytube.observer,
         kernel.clock,
         channels=channels,
         config=kernel.settings.pay_flow,
-        pacer=queue.pacer,
+        pacer=cytube.pacer,
         telemetry=kernel.metrics.telemetry,
     )
     service = PayService(

@@ -10,7 +10,6 @@ from application.presence.monitor import PresenceMonitor
 from entrypoints.wiring.cytube import Cytube
 from entrypoints.wiring.kernel import Kernel
 from entrypoints.wiring.parts import Background, Plain
-from entrypoints.wiring.queue import Queue
 
 
 @define
@@ -21,12 +20,12 @@ class Presence(Plain):
         return (Background("presence-refunds", self.monitor.run),)
 
 
-def wire_presence(kernel: Kernel, queue: Queue, cytube: Cytube) -> Presence:
+def wire_presence(kernel: Kernel, cytube: Cytube) -> Presence:
     monitor = PresenceMonitor(
         kernel.handler,
         kernel.tail,
         cytube.port,
-        queue.observer,
+        cytube.observer,
         kernel.clock,
         channels=[kernel.settings.channel],
         config=kernel.settings.presence_refund,

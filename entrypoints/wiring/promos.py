@@ -14,7 +14,6 @@ from entrypoints.wiring.cytube import Cytube
 from entrypoints.wiring.kernel import Kernel
 from entrypoints.wiring.parts import Background, Plain
 from entrypoints.wiring.playlists import Playlists
-from entrypoints.wiring.queue import Queue
 
 
 @define
@@ -26,7 +25,7 @@ class Promos(Plain):
         return (Background("promo-director", self.director.run),)
 
 
-def wire_promos(kernel: Kernel, queue: Queue, cytube: Cytube, playlists: Playlists) -> Promos:
+def wire_promos(kernel: Kernel, cytube: Cytube, playlists: Playlists) -> Promos:
     async def pools(channel: str) -> dict[PromoType, tuple[Media, ...]]:
         found = await playlists.service.pools(channel)
         return {kind: tuple(items) for kind, items in found.items()}
@@ -36,11 +35,11 @@ def wire_promos(kernel: Kernel, queue: Queue, cytube: Cytube, playlists: Playlis
         kernel.handler,
         kernel.tail,
         cytube.port,
-        queue.observer,
+        cytube.observer,
         kernel.clock,
         pools,
         channels=[settings.channel],
-        pacer=queue.pacer,
+        pacer=cytube.pacer,
         add_retries=settings.pay_flow.add_retries,
         confirm_timeout_sec=settings.pay_flow.confirm_timeout_sec,
         telemetry=kernel.metrics.telemetry,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from adapters.clock import WallClock
 from application.log.command_handler import CommandHandler, CommandMeta
-from application.queue.observing import queue_stream
+from application.log.streams import queue_stream
 from domain.media import Media
 from domain.queue.commands import ObserveItemQueued
 from domain.queue.decider import queue_decider

@@ -17,11 +17,11 @@ import pytest
 from attrs import frozen
 
 from adapters.nats.embedded_server import pid_alive
+from entrypoints.config.settings import Settings
 from entrypoints.http.server import http_server
 from entrypoints.nats_commands import NatsCommands
 from entrypoints.serve import running
 from entrypoints.services import Services
-from entrypoints.settings import Settings
 
 
 def free_port() -> int:

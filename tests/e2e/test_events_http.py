@@ -8,7 +8,7 @@ from typing import Any
 
 from application.log.ports import Commit, StreamId
 from application.log.replay import COLUMNS
-from application.queue.observing import queue_stream
+from application.log.streams import queue_stream
 from domain.queue.decider import queue_decider
 from domain.wallet.model import CreditGranted
 from tests.e2e.conftest import Running

@@ -43,7 +43,7 @@ async def burst(svc: Running, channel: str, count: int) -> tuple[int, int]:
         media = Media("yt", f"cut{n}", "clip", 60)
         for observation in (ObserveItemQueued(uid, media), ObserveItemDeleted(uid)):
             try:
-                await svc.services.queue.observer.record(channel, observation)
+                await svc.services.cytube.observer.record(channel, observation)
                 recorded += 1
             except StoreUnavailable:
                 refused += 1

@@ -22,9 +22,10 @@ from adapters.clock import WallClock
 from adapters.kryten.inbound import KrytenInbound
 from adapters.log.memory_store import InMemoryEventStore
 from adapters.log.subjects import token
+from application.cytube.observations import Observation
+from application.cytube.observing import Observer
 from application.log.command_handler import CommandHandler
-from application.queue.observations import Observation
-from application.queue.observing import Observer, queue_stream
+from application.log.streams import queue_stream
 from domain.media import Media
 from domain.presence.model import (
     ObserveAfkChanged,

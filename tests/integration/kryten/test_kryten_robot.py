@@ -21,7 +21,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from adapters.kryten.robot import KrytenRobot, is_transient_queue_fail
-from application.queue.cytube import AddOutcome, CytubeUnavailable
+from application.cytube.port import AddOutcome, CytubeUnavailable
 from domain.media import Media
 from domain.presence.model import ObservedUser
 from domain.queue.commands import ObservedItem

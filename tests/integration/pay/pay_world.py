@@ -13,12 +13,13 @@ from adapters.ledger.local_ledger import LocalLedger
 from adapters.log.memory_store import InMemoryEventStore
 from adapters.sim.channel import SimulatedChannel
 from adapters.sim.cytube import SimCytube
+from application.cytube.observing import Observer
+from application.cytube.port import Cytube
 from application.log.command_handler import CommandHandler, CommandMeta, Outcome
 from application.log.ports import EventStore, StreamId
+from application.log.streams import queue_stream
 from application.pay.economy import Economy
 from application.pay.flow import PayFlow, PayFlowConfig
-from application.queue.cytube import Cytube
-from application.queue.observing import Observer, queue_stream
 from domain.media import Media
 from domain.queue.decider import queue_decider
 from domain.queue.pay_model import CancelPayItem, PayItem, RequestPayItem

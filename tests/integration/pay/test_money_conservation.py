@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from application.log.ports import StreamId
+from application.log.streams import queue_stream
 from application.pay.economy import (
     Economy,
     OutcomeUnknown,
@@ -23,7 +24,6 @@ from application.pay.economy import (
     Tier,
 )
 from application.pay.flow import PayFlowConfig
-from application.queue.observing import queue_stream
 from domain.errors import Rejected
 from domain.media import Media
 from domain.queue.pay_model import (

@@ -15,13 +15,13 @@ from attrs import frozen
 from adapters.clock import VirtualClock
 from adapters.log.memory_store import InMemoryEventStore
 from adapters.sql.projection_store import SqlProjectionStore, sqlite_url
+from application.cytube.observing import Observer
 from application.errors import NotFoundError
 from application.identity.roles import Forbidden, Identity
 from application.log.command_handler import CommandHandler
 from application.playlists.projection import PLAYLIST_ITEMS, PLAYLISTS, PlaylistsProjection
 from application.playlists.service import PlaylistService
 from application.projections.runner import ProjectionRunner
-from application.queue.observing import Observer
 from domain.errors import Rejected
 from domain.media import Media
 from domain.promos.kinds import PROMO_TYPES

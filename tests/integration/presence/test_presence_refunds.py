@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from application.cytube.port import CytubeUnavailable
 from application.log.command_handler import CommandHandler
 from application.log.ports import AppendResult, Commit, ConcurrencyConflict
 from application.pay.flow import PayFlowConfig
 from application.presence.monitor import PresenceMonitor
-from application.queue.cytube import CytubeUnavailable
 from domain.media import Media
 from domain.queue.pay_model import PayItemCancelled
 from domain.queue.presence_policy import PresenceRefundConfig

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from application.cytube.pacing import AddPacer
 from application.log.command_handler import CommandMeta
-from application.promos.director import PromoDirector, promo_config_stream
-from application.queue.observing import queue_stream
-from application.queue.pacing import AddPacer
+from application.log.streams import promo_config_stream, queue_stream
+from application.promos.director import PromoDirector
 from domain.media import Media
 from domain.promos.config import GeneralCadence, PromoConfig, SetPromoConfig, promo_config_decider
 from domain.queue.decider import queue_decider

@@ -18,10 +18,10 @@ import pytest
 
 from adapters.sql.projection_store import SqlProjectionStore, sqlite_url
 from application.log.command_handler import CommandMeta
+from application.log.streams import queue_stream
 from application.projections.ports import Write
 from application.projections.runner import ProjectionRunner
 from application.queue.live import LiveQueues, Watcher, encode_frame
-from application.queue.observing import queue_stream
 from application.queue.shadow import QueueShadowProjection
 from application.queue.view import QueueQueries
 from domain.media import Media

@@ -12,9 +12,9 @@ import pytest
 from adapters.clock import VirtualClock
 from adapters.log.memory_store import InMemoryEventStore
 from adapters.sql.projection_store import SqlProjectionStore, sqlite_url
+from application.cytube.observing import Observer
 from application.log.command_handler import CommandHandler
 from application.projections.runner import ProjectionRunner
-from application.queue.observing import Observer
 from application.queue.shadow import QueueShadowProjection
 from application.queue.view import QueueQueries
 from domain.media import Media

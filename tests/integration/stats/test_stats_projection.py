@@ -21,12 +21,13 @@ from adapters.clock import VirtualClock
 from adapters.log.memory_store import InMemoryEventStore
 from adapters.sql.projection_store import SqlProjectionStore, sqlite_url
 from adapters.sql.tables import metadata
+from application.cytube.observing import Observer
+from application.cytube.pacing import AddPacer
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.ports import StoredCommit
+from application.log.streams import promo_config_stream, queue_stream
 from application.projections.runner import ProjectionRunner
-from application.promos.director import PromoDirector, promo_config_stream
-from application.queue.observing import Observer, queue_stream
-from application.queue.pacing import AddPacer
+from application.promos.director import PromoDirector
 from application.stats.projection import StatsProjection
 from application.stats.queries import StatsQueries, TopItem
 from domain.media import Media

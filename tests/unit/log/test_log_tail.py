@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.log.memory_store import InMemoryEventStore
-from application.log.intake import Busy, Intake, IntakeConfig, PacedObservations
+from application.cytube.observations import Observation, PacedObservations
+from application.log.intake import Busy, Intake, IntakeConfig
 from application.log.ports import Commit, StoredCommit, StreamId
 from application.log.tail import LogTail
-from application.queue.observations import Observation
 from domain.media import Media
 from domain.queue.commands import ObserveItemDeleted
 from domain.queue.events import ItemAdded

@@ -9,8 +9,8 @@ import pytest
 from adapters.clock import VirtualClock
 from adapters.sim.channel import ALREADY_ON_PLAYLIST, TRANSIENT_FAILURE, SimulatedChannel
 from adapters.sim.cytube import PERMANENT_FAILURE, SimCytube
-from application.queue.cytube import AddOutcome, CytubeUnavailable
-from application.queue.observations import Observation
+from application.cytube.observations import Observation
+from application.cytube.port import AddOutcome, CytubeUnavailable
 from domain.media import Media
 from domain.presence.model import ObservedUser
 from domain.queue.commands import (

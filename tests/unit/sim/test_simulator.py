@@ -23,7 +23,7 @@ from adapters.sim.channel import (
     slot_sec,
 )
 from adapters.sim.demo import DEMO_PLAYLIST, seed_demo
-from application.queue.observations import Observation
+from application.cytube.observations import Observation
 from domain.decider import Context
 from domain.media import Media
 from domain.presence.model import (

@@ -19,7 +19,7 @@ from adapters.telemetry.prometheus import (
 )
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.ports import AppendResult, Commit, ConcurrencyConflict, StoreUnavailable
-from application.queue.observing import queue_stream
+from application.log.streams import queue_stream
 from domain.errors import Rejected
 from domain.media import Media
 from domain.queue.commands import ObserveItemMoved, ObserveItemQueued

@@ -6,9 +6,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from application.cytube.observations import Observation
 from application.log.command_handler import CommandHandler, CommandMeta, Outcome
-from application.log.ports import StreamId
-from application.queue.observations import Observation
+from application.log.streams import presence_stream, queue_stream
 from domain.errors import Rejected
 from domain.presence.model import (
     ObserveAfkChanged,
@@ -26,14 +26,6 @@ log = logging.getLogger(__name__)
 DESYNC_CODES = frozenset({"unknown_item", "uid_conflict"})
 
 _PRESENCE = (ObserveUserJoined, ObserveUserLeft, ObserveAfkChanged, ObserveUserList)
-
-
-def queue_stream(channel: str) -> StreamId:
-    return StreamId(channel, "queue", channel)
-
-
-def presence_stream(channel: str) -> StreamId:
-    return StreamId(channel, "presence", channel)
 
 
 class Observer:

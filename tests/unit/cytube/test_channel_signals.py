@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from adapters.clock import VirtualClock
-from application.queue.pacing import ChannelSignals
+from application.cytube.pacing import ChannelSignals
 
 START = datetime(2026, 11, 21, tzinfo=UTC)
 

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from adapters.clock import VirtualClock
 from adapters.log.memory_store import InMemoryEventStore
 from adapters.sim.channel import SimulatedChannel
+from application.cytube.observing import Observer
 from application.log.command_handler import CommandHandler
-from application.queue.observing import Observer, presence_stream, queue_stream
+from application.log.streams import presence_stream, queue_stream
 from domain.media import Media
 from domain.presence.model import ObservedUser, ObserveUserJoined, presence_decider
 from domain.queue.commands import ObserveItemMoved, ObserveItemQueued

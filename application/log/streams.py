@@ -1,0 +1,22 @@
+"""Where each aggregate lives in the log: `wq.ev.{channel}.{aggregate}.{id}`, one function
+per aggregate, so every writer and reader of a stream names it the same way."""
+
+from __future__ import annotations
+
+from application.log.ports import StreamId
+
+
+def queue_stream(channel: str) -> StreamId:
+    return StreamId(channel, "queue", channel)
+
+
+def presence_stream(channel: str) -> StreamId:
+    return StreamId(channel, "presence", channel)
+
+
+def playlist_stream(channel: str, playlist_id: str) -> StreamId:
+    return StreamId(channel, "playlist", playlist_id)
+
+
+def promo_config_stream(channel: str) -> StreamId:
+    return StreamId(channel, "promo_config", channel)
