@@ -5,7 +5,6 @@ from __future__ import annotations
 from importlib.resources import files
 from typing import Any
 
-import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
@@ -16,6 +15,7 @@ from entrypoints.http.admin import AdminController, admin_page
 from entrypoints.http.auth import AUTH_DEPENDENCIES, AUTH_EXCEPTION_HANDLERS, TokenController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, error_body
 from entrypoints.http.events import EventsController
+from entrypoints.http.health import health
 from entrypoints.http.metrics import metrics_handler
 from entrypoints.http.pay import PayController
 from entrypoints.http.playlists import PlaylistController
@@ -25,21 +25,6 @@ from entrypoints.http.sim import QueueFailed, SimController
 from entrypoints.http.stats import StatsController
 from entrypoints.services import Services
 from entrypoints.version import webqueue_version
-
-
-class ProjectionHealth(msgspec.Struct):
-    position: int
-    lag: int
-    last_error: str | None
-
-
-class Health(msgspec.Struct):
-    status: str
-    version: str
-    channel: str
-    log_connected: bool
-    log_head: int | None
-    projections: dict[str, ProjectionHealth]
 
 
 def _queue_failed(_: Request[Any, Any, Any], exc: QueueFailed) -> Response[Any]:
@@ -57,32 +42,6 @@ def create_app(services: Services) -> Litestar:
             return
         if connection.scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             await services.kernel.intake.admit()
-
-    @get("/health", summary="Liveness and how far behind the log each projection is")
-    async def health() -> Response[Health]:
-        connected = services.kernel.log.nc.is_connected
-        head = None
-        if connected:
-            try:
-                head = await services.kernel.log.events.head()
-            except Exception:
-                connected = False
-        projections = {}
-        for runner in services.runners:
-            status = await services.kernel.read_models.status(runner.projection.name)
-            lag = max((head or status.position) - status.position, 0)
-            projections[runner.projection.name] = ProjectionHealth(
-                status.position, lag, status.last_error
-            )
-        body = Health(
-            status="ok" if connected else "degraded",
-            version=webqueue_version(),
-            channel=services.kernel.settings.channel,
-            log_connected=connected,
-            log_head=head,
-            projections=projections,
-        )
-        return Response(body, status_code=200 if connected else 503)
 
     @get("/", media_type="text/html", include_in_schema=False)
     async def index() -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
 from attrs import frozen
 
+from application.health import PartHealth
 from application.projections.base import Projection
 from application.projections.runner import OnChange, OnStored
 
@@ -38,6 +39,10 @@ class Capability(Protocol):
 
     async def close(self) -> None: ...
 
+    async def health(self) -> Mapping[str, PartHealth]:
+        """Its parts by name (`pay-flow`, `cytube`, ...): what `/health` shows."""
+        ...
+
 
 class Plain:
     """The defaults for a capability with no projection, background work or shutdown."""
@@ -53,3 +58,6 @@ class Plain:
 
     async def close(self) -> None:
         return None
+
+    async def health(self) -> Mapping[str, PartHealth]:
+        return {}
