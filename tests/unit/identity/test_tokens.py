@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import os
 import stat
 import subprocess
@@ -86,7 +87,10 @@ def test_token_is_two_unpadded_base64url_parts_with_the_documented_payload(
     assert "=" not in token
     assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
     iat = int(NOW.timestamp())
-    assert json.loads(unb64(body)) == {
+    payload = json.loads(unb64(body))
+    jti = payload.pop("jti")
+    assert re.fullmatch(r"[0-9a-f]{16}", jti)  # an id to revoke this one token by
+    assert payload == {
         "sub": "alice",
         "role": "blessed",
         "iat": iat,
@@ -416,3 +420,22 @@ def test_a_late_creator_never_replaces_the_secret(tmp_path: Path) -> None:
     tokens._create_secret_file(tmp_path / "secret.key")
     assert load_secret(tmp_path, {}) == first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.key"]
+
+
+def test_a_rotated_secret_still_verifies_what_it_signed_and_signs_nothing_new() -> None:
+    old = TokenSigner(SECRET)
+    token, _ = old.issue("alice", "viewer", ttl_sec=60, now=NOW)
+    rotated = TokenSigner(b"n" * 32, previous=[SECRET])
+    assert rotated.verify(token, now=NOW) == Identity("alice", "viewer")
+    fresh, _ = rotated.issue("alice", "viewer", ttl_sec=60, now=NOW)
+    with pytest.raises(Unauthenticated):
+        old.verify(fresh, now=NOW)
+    with pytest.raises(Unauthenticated):  # once the old secret is dropped, its tokens end
+        TokenSigner(b"n" * 32).verify(token, now=NOW)
+
+
+def test_each_token_has_its_own_id() -> None:
+    signer = TokenSigner(SECRET)
+    a, _ = signer.issue("alice", "viewer", ttl_sec=60, now=NOW)
+    b, _ = signer.issue("alice", "viewer", ttl_sec=60, now=NOW)
+    assert signer.claims(a, now=NOW).token_id != signer.claims(b, now=NOW).token_id
