@@ -6,8 +6,8 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import os
+import re
 import stat
 import subprocess
 import sys
