@@ -200,12 +200,12 @@ class PayService:
         """An admin cancels any purchase (with `reason`); a buyer their own, as
         `buyer_cancelled`. Either way it is refunded, unless it is already playing."""
         if not who.at_least("admin"):
-            rows = await self._read.fetch(PAY_ITEMS, {"request_id": request_id, "channel": channel})
-            if not rows:
+            pay = (await self._state(channel)).pay_item(request_id)  # the log's word, no lag
+            if pay is None:
                 raise NotFoundError(
                     "unknown_request", f"No purchase {request_id!r} on {channel!r}."
                 )
-            if rows[0]["user"] != who.user:
+            if pay.user != who.user:
                 raise Forbidden("not_yours", "That purchase belongs to someone else.")
             reason = "buyer_cancelled"
         await self._handler.handle(
