@@ -10,7 +10,7 @@ async function loadBlessed(list) {
   $("blessed").tBodies[0].replaceChildren(...list.map((b) => h("tr", { "data-user": b.user },
     h("td", { class: "title" }, b.user),
     h("td", { "data-label": "By" }, b.by),
-    h("td", { "data-label": "When" }, fmtClock(b.at)),
+    h("td", { "data-label": "When", class: "when" }, fmtClock(b.at)),
     h("td", {}, h("button", { type: "button", class: "btn btn-small btn-danger", "data-unbless": b.user, onclick: () => unbless(b.user) }, "Un-bless")))));
 }
 
@@ -26,7 +26,7 @@ async function loadSessions() {
     h("td", { class: "title" }, s.user),
     h("td", { "data-label": "Browser" }, s.user_agent.slice(0, 50)),
     h("td", { "data-label": "Address" }, s.ip),
-    h("td", { "data-label": "Last used" }, fmtClock(s.last_seen)),
+    h("td", { "data-label": "Last used", class: "when" }, fmtClock(s.last_seen)),
     h("td", {}, h("button", { type: "button", class: "btn btn-small btn-danger", onclick: async () => {
       if (!confirm(`Sign ${s.user} out everywhere and void their tokens?`)) return;
       try { await api(`/api/v1/users/${encodeURIComponent(s.user)}/revoke`, { method: "POST" }); loadSessions(); } catch (e) { say($("people-error"), e.message); }

@@ -60,7 +60,8 @@ async function buy(ev) {
     if ($("title").value.trim()) body.title = $("title").value.trim();
     const accepted = await api(`${base}/pay-items`, { method: "POST", body });
     current = accepted.request_id;
-    await follow();
+    $("status").replaceChildren(h("p", {}, h("span", { class: "badge badge-pending", id: "status-badge" }, "Paying"), " Taking the coins from your wallet."));
+    setTimeout(follow, 300);
     loadWallet();
   } catch (e) { say(err, e.message); }
   finally { btn.dataset.busy = ""; checkHealth(); }
@@ -73,6 +74,7 @@ async function follow() {
   if (!current) return;
   let p;
   try { p = await api(`${base}/pay-items/${encodeURIComponent(current)}`); } catch (e) { return; }
+  if (p.status !== follow.last) { follow.last = p.status; loadWallet(); schedulePreview(); }
   const info = statusInfo(p);
   const reached = ORDER.indexOf(p.status);
   const bad = ["declined", "refunded", "refund_refused", "cancelling", "removed"].includes(p.status);
@@ -102,4 +104,7 @@ $("topup-btn")?.addEventListener("click", async () => {
   catch (e) { say($("buy-error"), e.message); }
 });
 loadWallet();
-liveQueue(() => { follow(); }, null);
+// A frame is announced before its rows are stored (application/queue/live.py), so the status
+// is read at once and again a moment later; a slow check covers what no frame announces.
+liveQueue(() => { follow(); setTimeout(follow, 400); }, null);
+setInterval(() => { if (current) follow(); }, 3000);

@@ -63,10 +63,12 @@ export function fmtIn(sec) {
   if (minutes < 60) return `in ${minutes} min`;
   return `in ${Math.floor(minutes / 60)} h${minutes % 60 ? ` ${minutes % 60} min` : ""}`;
 }
+/** A moment: the time alone today, with a short date otherwise. */
 export function fmtClock(iso) {
   if (!iso) return "–";
   const d = new Date(iso);
-  return d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  if (d.toDateString() === new Date().toDateString()) return d.toLocaleTimeString([], { timeStyle: "short" });
+  return d.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
 }
 export const coins = (n) => (n == null ? "–" : Number(n).toLocaleString("en"));
 

@@ -30,6 +30,7 @@ async function cancel(p) {
     say($("cancel-error"), `Cancelled “${title}”; the refund is on its way.`, true);
   } catch (e) { say($("cancel-error"), e.message); }
   loadPurchases();
+  setTimeout(loadPurchases, 500);
 }
 
 async function loadWallet() {
@@ -42,7 +43,7 @@ async function loadSessions() {
   $("sessions").tBodies[0].replaceChildren(...list.map((s) => h("tr", {},
     h("td", { class: "title" }, s.user_agent.slice(0, 60) || "unknown browser", s.current ? [" ", badge("this one", "good")] : ""),
     h("td", { "data-label": "Address" }, s.ip),
-    h("td", { "data-label": "Last used" }, fmtClock(s.last_seen)),
+    h("td", { "data-label": "Last used", class: "when" }, fmtClock(s.last_seen)),
     h("td", {}, s.current ? "" : h("button", { type: "button", class: "btn btn-small", onclick: async () => { await api(`/api/v1/sessions/${s.session}`, { method: "DELETE" }); loadSessions(); } }, "Sign it out")))));
 }
 
@@ -54,4 +55,8 @@ $("signout-all-btn").addEventListener("click", async () => {
   location.href = "/signin";
 });
 loadPurchases(); loadWallet(); loadSessions();
-liveQueue(() => { loadPurchases(); loadWallet(); });
+// A frame is announced before its rows are stored (application/queue/live.py): read at once
+// and a moment later.
+const refresh = () => { loadPurchases(); loadWallet(); };
+liveQueue(() => { refresh(); setTimeout(refresh, 400); });
+setInterval(refresh, 5000);

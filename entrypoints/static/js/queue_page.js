@@ -23,10 +23,10 @@ function render(q) {
     const who = it.pay ? [badge(`bought by ${it.pay.paid_by}`, it.pay.paid_by === me.user ? "good" : "pending"), " ", it.pay.tier === "playnext" ? badge("play next", "neutral") : ""] : [it.queued_by || "–"];
     if (it.pay && it.pay.owner_away_reason) who.push(" ", badge(`${it.pay.owner_away_reason === "owner_afk" ? "away" : "left"}: cancels ${fmtIn((new Date(it.pay.cancels_at) - Date.now()) / 1000)}`, "bad"));
     return h("tr", { class: it.pay && it.pay.paid_by === me.user ? "mine" : null, "data-item": it.item_id },
-      h("td", { "data-label": "#" }, i + 1),
+      h("td", { class: "pos" }, i + 1),
       h("td", { class: "title" }, it.title || it.media.id, it.temp ? [" ", badge("temp")] : ""),
       h("td", { "data-label": "Kind" }, kindBadge(it.kind), it.promo_type ? [" ", badge(it.promo_type)] : ""),
-      h("td", { "data-label": "By" }, ...who),
+      h("td", { "data-label": "By", class: it.pay || it.queued_by ? null : "blank" }, ...who),
       h("td", { class: "num", "data-label": "Length" }, fmtDuration(it.duration_sec)),
       h("td", { class: "num", "data-label": "Starts" }, fmtIn(it.eta_sec)));
   }));
