@@ -15,6 +15,7 @@ import msgspec
 
 from application.identity.rules import IdentityConfig
 from application.log.intake import IntakeConfig
+from entrypoints.cli.identity import add_identity_parsers, run_blessed, run_secret
 from entrypoints.cli.replay import add_replay_parser, run_replay
 from entrypoints.cli.token import add_token_parser, run_token
 from entrypoints.config.settings import DEFAULT_DATA_DIR, Settings
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_replay_parser(sub)
     add_token_parser(sub)
+    add_identity_parsers(sub, _common)
     return parser
 
 
@@ -143,7 +145,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=args.data_dir,
         host=getattr(args, "host", "127.0.0.1"),
         port=getattr(args, "port", 8080),
-        channel=getattr(args, "channel", None) or "lobby",
+        channel=getattr(args, "channel", None) or "lobby",  # blessed and events take one too
         nats_url=getattr(args, "nats_url", None),
         economy=economy,
         domain=getattr(args, "domain", "cytu.be"),
@@ -265,6 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_serve(settings))
         elif args.command == "rebuild":
             asyncio.run(_rebuild(settings))
+        elif args.command == "blessed":
+            return asyncio.run(
+                run_blessed(settings, args.blessed_action, getattr(args, "user", None))
+            )
+        elif args.command == "secret":
+            return run_secret(settings)
         elif args.command == "events":
             asyncio.run(_events(settings, args.channel, args.follow, args.after))
         elif args.command == "replay":

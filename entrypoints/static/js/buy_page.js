@@ -62,6 +62,10 @@ async function buy(ev) {
     current = accepted.request_id;
     $("status").replaceChildren(h("p", {}, h("span", { class: "badge badge-pending", id: "status-badge" }, "Paying"), " Taking the coins from your wallet."));
     setTimeout(follow, 300);
+    // The form is for the next purchase now; this one's status is beside it.
+    for (const id of ["link", "title", "length"]) $(id).value = "";
+    onLink();
+    $("status-h").scrollIntoView({ block: "start", behavior: "smooth" });
     loadWallet();
   } catch (e) { say(err, e.message); }
   finally { btn.dataset.busy = ""; checkHealth(); }
@@ -74,7 +78,7 @@ async function follow() {
   if (!current) return;
   let p;
   try { p = await api(`${base}/pay-items/${encodeURIComponent(current)}`); } catch (e) { return; }
-  if (p.status !== follow.last) { follow.last = p.status; loadWallet(); schedulePreview(); }
+  if (p.status !== follow.last) { follow.last = p.status; loadWallet(); }
   const info = statusInfo(p);
   const reached = ORDER.indexOf(p.status);
   const bad = ["declined", "refunded", "refund_refused", "cancelling", "removed"].includes(p.status);

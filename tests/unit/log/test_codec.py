@@ -9,7 +9,6 @@ from attrs import frozen
 
 from adapters.log.codec import Codec, CodecError, UnknownEvent
 from application.log.ports import Commit, StreamId
-from domain.media import Media
 from domain.identity.access import (
     SessionEnded,
     SessionSeen,
@@ -28,6 +27,7 @@ from domain.identity.otp import (
     OtpVerified,
     OtpVerifyWithoutRequest,
 )
+from domain.media import Media
 from domain.playlists.model import (
     PlaylistCreated,
     PlaylistDeleted,
