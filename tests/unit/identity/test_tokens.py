@@ -439,3 +439,19 @@ def test_each_token_has_its_own_id() -> None:
     a, _ = signer.issue("alice", "viewer", ttl_sec=60, now=NOW)
     b, _ = signer.issue("alice", "viewer", ttl_sec=60, now=NOW)
     assert signer.claims(a, now=NOW).token_id != signer.claims(b, now=NOW).token_id
+
+
+def test_rotating_the_secret_file_keeps_what_the_old_one_signed(tmp_path: Path) -> None:
+    first = load_secret(tmp_path, {})
+    token, _ = TokenSigner(first).issue("alice", "viewer", ttl_sec=60, now=NOW)
+    tokens.rotate_secret(tmp_path)
+    second = load_secret(tmp_path, {})
+    previous = tokens.load_previous_secrets(tmp_path, {})
+    assert second != first and previous == [first]
+    assert stat.S_IMODE((tmp_path / "secret.previous").stat().st_mode) == 0o600
+    assert TokenSigner(second, previous=previous).verify(token, now=NOW).user == "alice"
+    tokens.rotate_secret(tmp_path)
+    tokens.rotate_secret(tmp_path)
+    assert len(tokens.load_previous_secrets(tmp_path, {})) == tokens.KEEP_PREVIOUS
+    env = {"WEBQUEUE_SECRET_PREVIOUS": "x" * 32 + ", " + "y" * 32}
+    assert tokens.load_previous_secrets(tmp_path, env) == [b"x" * 32, b"y" * 32]
