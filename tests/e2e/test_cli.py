@@ -144,7 +144,9 @@ def token(data_dir: Path, user: str, role: str) -> str:
 
 
 def test_kill_9_mid_purchase_then_restart_leaves_nothing_unresolved(data_dir: Path) -> None:
-    svc = Service(data_dir, "--sim-speed", "10")  # adds are paced 2 s apart in channel time
+    svc = Service(
+        data_dir, "--sim-speed", "10", "--admin", "boss"
+    )  # adds are paced 2 s apart in channel time
     svc.wait_healthy()
     admin = {"authorization": f"Bearer {token(data_dir, 'boss', 'admin')}"}
     viewer = {"authorization": f"Bearer {token(data_dir, 'vic', 'viewer')}"}
@@ -160,7 +162,7 @@ def test_kill_9_mid_purchase_then_restart_leaves_nothing_unresolved(data_dir: Pa
         rids.append(r.json()["request_id"])
     assert svc.stop(signal.SIGKILL) == -signal.SIGKILL  # mid-flow: most are still in flight
 
-    again = Service(data_dir, "--sim-speed", "10")
+    again = Service(data_dir, "--sim-speed", "10", "--admin", "boss")
     try:
         again.wait_healthy()
         deadline = time.monotonic() + 60

@@ -4,6 +4,7 @@ list's KV copy, and the offline /schema."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -274,3 +275,25 @@ async def test_pages_load_nothing_from_elsewhere_and_run_no_inline_script(
     assert not re.search(r"(src|href)=[\"']https?://", page.text)
     assert "<style" not in page.text and " style=" not in page.text
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page.text) == []
+
+
+async def test_admins_manage_the_blessed_list_over_nats(service: Running) -> None:
+    await caught_up(service)
+    admin = bearer(service, "boss", "admin")["authorization"][7:]
+    viewer = bearer(service, "vic", "viewer")["authorization"][7:]
+
+    async def ask(command: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = await service.commands.handle(f"wq.cmd.lobby.{command}", json.dumps(body).encode())
+        return dict(json.loads(reply))
+
+    refused = await ask("bless_user", {"token": viewer, "user": "hal"})
+    assert refused["ok"] is False and refused["error"]["code"] == "insufficient_role"
+    added = await ask("bless_user", {"token": admin, "user": "hal"})
+    assert added["ok"] is True and [u["user"] for u in added["users"]] == ["hal"]
+    hal = bearer(service, "hal", "blessed")["authorization"][7:]
+    listed = await ask("list_blessed", {"token": hal})  # hal is blessed now: may read it
+    assert [u["user"] for u in listed["users"]] == ["hal"]
+    removed = await ask("unbless_user", {"token": admin, "user": "hal"})
+    assert removed["ok"] is True and removed["users"] == []
+    after = await ask("list_blessed", {"token": hal})
+    assert after["ok"] is False and after["error"]["code"] == "insufficient_role"

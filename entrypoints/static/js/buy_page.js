@@ -111,4 +111,4 @@ loadWallet();
 // A frame is announced before its rows are stored (application/queue/live.py), so the status
 // is read at once and again a moment later; a slow check covers what no frame announces.
 liveQueue(() => { follow(); setTimeout(follow, 400); }, null);
-setInterval(() => { if (current) follow(); }, 3000);
+setInterval(() => { if (current && me.user) follow(); }, 3000);

@@ -42,6 +42,9 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
   const text = await r.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (r.status === 401 && me.user && data?.error?.code === "session_ended") {
+    location.href = `/signin?next=${encodeURIComponent(location.pathname)}`;  // signed out elsewhere
+  }
   if (!r.ok) throw new ApiError(r.status, data?.error?.code || "http_error", data?.error?.message || r.statusText);
   return data;
 }
@@ -186,6 +189,7 @@ export function liveQueue(onFrame, statusEl = $("live")) {
 export function wireTopBar() {
   const out = $("signout-btn");
   if (out) out.addEventListener("click", async () => {
+    me.user = "";  // no more requests as this user from this page
     try { await api("/api/v1/signout", { method: "POST" }); } catch { /* the cookie goes anyway */ }
     location.href = "/";
   });

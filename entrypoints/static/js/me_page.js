@@ -5,6 +5,7 @@ import { $, api, badge, cancellable, channel, coins, fmtClock, h, liveQueue, me,
 const base = `/api/v1/channels/${encodeURIComponent(channel)}`;
 
 async function loadPurchases() {
+  if (!me.user) return;
   let list;
   try { list = await api(`${base}/purchases`); } catch (e) { return say($("cancel-error"), e.message); }
   $("purchases-empty").hidden = list.length > 0;
@@ -57,6 +58,6 @@ $("signout-all-btn").addEventListener("click", async () => {
 loadPurchases(); loadWallet(); loadSessions();
 // A frame is announced before its rows are stored (application/queue/live.py): read at once
 // and a moment later.
-const refresh = () => { loadPurchases(); loadWallet(); };
+const refresh = () => { if (me.user) { loadPurchases(); loadWallet(); } };
 liveQueue(() => { refresh(); setTimeout(refresh, 400); });
 setInterval(refresh, 5000);

@@ -19,7 +19,9 @@ $("code-form").addEventListener("submit", async (ev) => {
     const sent = await api("/api/v1/signin/code", { method: "POST", body: { name: name() } });
     say($("code-msg"), sent.message, true);
     showVerify(true);
-  } catch (e) { say($("code-msg"), e.message); }
+  } catch (e) {
+    say($("code-msg"), e.code === "not_in_channel" && simulated ? `${e.message} (Here: the demo panel's Join button.)` : e.message);
+  }
   refreshDemo();
 });
 
