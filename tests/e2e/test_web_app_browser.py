@@ -215,3 +215,18 @@ async def test_outages_are_said_and_actions_are_off_and_nothing_claims_live(
     await tab.locator("#live:has-text('not live')").wait_for()
     assert (await tab.inner_text("#live")).strip() != "live"
     await tab.locator("#queue-table tbody tr").first.wait_for()  # reads keep working
+
+
+async def test_pages_reflow_at_200_percent_zoom(app: tuple[Any, Running]) -> None:
+    """1440x900 at 200% zoom is a 720x450 CSS viewport: nothing may need sideways scrolling."""
+    browser, svc = app
+    await caught_up(svc)
+    tab = await tab_for(browser, "desktop")
+    await sign_in(tab, svc, "zoe", admin=True)
+    await tab.set_viewport_size({"width": 720, "height": 450})
+    for path in ("/", "/signin", "/buy", "/me", "/admin/people"):
+        await tab.goto(f"{svc.base}{path}")
+        await tab.wait_for_load_state("networkidle")
+        wide = await tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"{path} is {wide}px too wide at 200% zoom"
+    await shot(tab, "people-zoom-200")

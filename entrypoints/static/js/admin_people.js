@@ -1,6 +1,6 @@
 // Admins: the blessed list (changes count from the user's next request), live sessions with
 // revoke, and addresses blocked from sign-in codes.
-import { $, api, channel, fmtClock, h, say, watchHealth, wireTopBar } from "./common.js";
+import { $, api, browserName, channel, fmtClock, h, say, watchHealth, wireTopBar } from "./common.js";
 
 const base = `/api/v1/channels/${encodeURIComponent(channel)}/blessed`;
 
@@ -24,7 +24,7 @@ async function loadSessions() {
   const list = await api("/api/v1/sessions");
   $("all-sessions").tBodies[0].replaceChildren(...list.map((s) => h("tr", {},
     h("td", { class: "title" }, s.user),
-    h("td", { "data-label": "Browser" }, s.user_agent.slice(0, 50)),
+    h("td", { "data-label": "Browser", title: s.user_agent }, browserName(s.user_agent)),
     h("td", { "data-label": "Address" }, s.ip),
     h("td", { "data-label": "Last used", class: "when" }, fmtClock(s.last_seen)),
     h("td", {}, h("button", { type: "button", class: "btn btn-small btn-danger", onclick: async () => {

@@ -73,6 +73,12 @@ export function fmtClock(iso) {
   if (d.toDateString() === new Date().toDateString()) return d.toLocaleTimeString([], { timeStyle: "short" });
   return d.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
 }
+/** "Chrome on Linux" from a user agent string. */
+export function browserName(ua) {
+  const name = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrome\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "A browser";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows" : /Mac OS/.test(ua) ? "macOS" : /Linux/.test(ua) ? "Linux" : "";
+  return os ? `${name} on ${os}` : name;
+}
 export const coins = (n) => (n == null ? "–" : Number(n).toLocaleString("en"));
 
 // ---- purchases in words --------------------------------------------------------------------

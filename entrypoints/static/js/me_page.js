@@ -1,6 +1,6 @@
 // My purchases (their states, live), cancelling a pending one for a refund, my wallet and
 // where I am signed in.
-import { $, api, badge, cancellable, channel, coins, fmtClock, h, liveQueue, me, say, statusInfo, watchHealth, wireTopBar } from "./common.js";
+import { $, api, badge, browserName, cancellable, channel, coins, fmtClock, h, liveQueue, me, say, statusInfo, watchHealth, wireTopBar } from "./common.js";
 
 const base = `/api/v1/channels/${encodeURIComponent(channel)}`;
 
@@ -42,7 +42,7 @@ async function loadWallet() {
 async function loadSessions() {
   const list = await api("/api/v1/sessions");
   $("sessions").tBodies[0].replaceChildren(...list.map((s) => h("tr", {},
-    h("td", { class: "title" }, s.user_agent.slice(0, 60) || "unknown browser", s.current ? [" ", badge("this one", "good")] : ""),
+    h("td", { class: "title" }, browserName(s.user_agent), s.current ? [" ", badge("this one", "good")] : ""),
     h("td", { "data-label": "Address" }, s.ip),
     h("td", { "data-label": "Last used", class: "when" }, fmtClock(s.last_seen)),
     h("td", {}, s.current ? "" : h("button", { type: "button", class: "btn btn-small", onclick: async () => { await api(`/api/v1/sessions/${s.session}`, { method: "DELETE" }); loadSessions(); } }, "Sign it out")))));
