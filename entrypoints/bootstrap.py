@@ -16,7 +16,9 @@ from typing import Any
 from nats.aio.client import Client
 
 from adapters.clock import VirtualClock, WallClock
-from adapters.identity.tokens import TokenSigner, load_secret
+from adapters.identity.hashing import HmacCodeHasher, HmacCsrf
+from adapters.identity.kv_mirror import NatsKvBlessedMirror
+from adapters.identity.tokens import TokenSigner, load_previous_secrets, load_secret
 from adapters.log.codec import Codec
 from adapters.log.jetstream_snapshots import JetStreamSnapshotStore
 from adapters.log.jetstream_store import JetStreamEventStore
@@ -109,8 +111,24 @@ async def open_read_models(settings: Settings) -> SqlProjectionStore:
 
 
 def token_signer(data_dir: Path) -> TokenSigner:
-    """The signer of bearer tokens: the data dir's secret, or WEBQUEUE_SECRET."""
-    return TokenSigner(load_secret(data_dir, os.environ))
+    """The signer of bearer tokens: the data dir's secret, or WEBQUEUE_SECRET (and the
+    previous ones, which still verify after a rotation)."""
+    return TokenSigner(
+        load_secret(data_dir, os.environ), previous=load_previous_secrets(data_dir, os.environ)
+    )
+
+
+def _identity(settings: Settings, kernel: Kernel, cytube: Cytube) -> Any:
+    secret = load_secret(settings.data_dir, os.environ)
+    previous = load_previous_secrets(settings.data_dir, os.environ)
+    return wire_identity(
+        kernel,
+        cytube.port,
+        TokenSigner(secret, previous=previous),
+        HmacCodeHasher(secret, previous),
+        HmacCsrf(secret, previous),
+        NatsKvBlessedMirror(kernel.log.nc, f"{settings.stream}_BLESSED"),
+    )
 
 
 def projections() -> list[Projection]:
@@ -242,7 +260,7 @@ async def build_services(settings: Settings) -> Services:
     admin = wire_admin(kernel, projections)
     services = Services(
         kernel=kernel,
-        identity=wire_identity(token_signer(settings.data_dir), kernel.wall_clock),
+        identity=_identity(settings, kernel, cytube),
         cytube=cytube,
         queue=queue,
         playlists=playlists,

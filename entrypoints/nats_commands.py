@@ -84,8 +84,8 @@ Handler = Callable[[Services, str, Any], Awaitable[Any]]
 
 
 def _who(services: Services, token: str) -> Identity:
-    signer = services.identity.signer
-    return signer.verify(token, now=services.identity.wall_clock.now())
+    """The caller a token names, with the role the log's facts give them now."""
+    return services.identity.authenticator.from_token(token)
 
 
 async def _request(services: Services, channel: str, m: RequestPayItemMsg) -> Any:
@@ -124,6 +124,22 @@ async def _unlock(services: Services, channel: str, m: Authed) -> Any:
     return await services.pay.service.unlock(channel, _who(services, m.token))
 
 
+class BlessedRef(Authed, forbid_unknown_fields=True, kw_only=True):
+    user: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+async def _blessed(services: Services, channel: str, m: Authed) -> Any:
+    return {"users": services.identity.blessed.entries(_who(services, m.token))}
+
+
+async def _bless(services: Services, channel: str, m: BlessedRef) -> Any:
+    return {"users": await services.identity.blessed.bless(_who(services, m.token), m.user)}
+
+
+async def _unbless(services: Services, channel: str, m: BlessedRef) -> Any:
+    return {"users": await services.identity.blessed.unbless(_who(services, m.token), m.user)}
+
+
 async def _queue(services: Services, channel: str, m: Empty) -> Any:
     return await services.queue.queries.queue(channel)
 
@@ -139,6 +155,9 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "lock_queue": (LockMsg, _lock),
     "unlock_queue": (Authed, _unlock),
     "get_queue": (Empty, _queue),
+    "list_blessed": (Authed, _blessed),
+    "bless_user": (BlessedRef, _bless),
+    "unbless_user": (BlessedRef, _unbless),
 }
 
 _encode = msgspec.json.Encoder().encode
@@ -156,7 +175,17 @@ def _ok(result: Any) -> bytes:
 
 
 #: The commands that append to the log: they wait while the service digests a backlog.
-WRITES = frozenset({"request_pay_item", "cancel_pay_item", "grant", "lock_queue", "unlock_queue"})
+WRITES = frozenset(
+    {
+        "request_pay_item",
+        "cancel_pay_item",
+        "grant",
+        "lock_queue",
+        "unlock_queue",
+        "bless_user",
+        "unbless_user",
+    }
+)
 
 
 class NatsCommands:

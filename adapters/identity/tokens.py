@@ -22,13 +22,14 @@ import re
 import secrets
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Final
 
 import msgspec
 
+from application.identity.ports import Claims
 from application.identity.roles import (
     Identity,
     Role,
@@ -57,12 +58,13 @@ _SECRET_HEX = re.compile(r"[0-9a-f]{64}")
 _UnixSeconds = Annotated[int, msgspec.Meta(ge=0, le=253402300799)]  # up to 9999-12-31
 
 
-class _Payload(msgspec.Struct):
+class _Payload(msgspec.Struct, omit_defaults=True):
     sub: str
     role: str
     iat: _UnixSeconds
     exp: _UnixSeconds
     v: int
+    jti: str | None = None  # tokens issued before revocation by id have none
 
 
 _encode_payload = msgspec.json.Encoder().encode
@@ -98,17 +100,28 @@ def _iso(seconds: int) -> str:
 
 
 class TokenSigner:
-    """Issues and verifies bearer tokens with one HMAC-SHA256 secret."""
+    """Issues bearer tokens with one HMAC-SHA256 secret, and verifies them with it or with one
+    of the `previous` secrets: after a rotation, tokens signed before it keep working until
+    the old secret is dropped from the list."""
 
-    def __init__(self, secret: bytes) -> None:
-        if len(secret) < MIN_SECRET_BYTES:
-            raise ValueError(
-                f"a token secret must be at least {MIN_SECRET_BYTES} bytes, got {len(secret)}"
-            )
+    def __init__(self, secret: bytes, *, previous: Sequence[bytes] = ()) -> None:
+        for key in (secret, *previous):
+            if len(key) < MIN_SECRET_BYTES:
+                raise ValueError(
+                    f"a token secret must be at least {MIN_SECRET_BYTES} bytes, got {len(key)}"
+                )
         self._secret = bytes(secret)
+        self._previous = tuple(bytes(p) for p in previous)
 
-    def _sign(self, body: str) -> bytes:
-        return hmac.new(self._secret, body.encode("ascii"), hashlib.sha256).digest()
+    def _sign(self, body: str, secret: bytes | None = None) -> bytes:
+        key = self._secret if secret is None else secret
+        return hmac.new(key, body.encode("ascii"), hashlib.sha256).digest()
+
+    def _signed_by_any(self, body: str, given: bytes) -> bool:
+        matched = False
+        for key in (self._secret, *self._previous):  # every key, so timing tells nothing
+            matched |= hmac.compare_digest(given, self._sign(body, key))
+        return matched
 
     def issue(
         self, user: str, role: Role, *, ttl_sec: int = DEFAULT_TTL_SEC, now: datetime
@@ -124,7 +137,9 @@ class TokenSigner:
             raise ValueError(f"ttl_sec must be 1 to {MAX_TTL_SEC} seconds, got {ttl_sec}")
         iat = _seconds(now)
         exp = iat + ttl_sec
-        payload = _Payload(sub=user, role=role, iat=iat, exp=exp, v=TOKEN_VERSION)
+        payload = _Payload(
+            sub=user, role=role, iat=iat, exp=exp, v=TOKEN_VERSION, jti=secrets.token_hex(8)
+        )
         body = _b64encode(_encode_payload(payload))
         token = f"{body}.{_b64encode(self._sign(body))}"
         if len(token) > MAX_TOKEN_CHARS:  # cannot happen within the limits above; kept honest
@@ -133,6 +148,11 @@ class TokenSigner:
 
     def verify(self, token: str, *, now: datetime) -> Identity:
         """The identity `token` names, or `Unauthenticated` saying what is wrong with it."""
+        claims = self.claims(token, now=now)
+        return Identity(claims.user, claims.role)
+
+    def claims(self, token: str, *, now: datetime) -> Claims:
+        """Everything a valid token says (user, role ceiling, times, id), or `Unauthenticated`."""
         current = _seconds(now)
         if not isinstance(token, str) or not token:
             raise Unauthenticated("invalid_token", "The token is empty.")
@@ -147,7 +167,7 @@ class TokenSigner:
             )
         given = _b64decode(signature, "signature")
         body_raw = _b64decode(body, "payload")
-        if not hmac.compare_digest(given, self._sign(body)):
+        if not self._signed_by_any(body, given):
             raise Unauthenticated("invalid_token", "The token's signature does not match.")
         try:
             payload = _decode_payload(body_raw)
@@ -173,7 +193,13 @@ class TokenSigner:
                 "expired_token",
                 f"The token expired at {_iso(payload.exp)}; ask an admin for a new one.",
             )
-        return Identity(payload.sub, role)
+        return Claims(
+            payload.sub,
+            role,
+            datetime.fromtimestamp(payload.iat, UTC),
+            datetime.fromtimestamp(payload.exp, UTC),
+            payload.jti if payload.jti and len(payload.jti) <= 64 else None,
+        )
 
 
 def _read_secret_file(path: Path) -> bytes:
@@ -244,3 +270,47 @@ def load_secret(data_dir: Path, env: Mapping[str, str]) -> bytes:
     if not path.exists():
         _create_secret_file(path)
     return _read_secret_file(path)
+
+
+PREVIOUS_ENV: Final = "WEBQUEUE_SECRET_PREVIOUS"
+PREVIOUS_FILE: Final = "secret.previous"
+KEEP_PREVIOUS: Final = 2
+
+
+def load_previous_secrets(data_dir: Path, env: Mapping[str, str]) -> list[bytes]:
+    """Secrets that verify but no longer sign: `WEBQUEUE_SECRET_PREVIOUS` (comma-separated)
+    when set, else the lines of `data_dir/secret.previous` that `webqueue secret rotate` keeps."""
+    if PREVIOUS_ENV in env:
+        return [v.strip().encode("utf-8") for v in env[PREVIOUS_ENV].split(",") if v.strip()]
+    path = data_dir / PREVIOUS_FILE
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="ascii", errors="replace").split()
+    return [bytes.fromhex(line) for line in lines if _SECRET_HEX.fullmatch(line)]
+
+
+def rotate_secret(data_dir: Path) -> None:
+    """A new `secret.key`; the old one moves to the head of `secret.previous` (the last
+    KEEP_PREVIOUS kept), so tokens it signed keep working. Sessions do not depend on it."""
+    path = data_dir / SECRET_FILE
+    old = _read_secret_file(path).hex() if path.exists() else None
+    previous_path = data_dir / PREVIOUS_FILE
+    kept = []
+    if previous_path.exists():
+        kept = [
+            line
+            for line in previous_path.read_text(encoding="ascii", errors="replace").split()
+            if _SECRET_HEX.fullmatch(line)
+        ]
+    if old is not None:
+        kept = [old, *kept][:KEEP_PREVIOUS]
+    tmp = previous_path.with_name(f".{PREVIOUS_FILE}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    _write_private(tmp, ("\n".join(kept) + "\n").encode("ascii"))
+    os.replace(tmp, previous_path)
+    fresh = path.with_name(f".{SECRET_FILE}.{os.getpid()}.new")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(fresh)
+    _write_private(fresh, (secrets.token_hex(32) + "\n").encode("ascii"))
+    os.replace(fresh, path)

@@ -111,6 +111,9 @@ class SimulatedChannel:
     def user(self, name: str) -> ObservedUser | None:
         return self._users.get(name.lower())
 
+    def clock_now(self) -> datetime:
+        return self._clock.now()
+
     # ---- playlist commands -------------------------------------------------------------------
 
     async def add(

@@ -8,13 +8,27 @@ channel, and `unavailable` is checked before anything else.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
+from datetime import datetime
+
+from attrs import frozen
 
 from adapters.sim.channel import TRANSIENT_FAILURE, QueueFail, SimulatedChannel
 from application.cytube.port import AddOutcome, AddPosition, After, CytubeUnavailable
 from domain.media import Media
 from domain.presence.model import ObservedUser
 from domain.queue.commands import ObservedItem
+
+
+@frozen
+class SimPm:
+    channel: str
+    to: str
+    message: str
+    at: datetime
+    delivered: bool
+
 
 PERMANENT_FAILURE = "Channel limit exceeded: maximum number of videos per user"
 """A real CyTube queueFail message that retrying does not cure."""
@@ -24,12 +38,16 @@ class SimCytube:
     """`Cytube` over a mapping of channel name -> simulated channel.
 
     `sent_pms` records every PM as (channel, to, message); the simulator has no chat.
+    `pms` keeps the newest PMs with whether they reached anyone: like CyTube, a PM reaches only
+    a user who is in the channel (the demo page shows them, so the embedded default can be
+    signed into).
     """
 
     def __init__(self, channels: Mapping[str, SimulatedChannel], *, queued_by: str = "") -> None:
         self._channels = channels
         self._queued_by = queued_by
         self.sent_pms: list[tuple[str, str, str]] = []
+        self.pms: deque[SimPm] = deque(maxlen=200)
         self._unavailable = 0
         self._fail_adds = 0
         self._fail_transient = True
@@ -101,8 +119,16 @@ class SimCytube:
         return self._channel(channel).user(name)
 
     async def pm(self, channel: str, to: str, message: str) -> None:
-        self._channel(channel)
+        sim = self._channel(channel)
         self.sent_pms.append((channel, to, message))
+        delivered = sim.user(to) is not None
+        self.pms.append(SimPm(channel, to, message, sim.clock_now(), delivered))
+
+    def pms_to(self, channel: str, to: str) -> list[SimPm]:
+        """The PMs sent to `to` on `channel`, newest first."""
+        return [
+            p for p in reversed(self.pms) if p.channel == channel and p.to.lower() == to.lower()
+        ]
 
     def _channel(self, channel: str) -> SimulatedChannel:
         """Spend one `unavailable` first; an unknown channel is one no robot answers for."""

@@ -20,3 +20,19 @@ def playlist_stream(channel: str, playlist_id: str) -> StreamId:
 
 def promo_config_stream(channel: str) -> StreamId:
     return StreamId(channel, "promo_config", channel)
+
+
+def otp_stream(channel: str, user_key: str) -> StreamId:
+    return StreamId(channel, "otp", user_key)
+
+
+def access_stream(channel: str, user_key: str) -> StreamId:
+    return StreamId(channel, "access", user_key)
+
+
+def blessed_stream(channel: str) -> StreamId:
+    return StreamId(channel, "blessed", channel)
+
+
+def ip_blocks_stream(channel: str) -> StreamId:
+    return StreamId(channel, "ip_blocks", channel)

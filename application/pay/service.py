@@ -197,7 +197,17 @@ class PayService:
         )
 
     async def cancel(self, channel: str, who: Identity, request_id: str, reason: str) -> None:
-        require(who, "admin")
+        """An admin cancels any purchase (with `reason`); a buyer their own, as
+        `buyer_cancelled`. Either way it is refunded, unless it is already playing."""
+        if not who.at_least("admin"):
+            pay = (await self._state(channel)).pay_item(request_id)  # the log's word, no lag
+            if pay is None:
+                raise NotFoundError(
+                    "unknown_request", f"No purchase {request_id!r} on {channel!r}."
+                )
+            if pay.user != who.user:
+                raise Forbidden("not_yours", "That purchase belongs to someone else.")
+            reason = "buyer_cancelled"
         await self._handler.handle(
             queue_decider,
             queue_stream(channel),

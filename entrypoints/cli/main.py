@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import msgspec
 
+from application.identity.rules import IdentityConfig
 from application.log.intake import IntakeConfig
+from entrypoints.cli.identity import add_identity_parsers, run_blessed, run_secret
 from entrypoints.cli.replay import add_replay_parser, run_replay
 from entrypoints.cli.token import add_token_parser, run_token
 from entrypoints.config.settings import DEFAULT_DATA_DIR, Settings
@@ -99,6 +102,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="commits the slowest follower may be behind before new commands wait, then get "
         f"503 busy (default {IntakeConfig().max_lag})",
     )
+    serve.add_argument(
+        "--admin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a CyTube name that is an admin whatever its rank (repeat for more; also "
+        "WEBQUEUE_ADMINS, comma-separated)",
+    )
+    serve.add_argument(
+        "--admin-rank",
+        type=float,
+        default=3.0,
+        help="a CyTube rank at or above which a user in the channel is an admin (default 3, a "
+        "channel admin; -1 turns ranks off)",
+    )
+    serve.add_argument("--title", help="the channel's name as the pages show it")
+    serve.add_argument("--accent", default="#2454c5", help="the pages' accent colour (#rrggbb)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
 
     rebuild = sub.add_parser("rebuild", help="drop the projections and replay them from the log")
@@ -113,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_replay_parser(sub)
     add_token_parser(sub)
+    add_identity_parsers(sub, _common)
     return parser
 
 
@@ -124,7 +145,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=args.data_dir,
         host=getattr(args, "host", "127.0.0.1"),
         port=getattr(args, "port", 8080),
-        channel=getattr(args, "channel", None) or "lobby",
+        channel=getattr(args, "channel", None) or "lobby",  # blessed and events take one too
         nats_url=getattr(args, "nats_url", None),
         economy=economy,
         domain=getattr(args, "domain", "cytu.be"),
@@ -133,7 +154,17 @@ def _settings(args: argparse.Namespace) -> Settings:
         sim_speed=getattr(args, "sim_speed", 1.0),
         log_level=getattr(args, "log_level", "info"),
         intake=IntakeConfig(max_lag=getattr(args, "max_lag", IntakeConfig().max_lag)),
+        identity=_identity_config(args),
+        channel_title=getattr(args, "title", None),
+        accent=getattr(args, "accent", "#2454c5"),
     )
+
+
+def _identity_config(args: argparse.Namespace) -> IdentityConfig:
+    admins = list(getattr(args, "admin", []) or [])
+    admins += [n for n in os.environ.get("WEBQUEUE_ADMINS", "").split(",") if n.strip()]
+    rank = getattr(args, "admin_rank", 3.0)
+    return IdentityConfig(admins=admins, admin_rank=None if rank is None or rank < 0 else rank)
 
 
 async def _serve(settings: Settings) -> None:
@@ -236,6 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_serve(settings))
         elif args.command == "rebuild":
             asyncio.run(_rebuild(settings))
+        elif args.command == "blessed":
+            return asyncio.run(
+                run_blessed(settings, args.blessed_action, getattr(args, "user", None))
+            )
+        elif args.command == "secret":
+            return run_secret(settings)
         elif args.command == "events":
             asyncio.run(_events(settings, args.channel, args.follow, args.after))
         elif args.command == "replay":

@@ -7,6 +7,7 @@ from typing import Literal
 
 from attrs import field, frozen
 
+from application.identity.rules import IdentityConfig
 from application.log.intake import IntakeConfig
 from application.pay.flow import PayFlowConfig
 from domain.queue.presence_policy import PresenceRefundConfig
@@ -28,6 +29,9 @@ class Settings:
     pay_flow: PayFlowConfig = field(factory=PayFlowConfig)
     presence_refund: PresenceRefundConfig = field(factory=PresenceRefundConfig)
     intake: IntakeConfig = field(factory=IntakeConfig)
+    identity: IdentityConfig = field(factory=IdentityConfig)
+    channel_title: str | None = None  # the name the pages show (default: the channel's)
+    accent: str = "#2454c5"  # the pages' accent colour (a dark one: white text sits on it)
     sim_speed: float = 1.0
     sim_seed_demo: bool = True
     stream: str = "WEBQUEUE"

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
 from typing import Any
 
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Request, Response
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 
-from entrypoints.http.admin import AdminController, admin_page
+from entrypoints.http.admin import AdminController
 from entrypoints.http.auth import AUTH_DEPENDENCIES, AUTH_EXCEPTION_HANDLERS, TokenController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, error_body
 from entrypoints.http.events import EventsController
 from entrypoints.http.health import health
+from entrypoints.http.identity import BlessedController, SessionController, SignInController
+from entrypoints.http.media_links import MediaLinkController
 from entrypoints.http.metrics import metrics_handler
+from entrypoints.http.pages import TEMPLATES, page_routes
 from entrypoints.http.pay import PayController
 from entrypoints.http.playlists import PlaylistController
 from entrypoints.http.promos import PromoController
+from entrypoints.http.purchases import PurchasesController
 from entrypoints.http.queue import QueueController
+from entrypoints.http.schema_page import OfflineSchemaPage
 from entrypoints.http.sim import QueueFailed, SimController
+from entrypoints.http.sim_demo import SimDemoController
 from entrypoints.http.stats import StatsController
 from entrypoints.services import Services
 from entrypoints.version import webqueue_version
@@ -43,14 +48,9 @@ def create_app(services: Services) -> Litestar:
         if connection.scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             await services.kernel.intake.admit()
 
-    @get("/", media_type="text/html", include_in_schema=False)
-    async def index() -> str:
-        page = files("entrypoints").joinpath("static/live.html").read_text(encoding="utf-8")
-        return page.replace("{{channel}}", services.kernel.settings.channel)
-
     handlers: list[Any] = [
         health,
-        index,
+        *page_routes(),
         metrics_handler,
         QueueController,
         PayController,
@@ -58,12 +58,16 @@ def create_app(services: Services) -> Litestar:
         PlaylistController,
         PromoController,
         AdminController,
-        admin_page,
+        SignInController,
+        SessionController,
+        BlessedController,
+        PurchasesController,
+        MediaLinkController,
         StatsController,
         EventsController,
     ]
     if services.cytube.simulator is not None:
-        handlers.append(SimController)
+        handlers.extend([SimController, SimDemoController])
     return Litestar(
         route_handlers=handlers,
         guards=[admitted],
@@ -81,5 +85,7 @@ def create_app(services: Services) -> Litestar:
             version=webqueue_version(),
             description="Event-sourced core of a CyTube channel's web queue.",
             path="/schema",
+            render_plugins=[OfflineSchemaPage()],
         ),
+        template_config=TEMPLATES,
     )

@@ -1,8 +1,15 @@
-"""Bearer tokens over HTTP: who is asking (`identity`), 401/403 in the one error format, tokens API.
+"""Who is asking over HTTP (`identity`), 401/403 in the one error format, and the tokens API.
+
+A caller is named by a bearer token (`Authorization: Bearer ...`, for the API and scripts) or by
+the browser's session cookie (`wq_session`, set by signing in). Either way the role is decided
+now, from the log's facts (application.identity.credentials). A write that a cookie
+authenticates must also carry the session's CSRF token in `X-CSRF-Token` and, when the browser
+sends an `Origin`, come from this origin; a bearer token needs neither, as a browser never
+attaches one by itself.
 
 A handler that needs a caller takes `identity: IdentityDep`; the app provides it with
 `AUTH_DEPENDENCIES` and maps failures with `AUTH_EXCEPTION_HANDLERS`. Handlers that do not ask for
-`identity` stay public: the header is only read when the dependency is needed.
+`identity` stay public: the credentials are only read when the dependency is needed.
 """
 
 from __future__ import annotations
@@ -98,17 +105,73 @@ def signer_of(services: object) -> TokenSigner:
     return signer
 
 
-def provide_identity(request: Request[Any, Any, Any], services: AuthServicesDep) -> Identity:
-    """The `identity` dependency: the caller named by the request's bearer token."""
-    return identity_from_header(
-        signer_of(services),
-        request.headers.get("authorization"),
-        services.identity.wall_clock.now(),
+SESSION_COOKIE = "wq_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def bearer_token(header_value: str | None) -> str:
+    """The token in an `Authorization` header's value, or `Unauthenticated`."""
+    value = (header_value or "").strip()
+    scheme, *rest = value.split(None, 1)
+    if scheme.lower() != "bearer":
+        raise Unauthenticated(
+            "invalid_token", "The Authorization header must use the Bearer scheme."
+        )
+    if not rest:
+        raise Unauthenticated(
+            "missing_token", "The Authorization header has no token after 'Bearer'."
+        )
+    return rest[0].strip()
+
+
+def same_origin(request: Request[Any, Any, Any]) -> None:
+    """Refuse a browser write sent from another site (its `Origin` is not ours)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    own = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+    if origin.rstrip("/") != own:
+        raise Forbidden("cross_origin", f"This write came from {origin[:100]}, not from this site.")
+
+
+def check_csrf(request: Request[Any, Any, Any], services: Any, session_id: str) -> None:
+    same_origin(request)
+    given = request.headers.get(CSRF_HEADER, "")
+    if not given or not services.identity.csrf.check(session_id, given):
+        raise Forbidden(
+            "csrf_failed",
+            "This write lacks the page's CSRF token; reload the page and try again.",
+        )
+
+
+async def provide_identity(request: Request[Any, Any, Any], services: AuthServicesDep) -> Identity:
+    """The `identity` dependency: the caller named by the bearer token, else by the session
+    cookie (with its CSRF token on a write)."""
+    part = services.identity
+    authenticator = getattr(part, "authenticator", None)
+    header = request.headers.get("authorization")
+    if header is not None and header.strip():
+        if authenticator is None:  # a bare signer (tests of the HTTP layer alone)
+            return identity_from_header(signer_of(services), header, part.wall_clock.now())
+        identity: Identity = authenticator.from_token(bearer_token(header))
+        return identity
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and authenticator is not None:
+        caller = await authenticator.from_session(cookie)
+        if request.method not in SAFE_METHODS:
+            check_csrf(request, services, cookie)
+        request.state.session = caller
+        return caller.identity  # type: ignore[no-any-return]
+    raise Unauthenticated(
+        "missing_token",
+        "This needs you signed in (sign in at /signin) or a bearer token: "
+        "send 'Authorization: Bearer <token>'.",
     )
 
 
 AUTH_DEPENDENCIES: dict[str, Provide] = {
-    "identity": Provide(provide_identity, sync_to_thread=False),
+    "identity": Provide(provide_identity),
 }
 
 

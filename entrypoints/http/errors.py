@@ -31,6 +31,23 @@ REJECTION_STATUS = {
     "already_playing": 409,
     "already_played": 409,
     "unknown_request": 404,
+    # sign-in (application.identity.signin)
+    "otp_wrong": 401,
+    "otp_expired": 401,
+    "otp_used": 401,
+    "otp_exhausted": 401,
+    "otp_not_sent": 401,
+    "otp_not_requested": 401,
+    "otp_locked": 429,
+    "otp_rate_limited": 429,
+    "otp_rate_limited_ip": 429,
+    "ip_throttled": 429,
+    "ip_blocked": 403,
+    "not_in_channel": 409,
+    "cytube_unavailable": 503,
+    "not_blessed": 404,
+    "not_blocked": 404,
+    "nothing_to_block": 409,
 }
 
 

@@ -67,7 +67,7 @@ class PayController(Controller):
 
     @delete(
         "/pay-items/{request_id:str}",
-        summary="Cancel, refund and remove a purchase (admin)",
+        summary="Cancel, refund and remove a purchase (your own while pending, or any as admin)",
         status_code=202,
     )
     async def cancel(

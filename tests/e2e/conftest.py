@@ -17,6 +17,7 @@ import pytest
 from attrs import frozen
 
 from adapters.nats.embedded_server import pid_alive
+from application.identity.rules import IdentityConfig
 from entrypoints.config.settings import Settings
 from entrypoints.http.server import http_server
 from entrypoints.nats_commands import NatsCommands
@@ -45,6 +46,9 @@ class Running:
 @contextlib.asynccontextmanager
 async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
     """The service on `data_dir` behind a real HTTP server on a free port."""
+    # "boss" is the admin every test's admin token names: roles come from the facts now, and a
+    # token's role is only a ceiling (application.identity.credentials).
+    overrides.setdefault("identity", IdentityConfig(admins=("boss",)))
     settings = Settings(data_dir=data_dir, port=free_port(), **overrides)
     async with running(settings) as served:
         services = served.services

@@ -144,7 +144,9 @@ def token(data_dir: Path, user: str, role: str) -> str:
 
 
 def test_kill_9_mid_purchase_then_restart_leaves_nothing_unresolved(data_dir: Path) -> None:
-    svc = Service(data_dir, "--sim-speed", "10")  # adds are paced 2 s apart in channel time
+    svc = Service(
+        data_dir, "--sim-speed", "10", "--admin", "boss"
+    )  # adds are paced 2 s apart in channel time
     svc.wait_healthy()
     admin = {"authorization": f"Bearer {token(data_dir, 'boss', 'admin')}"}
     viewer = {"authorization": f"Bearer {token(data_dir, 'vic', 'viewer')}"}
@@ -160,7 +162,7 @@ def test_kill_9_mid_purchase_then_restart_leaves_nothing_unresolved(data_dir: Pa
         rids.append(r.json()["request_id"])
     assert svc.stop(signal.SIGKILL) == -signal.SIGKILL  # mid-flow: most are still in flight
 
-    again = Service(data_dir, "--sim-speed", "10")
+    again = Service(data_dir, "--sim-speed", "10", "--admin", "boss")
     try:
         again.wait_healthy()
         deadline = time.monotonic() + 60
@@ -185,3 +187,23 @@ def test_kill_9_mid_purchase_then_restart_leaves_nothing_unresolved(data_dir: Pa
             assert on_playlist.count(s["media_id"]) == (1 if queued else 0)
     finally:
         assert again.stop() == 0
+
+
+def test_the_blessed_list_from_the_cli(data_dir: Path) -> None:
+    def blessed(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, "blessed", "--data-dir", str(data_dir), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    added = blessed("add", "Zora")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith("Zora\tby cli\t")
+    blessed("add", "abe")
+    assert [line.split("\t")[0] for line in blessed("list").stdout.splitlines()] == ["abe", "Zora"]
+    removed = blessed("remove", "zora")
+    assert removed.stdout.splitlines()[0].startswith("abe\t")
+    again = blessed("remove", "zora")
+    assert again.returncode == 1 and "not_blessed" in again.stderr

@@ -183,7 +183,7 @@ def test_kill_9_during_a_burst_of_200_purchases_loses_and_doubles_nothing(
     data_dir: Path,
 ) -> None:
     started = time.monotonic()
-    svc = Service(data_dir, "--sim-speed", SPEED)
+    svc = Service(data_dir, "--sim-speed", SPEED, "--admin", "boss")
     try:
         wait_up(svc)
         admin = bearer(data_dir, "boss", "admin")
@@ -224,7 +224,7 @@ def test_kill_9_during_a_burst_of_200_purchases_loses_and_doubles_nothing(
     ]
     assert in_flight, "the kill landed after every purchase had come to rest"
 
-    again = Service(data_dir, "--sim-speed", SPEED)
+    again = Service(data_dir, "--sim-speed", SPEED, "--admin", "boss")
     try:
         wait_up(again)
         # The client retries whatever got no 202, with the same request id.

@@ -27,6 +27,16 @@ def bearer(svc: Running, user: str, role: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
+async def blessed(svc: Running, user: str) -> dict[str, str]:
+    """A blessed user's bearer header: on the blessed list (put there by the admin), since a
+    token's role is a ceiling and the list decides."""
+    r = await svc.http.put(
+        f"/api/v1/channels/lobby/blessed/{user}", headers=bearer(svc, "boss", "admin")
+    )
+    assert r.status_code == 200, r.text
+    return bearer(svc, user, "blessed")
+
+
 SETTLED = ("positioned", "playing", "declined", "refunded")
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from tests.e2e.conftest import Running
 from tests.e2e.test_http_and_live import caught_up, eventually
-from tests.e2e.test_pay_to_play import bearer
+from tests.e2e.test_pay_to_play import bearer, blessed
 
 BASE = "/api/v1/channels/lobby"
 
@@ -29,7 +29,7 @@ async def shown(svc: Running, path: str, who: dict[str, str], want: Any) -> Any:
 
 async def test_playlists_and_pools_as_moderators_and_viewers_see_them(service: Running) -> None:
     await caught_up(service)
-    mod, viewer = bearer(service, "mod", "blessed"), bearer(service, "ann", "viewer")
+    mod, viewer = await blessed(service, "mod"), bearer(service, "ann", "viewer")
 
     made = await service.http.post(
         f"{BASE}/playlists",
@@ -115,7 +115,7 @@ async def test_playlists_and_pools_as_moderators_and_viewers_see_them(service: R
 
 async def test_bad_requests_and_who_may_write(service: Running) -> None:
     await caught_up(service)
-    mod, viewer = bearer(service, "mod", "blessed"), bearer(service, "ann", "viewer")
+    mod, viewer = await blessed(service, "mod"), bearer(service, "ann", "viewer")
 
     anonymous = await service.http.post(f"{BASE}/playlists", json={"name": "X"})
     assert anonymous.status_code == 401

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -86,7 +87,10 @@ def test_token_is_two_unpadded_base64url_parts_with_the_documented_payload(
     assert "=" not in token
     assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
     iat = int(NOW.timestamp())
-    assert json.loads(unb64(body)) == {
+    payload = json.loads(unb64(body))
+    jti = payload.pop("jti")
+    assert re.fullmatch(r"[0-9a-f]{16}", jti)  # an id to revoke this one token by
+    assert payload == {
         "sub": "alice",
         "role": "blessed",
         "iat": iat,
@@ -416,3 +420,38 @@ def test_a_late_creator_never_replaces_the_secret(tmp_path: Path) -> None:
     tokens._create_secret_file(tmp_path / "secret.key")
     assert load_secret(tmp_path, {}) == first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.key"]
+
+
+def test_a_rotated_secret_still_verifies_what_it_signed_and_signs_nothing_new() -> None:
+    old = TokenSigner(SECRET)
+    token, _ = old.issue("alice", "viewer", ttl_sec=60, now=NOW)
+    rotated = TokenSigner(b"n" * 32, previous=[SECRET])
+    assert rotated.verify(token, now=NOW) == Identity("alice", "viewer")
+    fresh, _ = rotated.issue("alice", "viewer", ttl_sec=60, now=NOW)
+    with pytest.raises(Unauthenticated):
+        old.verify(fresh, now=NOW)
+    with pytest.raises(Unauthenticated):  # once the old secret is dropped, its tokens end
+        TokenSigner(b"n" * 32).verify(token, now=NOW)
+
+
+def test_each_token_has_its_own_id() -> None:
+    signer = TokenSigner(SECRET)
+    a, _ = signer.issue("alice", "viewer", ttl_sec=60, now=NOW)
+    b, _ = signer.issue("alice", "viewer", ttl_sec=60, now=NOW)
+    assert signer.claims(a, now=NOW).token_id != signer.claims(b, now=NOW).token_id
+
+
+def test_rotating_the_secret_file_keeps_what_the_old_one_signed(tmp_path: Path) -> None:
+    first = load_secret(tmp_path, {})
+    token, _ = TokenSigner(first).issue("alice", "viewer", ttl_sec=60, now=NOW)
+    tokens.rotate_secret(tmp_path)
+    second = load_secret(tmp_path, {})
+    previous = tokens.load_previous_secrets(tmp_path, {})
+    assert second != first and previous == [first]
+    assert stat.S_IMODE((tmp_path / "secret.previous").stat().st_mode) == 0o600
+    assert TokenSigner(second, previous=previous).verify(token, now=NOW).user == "alice"
+    tokens.rotate_secret(tmp_path)
+    tokens.rotate_secret(tmp_path)
+    assert len(tokens.load_previous_secrets(tmp_path, {})) == tokens.KEEP_PREVIOUS
+    env = {"WEBQUEUE_SECRET_PREVIOUS": "x" * 32 + ", " + "y" * 32}
+    assert tokens.load_previous_secrets(tmp_path, env) == [b"x" * 32, b"y" * 32]

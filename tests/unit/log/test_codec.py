@@ -9,6 +9,24 @@ from attrs import frozen
 
 from adapters.log.codec import Codec, CodecError, UnknownEvent
 from application.log.ports import Commit, StreamId
+from domain.identity.access import (
+    SessionEnded,
+    SessionSeen,
+    SessionStarted,
+    TokenRevoked,
+    TokensRevoked,
+)
+from domain.identity.blessed import UserBlessed, UserUnblessed
+from domain.identity.ip_blocks import IpBlocked, IpUnblocked
+from domain.identity.otp import (
+    OtpAttemptFailed,
+    OtpLockedOut,
+    OtpRequested,
+    OtpSendFailed,
+    OtpSent,
+    OtpVerified,
+    OtpVerifyWithoutRequest,
+)
 from domain.media import Media
 from domain.playlists.model import (
     PlaylistCreated,
@@ -119,6 +137,22 @@ SAMPLES: list[Any] = [
     PlaylistFlagsSet(True, "feature_presentation"),
     PlaylistFlagsSet(False, None),
     PlaylistDeleted("ann"),
+    OtpRequested("c1", "Bob", "127.0.0.1", "ab" * 32, "k1", AT, AT),
+    OtpSent("c1", AT),
+    OtpSendFailed("c1", "not_in_channel", AT),
+    OtpAttemptFailed("c1", "::1", "wrong", 2, AT),
+    OtpVerified("c1", "Bob", "::1", AT),
+    OtpVerifyWithoutRequest("Bob", "10.0.0.9", AT),
+    OtpLockedOut("Bob", 5, AT, AT),
+    SessionStarted("h" * 64, "Bob", "::1", "Firefox", AT, 3600, AT),
+    SessionSeen("h" * 64, AT),
+    SessionEnded("h" * 64, "signed_out", "Bob", AT),
+    TokensRevoked("Bob", AT, "boss", AT),
+    TokenRevoked("0123abcd", AT, "boss", AT),
+    UserBlessed("Bob", "boss", AT),
+    UserUnblessed("Bob", "boss", AT),
+    IpBlocked("10.0.0.9", AT, "not_requested", "anonymous", AT),
+    IpUnblocked("10.0.0.9", "boss", AT),
 ]
 
 

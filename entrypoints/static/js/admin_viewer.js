@@ -1,126 +1,28 @@
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>webqueue admin</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-  :root { --ink: #1d2330; --muted: #667085; --line: #e4e7ec; --accent: #3b6fe0; --bad: #b42318; --ok: #17803d; }
-  * { box-sizing: border-box; }
-  body { font: 14px/1.45 system-ui, sans-serif; margin: 0; color: var(--ink); background: #f7f8fa; }
-  header { display: flex; align-items: center; gap: 1rem; padding: .6rem 1.2rem; background: #fff; border-bottom: 1px solid var(--line); }
-  header h1 { font-size: 1.05rem; margin: 0; }
-  nav button { border: 0; background: none; padding: .45rem .7rem; border-radius: .4rem; cursor: pointer; color: var(--muted); font: inherit; }
-  nav button.on { background: #eef4ff; color: var(--accent); font-weight: 600; }
-  main { padding: 1rem 1.2rem; max-width: 78rem; }
-  section { display: none; } section.on { display: block; }
-  .card { background: #fff; border: 1px solid var(--line); border-radius: .5rem; padding: .8rem 1rem; margin-bottom: 1rem; }
-  table { width: 100%; border-collapse: collapse; }
-  th, td { text-align: left; padding: .3rem .45rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-  th { font-size: .78rem; color: var(--muted); font-weight: 600; }
-  th.sortable { cursor: pointer; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-  .badge { display: inline-block; font-size: .72rem; padding: .05rem .45rem; border-radius: .6rem; background: #e6e8ee; margin-right: .25rem; }
-  .badge.pay { background: #fdf0d5; } .badge.promo { background: #e3f2ea; } .badge.away { background: #fde2e0; color: var(--bad); }
-  .bar { height: .45rem; background: #dfe6f5; border-radius: .3rem; overflow: hidden; }
-  .bar > div { height: 100%; background: var(--accent); }
-  .muted { color: var(--muted); } .err { color: var(--bad); } .okc { color: var(--ok); }
-  input, select, button.act { font: inherit; padding: .3rem .5rem; border: 1px solid var(--line); border-radius: .35rem; background: #fff; }
-  button.act { cursor: pointer; } button.act.primary { background: var(--accent); color: #fff; border-color: var(--accent); }
-  .row { display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; margin-bottom: .6rem; }
-  pre { background: #f2f4f7; padding: .6rem; border-radius: .35rem; overflow: auto; max-height: 24rem; font-size: .8rem; }
-  tr.sel { background: #eef4ff; } tr.clickable { cursor: pointer; } tr.target { outline: 2px solid #9db8f0; }
-  #signin { max-width: 32rem; margin: 4rem auto; }
-</style>
-</head>
-<body>
-<div id="signin" class="card">
-  <h2>Sign in</h2>
-  <p class="muted">Paste an admin token (<code>webqueue token issue NAME --role admin</code>).</p>
-  <div class="row"><input id="token" placeholder="token" style="flex:1" autocomplete="off">
-  <button class="act primary" id="signin-btn">Sign in</button></div>
-  <div id="signin-error" class="err"></div>
-</div>
+// The admin projections viewer: projections and rebuilds, rows, the event log, the live queue
+// with time travel, promo settings and the lock. Moved from its own page into the layout; it
+// works with an admin session (the cookie) or a pasted admin token, as before.
+import { wireTopBar, watchHealth } from "./common.js";
 
-<div id="app" hidden>
-<header>
-  <h1>webqueue admin</h1>
-  <nav id="tabs">
-    <button data-tab="projections" class="on">Projections</button>
-    <button data-tab="rows">Rows</button>
-    <button data-tab="events">Events</button>
-    <button data-tab="queue">Queue</button>
-    <button data-tab="promos">Promos &amp; lock</button>
-  </nav>
-  <span class="muted" id="who" style="margin-left:auto"></span>
-  <button class="act" id="signout">Sign out</button>
-</header>
-<main>
-  <section id="projections" class="on">
-    <div class="card"><table id="projection-table"><thead><tr>
-      <th>Projection</th><th class="num">Checkpoint</th><th class="num">Log head</th><th class="num">Lag</th>
-      <th>Rows</th><th>Last error</th><th>Rebuild</th></tr></thead><tbody></tbody></table></div>
-  </section>
+wireTopBar();
+watchHealth();
 
-  <section id="rows">
-    <div class="card">
-      <div class="row"><select id="rows-projection"></select><select id="rows-table"></select>
-        <button class="act" id="rows-prev">&larr;</button><span id="rows-page" class="muted"></span>
-        <button class="act" id="rows-next">&rarr;</button></div>
-      <div style="overflow:auto"><table id="rows-table-view"><thead></thead><tbody></tbody></table></div>
-    </div>
-  </section>
-
-  <section id="events">
-    <div class="card">
-      <div class="row">
-        <input id="ev-channel" placeholder="channel"><input id="ev-aggregate" placeholder="aggregate">
-        <input id="ev-type" placeholder="event type"><input id="ev-since" placeholder="since (RFC 3339)">
-        <input id="ev-until" placeholder="until"><button class="act primary" id="ev-load">Load</button>
-        <label><input type="checkbox" id="ev-follow"> follow live</label>
-      </div>
-      <table id="event-table"><thead><tr><th class="num">Position</th><th>Time</th><th>Channel</th>
-        <th>Aggregate</th><th>Type</th><th>Actor</th></tr></thead><tbody></tbody></table>
-    </div>
-    <div class="card" id="commit-card" hidden><h3>Commit <span id="commit-position"></span></h3>
-      <div id="commit-meta" class="muted"></div><pre id="commit-events"></pre></div>
-  </section>
-
-  <section id="queue">
-    <div class="card">
-      <div class="row"><strong>Time travel</strong>
-        <input type="range" id="tt-slider" min="1" max="1" value="1" style="flex:1">
-        <input id="tt-at" placeholder="or a time (RFC 3339)" style="width:16rem">
-        <button class="act" id="tt-go">Show</button><button class="act" id="tt-live">Back to live</button></div>
-      <div id="queue-mode" class="muted"></div>
-    </div>
-    <div class="card" id="now-card"><div id="now-playing" class="muted">Nothing is playing.</div></div>
-    <div class="card"><table id="queue-table"><thead><tr><th>#</th><th>Title</th><th>Kind</th><th>Details</th>
-      <th class="num">Length</th><th class="num">Starts in</th></tr></thead><tbody></tbody></table></div>
-  </section>
-
-  <section id="promos">
-    <div class="card"><h3>Queue lock</h3>
-      <div class="row"><span id="lock-state" class="muted"></span></div>
-      <div class="row"><input id="lock-label" placeholder="what is on (label)"><input id="lock-until" placeholder="until (RFC 3339, optional)">
-        <button class="act" id="lock-on">Lock</button><button class="act" id="lock-off">Unlock</button><span id="lock-msg"></span></div></div>
-    <div class="card"><h3>Promo settings</h3>
-      <textarea id="promo-config" rows="16" style="width:100%;font:12px monospace"></textarea>
-      <div class="row"><button class="act primary" id="promo-save">Save</button><span id="promo-msg"></span></div></div>
-    <div class="card"><h3>Promo pools</h3><div id="pools"></div></div>
-  </section>
-</main>
-</div>
-
-<script>
-"use strict";
 const $ = id => document.getElementById(id);
 const esc = t => String(t ?? "").replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
 const fmt = s => s == null ? "–" : `${Math.floor(s / 3600) ? Math.floor(s / 3600) + ":" : ""}${String(Math.floor(s % 3600 / 60)).padStart(2, "0")}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
 let token = sessionStorage.getItem("wq-token") || "";
 let channel = "lobby";
+const csrf = document.querySelector('meta[name="wq-csrf"]')?.content || "";
+const sessionAdmin = $("signin").dataset.sessionAdmin === "yes";
+
+/** With a pasted token, the bearer header; signed in as an admin, the session cookie (and
+ *  the CSRF token on writes). */
+function authHeaders(method) {
+  if (token) return {"authorization": `Bearer ${token}`};
+  return method && method !== "GET" && csrf ? {"x-csrf-token": csrf} : {};
+}
 
 async function api(path, options = {}) {
-  const headers = {"authorization": `Bearer ${token}`, ...(options.body ? {"content-type": "application/json"} : {})};
+  const headers = {...authHeaders(options.method), ...(options.body ? {"content-type": "application/json"} : {})};
   const r = await fetch(path, {...options, headers});
   const text = await r.text();
   let body = null; try { body = text ? JSON.parse(text) : null; } catch { body = text; }
@@ -131,10 +33,10 @@ async function api(path, options = {}) {
 async function signIn(candidate) {
   token = candidate.trim();
   try {
-    const me = await api("/api/v1/tokens/me");
+    const me = await api(token ? "/api/v1/tokens/me" : "/api/v1/me");
     if (me.role !== "admin") throw new Error(`${me.user} is ${me.role}; the viewer needs an admin token.`);
-    sessionStorage.setItem("wq-token", token);
-    $("who").textContent = `${me.user} (admin)`;
+    if (token) { sessionStorage.setItem("wq-token", token); $("signout").hidden = false; }
+    $("who").textContent = `${me.user} (admin${token ? ", by token" : ""})`;
     const channels = await (await fetch("/api/v1/channels")).json();
     channel = channels[0] || "lobby";
     $("signin").hidden = true; $("app").hidden = false;
@@ -146,7 +48,7 @@ $("token").onkeydown = e => { if (e.key === "Enter") signIn($("token").value); }
 $("signout").onclick = () => { sessionStorage.removeItem("wq-token"); location.reload(); };
 document.querySelectorAll("#tabs button").forEach(b => b.onclick = () => {
   document.querySelectorAll("#tabs button").forEach(x => x.classList.toggle("on", x === b));
-  document.querySelectorAll("main section").forEach(s => s.classList.toggle("on", s.id === b.dataset.tab));
+  document.querySelectorAll("#app section").forEach(s => s.classList.toggle("on", s.id === b.dataset.tab));
   if (b.dataset.tab === "promos") loadPromos();
 });
 
@@ -160,8 +62,8 @@ async function loadProjections() {
     return `<tr data-projection="${esc(p.name)}"><td>${esc(p.name)}</td><td class="num">${p.position}</td><td class="num">${p.head}</td>
       <td class="num lag">${p.lag}</td><td>${Object.entries(p.tables).map(([t, n]) => `${esc(t)}: ${n}`).join("<br>")}</td>
       <td class="err">${esc(p.last_error || "")}</td>
-      <td><button class="act rebuild" data-name="${esc(p.name)}" ${running ? "disabled" : ""}>Rebuild</button>
-      ${rb ? `<div class="bar" title="${rb.done}/${rb.total}"><div style="width:${pct}%"></div></div>
+      <td><button type="button" class="btn btn-small rebuild" data-name="${esc(p.name)}" ${running ? "disabled" : ""}>Rebuild</button>
+      ${rb ? `<progress max="100" value="${pct}" title="${rb.done}/${rb.total}"></progress>
       <span class="muted progress">${running ? `${rb.done}/${rb.total}` : (rb.error ? `failed: ${esc(rb.error)}` : `done ${rb.done}/${rb.total}`)}</span>` : ""}</td></tr>`;
   }).join("");
   document.querySelectorAll("button.rebuild").forEach(b => b.onclick = async () => {
@@ -224,14 +126,14 @@ function renderEvents(rows, append) {
   body.querySelectorAll("tr").forEach(tr => tr.onclick = () => openCommit(+tr.dataset.position, tr));
 }
 async function loadEvents() {
-  const r = await fetch(`/api/v1/events?${eventQuery(0)}`, {headers: {authorization: `Bearer ${token}`}});
+  const r = await fetch(`/api/v1/events?${eventQuery(0)}`, {headers: authHeaders("GET")});
   const rows = eventRowsFrom(await r.text());
   lastPosition = rows.length ? rows[rows.length - 1].position : lastPosition;
   renderEvents(rows.reverse(), false);
 }
 async function followEvents() {
   if ($("ev-follow").checked) {
-    const r = await fetch(`/api/v1/events?${eventQuery(lastPosition)}`, {headers: {authorization: `Bearer ${token}`}});
+    const r = await fetch(`/api/v1/events?${eventQuery(lastPosition)}`, {headers: authHeaders("GET")});
     const rows = eventRowsFrom(await r.text());
     if (rows.length) { lastPosition = rows[rows.length - 1].position; renderEvents(rows.reverse(), true); }
   }
@@ -256,7 +158,7 @@ function renderQueue(q) {
   if (np && np.item) {
     const pct = np.item.duration_sec ? Math.min(100, 100 * (np.elapsed_sec || 0) / np.item.duration_sec) : 0;
     card.innerHTML = `<strong>Now playing:</strong> ${esc(np.item.title || np.item.media.id)} ${badges(np.item)}
-      <span class="muted">${fmt(np.elapsed_sec)} / ${fmt(np.item.duration_sec)}</span><div class="bar"><div style="width:${pct}%"></div></div>`;
+      <span class="muted">${fmt(np.elapsed_sec)} / ${fmt(np.item.duration_sec)}</span><progress max="100" value="${pct}"></progress>`;
   } else card.textContent = "Nothing is playing.";
   $("queue-table").tBodies[0].innerHTML = q.items.map((it, i) => `<tr data-item="${esc(it.item_id)}" ${it.lead_in_for ? `data-lead-in-for="${esc(it.lead_in_for)}"` : ""}>
     <td>${i + 1}</td><td>${esc(it.title || it.media.id)}</td><td>${badges(it)}</td><td>${details(it)}</td>
@@ -334,7 +236,4 @@ function showLock(lock) {
 }
 
 function start() { loadProjections(); connectLive(); loadEvents(); followEvents(); }
-if (token) signIn(token);
-</script>
-</body>
-</html>
+if (token || sessionAdmin) signIn(token);

@@ -1,0 +1,53 @@
+// The live queue: now playing with its progress, then every item with its ETA and who bought it.
+import { $, h, badge, fmtDuration, fmtIn, kindBadge, liveQueue, me, statusInfo, watchHealth, wireTopBar } from "./common.js";
+
+let last = null;
+let lastAt = 0;
+
+function render(q) {
+  last = q; lastAt = Date.now();
+  $("position").textContent = q.position;
+  const lock = q.lock;
+  $("lock-banner").hidden = !lock;
+  if (lock) $("lock-banner").textContent = `Pay-to-play is closed: ${lock.label}${lock.until ? ` until ${new Date(lock.until).toLocaleTimeString([], { timeStyle: "short" })}` : ""}.`;
+  const np = q.now_playing;
+  $("now-empty").hidden = !!(np && np.item);
+  $("now-body").hidden = !(np && np.item);
+  if (np && np.item) {
+    $("now-title").textContent = np.item.title || np.item.media.id;
+    $("now-badges").replaceChildren(kindBadge(np.item.kind), np.item.pay ? badge(`bought by ${np.item.pay.paid_by}`, "pending") : "");
+  } else if (np) $("now-empty").textContent = `Playing an item CyTube knows as uid ${np.uid}; its details are on their way.`;
+  tick();
+  const body = $("queue-table").tBodies[0];
+  body.replaceChildren(...q.items.map((it, i) => {
+    const who = it.pay ? [badge(`bought by ${it.pay.paid_by}`, it.pay.paid_by === me.user ? "good" : "pending"), " ", it.pay.tier === "playnext" ? badge("play next", "neutral") : ""] : [it.queued_by || "–"];
+    if (it.pay && it.pay.owner_away_reason) who.push(" ", badge(`${it.pay.owner_away_reason === "owner_afk" ? "away" : "left"}: cancels ${fmtIn((new Date(it.pay.cancels_at) - Date.now()) / 1000)}`, "bad"));
+    return h("tr", { class: it.pay && it.pay.paid_by === me.user ? "mine" : null, "data-item": it.item_id },
+      h("td", { class: "pos" }, i + 1),
+      h("td", { class: "title" }, it.title || it.media.id, it.temp ? [" ", badge("temp")] : ""),
+      h("td", { "data-label": "Kind" }, kindBadge(it.kind), it.promo_type ? [" ", badge(it.promo_type)] : ""),
+      h("td", { "data-label": "By", class: it.pay || it.queued_by ? null : "blank" }, ...who),
+      h("td", { class: "num", "data-label": "Length" }, fmtDuration(it.duration_sec)),
+      h("td", { class: "num", "data-label": "Starts" }, fmtIn(it.eta_sec)));
+  }));
+  $("queue-empty").hidden = q.items.length > 0;
+}
+
+/** Between frames, the progress moves with the clock (the frame says where it was). */
+function tick() {
+  const np = last?.now_playing;
+  if (!np || !np.item) return;
+  const passed = (Date.now() - lastAt) / 1000;
+  const elapsed = Math.min((np.elapsed_sec || 0) + passed, np.item.duration_sec || Infinity);
+  const length = np.item.duration_sec || 0;
+  $("now-progress").max = Math.max(length, 1);
+  $("now-progress").value = Math.min(elapsed, length);
+  $("now-elapsed").textContent = fmtDuration(elapsed);
+  $("now-length").textContent = fmtDuration(length);
+  $("now-left").textContent = fmtDuration(Math.max(length - elapsed, 0));
+}
+
+wireTopBar();
+watchHealth();
+liveQueue(render);
+setInterval(tick, 1000);

@@ -1,0 +1,79 @@
+// Signing in: ask for a code by name, then trade it for a session. On the embedded default a
+// demo panel joins the simulated channel and shows the PMs CyTube would have shown in chat.
+import { $, api, channel, h, meta, say, watchHealth, wireTopBar } from "./common.js";
+
+const simulated = meta("simulated") === "yes";
+const name = () => $("name").value.trim();
+
+function showVerify(on) {
+  $("verify-form").hidden = !on;
+  if (on) $("code").focus();
+}
+
+$("code-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  say($("verify-error"), ""); $("block-offer").hidden = true;
+  if (!name()) return say($("name-error"), "Type your CyTube name.");
+  say($("name-error"), "");
+  try {
+    const sent = await api("/api/v1/signin/code", { method: "POST", body: { name: name() } });
+    say($("code-msg"), sent.message, true);
+    showVerify(true);
+  } catch (e) {
+    say($("code-msg"), e.code === "not_in_channel" && simulated ? `${e.message} (Here: the demo panel's Join button.)` : e.message);
+  }
+  refreshDemo();
+});
+
+$("verify-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  say($("verify-error"), ""); $("block-offer").hidden = true;
+  try {
+    await api("/api/v1/signin/verify", { method: "POST", body: { name: name(), code: $("code").value } });
+    location.href = $("code-form").dataset.next || "/";
+  } catch (e) {
+    say($("verify-error"), e.message);
+    if (e.code === "otp_not_requested") { $("block-text").textContent = e.message; $("block-offer").hidden = false; }
+  }
+});
+
+$("block-btn").addEventListener("click", async () => {
+  try {
+    const b = await api("/api/v1/signin/block-ip", { method: "POST" });
+    $("block-text").textContent = `This address (${b.ip}) can ask for no codes until ${new Date(b.until).toLocaleString()}.`;
+    $("block-btn").hidden = true;
+  } catch (e) { $("block-text").textContent = e.message; }
+});
+$("block-no").addEventListener("click", () => { $("block-offer").hidden = true; });
+$("again-btn").addEventListener("click", () => { showVerify(false); $("name").focus(); });
+$("have-code").addEventListener("click", () => showVerify(true));
+
+// ---- the demo panel (simulator only) ----------------------------------------------------------
+async function join(rank) {
+  if (!name()) return say($("demo-state"), "Type your name first.");
+  try {
+    await api(`/api/v1/sim/${encodeURIComponent(channel)}/users`, { method: "POST", body: { name: name(), rank } });
+    say($("demo-state"), `${name()} is in the simulated channel ${channel}${rank >= 3 ? " as a channel admin" : ""}. Now send yourself a code.`, true);
+  } catch (e) { say($("demo-state"), e.message); }
+}
+
+async function refreshDemo() {
+  if (!simulated || !name()) return;
+  let pms = [];
+  try { pms = await api(`/api/v1/sim/${encodeURIComponent(channel)}/pms?to=${encodeURIComponent(name())}`); } catch { return; }
+  $("demo-pms").replaceChildren(...(pms.length ? pms.slice(0, 3).map((p) => {
+    const code = (p.message.match(/code is ([A-Z0-9]{6,})/) || [])[1];
+    return h("div", { class: "pm" },
+      h("div", { class: "muted" }, `To ${p.to} · ${new Date(p.at).toLocaleTimeString()}`, p.delivered ? "" : " · not delivered: not in the channel"),
+      code ? ["Your code: ", h("span", { class: "code" }, code), " ", h("button", { type: "button", class: "btn btn-small", onclick: () => { $("code").value = code; showVerify(true); } }, "Use it")] : p.message);
+  }) : [h("p", { class: "muted" }, "None yet.")]));
+}
+
+if (simulated) {
+  $("demo-join").addEventListener("click", () => join(1));
+  $("demo-join-admin").addEventListener("click", () => join(3));
+  $("name").addEventListener("change", refreshDemo);
+  setInterval(refreshDemo, 2000);
+}
+wireTopBar();
+watchHealth();
