@@ -16,13 +16,16 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from adapters.log.subjects import token as subject_token
+from application.cytube.port import CytubeUnavailable
 from application.errors import NotFoundError
 from application.identity.roles import Forbidden, Identity, Unauthenticated
 from application.log.intake import Busy
 from application.log.ports import ConcurrencyConflict, StoreUnavailable
+from application.pay.economy import EconomyUnavailable, OutcomeUnknown
 from domain.errors import Rejected
 from domain.media import Media
-from entrypoints.failures import BUSY
+from entrypoints.failures import BUSY, CYTUBE_DOWN, ECONOMY_DOWN, PeerUnavailable
+from entrypoints.peers import require_peers
 from entrypoints.schemas import BuyItem, Duration, Grant, Lock, MediaId, MediaType, TierName
 from entrypoints.services import Services
 
@@ -91,6 +94,7 @@ def _who(services: Services, token: str) -> Identity:
 async def _request(services: Services, channel: str, m: RequestPayItemMsg) -> Any:
     media = Media(m.media_type, m.media_id, m.title, m.duration_sec)
     who = _who(services, m.token)
+    require_peers(services, cytube=True, economy=True)
     return await services.pay.service.request(channel, who, media, m.tier, m.request_id)
 
 
@@ -109,7 +113,9 @@ async def _cancel(services: Services, channel: str, m: CancelPayItemMsg) -> Any:
 
 
 async def _wallet(services: Services, channel: str, m: WalletRef) -> Any:
-    return await services.pay.service.wallet(channel, _who(services, m.token), m.user)
+    who = _who(services, m.token)
+    require_peers(services, economy=True)
+    return await services.pay.service.wallet(channel, who, m.user)
 
 
 async def _grant(services: Services, channel: str, m: GrantMsg) -> Any:
@@ -200,8 +206,21 @@ class NatsCommands:
             if name in WRITES:
                 await self._services.kernel.intake.admit()
             return _ok(await entry[1](self._services, self._channel, message))
-        except (Rejected, Unauthenticated, Forbidden, NotFoundError, CommandError) as exc:
+        except (
+            Rejected,
+            Unauthenticated,
+            Forbidden,
+            NotFoundError,
+            CommandError,
+            PeerUnavailable,
+        ) as exc:
             return _error(exc.code, exc.message)
+        except (EconomyUnavailable, OutcomeUnknown) as exc:
+            log.warning("command %s: the economy did not answer: %s", name, exc)
+            return _error(ECONOMY_DOWN, f"The channel's economy did not answer ({exc}).")
+        except CytubeUnavailable as exc:
+            log.warning("command %s: CyTube did not answer: %s", name, exc)
+            return _error(CYTUBE_DOWN, f"CyTube did not answer through Kryten-Robot ({exc}).")
         except StoreUnavailable:
             return _error("log_unavailable", "The event log cannot be reached; nothing changed.")
         except ConcurrencyConflict:

@@ -13,6 +13,7 @@ from domain.media import Media
 from entrypoints.http.auth import IdentityDep
 from entrypoints.http.params import Channel, PathRequestId, ServicesDep, UserName
 from entrypoints.http.queue import known_channel
+from entrypoints.peers import require_peers
 from entrypoints.schemas import BuyItem, Duration, Grant, Lock, MediaId, MediaType, TierName
 
 
@@ -50,6 +51,7 @@ class PayController(Controller):
         data: JSONBody[BuyItem],
     ) -> Accepted:
         await known_channel(services, channel)
+        require_peers(services, cytube=True, economy=True)
         media = Media(data.media_type, data.media_id, data.title, data.duration_sec)
         return await services.pay.service.request(
             channel, identity, media, data.tier, data.request_id
@@ -84,6 +86,7 @@ class PayController(Controller):
     async def wallet(
         self, services: ServicesDep, identity: IdentityDep, channel: Channel, user: UserName
     ) -> Wallet:
+        require_peers(services, economy=True)
         return await services.pay.service.wallet(channel, identity, user)
 
     @post("/wallets/{user:str}/grants", summary="Credit a wallet (admin, local ledger)")
