@@ -24,6 +24,7 @@ from application.log.ports import ConcurrencyConflict, StoreUnavailable
 from application.pay.economy import EconomyUnavailable, OutcomeUnknown
 from domain.errors import Rejected
 from domain.media import Media
+from entrypoints.defaults import lock_until
 from entrypoints.failures import BUSY, CYTUBE_DOWN, ECONOMY_DOWN, PeerUnavailable
 from entrypoints.peers import require_peers
 from entrypoints.schemas import BuyItem, Duration, Grant, Lock, MediaId, MediaType, TierName
@@ -123,7 +124,9 @@ async def _grant(services: Services, channel: str, m: GrantMsg) -> Any:
 
 
 async def _lock(services: Services, channel: str, m: LockMsg) -> Any:
-    return await services.pay.service.lock(channel, _who(services, m.token), m.label, m.until)
+    who = _who(services, m.token)
+    until = lock_until(services, m.until)
+    return await services.pay.service.lock(channel, who, m.label, until)
 
 
 async def _unlock(services: Services, channel: str, m: Authed) -> Any:

@@ -10,6 +10,7 @@ from litestar.params import JSONBody, QueryParameter
 
 from application.pay.service import Accepted, LockState, PayItemStatus, Preview, Wallet
 from domain.media import Media
+from entrypoints.defaults import lock_until
 from entrypoints.http.auth import IdentityDep
 from entrypoints.http.params import Channel, PathRequestId, ServicesDep, UserName
 from entrypoints.http.queue import known_channel
@@ -105,7 +106,8 @@ class PayController(Controller):
         self, services: ServicesDep, identity: IdentityDep, channel: Channel, data: JSONBody[Lock]
     ) -> LockState:
         await known_channel(services, channel)
-        return await services.pay.service.lock(channel, identity, data.label, data.until)
+        until = lock_until(services, data.until)
+        return await services.pay.service.lock(channel, identity, data.label, until)
 
     @delete("/lock", summary="Reopen pay-to-play (admin)", status_code=200)
     async def unlock(
