@@ -298,10 +298,11 @@ def unstructure(obj: Any, *, mask: bool = True) -> Any:
 
 
 def mask_url(url: str) -> str:
-    """`nats://user:pw@host` -> `nats://user:********@host`; a URL without a password as is."""
+    """`nats://user:pw@host` -> `nats://user:********@host`, and a bare token
+    (`nats://token@host`, NATS token auth) -> `nats://********@host`; no userinfo, as is."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest.split("/", 1)[0]:
         return url
     userinfo, _, host = rest.partition("@")
     user, colon, _password = userinfo.partition(":")
-    return f"{scheme}://{user}{':' + MASK if colon else ''}@{host}"
+    return f"{scheme}://{user + ':' + MASK if colon else MASK}@{host}"
