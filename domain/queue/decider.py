@@ -199,11 +199,10 @@ def _decide_position(
 
 
 def _clock_agrees(state: QueueState, paused: bool, position: float, started: datetime) -> bool:
+    """Within the tolerance, and paused or not alike. While paused the position stands still,
+    so each update re-sets the clock (the view keeps counting between two of them)."""
     if paused != state.playback_paused:
         return False
-    if paused:
-        held = state.paused_position
-        return held is not None and abs(position - held) <= CLOCK_TOLERANCE_SEC
     since = state.playing_since
     return since is not None and abs((started - since).total_seconds()) <= CLOCK_TOLERANCE_SEC
 

@@ -66,7 +66,6 @@ class QueueState:
     # `moveVideo` whose uid is falsy, i.e. 0): a read's order for them is stale.
     moves_robot_missed: tuple[int, ...] = ()
     playback_paused: bool = False
-    paused_position: float | None = None
     pay: tuple[PayItem, ...] = ()
     lock: QueueLock | None = None
     away: tuple[AwayWindow, ...] = ()
@@ -180,7 +179,6 @@ def evolve(state: QueueState, event: QueueEvent | PayEvent | PromoEvent) -> Queu
                     now_playing_uid=None,
                     playing_since=None,
                     playback_paused=False,
-                    paused_position=None,
                     counted=None,
                     deleted_since_broadcast=deleted,
                 )
@@ -234,7 +232,6 @@ def evolve(state: QueueState, event: QueueEvent | PayEvent | PromoEvent) -> Queu
                 playing_since=event.started_at,
                 cadence=cadence,
                 playback_paused=False,
-                paused_position=None,
             )
         case PlaybackClockSet():
             if event.item_id != state.now_playing:
@@ -243,7 +240,6 @@ def evolve(state: QueueState, event: QueueEvent | PayEvent | PromoEvent) -> Queu
                 state,
                 playing_since=event.started_at,
                 playback_paused=event.paused,
-                paused_position=event.position_sec if event.paused else None,
             )
         case PlaylistReordered():
             by_id = {i.item_id: i for i in state.items}

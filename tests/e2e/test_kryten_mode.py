@@ -1,6 +1,7 @@
 """The service in Kryten mode (`--cytube kryten --economy kryten`) as an operator runs it,
-against robot- and economy-shaped peers on the session's real nats-server (tests/kryten_wire.py,
-built from the recordings of the real CyTube 3.86.0, Kryten-Robot 1.12.6, kryten-economy 0.16.1).
+against robot- and economy-shaped peers on a real nats-server (tests/kryten_wire.py, built from
+the recordings of the real CyTube 3.86.0, Kryten-Robot 1.12.6, kryten-economy 0.16.1). The
+server is this module's own: the log's stream takes `wq.ev.>`, which a shared server may hold.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from attrs import evolve
 from nats.aio.client import Client
 
 from adapters.kryten.config import KrytenConfig
+from adapters.nats.embedded_server import EmbeddedNatsServer
 from application.cytube.resync import ResyncConfig
 from application.pay.flow import PayFlowConfig
 from tests.e2e.conftest import Running, serving
@@ -26,6 +28,12 @@ from tests.kryten_wire import WireEconomy, WireRobot
 
 DOMAIN = "127.0.0.1:18443"
 WAIT = 15.0
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with EmbeddedNatsServer(tmp_path_factory.mktemp("nats-kryten-mode")) as server:
+        yield server.url
 
 
 @pytest.fixture

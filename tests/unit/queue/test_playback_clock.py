@@ -61,14 +61,18 @@ def test_drift_within_the_tolerance_records_nothing(s: Scenario) -> None:
     s.then(ObservePlaybackPosition(8.5, False), [])
 
 
-def test_a_real_pause_is_recorded_once(s: Scenario) -> None:
+def test_a_real_pause_is_recorded_and_the_clock_kept_at_its_position(s: Scenario) -> None:
     s.given_commands(ObserveNowPlaying(5, 0.0))
     s.now = NOW + timedelta(seconds=40)
     events = s.when(ObservePlaybackPosition(40.0, True))
     assert events == (PlaybackClockSet("q1", NOW, True, 40.0),)
     s.given(*events)
+    s.now = NOW + timedelta(seconds=41)
+    s.then(ObservePlaybackPosition(40.0, True), [])  # within the tolerance
     s.now = NOW + timedelta(seconds=90)
-    s.then(ObservePlaybackPosition(40.5, True), [])
+    held = s.when(ObservePlaybackPosition(40.0, True))
+    assert held == (PlaybackClockSet("q1", s.now - timedelta(seconds=40), True, 40.0),)
+    s.given(*held)
     resumed = s.when(ObservePlaybackPosition(40.5, False))
     assert resumed == (PlaybackClockSet("q1", s.now - timedelta(seconds=40.5), False, 40.5),)
 
