@@ -278,3 +278,28 @@ async def test_the_config_file_runs_the_same_service(tmp_path: Path, peers: Peer
     assert settings.presence_refund.on_afk and settings.presence_refund.afk_grace_seconds == 900
     assert settings.kryten.robot_subject == peers.kryten.robot_subject
     assert evolve(settings, nats_url=None).embedded
+
+
+async def test_after_a_nats_reconnect_what_changed_meanwhile_is_read_again(
+    tmp_path: Path, peers: Peers, nats_url: str
+) -> None:
+    """Core NATS keeps nothing: an add published while our connection was down is gone, so
+    the reconnect itself asks for a snapshot."""
+    await busy_channel(peers)
+    async with serving(tmp_path / "data", **settings_for(peers, nats_url)) as svc:
+        ch = peers.channel
+        await eventually(lambda: _has_items(svc, ch), "the channel")
+        peers.robot.emit = _lost  # type: ignore[method-assign]  # while we are disconnected
+        await peers.robot.add("added-while-away-240", 240)
+        assert uids(await queue(svc, ch)) == [0, 1, 2]
+        for back in svc.services.kernel.log.on_reconnect:  # what nats-py calls on reconnect
+            back()
+
+        async def healed() -> bool:
+            return uids(await queue(svc, ch)) == [0, 1, 2, 3]
+
+        await eventually(healed, "the add made while we were away")
+
+
+async def _lost(event: str, payload: Any) -> None:
+    return None
