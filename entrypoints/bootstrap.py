@@ -29,12 +29,12 @@ from adapters.telemetry.prometheus import PrometheusMetrics, StateSources
 from application.clock import Clock
 from application.cytube.observations import PacedObservations
 from application.cytube.observing import Observer
+from application.cytube.resync import Resync
 from application.log.command_handler import CommandHandler
 from application.log.intake import Intake
 from application.log.tail import LogTail
 from application.projections.base import Projection
 from application.projections.runner import ProjectionRunner
-from domain.queue.commands import ObservePlaylist
 from entrypoints import wiring
 from entrypoints.config.settings import Settings
 from entrypoints.services import Services
@@ -52,7 +52,9 @@ from entrypoints.wiring.stats import wire_stats
 log = logging.getLogger("webqueue")
 
 
-async def _connect(url: str, on_lost: list[Callable[[], None]]) -> Client:
+async def _connect(
+    url: str, on_lost: list[Callable[[], None]], on_back: list[Callable[[], None]]
+) -> Client:
     nc = Client()
 
     async def on_error(exc: Exception) -> None:
@@ -66,6 +68,8 @@ async def _connect(url: str, on_lost: list[Callable[[], None]]) -> Client:
 
     async def on_reconnect() -> None:
         log.info("NATS reconnected")
+        for back in on_back:
+            back()
 
     await nc.connect(
         url,
@@ -91,7 +95,8 @@ async def open_log(settings: Settings) -> Log:
         url = await asyncio.to_thread(server.start)
     try:
         on_lost: list[Callable[[], None]] = []
-        nc = await _connect(url, on_lost)
+        on_back: list[Callable[[], None]] = []
+        nc = await _connect(url, on_lost, on_back)
         codec = Codec()
         events = JetStreamEventStore(nc, stream=settings.stream, codec=codec)
         on_lost.append(events.connection_lost)
@@ -100,7 +105,7 @@ async def open_log(settings: Settings) -> Log:
         if server is not None:
             await asyncio.to_thread(server.stop)
         raise
-    return Log(nc, events, server, url, codec)
+    return Log(nc, events, server, url, codec, on_back)
 
 
 async def open_read_models(settings: Settings) -> SqlProjectionStore:
@@ -166,27 +171,33 @@ async def _simulated_cytube(settings: Settings, clock: Clock, observer: Observer
     return sim
 
 
-async def _kryten_resync(cytube: Any, observer: Observer, channel: str) -> None:
-    """Ask the robot for the playlist; an unreadable one (it answers [] then) changes nothing."""
-    items = await cytube.playlist(channel)
-    if items is not None:
-        await observer.observe(channel, ObservePlaylist(items))
-
-
-def _economy(settings: Settings, nc: Client, handler: CommandHandler) -> tuple[Any, Any]:
-    """The economy, and the grant function when it is our own ledger."""
+def _economy(settings: Settings, kernel: Kernel) -> tuple[Any, Any, Any]:
+    """The economy, the grant function when it is our own ledger, and who watches it."""
+    handler, nc = kernel.handler, kernel.log.nc
     if settings.economy == "kryten":
         from adapters.kryten.economy import KrytenEconomy
+        from adapters.kryten.peers import economy_watch
 
-        return KrytenEconomy(nc), None
+        kr = settings.kryten
+        economy = KrytenEconomy(nc, timeout=kr.economy_timeout_sec, subject=kr.economy_subject)
+        watch = economy_watch(
+            nc,
+            kernel.wall_clock,
+            channel=settings.channel,
+            subject=kr.economy_subject,
+            timeout=kr.probe_timeout_sec,
+            probe_interval_sec=kr.probe_interval_sec,
+            lifecycle=kr.economy_lifecycle,
+        )
+        return economy, None, watch
     from adapters.ledger.local_ledger import LocalLedger
 
-    ledger = LocalLedger(handler)
+    ledger = LocalLedger(handler, pricing=settings.ledger)
 
     async def grant(channel: str, user: str, amount: int, by: str) -> int:
         return await ledger.grant(channel, user, amount, by)
 
-    return ledger, grant
+    return ledger, grant, None
 
 
 async def _cytube(settings: Settings, kernel: Kernel) -> Cytube:
@@ -199,14 +210,36 @@ async def _cytube(settings: Settings, kernel: Kernel) -> Cytube:
         port = SimCytube({settings.channel: simulator})
         return wire_cytube(kernel, observer, port, simulator=simulator)
     from adapters.kryten.inbound import KrytenInbound
+    from adapters.kryten.peers import robot_watch
     from adapters.kryten.robot import KrytenRobot
 
     nc = kernel.log.nc
+    kr = settings.kryten
+    channel = settings.channel
     sink = PacedObservations(observer, kernel.intake)
-    inbound = KrytenInbound(nc, settings.channel, sink, domain=settings.domain)
-    robot = KrytenRobot(nc, domain=settings.domain)
-    observer.set_desync_hook(lambda channel: _kryten_resync(robot, observer, channel))
-    return wire_cytube(kernel, observer, robot, inbound=inbound)
+    inbound = KrytenInbound(nc, channel, sink, domain=settings.domain, prefix=kr.events_prefix)
+    robot = KrytenRobot(
+        nc,
+        domain=settings.domain,
+        timeout=kr.robot_timeout_sec,
+        subject=kr.robot_subject,
+        probe_timeout=kr.probe_timeout_sec,
+    )
+    # Snapshots at start, after every gap, and on every desync (application.cytube.resync).
+    resync = Resync(robot, observer, kernel.clock, config=settings.resync)
+    observer.set_desync_hook(resync.hook)
+    kernel.log.on_reconnect.append(lambda: resync.request(channel, "NATS reconnected"))
+    watch = robot_watch(
+        nc,
+        kernel.wall_clock,
+        robot,
+        channel=channel,
+        domain=settings.domain,
+        probe_interval_sec=kr.probe_interval_sec,
+        lifecycle=kr.robot_lifecycle,
+        on_back=lambda why: resync.request(channel, why, delay=settings.resync.settle_sec),
+    )
+    return wire_cytube(kernel, observer, robot, inbound=inbound, resync=resync, watch=watch)
 
 
 async def _kernel(settings: Settings, log_: Log, read_models: SqlProjectionStore) -> Kernel:
@@ -251,9 +284,9 @@ async def build_services(settings: Settings) -> Services:
     kernel = await _kernel(settings, log_, read_models)
     cytube = await _cytube(settings, kernel)
     queue = wire_queue(kernel)
-    economy, granter = _economy(settings, log_.nc, kernel.handler)
+    economy, granter, economy_watch = _economy(settings, kernel)
     playlists = wire_playlists(kernel)
-    pay = wire_pay(kernel, cytube, playlists, economy, granter)
+    pay = wire_pay(kernel, cytube, playlists, economy, granter, economy_watch=economy_watch)
     promos = wire_promos(kernel, cytube, playlists)
     presence = wire_presence(kernel, cytube)
     stats = wire_stats(kernel)

@@ -16,13 +16,17 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from adapters.log.subjects import token as subject_token
+from application.cytube.port import CytubeUnavailable
 from application.errors import NotFoundError
 from application.identity.roles import Forbidden, Identity, Unauthenticated
 from application.log.intake import Busy
 from application.log.ports import ConcurrencyConflict, StoreUnavailable
+from application.pay.economy import EconomyUnavailable, OutcomeUnknown
 from domain.errors import Rejected
 from domain.media import Media
-from entrypoints.failures import BUSY
+from entrypoints.defaults import lock_until
+from entrypoints.failures import BUSY, CYTUBE_DOWN, ECONOMY_DOWN, PeerUnavailable
+from entrypoints.peers import require_peers
 from entrypoints.schemas import BuyItem, Duration, Grant, Lock, MediaId, MediaType, TierName
 from entrypoints.services import Services
 
@@ -91,6 +95,7 @@ def _who(services: Services, token: str) -> Identity:
 async def _request(services: Services, channel: str, m: RequestPayItemMsg) -> Any:
     media = Media(m.media_type, m.media_id, m.title, m.duration_sec)
     who = _who(services, m.token)
+    require_peers(services, cytube=True, economy=True)
     return await services.pay.service.request(channel, who, media, m.tier, m.request_id)
 
 
@@ -109,7 +114,9 @@ async def _cancel(services: Services, channel: str, m: CancelPayItemMsg) -> Any:
 
 
 async def _wallet(services: Services, channel: str, m: WalletRef) -> Any:
-    return await services.pay.service.wallet(channel, _who(services, m.token), m.user)
+    who = _who(services, m.token)
+    require_peers(services, economy=True)
+    return await services.pay.service.wallet(channel, who, m.user)
 
 
 async def _grant(services: Services, channel: str, m: GrantMsg) -> Any:
@@ -117,7 +124,9 @@ async def _grant(services: Services, channel: str, m: GrantMsg) -> Any:
 
 
 async def _lock(services: Services, channel: str, m: LockMsg) -> Any:
-    return await services.pay.service.lock(channel, _who(services, m.token), m.label, m.until)
+    who = _who(services, m.token)
+    until = lock_until(services, m.until)
+    return await services.pay.service.lock(channel, who, m.label, until)
 
 
 async def _unlock(services: Services, channel: str, m: Authed) -> Any:
@@ -229,8 +238,21 @@ class NatsCommands:
             if name in WRITES:
                 await self._services.kernel.intake.admit()
             return _ok(await entry[1](self._services, self._channel, message))
-        except (Rejected, Unauthenticated, Forbidden, NotFoundError, CommandError) as exc:
+        except (
+            Rejected,
+            Unauthenticated,
+            Forbidden,
+            NotFoundError,
+            CommandError,
+            PeerUnavailable,
+        ) as exc:
             return _error(exc.code, exc.message)
+        except (EconomyUnavailable, OutcomeUnknown) as exc:
+            log.warning("command %s: the economy did not answer: %s", name, exc)
+            return _error(ECONOMY_DOWN, f"The channel's economy did not answer ({exc}).")
+        except CytubeUnavailable as exc:
+            log.warning("command %s: CyTube did not answer: %s", name, exc)
+            return _error(CYTUBE_DOWN, f"CyTube did not answer through Kryten-Robot ({exc}).")
         except StoreUnavailable:
             return _error("log_unavailable", "The event log cannot be reached; nothing changed.")
         except ConcurrencyConflict:

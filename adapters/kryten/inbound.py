@@ -33,16 +33,20 @@ from application.cytube.observations import Observation, ObservationSink
 from domain.presence.model import (
     ObserveAfkChanged,
     ObservedUser,
+    ObserveRankChanged,
     ObserveUserJoined,
     ObserveUserLeft,
     ObserveUserList,
 )
 from domain.queue.commands import (
+    CYTUBE_LEAD_IN_SEC,
     ObserveItemDeleted,
     ObserveItemMoved,
     ObserveItemQueued,
     ObserveNowPlaying,
+    ObservePlaybackPosition,
     ObservePlaylist,
+    ObservePlaylistCount,
     ObserveTempChanged,
 )
 
@@ -89,13 +93,36 @@ class _SetTemp(msgspec.Struct):
 
 
 class _UserMeta(msgspec.Struct):
-    afk: bool
+    afk: bool = False
 
 
 class _User(msgspec.Struct):
+    """CyTube's packUserData(); `meta` is always there on the wire, but be lenient."""
+
     name: Text
     rank: float
-    meta: _UserMeta
+    meta: _UserMeta = msgspec.field(default_factory=_UserMeta)
+
+
+class _SetUserRank(msgspec.Struct):
+    name: Text
+    rank: float
+
+
+class _PlaylistMeta(msgspec.Struct):
+    count: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _MediaUpdate(msgspec.Struct):
+    currentTime: float
+    paused: bool = False
+
+
+class _ChangeMedia(msgspec.Struct):
+    id: str
+    type: str
+    currentTime: float = 0.0
+    paused: bool = False
 
 
 class _UserLeave(msgspec.Struct):
@@ -118,6 +145,10 @@ _USER = msgspec.json.Decoder(_User)
 _USER_LEAVE = msgspec.json.Decoder(_UserLeave)
 _SET_AFK = msgspec.json.Decoder(_SetAfk)
 _USERLIST = msgspec.json.Decoder(list[_User])
+_SET_USER_RANK = msgspec.json.Decoder(_SetUserRank)
+_PLAYLIST_META = msgspec.json.Decoder(_PlaylistMeta)
+_MEDIA_UPDATE = msgspec.json.Decoder(_MediaUpdate)
+_CHANGE_MEDIA = msgspec.json.Decoder(_ChangeMedia)
 
 
 def _name(name: str) -> str:
@@ -153,13 +184,31 @@ def _on_set_temp(raw: msgspec.Raw) -> Observation:
 
 
 def _on_set_current(raw: msgspec.Raw) -> Observation:
-    return ObserveNowPlaying(uid=_SET_CURRENT.decode(raw))
+    # CyTube's startPlayback begins a new item at -3 s, paused; when it is not a new start (a
+    # join, a shuffle, a restart) the changeMedia right after it carries the real position.
+    return ObserveNowPlaying(uid=_SET_CURRENT.decode(raw), elapsed_sec=-CYTUBE_LEAD_IN_SEC)
+
+
+def _on_change_media(raw: msgspec.Raw) -> Observation:
+    wire = _CHANGE_MEDIA.decode(raw)
+    return ObservePlaybackPosition(wire.currentTime, wire.paused, wire.type, wire.id)
+
+
+def _on_media_update(raw: msgspec.Raw) -> Observation:
+    wire = _MEDIA_UPDATE.decode(raw)
+    return ObservePlaybackPosition(wire.currentTime, wire.paused)
+
+
+def _on_playlist_meta(raw: msgspec.Raw) -> Observation:
+    return ObservePlaylistCount(_PLAYLIST_META.decode(raw).count)
 
 
 def _on_playlist(raw: msgspec.Raw) -> Observation:
     # CyTube follows a snapshot with setCurrent, which is what names the playing item.
     return ObservePlaylist(
-        items=tuple(observed_item(w) for w in _PLAYLIST.decode(raw)), current_uid=None
+        items=tuple(observed_item(w) for w in _PLAYLIST.decode(raw)),
+        current_uid=None,
+        source="cytube",
     )
 
 
@@ -176,22 +225,32 @@ def _on_set_afk(raw: msgspec.Raw) -> Observation:
     return ObserveAfkChanged(name=_name(wire.name), afk=wire.afk)
 
 
+def _on_set_user_rank(raw: msgspec.Raw) -> Observation:
+    wire = _SET_USER_RANK.decode(raw)
+    return ObserveRankChanged(name=_name(wire.name), rank=wire.rank)
+
+
 def _on_userlist(raw: msgspec.Raw) -> Observation:
     return ObserveUserList(users=tuple(_user(w) for w in _USERLIST.decode(raw)))
 
 
 #: Lowercased CyTube event name (what the subject's last token is) -> payload mapper.
-#: `changeMedia` is deliberately absent: it carries no uid; `setCurrent` just before it does.
+#: `changeMedia` names no uid (`setCurrent` just before it does); it and `mediaUpdate` carry
+#: the playback position. `setPlaylistMeta` counts the items (after adds, deletes, a clear).
 HANDLERS: dict[str, Callable[[msgspec.Raw], Observation]] = {
     "queue": _on_queue,
     "delete": _on_delete,
     "movevideo": _on_move,
     "settemp": _on_set_temp,
     "setcurrent": _on_set_current,
+    "changemedia": _on_change_media,
+    "mediaupdate": _on_media_update,
     "playlist": _on_playlist,
+    "setplaylistmeta": _on_playlist_meta,
     "adduser": _on_add_user,
     "userleave": _on_user_leave,
     "setafk": _on_set_afk,
+    "setuserrank": _on_set_user_rank,
     "userlist": _on_userlist,
 }
 
@@ -247,6 +306,7 @@ class KrytenInbound:
         *,
         domain: str | None = None,
         drain_timeout: float = 10.0,
+        prefix: str = SUBJECT_PREFIX,
     ) -> None:
         self._nc = nc
         self._channel = channel
@@ -254,8 +314,9 @@ class KrytenInbound:
         self._sink = sink
         self._domain = domain
         self._domain_token = None if domain is None else token(domain)
-        self.subject = f"{SUBJECT_PREFIX}.{self._channel_token}.>"
+        self.subject = f"{prefix}.{self._channel_token}.>"
         self.stats = InboundStats()
+        self.last_event_at: float | None = None  # loop time of the last message handled
         self._drain_timeout = drain_timeout
         self._sub: Subscription | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -316,6 +377,7 @@ class KrytenInbound:
     async def handle(self, subject: str, data: bytes) -> None:
         """Process one message (the subscription calls this; tests and replays may too)."""
         self.stats.received += 1
+        self.last_event_at = asyncio.get_running_loop().time()
         try:
             parsed = self._parse(subject, data)
         except (Malformed, msgspec.DecodeError) as exc:

@@ -14,10 +14,17 @@ unknown. An unknown command gets no reply at all, so it too ends as a timeout.
 What actually happened is learnt from the robot's events, never from these replies alone:
 the robot confirms an add by the first `queue` event it sees (two concurrent adds can swap
 uids) and never confirms a move or a delete.
+
+A snapshot (`read`) is `state.playlist`, which Kryten-Robot 1.12.6 answers from its memory, plus
+two keys of its KV bucket `kryten_{channel}_playlist`: `current` (the changeMedia payload plus
+`uid`: `state.playlist` names no current item) and, when the list is empty, `items`, whose
+own `[]` tells an empty channel from a read that failed. The robot answers nothing at all while
+it starts (its state handler subscribes after the CyTube join): that is a timeout here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import re
@@ -28,9 +35,17 @@ from typing import Any, TypeVar
 import msgspec
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.kv import KeyValue
 
 from adapters.kryten.cytube_wire import Uid, WireItem, observed_item
-from application.cytube.port import AddOutcome, AddPosition, After, CytubeUnavailable
+from application.cytube.port import (
+    AddOutcome,
+    AddPosition,
+    After,
+    CytubeUnavailable,
+    PlaylistRead,
+)
 from domain.media import Media
 from domain.presence.model import ObservedUser
 from domain.queue.commands import ObservedItem
@@ -114,13 +129,17 @@ class _PlaylistResult(msgspec.Struct):
 
 
 class _UserMeta(msgspec.Struct):
-    afk: bool
+    afk: bool = False
 
 
 class _User(msgspec.Struct):
+    """Every shape Kryten-Robot 1.12.6 keeps: CyTube's full packUserData; the bare
+    `{name, rank}` any `setUserRank` replaces it with (every registered login sends one);
+    that with `meta: {afk}` merged in by a later `setAFK`. No meta: not known to be AFK."""
+
     name: str
     rank: float
-    meta: _UserMeta
+    meta: _UserMeta = msgspec.field(default_factory=_UserMeta)
 
 
 class _UserResult(msgspec.Struct):
@@ -129,7 +148,24 @@ class _UserResult(msgspec.Struct):
     error: str | None = None
 
 
+class _KvCurrent(msgspec.Struct):
+    """The robot's KV `current`: CyTube's changeMedia payload plus `uid`."""
+
+    uid: Uid | None = None
+    id: str | None = None
+    type: str | None = None
+
+
+class _Pong(msgspec.Struct):
+    pong: bool = False
+    version: str | None = None
+
+
 _REPLY = msgspec.json.Decoder(_Reply)
+_KV_CURRENT = msgspec.json.Decoder(_KvCurrent)
+_KV_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
+_PONG = msgspec.json.Decoder(_Pong)
+_BUCKET = re.compile(r"^[A-Za-z0-9_-]+$")
 _RESULT = msgspec.json.Decoder(_Result | None)
 _ADD_RESULT = msgspec.json.Decoder(_AddResult)
 _PLAYLIST = msgspec.json.Decoder(_PlaylistResult | list[WireItem])
@@ -153,6 +189,7 @@ class KrytenRobot:
         timeout: float = 10.0,
         subject: str = COMMAND_SUBJECT,
         source: str = "webqueue",
+        probe_timeout: float = 2.0,
     ) -> None:
         # The robot waits up to 8 s for CyTube's `queue` before answering an add with uid
         # null: a timeout shorter than that turns a slow add into an unknown outcome.
@@ -161,6 +198,8 @@ class KrytenRobot:
         self._timeout = timeout
         self._subject = subject
         self._source = source
+        self._probe_timeout = probe_timeout
+        self._buckets: dict[str, KeyValue] = {}
 
     # ---- the port ----------------------------------------------------------------------------
 
@@ -190,21 +229,40 @@ class KrytenRobot:
         await self._command(channel, "pm", {"to": to, "msg": message})
 
     async def playlist(self, channel: str) -> tuple[ObservedItem, ...] | None:
-        """None for an empty list: the robot answers `[]` when its KV read fails, and that
-        cannot be told from an empty channel, so an empty answer is "unknown", not "empty"."""
+        """None for an empty list nothing vouches for: the robot answers `[]` when it holds
+        nothing (and older ones when their KV read failed); its KV bucket holding `[]` too
+        says the channel really is empty."""
+        read = await self.read(channel)
+        if not read.items and not read.empty_confirmed:
+            return None
+        return read.items
+
+    async def read(self, channel: str) -> PlaylistRead:
         data = await self._request(channel, "state.playlist", {})
         wire = self._decode(_PLAYLIST, data, "state.playlist")
         if isinstance(wire, _PlaylistResult):
             _check("state.playlist", wire.success, wire.error)
-            items = wire.playlist
+            listed = wire.playlist
         else:
-            items = wire
-        if not items:
-            return None
+            listed = wire
         try:
-            return tuple(observed_item(w) for w in items)
+            items = tuple(observed_item(w) for w in listed or ())
         except ValueError as exc:
             raise CytubeUnavailable(f"state.playlist: {exc}") from exc
+        if not items:
+            return PlaylistRead((), None, empty_confirmed=await self._kv_items_empty(channel))
+        current = await self._kv_current(channel)
+        if current is not None and not any(i.uid == current for i in items):
+            current = None  # stale (KV `current` outlives a clear), or not ours to trust
+        return PlaylistRead(items, current)
+
+    async def ping(self, channel: str = "") -> str | None:
+        """The robot's version if it answers `system.ping`; raises CytubeUnavailable."""
+        data = await self._request(channel, "system.ping", {}, wait=self._probe_timeout)
+        pong = self._decode(_PONG, data, "system.ping")
+        if not pong.pong:
+            raise CytubeUnavailable("system.ping: no pong")
+        return pong.version
 
     async def user(self, channel: str, name: str) -> ObservedUser | None:
         """None when the robot holds no such user. The robot looks names up as given (case
@@ -221,6 +279,53 @@ class KrytenRobot:
             raise CytubeUnavailable(f"state.user: asked for {name!r}, got {wire.name!r}")
         return ObservedUser(name=wire.name, rank=wire.rank, afk=wire.meta.afk)
 
+    # ---- the robot's KV bucket ---------------------------------------------------------------
+
+    async def _bucket(self, channel: str) -> KeyValue | None:
+        name = f"kryten_{channel}_playlist"  # the robot names it after the channel as given
+        if not _BUCKET.match(name):
+            return None
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            try:
+                bucket = await self._nc.jetstream().key_value(name)
+            except (BucketNotFoundError, NatsError, TimeoutError, OSError) as exc:
+                log.info("kryten robot: no KV bucket %s: %r", name, exc)
+                return None
+            self._buckets[name] = bucket
+        return bucket
+
+    async def _kv(self, channel: str, key: str) -> bytes | None:
+        bucket = await self._bucket(channel)
+        if bucket is None:
+            return None
+        try:
+            entry = await bucket.get(key)
+        except KeyNotFoundError:
+            return None
+        except (NatsError, TimeoutError, OSError) as exc:
+            log.info("kryten robot: KV %s of %s unreadable: %r", key, channel, exc)
+            return None
+        return entry.value
+
+    async def _kv_current(self, channel: str) -> int | None:
+        raw = await self._kv(channel, "current")
+        if not raw:
+            return None
+        with contextlib.suppress(msgspec.DecodeError):
+            return _KV_CURRENT.decode(raw).uid
+        return None
+
+    async def _kv_items_empty(self, channel: str) -> bool:
+        """True only if the bucket holds `items` and it is `[]`: a record, not an absence."""
+        raw = await self._kv(channel, "items")
+        if raw is None:
+            return False
+        try:
+            return _KV_ITEMS.decode(raw) == []
+        except msgspec.DecodeError:
+            return False
+
     # ---- the wire ----------------------------------------------------------------------------
 
     async def _command(self, channel: str, command: str, args: dict[str, Any]) -> None:
@@ -230,7 +335,13 @@ class KrytenRobot:
             _check(command, result.success, result.error)
 
     async def _request(
-        self, channel: str, command: str, args: dict[str, Any], **top: Any
+        self,
+        channel: str,
+        command: str,
+        args: dict[str, Any],
+        *,
+        wait: float | None = None,
+        **top: Any,
     ) -> msgspec.Raw:
         """Send one command and return its RESULT once the outer layer says the handler ran."""
         request_id = str(uuid.uuid4())
@@ -250,7 +361,7 @@ class KrytenRobot:
             }
         )
         try:
-            msg = await self._nc.request(self._subject, body, timeout=self._timeout)
+            msg = await self._nc.request(self._subject, body, timeout=wait or self._timeout)
         except (NatsError, TimeoutError, OSError) as exc:
             log.warning(
                 "kryten robot: %s for %s/%s got no reply (request %s): %r",

@@ -172,7 +172,7 @@ class SimulatedChannel:
     async def snapshot(self) -> None:
         """Report the full playlist with the current uid, as the robot does on (re)connect."""
         self._pl.catch_up()
-        self._emit(ObservePlaylist(self.playlist(), self._pl.current))
+        self._emit(ObservePlaylist(self.playlist(), self._pl.current, source="cytube"))
         await self._commit()
 
     # ---- users -------------------------------------------------------------------------------
@@ -258,7 +258,7 @@ class SimulatedChannel:
             if saved.channel != channel:
                 raise ValueError(f"{state_path} holds channel {saved.channel!r}, not {channel!r}.")
             sim._restore(saved)
-        sim._emit(ObservePlaylist(sim.playlist(), sim.current_uid))
+        sim._emit(ObservePlaylist(sim.playlist(), sim.current_uid, source="cytube"))
         sim._emit(ObserveUserList(sim.users()))
         await sim._commit()
         return sim

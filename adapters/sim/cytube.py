@@ -15,7 +15,13 @@ from datetime import datetime
 from attrs import frozen
 
 from adapters.sim.channel import TRANSIENT_FAILURE, QueueFail, SimulatedChannel
-from application.cytube.port import AddOutcome, AddPosition, After, CytubeUnavailable
+from application.cytube.port import (
+    AddOutcome,
+    AddPosition,
+    After,
+    CytubeUnavailable,
+    PlaylistRead,
+)
 from domain.media import Media
 from domain.presence.model import ObservedUser
 from domain.queue.commands import ObservedItem
@@ -114,6 +120,11 @@ class SimCytube:
 
     async def playlist(self, channel: str) -> tuple[ObservedItem, ...] | None:
         return self._channel(channel).playlist()
+
+    async def read(self, channel: str) -> PlaylistRead:
+        """The simulator is the channel: its empty list is never a failed read."""
+        sim = self._channel(channel)
+        return PlaylistRead(sim.playlist(), sim.current_uid, empty_confirmed=True)
 
     async def user(self, channel: str, name: str) -> ObservedUser | None:
         return self._channel(channel).user(name)

@@ -22,6 +22,7 @@ from domain.queue.commands import (
     ObserveItemQueued,
     ObserveNowPlaying,
     ObservePlaylist,
+    ObservePlaylistCount,
     ObserveTempChanged,
     Prepend,
 )
@@ -175,7 +176,8 @@ class SimPlaylist:
         self.items.clear()
         self.current = None
         self.started_at = None
-        self._emit(ObservePlaylist(items=()))
+        self._emit(ObservePlaylist(items=(), source="cytube"))
+        self._emit(ObservePlaylistCount(0))  # CyTube follows it with setPlaylistMeta
 
     def start(self, uid: int, at: datetime) -> None:
         """CyTube's startPlayback: `setCurrent(uid)` (then changeMedia, which names no uid)."""

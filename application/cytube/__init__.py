@@ -1,6 +1,7 @@
 """CyTube as the application meets it: the port it is commanded through (`port`), where
-observations are handed in (`observations`) and recorded in the log (`observing`), and the add
-pacer and change signals every process manager that adds to CyTube shares (`pacing`).
+observations are handed in (`observations`) and recorded in the log (`observing`), the fresh
+snapshots that heal every gap (`resync`), and the add pacer and change signals every process
+manager that adds to CyTube shares (`pacing`).
 
 Others use: `Cytube`, `CytubeUnavailable`, `Observer`, `AddPacer`, `ChannelSignals`.
 """

@@ -12,20 +12,29 @@ from application.log.streams import presence_stream, queue_stream
 from domain.errors import Rejected
 from domain.presence.model import (
     ObserveAfkChanged,
+    ObserveRankChanged,
     ObserveUserJoined,
     ObserveUserLeft,
     ObserveUserList,
     presence_decider,
 )
 from domain.queue.decider import queue_decider
-from domain.queue.events import EmptySnapshotHeld
+from domain.queue.events import DesyncDetected, EmptySnapshotHeld, PlaylistCountObserved
 
 log = logging.getLogger(__name__)
 
 #: Rejections that mean our shadow and CyTube disagree: a fresh snapshot settles it.
 DESYNC_CODES = frozenset({"unknown_item", "uid_conflict"})
+#: Facts the domain records when an observation shows we missed something.
+DESYNC_EVENTS = (EmptySnapshotHeld, DesyncDetected, PlaylistCountObserved)
 
-_PRESENCE = (ObserveUserJoined, ObserveUserLeft, ObserveAfkChanged, ObserveUserList)
+_PRESENCE = (
+    ObserveUserJoined,
+    ObserveUserLeft,
+    ObserveAfkChanged,
+    ObserveRankChanged,
+    ObserveUserList,
+)
 
 
 class Observer:
@@ -65,8 +74,8 @@ class Observer:
     async def observe(
         self, channel: str, observation: Observation, *, observation_id: str | None = None
     ) -> None:
-        """ObservationSink: a refused observation is logged; a desync, or an empty snapshot we
-        hold back, asks CyTube for a fresh snapshot to settle it."""
+        """ObservationSink: a refused observation is logged; a desync (refused, or recorded as
+        such), or an empty snapshot we hold back, asks CyTube for a fresh snapshot."""
         try:
             outcome = await self.record(channel, observation, observation_id=observation_id)
         except Rejected as exc:
@@ -75,7 +84,7 @@ class Observer:
             if exc.code in DESYNC_CODES:
                 self._resync(channel)
             return
-        if any(isinstance(e, EmptySnapshotHeld) for e in outcome.events):
+        if any(isinstance(e, DESYNC_EVENTS) for e in outcome.events):
             self._resync(channel)
 
     def _resync(self, channel: str) -> None:

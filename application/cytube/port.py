@@ -27,6 +27,16 @@ class AddOutcome:
     transient: bool = False
 
 
+@frozen
+class PlaylistRead:
+    """A snapshot asked for: the items in order, the current uid if the source knows it, and
+    whether an empty list is vouched for by a second record (so it is not a failed read)."""
+
+    items: tuple[ObservedItem, ...]
+    current_uid: int | None = None
+    empty_confirmed: bool = False
+
+
 class CytubeUnavailable(Exception):
     """The robot (or the channel) did not answer; nothing is known about the outcome."""
 
@@ -39,7 +49,12 @@ class Cytube(Protocol):
     async def move(self, channel: str, uid: int, after: After) -> None: ...
 
     async def playlist(self, channel: str) -> tuple[ObservedItem, ...] | None:
-        """The full playlist, or None when the read failed (the robot answers `[]` then)."""
+        """The full playlist, or None when it could not be told from a failed read (an empty
+        answer nothing vouches for)."""
+        ...
+
+    async def read(self, channel: str) -> PlaylistRead:
+        """A snapshot with what the source knows of now playing; raises CytubeUnavailable."""
         ...
 
     async def user(self, channel: str, name: str) -> ObservedUser | None:

@@ -308,9 +308,10 @@ class PayFlow:
         await self._settled(channel, pay, refund, "refunded", f"refunded:{pay.cancel_reason}")
         self._telemetry.refund(reason)
 
-    async def _fail(self, channel: str, pay: PayItem, reason: str) -> None:
+    async def _fail(self, channel: str, pay: PayItem, reason: str, detail: str = "") -> None:
+        command = FailPayItem(pay.request_id, reason, detail)
         with contextlib.suppress(Rejected):
-            await self._do(channel, FailPayItem(pay.request_id, reason), f"{pay.request_id}:fail")
+            await self._do(channel, command, f"{pay.request_id}:fail")
 
     async def _on_playlist(self, channel: str, pay: PayItem) -> bool:
         """Does CyTube hold the media? Reported as a snapshot so the shadow (and attach) follow."""
@@ -386,7 +387,7 @@ class PayFlow:
             return  # not seen yet: the next round looks on the playlist
         if not outcome.transient:
             log.warning("CyTube refused %s: %s", pay.request_id, outcome.error)
-            await self._fail(channel, pay, "add_failed")
+            await self._fail(channel, pay, "add_failed", outcome.error or "")
         # transient: the next round retries, paced, within the budget
 
     async def _move(self, channel: str, state: QueueState, pay: PayItem) -> None:

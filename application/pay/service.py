@@ -73,6 +73,7 @@ class PayItemStatus(msgspec.Struct):
     requested_at: datetime
     updated_at: datetime
     history: list[HistoryEntry]
+    cancel_detail: str | None = None  # the peer's own words, e.g. CyTube's queueFail message
 
 
 class Wallet(msgspec.Struct):
@@ -170,6 +171,11 @@ class PayService:
         history = await self._read.fetch(
             PAY_HISTORY, {"request_id": request_id}, order_by=("position", "seq")
         )
+        entries = [
+            HistoryEntry(h["at"], h["type"], h["actor"], h["position"], _decode.decode(h["data"]))
+            for h in history
+        ]
+        details = [e.data.get("detail") for e in entries if e.type == "PayItemCancelled"]
         return PayItemStatus(
             request_id=row["request_id"],
             channel=row["channel"],
@@ -188,12 +194,8 @@ class PayService:
             decline_code=row["decline_code"],
             requested_at=row["requested_at"],
             updated_at=row["updated_at"],
-            history=[
-                HistoryEntry(
-                    h["at"], h["type"], h["actor"], h["position"], _decode.decode(h["data"])
-                )
-                for h in history
-            ],
+            history=entries,
+            cancel_detail=next((d for d in details if d), None),
         )
 
     async def cancel(self, channel: str, who: Identity, request_id: str, reason: str) -> None:

@@ -4,6 +4,11 @@ Presence is observed (joins, leaves, AFK changes are facts in the log); the moni
 an owner up through CyTube when presence knows nothing of them, and a failed lookup is
 inconclusive: no clock starts. Grace windows and cancellations are recorded in the queue log,
 so a restart keeps every deadline. The pay flow does the refund and the delete.
+
+The buyer is told by PM once the purchase is over (item off the playlist, money answered), and
+only if they are in the channel then: CyTube refuses a PM to someone who left, while the robot
+still answers success. The notice waits in memory, so a restart in between loses it (at most
+once, never twice).
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ class PresenceMonitor:
         self._channels = list(channels)
         self.config = config or PresenceRefundConfig()
         self._changed = asyncio.Event()
+        # (channel, request id) -> (name as written, reason): PMs owed once the item is gone.
+        self._notices: dict[tuple[str, str], tuple[str, str]] = {}
         self.cancelled = 0
         self.started = 0
         self.evaluations = 0
@@ -131,6 +138,7 @@ class PresenceMonitor:
     async def evaluate(self, channel: str) -> datetime | None:
         """Apply the policy once; returns the next grace deadline, if any."""
         queue: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
+        await self._notify(channel, queue)
         at_stake = owners_at_stake(queue)
         if not at_stake and not queue.away:
             return None
@@ -190,10 +198,33 @@ class PresenceMonitor:
             except Rejected as exc:  # it started playing meanwhile: exempt
                 log.info("kept %s: %s", request_id, exc.message)
                 continue
-            cancelled += bool(outcome.events)
+            if outcome.events:
+                cancelled += 1
+                if self.config.notify_user:
+                    self._notices[(channel, request_id)] = (name, decision.reason)
         self.cancelled += cancelled
-        if cancelled and self.config.notify_user:
+
+    async def _notify(self, channel: str, queue: QueueState) -> None:
+        """Tell buyers whose cancelled purchase is now over, if they are here to read it."""
+        owed = [key for key in self._notices if key[0] == channel]
+        if not owed:
+            return
+        presence: PresenceState = await self._handler.state(
+            presence_decider, presence_stream(channel)
+        )
+        told: set[str] = set()
+        for key in owed:
+            pay = queue.pay_item(key[1])
+            if pay is not None and not pay.finished:
+                continue  # still on the playlist, or the refund not answered yet
+            name, reason = self._notices.pop(key)
+            if pay is None or pay.payment != "refunded" or name.lower() in told:
+                continue
+            if not isinstance(presence.status(name), Presence):
+                log.info("not telling %s (%s): not in the channel", name, reason)
+                continue
+            told.add(name.lower())
             try:
-                await self._cytube.pm(channel, name, MESSAGES[decision.reason])
+                await self._cytube.pm(channel, name, MESSAGES[reason])
             except CytubeUnavailable as exc:
                 log.info("could not tell %s: %s", name, exc)

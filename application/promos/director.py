@@ -57,6 +57,7 @@ class PromoDirector:
         move_retries: int = 2,
         rng: random.Random | None = None,
         telemetry: Telemetry | None = None,
+        defaults: PromoConfig | None = None,
     ) -> None:
         self._handler = handler
         self._events = events
@@ -77,12 +78,13 @@ class PromoDirector:
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.inserted = 0
         self._telemetry: Telemetry = telemetry or NullTelemetry()
+        self._defaults = defaults or PromoConfig()
 
     async def config(self, channel: str) -> PromoConfig:
         state: PromoConfigState = await self._handler.state(
             promo_config_decider, promo_config_stream(channel)
         )
-        return state.config
+        return state.effective(self._defaults)
 
     async def run(self) -> None:
         follower = asyncio.create_task(self._follow(await self._events.head()))

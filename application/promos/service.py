@@ -9,15 +9,17 @@ from domain.promos.config import PromoConfig, PromoConfigState, SetPromoConfig, 
 
 
 class PromoService:
-    def __init__(self, handler: CommandHandler) -> None:
+    def __init__(self, handler: CommandHandler, *, defaults: PromoConfig | None = None) -> None:
         self._handler = handler
+        self.defaults = defaults or PromoConfig()
 
     async def config(self, channel: str, who: Identity) -> PromoConfig:
+        """The channel's settings: an admin's last change, else the operator's defaults."""
         require(who, "blessed")
         state: PromoConfigState = await self._handler.state(
             promo_config_decider, promo_config_stream(channel)
         )
-        return state.config
+        return state.effective(self.defaults)
 
     async def set_config(self, channel: str, who: Identity, config: PromoConfig) -> PromoConfig:
         """Raises InvalidSetting (a Rejected naming the field) for a setting out of range."""

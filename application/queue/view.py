@@ -1,7 +1,10 @@
 """The queue as a viewer sees it: now playing, then items in play order with ETAs.
 
 ETAs are computed when asked, from now-playing's start time in the projection and the clock,
-so they are never stale however long ago the last event was.
+so they are never stale however long ago the last event was. Between two items CyTube spends
+`TRANSITION_SEC`: it moves on 2 s after an item's end and starts the next one at -3 s, paused
+(calzoneman/sync playlist.js `_leadLoop`, `startPlayback`); an ETA counts that for every item
+before it, or it would drift 5 s per item.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import msgspec
 from application.clock import Clock
 from application.projections.ports import ProjectionStore
 from application.queue.shadow import CHANNELS, ITEMS, QueueShadowProjection
+from domain.queue.commands import CYTUBE_LEAD_IN_SEC, CYTUBE_TAIL_SEC
+
+TRANSITION_SEC = CYTUBE_TAIL_SEC + CYTUBE_LEAD_IN_SEC
 
 
 class MediaView(msgspec.Struct):
@@ -120,27 +126,32 @@ def build_view(
         return QueueView(channel, position, 0, now, None, [])
     current_id = channel_row["now_playing_item_id"]
     index = next((i for i, r in enumerate(item_rows) if r["item_id"] == current_id), None)
+    clock: float | None
     if index is None:
         upcoming = item_rows
         now_playing = None
         if channel_row["now_playing_uid"] is not None:
             now_playing = NowPlayingView(None, channel_row["now_playing_uid"], None, None, None)
-        clock: float | None = None
+        clock = None
     else:
         current = item_rows[index]
         upcoming = item_rows[index + 1 :] + item_rows[:index]
         since = channel_row["playing_since"]
+        # Before `since` (CyTube's 3 s lead-in) nothing has played yet.
         elapsed = max((now - since).total_seconds(), 0.0) if since else None
         remaining = None
-        if elapsed is not None and current["duration_sec"] > 0:
-            remaining = max(current["duration_sec"] - elapsed, 0.0)
+        if since is not None and current["duration_sec"] > 0:
+            left = max(current["duration_sec"] - (now - since).total_seconds(), 0.0)
+            remaining = min(left, float(current["duration_sec"]))
+            clock = left + TRANSITION_SEC
         now_playing = NowPlayingView(_item(current, 0.0), current["uid"], since, elapsed, remaining)
-        clock = remaining
     items = []
     for row in upcoming:
         items.append(_item(row, clock))
         if clock is not None:
-            clock = clock + row["duration_sec"] if row["duration_sec"] > 0 else None
+            clock = (
+                clock + row["duration_sec"] + TRANSITION_SEC if row["duration_sec"] > 0 else None
+            )
     lock = None
     if channel_row.get("lock_label") is not None and (
         channel_row["lock_until"] is None or channel_row["lock_until"] > now

@@ -40,13 +40,24 @@ class ObserveAfkChanged:
 
 
 @frozen
+class ObserveRankChanged:
+    """CyTube's `setUserRank {name, rank}`: on every registered login, rank change and leader
+    change (a leader is rank 1.5 while it leads)."""
+
+    name: str
+    rank: float
+
+
+@frozen
 class ObserveUserList:
     """The full user list (CyTube's `userlist`): anyone we hold who is not in it has left."""
 
     users: tuple[ObservedUser, ...]
 
 
-PresenceCommand = ObserveUserJoined | ObserveUserLeft | ObserveAfkChanged | ObserveUserList
+PresenceCommand = (
+    ObserveUserJoined | ObserveUserLeft | ObserveAfkChanged | ObserveRankChanged | ObserveUserList
+)
 
 
 @frozen
@@ -73,8 +84,16 @@ class UserAfkChanged:
     at: datetime
 
 
-PresenceEvent = UserJoined | UserLeft | UserAfkChanged
-PRESENCE_EVENTS: tuple[type, ...] = (UserJoined, UserLeft, UserAfkChanged)
+@frozen
+class UserRankChanged:
+    VERSION: ClassVar[int] = 1
+    name: str
+    rank: float
+    at: datetime
+
+
+PresenceEvent = UserJoined | UserLeft | UserAfkChanged | UserRankChanged
+PRESENCE_EVENTS: tuple[type, ...] = (UserJoined, UserLeft, UserAfkChanged, UserRankChanged)
 
 
 @frozen
@@ -125,9 +144,12 @@ def _joined(state: PresenceState, user: ObservedUser, now: datetime) -> tuple[Pr
     held = state.users.get(_key(user.name))
     if held is None:
         return (UserJoined(user.name, user.rank, user.afk, now),)
+    events: list[PresenceEvent] = []
+    if held.rank != user.rank:
+        events.append(UserRankChanged(user.name, user.rank, now))
     if held.afk != user.afk:
-        return (UserAfkChanged(user.name, user.afk, now),)
-    return ()
+        events.append(UserAfkChanged(user.name, user.afk, now))
+    return tuple(events)
 
 
 def decide(
@@ -150,6 +172,16 @@ def decide(
             if held.afk == command.afk:
                 return ()
             return (UserAfkChanged(command.name, command.afk, ctx.now),)
+        case ObserveRankChanged():
+            _check_name(command.name)
+            if command.rank != command.rank:
+                raise Rejected("invalid_rank", "A rank must be a number.")
+            held = state.users.get(_key(command.name))
+            if held is None:  # CyTube sends it only for someone in the channel
+                return (UserJoined(command.name, command.rank, False, ctx.now),)
+            if held.rank == command.rank:
+                return ()
+            return (UserRankChanged(command.name, command.rank, ctx.now),)
         case ObserveUserList():
             present = {_key(u.name) for u in command.users}
             events: list[PresenceEvent] = [
@@ -176,6 +208,13 @@ def evolve(state: PresenceState, event: PresenceEvent) -> PresenceState:
             held = users.get(key)
             rank = held.rank if held else 0
             users[key] = Presence(rank, event.afk, event.at)
+            left.pop(key, None)
+        case UserRankChanged():
+            held = users.get(key)
+            if held is None:
+                users[key] = Presence(event.rank, False, event.at)
+            else:  # the AFK clock (`since`) is not reset by a rank change
+                users[key] = Presence(event.rank, held.afk, held.since)
             left.pop(key, None)
     return replace(state, users=users, left=left)
 

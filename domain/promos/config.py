@@ -93,21 +93,28 @@ PROMO_CONFIG_EVENTS: tuple[type, ...] = (PromoConfigChanged,)
 
 @frozen
 class PromoConfigState:
+    """`changed`: an admin has set the channel's settings; until then the operator's defaults
+    (the config file's `[promos]`) apply."""
+
     channel: str
     config: PromoConfig = PromoConfig()
+    changed: bool = False
+
+    def effective(self, defaults: PromoConfig) -> PromoConfig:
+        return self.config if self.changed else defaults
 
 
 def _decide(
     state: PromoConfigState, command: SetPromoConfig, ctx: Context
 ) -> tuple[PromoConfigChanged, ...]:
     validate(command.config)
-    if command.config == state.config:
+    if state.changed and command.config == state.config:
         return ()
     return (PromoConfigChanged(command.config, command.by),)
 
 
 def _evolve(state: PromoConfigState, event: PromoConfigChanged) -> PromoConfigState:
-    return replace(state, config=event.config)
+    return replace(state, config=event.config, changed=True)
 
 
 promo_config_decider: Decider[PromoConfigState, SetPromoConfig, PromoConfigChanged] = Decider(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from domain.decider import Context, Decider
 from domain.errors import Rejected
@@ -13,17 +13,22 @@ from domain.queue.commands import (
     ObserveItemMoved,
     ObserveItemQueued,
     ObserveNowPlaying,
+    ObservePlaybackPosition,
     ObservePlaylist,
+    ObservePlaylistCount,
     ObserveTempChanged,
     QueueCommand,
 )
 from domain.queue.events import (
     ClearExpected,
+    DesyncDetected,
     ItemAdded,
     ItemMoved,
     ItemRemoved,
     ItemTempChanged,
     NowPlayingChanged,
+    PlaybackClockSet,
+    PlaylistCountObserved,
     QueueEvent,
     RemovalReason,
 )
@@ -55,8 +60,14 @@ from domain.queue.promo_model import (
     PromoEvent,
     StartPromoAdd,
 )
-from domain.queue.reconcile import reconcile
+from domain.queue.reconcile import cleared, reconcile
 from domain.queue.state import QueueState, evolve, initial
+
+#: How far CyTube's reported playback position may be from the log's clock before the clock
+#: is set again (mediaUpdate comes every 5 s; our receipt of it jitters by milliseconds).
+CLOCK_TOLERANCE_SEC = 2.0
+#: The most negative position a start may have: CyTube's lead-in is -3 s.
+MAX_LEAD_IN_SEC = 30.0
 
 
 def item_id_for(seq: int) -> str:
@@ -75,22 +86,29 @@ def _decide_queued(state: QueueState, cmd: ObserveItemQueued) -> tuple[QueueEven
             f"CyTube reported uid {cmd.uid} for {cmd.media.type}:{cmd.media.id}, but the queue "
             f"holds {held.media.type}:{held.media.id} under that uid; a snapshot will reconcile.",
         )
+    events: list[QueueEvent] = []
     if cmd.after == "prepend":
         after: str | None = None
     elif cmd.after is None or (anchor := state.by_uid(cmd.after)) is None:
         after = state.items[-1].item_id if state.items else None
+        if cmd.after is not None:  # CyTube placed it after an item we do not hold
+            events.append(DesyncDetected("unknown_after", cmd.after))
     else:
         after = anchor.item_id
-    return (
-        ItemAdded(
-            item_id=item_id_for(state.next_seq),
-            uid=cmd.uid,
-            media=cmd.media,
-            temp=cmd.temp,
-            queued_by=cmd.queued_by,
-            after_item_id=after,
-        ),
+    item_id = item_id_for(state.next_seq)
+    added = ItemAdded(
+        item_id=item_id,
+        uid=cmd.uid,
+        media=cmd.media,
+        temp=cmd.temp,
+        queued_by=cmd.queued_by,
+        after_item_id=after,
     )
+    events.insert(0, added)
+    if state.now_playing is None and state.now_playing_uid == cmd.uid:
+        # CyTube named it playing before we held it: now we do, link it (its clock stays).
+        events.append(NowPlayingChanged(item_id, cmd.uid, state.playing_since))
+    return tuple(events)
 
 
 def _unknown(uid: int) -> Rejected:
@@ -134,8 +152,11 @@ def _decide_now_playing(
 ) -> tuple[QueueEvent, ...]:
     if cmd.uid is not None:
         validate_uid(cmd.uid)
-    if cmd.elapsed_sec < 0 or cmd.elapsed_sec != cmd.elapsed_sec:
-        raise Rejected("invalid_elapsed", "Elapsed playback time must be zero or more.")
+    if cmd.elapsed_sec < -MAX_LEAD_IN_SEC or cmd.elapsed_sec != cmd.elapsed_sec:
+        raise Rejected(
+            "invalid_elapsed",
+            f"Elapsed playback time must be at least -{MAX_LEAD_IN_SEC:g} s (a lead-in).",
+        )
     if cmd.uid is not None and cmd.uid == state.now_playing_uid and not _played_out(state, ctx):
         return ()  # the same start reported again, not a new one
     events: list[QueueEvent] = []
@@ -149,7 +170,55 @@ def _decide_now_playing(
             item_id=None if target is None else target.item_id, uid=cmd.uid, started_at=started
         )
     )
+    if cmd.uid is not None and target is None:
+        events.append(DesyncDetected("unknown_current", cmd.uid))
     return tuple(events)
+
+
+def _decide_position(
+    state: QueueState, cmd: ObservePlaybackPosition, ctx: Context
+) -> tuple[QueueEvent, ...]:
+    """Set the clock from CyTube's own position: a start at -3 s (the lead-in), a rejoin or
+    restart mid-item, drift. A paused position below 0 is the lead-in, not a pause."""
+    position = cmd.current_time
+    if position != position or abs(position) > 10 * 24 * 3600:
+        raise Rejected("invalid_position", "A playback position must be a number of seconds.")
+    current = state.current
+    named = None if cmd.media_id is None else (cmd.media_type or "", cmd.media_id)
+    if current is None:
+        if named is not None and state.now_playing_uid is None and state.items:
+            return (DesyncDetected("media_without_current"),)
+        return ()
+    if named is not None and named != current.media.key:
+        return (DesyncDetected("media_mismatch", state.now_playing_uid),)
+    paused = cmd.paused and position > 0
+    started = ctx.now - timedelta(seconds=position)
+    if _clock_agrees(state, paused, position, started):
+        return ()
+    return (PlaybackClockSet(current.item_id, started, paused, position),)
+
+
+def _clock_agrees(state: QueueState, paused: bool, position: float, started: datetime) -> bool:
+    """Within the tolerance, and paused or not alike. While paused the position stands still,
+    so each update re-sets the clock (the view keeps counting between two of them)."""
+    if paused != state.playback_paused:
+        return False
+    since = state.playing_since
+    return since is not None and abs((started - since).total_seconds()) <= CLOCK_TOLERANCE_SEC
+
+
+def _decide_count(state: QueueState, cmd: ObservePlaylistCount) -> tuple[QueueEvent, ...]:
+    if cmd.count < 0:
+        raise Rejected("invalid_count", "A playlist count cannot be negative.")
+    if cmd.count == len(state.items):
+        if cmd.count == 0 and (state.now_playing_uid is not None or state.empty_snapshot_held):
+            return cleared(state)
+        return ()
+    if cmd.count == 0 and state.empty_snapshot_held:
+        return cleared(state)  # an empty snapshot and CyTube counting 0: two words
+    if state.counted == cmd.count:
+        return ()
+    return (PlaylistCountObserved(cmd.count, len(state.items)),)
 
 
 AnyQueueCommand = QueueCommand | PayCommand | PromoCommand
@@ -180,7 +249,9 @@ def _decide_observation(
             validate_uid(command.uid)
             held = state.by_uid(command.uid)
             if held is None:
-                return ()
+                if any(d[0] == command.uid for d in state.deleted_since_broadcast):
+                    return ()  # the same delete again (or CyTube's after a temp item ended)
+                return (DesyncDetected("unknown_deleted", command.uid),)
             reason: RemovalReason = "deleted"
             if held.temp and held.item_id == state.now_playing and _played_out(state, ctx):
                 reason = "temp_finished"
@@ -198,6 +269,10 @@ def _decide_observation(
             return _decide_now_playing(state, command, ctx)
         case ObservePlaylist():
             return reconcile(state, command, ctx, item_id_for)
+        case ObservePlaybackPosition():
+            return _decide_position(state, command, ctx)
+        case ObservePlaylistCount():
+            return _decide_count(state, command)
         case ExpectClear():
             return (ClearExpected(by=command.by),)
     raise Rejected("unknown_command", f"The queue does not handle {type(command).__name__}.")

@@ -10,6 +10,11 @@ from attrs import frozen
 from domain.media import Media
 
 ItemKind = Literal["content", "pay", "promo", "scheduled"]
+SnapshotSource = Literal["cytube", "robot"]
+"""Who a playlist snapshot comes from. `cytube`: CyTube's own `playlist` broadcast (complete and
+true when sent). `robot`: a copy someone keeps and was asked for (Kryten-Robot's memory or KV
+bucket, the simulator's port): it may lag, it never applies `setTemp`, and the robot keeps a
+deleted or moved uid 0 where it was."""
 RemovalReason = Literal["deleted", "temp_finished", "missing_from_snapshot", "cleared"]
 
 
@@ -82,6 +87,7 @@ class EmptySnapshotHeld:
 
     VERSION: ClassVar[int] = 1
     held_items: int
+    source: SnapshotSource = "robot"
 
 
 @frozen
@@ -100,6 +106,40 @@ class SnapshotReconciled:
     removed: int
     remapped: int
     reordered: bool
+    source: SnapshotSource = "cytube"
+
+
+@frozen
+class PlaylistCountObserved:
+    """CyTube's `setPlaylistMeta` counted another number of items than the shadow holds: we
+    missed something (a snapshot settles it). A count of 0 also vouches for an empty snapshot."""
+
+    VERSION: ClassVar[int] = 1
+    count: int
+    held_items: int
+
+
+@frozen
+class DesyncDetected:
+    """An observation that only makes sense if we missed something (a uid we do not hold, media
+    other than the one we think is playing): recorded, and a fresh snapshot is asked for."""
+
+    VERSION: ClassVar[int] = 1
+    reason: str
+    uid: int | None = None
+
+
+@frozen
+class PlaybackClockSet:
+    """Where CyTube says playback of the current item is (`changeMedia`, `mediaUpdate`):
+    `started_at` is when it was (or will be, after the lead-in) at 0 s. Recorded only when it
+    differs from what the log already says by more than the tolerance, or a pause begins/ends."""
+
+    VERSION: ClassVar[int] = 1
+    item_id: str
+    started_at: datetime
+    paused: bool = False
+    position_sec: float = 0.0
 
 
 QueueEvent = (
@@ -113,6 +153,9 @@ QueueEvent = (
     | EmptySnapshotHeld
     | ClearExpected
     | SnapshotReconciled
+    | PlaylistCountObserved
+    | DesyncDetected
+    | PlaybackClockSet
 )
 
 QUEUE_EVENTS: tuple[type, ...] = (
@@ -126,4 +169,7 @@ QUEUE_EVENTS: tuple[type, ...] = (
     EmptySnapshotHeld,
     ClearExpected,
     SnapshotReconciled,
+    PlaylistCountObserved,
+    DesyncDetected,
+    PlaybackClockSet,
 )

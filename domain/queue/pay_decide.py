@@ -195,7 +195,8 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
                 )
             if pay.placement == "played":
                 raise Rejected("already_played", "It has already played.")
-            return (PayItemCancelled(pay.request_id, cmd.reason, by),)
+            detail = cmd.detail[:500] if isinstance(cmd, FailPayItem) else ""
+            return (PayItemCancelled(pay.request_id, cmd.reason, by, detail),)
         case RecordRefund():
             if pay.payment == "refunded":
                 return ()

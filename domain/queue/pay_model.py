@@ -188,8 +188,11 @@ class ChoosePayItemSlot:
 
 @frozen
 class FailPayItem:
+    """`detail`: what the peer said, in its words (CyTube's queueFail message)."""
+
     request_id: str
     reason: str
+    detail: str = ""
 
 
 @frozen
@@ -343,6 +346,7 @@ class PayItemCancelled:
     request_id: str
     reason: str
     by: str
+    detail: str = ""
 
 
 @frozen

@@ -2,6 +2,11 @@
 
 Everything it decides is recorded (grace windows included), so a restart changes nothing: the
 window that opened at 20:00 with a 60 s grace still closes at 20:01, whenever we look.
+
+Leaving and going AFK are separate triggers with their own grace. CyTube marks anyone AFK
+after its `afk_timeout` (10 min by default) without chatting, so a viewer who watches quietly is
+"AFK" on the wire: AFK is off by default (the earlier web queue learnt the same), and when it is
+on, a purchase made while its buyer was already AFK is not cancelled for that same AFK.
 """
 
 from __future__ import annotations
@@ -9,20 +14,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from attrs import frozen
+from attrs import Attribute, field, frozen
 
 from domain.queue.pay_model import NoteOwnerAway, NoteOwnerBack
 from domain.queue.state import QueueState
 
 
+def _not_negative(_: object, attribute: Attribute[float], value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"must be zero or more, got {value}")
+
+
+def _positive(_: object, attribute: Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"must be more than zero, got {value}")
+
+
 @frozen
 class PresenceRefundConfig:
+    """`grace_seconds` is the grace after a leave (the earlier web queue's name for it),
+    `afk_grace_seconds` the one after CyTube marks the buyer AFK."""
+
     enabled: bool = True
     on_leave: bool = True
-    on_afk: bool = True
-    grace_seconds: float = 60.0
-    check_interval_seconds: float = 15.0
+    on_afk: bool = False
+    grace_seconds: float = field(default=60.0, validator=_not_negative)
+    afk_grace_seconds: float = field(default=600.0, validator=_not_negative)
+    check_interval_seconds: float = field(default=15.0, validator=_positive)
     notify_user: bool = True
+
+    def grace(self, reason: str) -> float:
+        return self.afk_grace_seconds if reason == "owner_afk" else self.grace_seconds
 
 
 @frozen
@@ -71,6 +93,18 @@ def _absence(status: OwnerStatus, config: PresenceRefundConfig) -> tuple[str, da
     return None
 
 
+def _bought_before(
+    state: QueueState, request_ids: tuple[str, ...], since: datetime
+) -> tuple[str, ...]:
+    """The purchases made before an AFK began: one made while AFK is not cancelled for it."""
+    kept = []
+    for request_id in request_ids:
+        pay = state.pay_item(request_id)
+        if pay is not None and pay.requested_at < since:
+            kept.append(request_id)
+    return tuple(kept)
+
+
 def decide_presence(
     state: QueueState,
     owners: Mapping[str, OwnerStatus],
@@ -86,19 +120,22 @@ def decide_presence(
     for stale in state.away:
         if stale.user.lower() not in at_stake:
             decisions.append(NoteOwnerBack(stale.user))  # nothing of theirs is left to cancel
-    grace = timedelta(seconds=config.grace_seconds)
     for user, request_ids in sorted(at_stake.items()):
         if user not in owners or owners[user] is None:
             continue
         window = state.away_window(user)
         absence = _absence(owners[user], config)
+        if absence is not None and absence[0] == "owner_afk":
+            request_ids = _bought_before(state, request_ids, absence[1])
+            if not request_ids:
+                absence = None
         if absence is None:
             if window is not None:
                 decisions.append(NoteOwnerBack(window.user))
             continue
         reason, since = absence
         if window is None or (window.reason, window.since) != (reason, since):
-            window_deadline = since + grace
+            window_deadline = since + timedelta(seconds=config.grace(reason))
             decisions.append(NoteOwnerAway(user, reason, since, window_deadline))
         else:
             window_deadline = window.deadline

@@ -104,6 +104,16 @@ def _target_lost(state: QueueState, promo: PromoInsert, target: QueueItem | None
     return None
 
 
+def _landed(state: QueueState, promo: PromoInsert) -> QueueItem | None:
+    """The playlist item the promo's add became: its media, still plain content."""
+    match = [
+        i
+        for i in state.items
+        if i.media.key == promo.media.key and i.kind == "content" and i.request_id is None
+    ]
+    return match[-1] if match else None
+
+
 def promo_facts(state: QueueState) -> list[PromoEvent]:
     facts: list[PromoEvent] = []
     by_id = {i.item_id: i for i in state.items}
@@ -114,6 +124,13 @@ def promo_facts(state: QueueState) -> list[PromoEvent]:
                 facts.append(PromoDone(promo.promo_id, "played"))
             continue
         if promo.placement == "cancelled":
+            if promo.item_id is None and promo.add_attempts > 0:
+                # Its add was sent before it was cancelled and has landed since: claim the item
+                # (it stays cancelled), so the director takes it off instead of leaving a
+                # promo clip on the playlist as if it were content.
+                landed = _landed(state, promo)
+                if landed is not None:
+                    facts.append(PromoAttached(promo.promo_id, landed.item_id, landed.uid))
             continue
         if promo.placement in ("attached", "positioned"):
             if item is None:
@@ -128,13 +145,9 @@ def promo_facts(state: QueueState) -> list[PromoEvent]:
                 facts.append(PromoCancelled(promo.promo_id, lost))
                 continue
         if promo.placement == "adding" and promo.item_id is None:
-            match = [
-                i
-                for i in state.items
-                if i.media.key == promo.media.key and i.kind == "content" and i.request_id is None
-            ]
-            if match:
-                facts.append(PromoAttached(promo.promo_id, match[-1].item_id, match[-1].uid))
+            landed = _landed(state, promo)
+            if landed is not None:
+                facts.append(PromoAttached(promo.promo_id, landed.item_id, landed.uid))
         elif promo.placement == "attached" and _in_front_of(state, promo):
             facts.append(PromoPositioned(promo.promo_id))
     return facts

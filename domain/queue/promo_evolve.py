@@ -72,6 +72,8 @@ def evolve_promo(state: QueueState, event: object) -> QueueState:
                         for i in state.items
                     ),
                 )
+            if promo is not None and promo.placement == "cancelled":  # claimed to be taken off
+                return _update(state, event.promo_id, item_id=event.item_id)
             return _update(state, event.promo_id, placement="attached", item_id=event.item_id)
         case PromoPositioned():
             return _update(state, event.promo_id, placement="positioned")

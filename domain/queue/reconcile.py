@@ -2,9 +2,18 @@
 
 Items are matched by uid and media first, then by media alone (CyTube renumbers uids on reload
 and shuffle), so an item keeps its item id, and with it any payment attached to it, across a
-renumbering. An empty snapshot while we hold items is believed only when it repeats, or follows
-a clear we expected: a failed robot read returns `[]`, and the earlier web queue lost every paid
-item to exactly that.
+renumbering.
+
+An empty snapshot while we hold items is believed only on two words: a failed robot read can
+come back as `[]`, and the earlier web queue lost every paid item to exactly that. CyTube's own
+clear is `playlist []` followed by `setPlaylistMeta {count: 0}` (and a join of an empty channel
+sends the count first), so CyTube's broadcast plus its count, a broadcast plus a read, a read the
+robot's KV bucket vouches for (`empty_confirmed`), or a clear we expected, believe it.
+
+A read (`source="robot"`) is merged with what the log knows better than the robot: the robot
+never applies `setTemp`, so the temp flags we hold stay; it keeps an item CyTube deleted or moved
+when its uid is 0, so an item deleted since CyTube's last broadcast is not brought back, and a
+uid-0 item we saw moved keeps the place we gave it.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from collections.abc import Callable
 from domain.decider import Context
 from domain.errors import Rejected
 from domain.media import validate_media, validate_uid
-from domain.queue.commands import ObservePlaylist
+from domain.queue.commands import ObservedItem, ObservePlaylist
 from domain.queue.events import (
     EmptySnapshotHeld,
     ItemAdded,
@@ -26,6 +35,7 @@ from domain.queue.events import (
     PlaylistReordered,
     QueueEvent,
     SnapshotReconciled,
+    SnapshotSource,
 )
 from domain.queue.state import QueueItem, QueueState, evolve
 
@@ -40,20 +50,59 @@ def _validate(cmd: ObservePlaylist) -> None:
         seen.add(observed.uid)
 
 
-def _empty(state: QueueState) -> tuple[QueueEvent, ...]:
-    trusted = state.empty_snapshot_held or state.clear_expected
-    if state.items and not trusted:
-        return (EmptySnapshotHeld(held_items=len(state.items)),)
+def _empty_believed(state: QueueState, cmd: ObservePlaylist) -> bool:
+    if state.clear_expected or state.counted == 0:
+        return True
+    if cmd.source == "robot" and cmd.empty_confirmed:
+        return True
+    held = state.empty_held_by
+    return held is not None and "cytube" in (held, cmd.source)
+
+
+def cleared(state: QueueState, source: SnapshotSource = "cytube") -> tuple[QueueEvent, ...]:
+    """Everything goes: the channel's playlist is really empty."""
     events: list[QueueEvent] = [ItemRemoved(i.item_id, i.uid, "cleared") for i in state.items]
     if state.now_playing_uid is not None and state.now_playing is None:
         events.append(NowPlayingChanged(item_id=None, uid=None, started_at=None))
-    if events or trusted:
-        events.append(
-            SnapshotReconciled(
-                items=0, added=0, removed=len(state.items), remapped=0, reordered=False
-            )
+    events.append(
+        SnapshotReconciled(
+            items=0, added=0, removed=len(state.items), remapped=0, reordered=False, source=source
         )
+    )
     return tuple(events)
+
+
+def _empty(state: QueueState, cmd: ObservePlaylist) -> tuple[QueueEvent, ...]:
+    if not state.items:
+        if state.now_playing_uid is not None or state.empty_snapshot_held or state.clear_expected:
+            return cleared(state, cmd.source)
+        return ()
+    if _empty_believed(state, cmd):
+        return cleared(state, cmd.source)
+    if state.empty_held_by == cmd.source:
+        return ()  # the same word again is not a second one
+    return (EmptySnapshotHeld(held_items=len(state.items), source=cmd.source),)
+
+
+def _ghost(state: QueueState, observed: ObservedItem) -> bool:
+    key = (observed.uid, observed.media.type, observed.media.id)
+    return key in state.deleted_since_broadcast
+
+
+def _keep_our_places(state: QueueState, wanted: list[str]) -> list[str]:
+    """A read's order, except that items whose move the robot missed stay where we put them:
+    right after the item that precedes them in our shadow (or first)."""
+    for uid in state.moves_robot_missed:
+        held = state.by_uid(uid)
+        if held is None or held.item_id not in wanted:
+            continue
+        index = state.index_of(held.item_id)
+        assert index is not None
+        before = state.items[index - 1].item_id if index else None
+        rest = [i for i in wanted if i != held.item_id]
+        at = rest.index(before) + 1 if before in rest else 0
+        wanted = [*rest[:at], held.item_id, *rest[at:]]
+    return wanted
 
 
 def _match(state: QueueState, cmd: ObservePlaylist) -> dict[int, QueueItem]:
@@ -82,8 +131,16 @@ def reconcile(
     item_id_for: Callable[[int], str],
 ) -> tuple[QueueEvent, ...]:
     _validate(cmd)
+    read = cmd.source == "robot"
+    if read and state.deleted_since_broadcast:
+        cmd = ObservePlaylist(
+            tuple(o for o in cmd.items if not _ghost(state, o)),
+            cmd.current_uid,
+            cmd.source,
+            cmd.empty_confirmed,
+        )
     if not cmd.items:
-        return _empty(state)
+        return _empty(state, cmd)
     matched = _match(state, cmd)
     kept = {item.item_id for item in matched.values()}
     events: list[QueueEvent] = [
@@ -94,6 +151,7 @@ def reconcile(
     removed = len(events)
     remapped = 0
     wanted: list[str] = []
+    ids_by_uid: dict[int, str] = {}
     seq = state.next_seq
     added = 0
     for index, observed in enumerate(cmd.items):
@@ -118,32 +176,44 @@ def reconcile(
             if held.uid != observed.uid:
                 remapped += 1
                 events.append(ItemUidRemapped(item_id, held.uid, observed.uid))
-            if held.temp != observed.temp:
+            if held.temp != observed.temp and not read:  # the robot never applies setTemp
                 events.append(ItemTempChanged(item_id, observed.temp))
         wanted.append(item_id)
+        ids_by_uid[observed.uid] = item_id
 
     result = state
     for event in events:
         result = evolve(result, event)
+    if read:
+        wanted = _keep_our_places(state, wanted)
     reordered = [i.item_id for i in result.items] != wanted
     if reordered:
         events.append(PlaylistReordered(order=tuple(wanted)))
 
-    if cmd.current_uid is not None:
-        current_id = next(
-            (wanted[i] for i, o in enumerate(cmd.items) if o.uid == cmd.current_uid), None
-        )
+    current_uid = cmd.current_uid
+    if current_uid is None and result.now_playing is None:
+        # setCurrent named a uid before we held its item: link it now that the item is here.
+        current_uid = result.now_playing_uid
+    if current_uid is not None:
+        current_id = ids_by_uid.get(current_uid)
         unchanged = (
             current_id == result.now_playing
             if current_id is not None
-            else result.now_playing is None and result.now_playing_uid == cmd.current_uid
+            else result.now_playing is None and result.now_playing_uid == current_uid
         )
         if not unchanged:
+            same_start = current_uid == state.now_playing_uid and state.playing_since is not None
             events.append(
-                NowPlayingChanged(item_id=current_id, uid=cmd.current_uid, started_at=ctx.now)
+                NowPlayingChanged(
+                    item_id=current_id,
+                    uid=current_uid,
+                    started_at=state.playing_since if same_start else ctx.now,
+                )
             )
 
-    if not events and not (state.empty_snapshot_held or state.clear_expected):
+    remembered = bool(state.deleted_since_broadcast or state.moves_robot_missed)
+    pending = state.empty_snapshot_held or state.clear_expected or state.counted is not None
+    if not events and not pending and not (remembered and not read):
         return ()
     events.append(
         SnapshotReconciled(
@@ -152,6 +222,7 @@ def reconcile(
             removed=removed,
             remapped=remapped,
             reordered=reordered,
+            source=cmd.source,
         )
     )
     return tuple(events)

@@ -10,6 +10,7 @@ from attrs import field, frozen
 from domain.media import Media
 from domain.queue.events import (
     ClearExpected,
+    DesyncDetected,
     EmptySnapshotHeld,
     ItemAdded,
     ItemKind,
@@ -18,9 +19,12 @@ from domain.queue.events import (
     ItemTempChanged,
     ItemUidRemapped,
     NowPlayingChanged,
+    PlaybackClockSet,
+    PlaylistCountObserved,
     PlaylistReordered,
     QueueEvent,
     SnapshotReconciled,
+    SnapshotSource,
 )
 from domain.queue.pay_evolve import evolve_pay
 from domain.queue.pay_model import AwayWindow, PayEvent, PayItem, PayItems, QueueLock
@@ -51,6 +55,17 @@ class QueueState:
     next_seq: int = 1
     empty_snapshot_held: bool = False
     clear_expected: bool = False
+    # Who sent the empty snapshot being held (a second, independent word believes it).
+    empty_held_by: SnapshotSource | None = None
+    # CyTube's own count when it differed from ours (`setPlaylistMeta`), until the next change.
+    counted: int | None = None
+    # (uid, media type, media id) CyTube deleted since its last full broadcast: a read (the
+    # robot's copy) that still lists one is behind, never a reason to bring the item back.
+    deleted_since_broadcast: tuple[tuple[int, str, str], ...] = ()
+    # Uids CyTube moved that the robot does not move in its copy (Kryten-Robot 1.12.6 skips a
+    # `moveVideo` whose uid is falsy, i.e. 0): a read's order for them is stale.
+    moves_robot_missed: tuple[int, ...] = ()
+    playback_paused: bool = False
     pay: tuple[PayItem, ...] = ()
     lock: QueueLock | None = None
     away: tuple[AwayWindow, ...] = ()
@@ -118,6 +133,20 @@ def _without(items: tuple[QueueItem, ...], item_id: str) -> tuple[QueueItem, ...
     return tuple(i for i in items if i.item_id != item_id)
 
 
+#: How many deleted uids are remembered between two CyTube broadcasts.
+KEEP_DELETED = 50
+
+
+def _remember_deleted(state: QueueState, event: ItemRemoved) -> tuple[tuple[int, str, str], ...]:
+    if event.reason not in ("deleted", "temp_finished"):
+        return state.deleted_since_broadcast
+    held = state.by_id(event.item_id)
+    if held is None:
+        return state.deleted_since_broadcast
+    entry = (event.uid, held.media.type, held.media.id)
+    return (*state.deleted_since_broadcast, entry)[-KEEP_DELETED:]
+
+
 def _seq_of(item_id: str) -> int:
     digits = item_id.lstrip("q")
     return int(digits) if digits.isdigit() else 0
@@ -138,8 +167,10 @@ def evolve(state: QueueState, event: QueueEvent | PayEvent | PromoEvent) -> Queu
                 state,
                 items=_insert_after(_without(state.items, item.item_id), item, event.after_item_id),
                 next_seq=max(state.next_seq, _seq_of(event.item_id) + 1),
+                counted=None,
             )
         case ItemRemoved():
+            deleted = _remember_deleted(state, event)
             if state.now_playing == event.item_id:
                 return replace(
                     state,
@@ -147,14 +178,29 @@ def evolve(state: QueueState, event: QueueEvent | PayEvent | PromoEvent) -> Queu
                     now_playing=None,
                     now_playing_uid=None,
                     playing_since=None,
+                    playback_paused=False,
+                    counted=None,
+                    deleted_since_broadcast=deleted,
                 )
-            return replace(state, items=_without(state.items, event.item_id))
+            return replace(
+                state,
+                items=_without(state.items, event.item_id),
+                counted=None,
+                deleted_since_broadcast=deleted,
+            )
         case ItemMoved():
             moving = state.by_id(event.item_id)
             if moving is None:
                 return state
             rest = _without(state.items, event.item_id)
-            return replace(state, items=_insert_after(rest, moving, event.after_item_id))
+            missed = state.moves_robot_missed
+            if moving.uid == 0 and 0 not in missed:
+                missed = (*missed, 0)
+            return replace(
+                state,
+                items=_insert_after(rest, moving, event.after_item_id),
+                moves_robot_missed=missed,
+            )
         case ItemTempChanged():
             return replace(
                 state,
@@ -185,15 +231,37 @@ def evolve(state: QueueState, event: QueueEvent | PayEvent | PromoEvent) -> Queu
                 now_playing_uid=event.uid,
                 playing_since=event.started_at,
                 cadence=cadence,
+                playback_paused=False,
+            )
+        case PlaybackClockSet():
+            if event.item_id != state.now_playing:
+                return state
+            return replace(
+                state,
+                playing_since=event.started_at,
+                playback_paused=event.paused,
             )
         case PlaylistReordered():
             by_id = {i.item_id: i for i in state.items}
             ordered = tuple(by_id.pop(i) for i in event.order if i in by_id)
             return replace(state, items=ordered + tuple(by_id.values()))
         case EmptySnapshotHeld():
-            return replace(state, empty_snapshot_held=True)
+            return replace(state, empty_snapshot_held=True, empty_held_by=event.source)
         case ClearExpected():
             return replace(state, clear_expected=True)
+        case PlaylistCountObserved():
+            return replace(state, counted=event.count)
+        case DesyncDetected():
+            return state
         case SnapshotReconciled():
-            return replace(state, empty_snapshot_held=False, clear_expected=False)
+            state = replace(
+                state,
+                empty_snapshot_held=False,
+                clear_expected=False,
+                empty_held_by=None,
+                counted=None,
+            )
+            if event.source == "cytube":
+                return replace(state, deleted_since_broadcast=(), moves_robot_missed=())
+            return state
     return evolve_promo(evolve_pay(state, event), event)

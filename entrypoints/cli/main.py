@@ -13,12 +13,12 @@ from pathlib import Path
 
 import msgspec
 
-from application.identity.rules import IdentityConfig
 from application.log.intake import IntakeConfig
 from entrypoints.cli.identity import add_identity_parsers, run_blessed, run_secret
 from entrypoints.cli.replay import add_replay_parser, run_replay
 from entrypoints.cli.token import add_token_parser, run_token
-from entrypoints.config.settings import DEFAULT_DATA_DIR, Settings
+from entrypoints.config.loader import ConfigError, load
+from entrypoints.config.settings import Settings
 from entrypoints.version import webqueue_version
 
 
@@ -48,9 +48,14 @@ def _port(value: str) -> int:
 
 def _common(parser: argparse.ArgumentParser, *, log: bool = True) -> None:
     parser.add_argument(
+        "--config",
+        type=Path,
+        help="TOML config file (default: $WEBQUEUE_CONFIG, else none); flags override it; "
+        "see docs/configuration.md",
+    )
+    parser.add_argument(
         "--data-dir",
         type=Path,
-        default=DEFAULT_DATA_DIR,
         help="where the embedded log, read models and simulator live (default: ./.webqueue)",
     )
     if log:
@@ -70,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the service (embedded default without --nats-url)")
     _common(serve)
-    serve.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=8080, help="HTTP port (default 8080)")
-    serve.add_argument("--channel", default="lobby", help="CyTube channel (default lobby)")
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, help="HTTP port (default 8080)")
+    serve.add_argument("--channel", help="CyTube channel (default lobby)")
     serve.add_argument("--db", help="read-model database URL (default: SQLite in the data dir)")
     serve.add_argument(
         "--cytube",
@@ -87,25 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
         "kryten-economy (default with --nats-url)",
     )
     serve.add_argument(
-        "--domain", default="cytu.be", help="CyTube domain the Kryten peers serve (default cytu.be)"
+        "--domain",
+        help="CyTube domain the Kryten peers serve, as the robot has it (default cytu.be)",
     )
     serve.add_argument(
         "--sim-speed",
         type=_positive,
-        default=1.0,
         help="simulated seconds per real second (60: a real second plays a minute)",
     )
     serve.add_argument(
         "--max-lag",
         type=_positive_int,
-        default=IntakeConfig().max_lag,
         help="commits the slowest follower may be behind before new commands wait, then get "
         f"503 busy (default {IntakeConfig().max_lag})",
     )
     serve.add_argument(
         "--admin",
         action="append",
-        default=[],
         metavar="NAME",
         help="a CyTube name that is an admin whatever its rank (repeat for more; also "
         "WEBQUEUE_ADMINS, comma-separated)",
@@ -113,13 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--admin-rank",
         type=float,
-        default=3.0,
         help="a CyTube rank at or above which a user in the channel is an admin (default 3, a "
         "channel admin; -1 turns ranks off)",
     )
     serve.add_argument("--title", help="the channel's name as the pages show it")
-    serve.add_argument("--accent", default="#2454c5", help="the pages' accent colour (#rrggbb)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.add_argument("--accent", help="the pages' accent colour (#rrggbb)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
 
     rebuild = sub.add_parser("rebuild", help="drop the projections and replay them from the log")
     _common(rebuild)
@@ -131,40 +133,72 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--follow", action="store_true", help="keep printing new commits")
     events.add_argument("--after", type=int, default=0, help="start after this log position")
 
+    config = sub.add_parser("config", help="the effective configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    show = config_sub.add_parser(
+        "show", help="print the effective settings as TOML (secrets masked), then exit"
+    )
+    _common(show)
+    show.add_argument("--channel", help="as `serve --channel`")
+    show.add_argument("--db", help="as `serve --db`")
+    show.add_argument("--cytube", choices=["sim", "kryten"])
+    show.add_argument("--economy", choices=["local", "kryten"])
+
     add_replay_parser(sub)
     add_token_parser(sub)
     add_identity_parsers(sub, _common)
     return parser
 
 
+#: Flag (argparse dest) -> settings key; a flag given wins over the file and the environment.
+FLAGS = {
+    "data_dir": "data_dir",
+    "host": "host",
+    "port": "port",
+    "channel": "channel",
+    "nats_url": "nats_url",
+    "db": "db_url",
+    "cytube": "cytube",
+    "economy": "economy",
+    "domain": "domain",
+    "sim_speed": "sim_speed",
+    "log_level": "log_level",
+    "max_lag": "intake.max_lag",
+    "title": "channel_title",
+    "accent": "accent",
+    "admin": "identity.admins",
+}
+
+
+def _flags(args: argparse.Namespace) -> dict[str, object]:
+    given: dict[str, object] = {}
+    for dest, key in FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        value = str(value) if isinstance(value, Path) else value
+        *sections, name = key.split(".")
+        table = given
+        for section in sections:
+            table = table.setdefault(section, {})  # type: ignore[assignment]
+        table[name] = value
+    return given
+
+
+def _identity_flags(args: argparse.Namespace, given: dict[str, object]) -> None:
+    """`--admin-rank -1` turns ranks off (the setting's None)."""
+    rank = getattr(args, "admin_rank", None)
+    if rank is not None:
+        identity = given.setdefault("identity", {})
+        assert isinstance(identity, dict)
+        identity["admin_rank"] = None if rank < 0 else rank
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    external = getattr(args, "nats_url", None) is not None
-    cytube = getattr(args, "cytube", None) or ("kryten" if external else "sim")
-    economy = getattr(args, "economy", None) or ("kryten" if external else "local")
-    return Settings(
-        data_dir=args.data_dir,
-        host=getattr(args, "host", "127.0.0.1"),
-        port=getattr(args, "port", 8080),
-        channel=getattr(args, "channel", None) or "lobby",  # blessed and events take one too
-        nats_url=getattr(args, "nats_url", None),
-        economy=economy,
-        domain=getattr(args, "domain", "cytu.be"),
-        db_url=getattr(args, "db", None),
-        cytube=cytube,
-        sim_speed=getattr(args, "sim_speed", 1.0),
-        log_level=getattr(args, "log_level", "info"),
-        intake=IntakeConfig(max_lag=getattr(args, "max_lag", IntakeConfig().max_lag)),
-        identity=_identity_config(args),
-        channel_title=getattr(args, "title", None),
-        accent=getattr(args, "accent", "#2454c5"),
-    )
-
-
-def _identity_config(args: argparse.Namespace) -> IdentityConfig:
-    admins = list(getattr(args, "admin", []) or [])
-    admins += [n for n in os.environ.get("WEBQUEUE_ADMINS", "").split(",") if n.strip()]
-    rank = getattr(args, "admin_rank", 3.0)
-    return IdentityConfig(admins=admins, admin_rank=None if rank is None or rank < 0 else rank)
+    """Defaults < the config file < the environment < the flags given (docs/configuration.md)."""
+    flags = _flags(args)
+    _identity_flags(args, flags)
+    return load(getattr(args, "config", None), env=os.environ, flags=flags)
 
 
 async def _serve(settings: Settings) -> None:
@@ -257,7 +291,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "token":
         return run_token(args)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"webqueue: bad configuration, not starting: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "config":
+        from entrypoints.config.show import render
+
+        print(render(settings, path=getattr(args, "config", None), env=os.environ), end="")
+        return 0
     logging.basicConfig(
         level=getattr(logging, settings.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

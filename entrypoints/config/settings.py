@@ -1,41 +1,105 @@
-"""Every setting of the service, with a sensible default for each."""
+"""Every setting of the service, with a sensible default for each.
+
+Top-level fields are plain keys of the config file; a field whose type is an attrs class is a
+section (`[pay_flow]`, `[presence_refund]`, ...). A capability adds its section by adding one
+such field here: the loader (`entrypoints.config.loader`) reads, validates and shows every field
+it finds, so it needs no change. A field marked `metadata={"secret": True}` (or named like a
+password, secret or token) is masked by `webqueue config show`. docs/configuration.md lists
+them all.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from attrs import field, frozen
+from attrs import Attribute, field, frozen
 
+from adapters.kryten.config import KrytenConfig
+from adapters.ledger.local_ledger import Pricing
+from application.cytube.resync import ResyncConfig
 from application.identity.rules import IdentityConfig
 from application.log.intake import IntakeConfig
 from application.pay.flow import PayFlowConfig
+from domain.promos.config import InvalidSetting, PromoConfig, validate
 from domain.queue.presence_policy import PresenceRefundConfig
 
 DEFAULT_DATA_DIR = Path(".webqueue")
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+def _port(_: object, attribute: Attribute[int], value: int) -> None:
+    if not 0 < value < 65536:
+        raise ValueError(f"must be 1 to 65535, got {value}")
+
+
+def _colour(_: object, attribute: Attribute[str], value: str) -> None:
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        raise ValueError(f"must be a colour as #rrggbb, got {value!r}")
+
+
+def _positive(_: object, attribute: Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"must be more than zero, got {value}")
+
+
+def _not_blank(_: object, attribute: Attribute[str], value: str) -> None:
+    if not value.strip():
+        raise ValueError("must not be blank")
+
+
+class SectionError(ValueError):
+    """A section's own check failed; `field` is the key inside the section."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+def _promos(_: object, attribute: Attribute[PromoConfig], value: PromoConfig) -> None:
+    try:
+        validate(value)
+    except InvalidSetting as exc:
+        raise SectionError(exc.field, exc.message.split(": ", 1)[-1]) from None
+
+
+@frozen
+class LockConfig:
+    """`default_minutes`: how long a lock set without an end lasts (0: until it is lifted)."""
+
+    default_minutes: float = 0.0
 
 
 @frozen
 class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     host: str = "127.0.0.1"
-    port: int = 8080
-    channel: str = "lobby"
-    nats_url: str | None = None
-    db_url: str | None = None
+    port: int = field(default=8080, validator=_port)
+    channel: str = field(default="lobby", validator=_not_blank)
+    nats_url: str | None = field(default=None, metadata={"url": True})
+    db_url: str | None = field(default=None, metadata={"url": True})
     cytube: Literal["sim", "kryten"] = "sim"
     economy: Literal["local", "kryten"] = "local"
-    domain: str = "cytu.be"
+    domain: str = field(default="cytu.be", validator=_not_blank)
     pay_flow: PayFlowConfig = field(factory=PayFlowConfig)
     presence_refund: PresenceRefundConfig = field(factory=PresenceRefundConfig)
     intake: IntakeConfig = field(factory=IntakeConfig)
     identity: IdentityConfig = field(factory=IdentityConfig)
     channel_title: str | None = None  # the name the pages show (default: the channel's)
-    accent: str = "#2454c5"  # the pages' accent colour (a dark one: white text sits on it)
-    sim_speed: float = 1.0
+    # The pages' accent colour (a dark one: white text sits on it).
+    accent: str = field(default="#2454c5", validator=_colour)
+    sim_speed: float = field(default=1.0, validator=_positive)
     sim_seed_demo: bool = True
-    stream: str = "WEBQUEUE"
-    log_level: str = "info"
+    stream: str = field(default="WEBQUEUE", validator=_not_blank)
+    log_level: LogLevel = "info"
+    kryten: KrytenConfig = field(factory=KrytenConfig)
+    resync: ResyncConfig = field(factory=ResyncConfig)
+    ledger: Pricing = field(factory=Pricing)
+    lock: LockConfig = field(factory=LockConfig)
+    # The promo settings a channel starts with; an admin's PUT promos/config then rules.
+    promos: PromoConfig = field(factory=PromoConfig, validator=_promos)
 
     @property
     def embedded(self) -> bool:

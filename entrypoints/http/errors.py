@@ -8,12 +8,14 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from application.cytube.port import CytubeUnavailable
 from application.errors import NotFoundError
 from application.log.intake import Busy
 from application.log.ports import ConcurrencyConflict, StoreUnavailable
+from application.pay.economy import EconomyUnavailable, OutcomeUnknown
 from domain.errors import Rejected
 from domain.promos.config import InvalidSetting
-from entrypoints.failures import BUSY
+from entrypoints.failures import BUSY, CYTUBE_DOWN, ECONOMY_DOWN, PeerUnavailable
 
 log = logging.getLogger("webqueue.http")
 
@@ -81,6 +83,29 @@ def _behind(_: Request[Any, Any, Any], exc: Busy) -> Response[Any]:
     )
 
 
+def _peer_down(_: Request[Any, Any, Any], exc: PeerUnavailable) -> Response[Any]:
+    log.warning("refused (%s): %s", exc.code, exc.message)
+    return Response(
+        error_body(exc.code, exc.message), status_code=503, headers={"Retry-After": "5"}
+    )
+
+
+def _economy_failed(
+    _: Request[Any, Any, Any], exc: EconomyUnavailable | OutcomeUnknown
+) -> Response[Any]:
+    log.warning("the economy did not answer: %s", exc)
+    message = f"The channel's economy did not answer ({exc}); nothing was changed here."
+    return Response(
+        error_body(ECONOMY_DOWN, message), status_code=503, headers={"Retry-After": "5"}
+    )
+
+
+def _cytube_failed(_: Request[Any, Any, Any], exc: CytubeUnavailable) -> Response[Any]:
+    log.warning("CyTube did not answer: %s", exc)
+    message = f"CyTube did not answer through Kryten-Robot ({exc})."
+    return Response(error_body(CYTUBE_DOWN, message), status_code=503, headers={"Retry-After": "5"})
+
+
 def _invalid(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     return Response(
         error_body("invalid_request", str(exc.detail), fields=exc.extra or []), status_code=400
@@ -101,6 +126,10 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     StoreUnavailable: _unavailable,
     ConcurrencyConflict: _busy,
     Busy: _behind,
+    PeerUnavailable: _peer_down,
+    EconomyUnavailable: _economy_failed,
+    OutcomeUnknown: _economy_failed,
+    CytubeUnavailable: _cytube_failed,
     ValidationException: _invalid,
     HTTPException: _http,
 }

@@ -10,9 +10,11 @@ from litestar.params import JSONBody, QueryParameter
 
 from application.pay.service import Accepted, LockState, PayItemStatus, Preview, Wallet
 from domain.media import Media
+from entrypoints.defaults import lock_until
 from entrypoints.http.auth import IdentityDep
 from entrypoints.http.params import Channel, PathRequestId, ServicesDep, UserName
 from entrypoints.http.queue import known_channel
+from entrypoints.peers import require_peers
 from entrypoints.schemas import BuyItem, Duration, Grant, Lock, MediaId, MediaType, TierName
 
 
@@ -50,6 +52,7 @@ class PayController(Controller):
         data: JSONBody[BuyItem],
     ) -> Accepted:
         await known_channel(services, channel)
+        require_peers(services, cytube=True, economy=True)
         media = Media(data.media_type, data.media_id, data.title, data.duration_sec)
         return await services.pay.service.request(
             channel, identity, media, data.tier, data.request_id
@@ -84,6 +87,7 @@ class PayController(Controller):
     async def wallet(
         self, services: ServicesDep, identity: IdentityDep, channel: Channel, user: UserName
     ) -> Wallet:
+        require_peers(services, economy=True)
         return await services.pay.service.wallet(channel, identity, user)
 
     @post("/wallets/{user:str}/grants", summary="Credit a wallet (admin, local ledger)")
@@ -102,7 +106,8 @@ class PayController(Controller):
         self, services: ServicesDep, identity: IdentityDep, channel: Channel, data: JSONBody[Lock]
     ) -> LockState:
         await known_channel(services, channel)
-        return await services.pay.service.lock(channel, identity, data.label, data.until)
+        until = lock_until(services, data.until)
+        return await services.pay.service.lock(channel, identity, data.label, until)
 
     @delete("/lock", summary="Reopen pay-to-play (admin)", status_code=200)
     async def unlock(

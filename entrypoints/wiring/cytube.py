@@ -1,10 +1,10 @@
 """CyTube: what it reports recorded in the log (the observer), the port the process managers
 command it through, the add pacer they share, and whatever watches the channel (the simulated
-one, or Kryten-Robot's events)."""
+one, or Kryten-Robot's events, its lifecycle and the snapshots that heal every gap)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attrs import define
@@ -12,6 +12,8 @@ from attrs import define
 from application.cytube.observing import Observer
 from application.cytube.pacing import AddPacer
 from application.cytube.port import Cytube as CytubePort
+from application.cytube.resync import Resync
+from application.health import PartHealth
 from entrypoints.wiring.kernel import Kernel
 from entrypoints.wiring.parts import Background, Plain
 
@@ -21,22 +23,51 @@ class Cytube(Plain):
     observer: Observer
     port: CytubePort
     pacer: AddPacer
+    channel: str = ""
     simulator: Any = None  # adapters.sim.channel.SimulatedChannel on the embedded default
     inbound: Any = None  # adapters.kryten.inbound.KrytenInbound against a real channel
+    resync: Resync | None = None  # fresh snapshots at start and after every gap
+    watch: Any = None  # adapters.kryten.peers.PeerWatch: is the robot there?
 
     def background(self) -> Sequence[Background]:
-        if self.simulator is None:
-            return ()
-        return (Background("simulator", self.simulator.run),)
+        work = []
+        if self.simulator is not None:
+            work.append(Background("simulator", self.simulator.run))
+        if self.watch is not None:
+            work.append(Background("kryten-robot-watch", self.watch.run))
+        return tuple(work)
 
     async def start(self) -> None:
         if self.inbound is not None:
             await self.inbound.start()
+        if self.watch is not None:
+            await self.watch.start()
+        if self.resync is not None:
+            # Subscribed first, so nothing between the snapshot and the events is lost.
+            self.resync.request(self.channel, "start")
 
     async def close(self) -> None:
+        if self.watch is not None:
+            await self.watch.stop()
+        if self.resync is not None:
+            await self.resync.close()
         if self.inbound is not None:
             await self.inbound.stop()
         await self.observer.close()
+
+    @property
+    def available(self) -> bool:
+        """May a request that needs CyTube go ahead? (Not while the robot is known down.)"""
+        return self.watch is None or self.watch.available
+
+    async def health(self) -> Mapping[str, PartHealth]:
+        if self.watch is None:
+            return {"cytube": PartHealth("ok", "simulated channel")}
+        part = self.watch.health()
+        notes = [part.detail] if part.detail else []
+        if self.resync is not None and self.resync.stats.last_error:
+            notes.append(f"last snapshot failed: {self.resync.stats.last_error}")
+        return {"cytube": PartHealth(part.status, "; ".join(notes) or None)}
 
 
 def wire_cytube(
@@ -46,6 +77,8 @@ def wire_cytube(
     *,
     simulator: Any = None,
     inbound: Any = None,
+    resync: Resync | None = None,
+    watch: Any = None,
 ) -> Cytube:
     pacer = AddPacer(kernel.clock, kernel.settings.pay_flow.add_delay_sec)
-    return Cytube(observer, port, pacer, simulator, inbound)
+    return Cytube(observer, port, pacer, kernel.settings.channel, simulator, inbound, resync, watch)

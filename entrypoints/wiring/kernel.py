@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
-from attrs import define
+from attrs import define, field
 from nats.aio.client import Client
 
 from adapters.log.codec import Codec
@@ -30,6 +31,8 @@ class Log:
     server: EmbeddedNatsServer | None
     url: str
     codec: Codec  # the log's own wire format, for every reader that shows events as JSON
+    # Called when the connection is back after a drop (what was published meanwhile is lost).
+    on_reconnect: list[Callable[[], None]] = field(factory=list)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -43,5 +43,6 @@ def wire_promos(kernel: Kernel, cytube: Cytube, playlists: Playlists) -> Promos:
         add_retries=settings.pay_flow.add_retries,
         confirm_timeout_sec=settings.pay_flow.confirm_timeout_sec,
         telemetry=kernel.metrics.telemetry,
+        defaults=settings.promos,
     )
-    return Promos(PromoService(kernel.handler), director)
+    return Promos(PromoService(kernel.handler, defaults=settings.promos), director)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +209,41 @@ def test_the_blessed_list_from_the_cli(data_dir: Path) -> None:
     assert removed.stdout.splitlines()[0].startswith("abe\t")
     again = blessed("remove", "zora")
     assert again.returncode == 1 and "not_blessed" in again.stderr
+
+
+def test_a_bad_config_file_refuses_to_start_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "webqueue.toml"
+    config.write_text("[presence_refund]\nafk_grace_seconds = -1\n")
+    done = subprocess.run(
+        [*CLI, "serve", "--config", str(config), "--data-dir", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "presence_refund.afk_grace_seconds = -1: must be zero or more" in done.stderr
+    assert not (tmp_path / "d").exists()  # nothing started
+
+
+def test_config_show_prints_the_effective_config_with_secrets_masked(tmp_path: Path) -> None:
+    config = tmp_path / "webqueue.toml"
+    config.write_text('channel = "movie night"\n[pay_flow]\nadd_delay_sec = 0.5\n')
+    env = {
+        **os.environ,
+        "WEBQUEUE_NATS_URL": "nats://wq:hunter2@127.0.0.1:4222",
+        "WEBQUEUE_SECRET": "s" * 40,
+    }
+    done = subprocess.run(
+        [*CLI, "config", "show", "--config", str(config), "--channel", "lobby2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    shown = tomllib.loads(done.stdout)
+    assert shown["channel"] == "lobby2"  # the flag beats the file
+    assert shown["pay_flow"]["add_delay_sec"] == 0.5
+    assert shown["nats_url"] == "nats://wq:********@127.0.0.1:4222"
+    assert shown["cytube"] == "kryten"
+    assert "hunter2" not in done.stdout and "s" * 40 not in done.stdout

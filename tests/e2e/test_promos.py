@@ -169,3 +169,19 @@ async def test_bad_promo_settings_are_refused_with_the_field(fast: Running) -> N
     assert ok.status_code == 200
     assert ok.json()["types"]["event"]["enabled"] is False
     assert ok.json()["types"]["channel_identity"]["weight"] == 3
+
+
+async def test_a_partial_put_changes_only_what_it_names(fast: Running) -> None:
+    """A PUT naming one field once reset every field it left out to its default, silently."""
+    admin = bearer(fast, "boss", "admin")
+    url = "/api/v1/channels/lobby/promos/config"
+    first = {"general": {"every_m_minutes": 45}, "types": {"event": {"weight": 5}}}
+    assert (await fast.http.put(url, json=first, headers=admin)).status_code == 200
+    r = await fast.http.put(url, json={"movie_threshold_seconds": 5400}, headers=admin)
+    assert r.status_code == 200
+    got = (await fast.http.get(url, headers=admin)).json()
+    assert got["movie_threshold_seconds"] == 5400
+    assert got["general"]["every_m_minutes"] == 45  # kept, not reset to 20
+    assert got["general"]["every_n_items"] == 4
+    assert got["types"]["event"]["weight"] == 5  # kept, not reset to 2
+    assert got["types"]["mod_shoutout"]["order"] == "sequential"

@@ -40,6 +40,7 @@ from domain.queue.commands import (
     ObserveItemMoved,
     ObserveItemQueued,
     ObserveNowPlaying,
+    ObservePlaybackPosition,
     ObservePlaylist,
     ObserveTempChanged,
 )
@@ -224,13 +225,15 @@ async def test_queue_events_map_in_arrival_order(
         ObserveItemMoved(2, after=0),
         ObserveItemMoved(1, after="prepend"),
         ObserveItemMoved(0, after="append"),
-        ObserveNowPlaying(2),
+        ObserveNowPlaying(2, -3.0),  # CyTube starts a new item at -3 s, paused
+        ObservePlaybackPosition(-3, True, "yt", "c"),
+        ObservePlaybackPosition(4.2, False),
         ObserveItemDeleted(0),
     ]
-    assert (inbound.stats.recorded, inbound.stats.ignored, inbound.stats.malformed) == (9, 2, 0)
+    assert (inbound.stats.recorded, inbound.stats.ignored, inbound.stats.malformed) == (11, 0, 0)
     assert sink.max_in_flight == 1  # one at a time: order is the meaning of queue events
     assert all(i is not None and i.startswith("kryten-") for i in sink.ids)
-    assert len(set(sink.ids)) == 9
+    assert len(set(sink.ids)) == 11
 
 
 async def test_playlist_snapshot(
@@ -252,9 +255,10 @@ async def test_playlist_snapshot(
                 ObservedItem(7, media("live", 0), temp=False, queued_by="alice"),
             ),
             current_uid=None,
+            source="cytube",
         ),
-        ObserveNowPlaying(6),
-        ObservePlaylist(items=(), current_uid=None),
+        ObserveNowPlaying(6, -3.0),
+        ObservePlaylist(items=(), current_uid=None, source="cytube"),
     ]
 
 
@@ -291,7 +295,7 @@ async def test_channel_name_normalises_into_the_subject(nc: Client, sink: Record
         await eventually(lambda: inbound.stats.recorded == 1, "the setCurrent")
     finally:
         await inbound.stop()
-    assert sink.seen[0][:2] == (channel, ObserveNowPlaying(3))
+    assert sink.seen[0][:2] == (channel, ObserveNowPlaying(3, -3.0))
 
 
 async def test_event_name_falls_back_to_the_subject_and_ignores_case(
@@ -301,7 +305,7 @@ async def test_event_name_falls_back_to_the_subject_and_ignores_case(
     await nc.publish(subject(channel, "setCurrent"), body(None, 4, channel=channel))
     await nc.publish(subject(channel, "delete"), body("DELETE", {"uid": 4}, channel=channel))
     await eventually(lambda: inbound.stats.recorded == 2, "2 observations")
-    assert sink.observations == [ObserveNowPlaying(4), ObserveItemDeleted(4)]
+    assert sink.observations == [ObserveNowPlaying(4, -3.0), ObserveItemDeleted(4)]
 
 
 async def test_a_message_for_another_channel_is_not_seen(
@@ -314,7 +318,7 @@ async def test_a_message_for_another_channel_is_not_seen(
     await nc.publish(f"kryten.events.cytube.{token(channel)}x.setcurrent", b"{}")
     await publish(nc, channel, "setCurrent", 1)  # published last: when it is in, so were they
     await eventually(lambda: inbound.stats.recorded == 1, "our own setCurrent")
-    assert sink.observations == [ObserveNowPlaying(1)]
+    assert sink.observations == [ObserveNowPlaying(1, -3.0)]
     assert inbound.stats.received == 1
 
 
@@ -330,7 +334,7 @@ async def test_malformed_message_is_dropped_and_the_next_one_arrives(
     await publish(nc, channel, "setCurrent", 8)
     await eventually(lambda: inbound.stats.handled == 2, "2 messages")
 
-    assert sink.observations == [ObserveNowPlaying(8)]
+    assert sink.observations == [ObserveNowPlaying(8, -3.0)]
     assert inbound.stats.malformed == 1
     assert inbound.running
     warnings = [
@@ -378,9 +382,9 @@ BAD: dict[str, tuple[str, bytes | Callable[[str], bytes]]] = {
         "playlist",
         lambda ch: body("playlist", [packed(1, "a"), {"uid": 2}], channel=ch),
     ),
-    "user without meta": (
+    "user without a name": (
         "adduser",
-        lambda ch: body("addUser", {"name": "x", "rank": 1}, channel=ch),
+        lambda ch: body("addUser", {"rank": 1, "meta": {"afk": False}}, channel=ch),
     ),
     "blank user name": ("userleave", lambda ch: body("userLeave", {"name": " "}, channel=ch)),
     "another domain": (
@@ -439,9 +443,9 @@ async def test_domain_is_matched_like_a_token_and_not_checked_when_unconfigured(
     finally:
         await strict.stop()
         await lenient.stop()
-    assert sink.observations == [ObserveNowPlaying(1), ObserveNowPlaying(2)]
+    assert sink.observations == [ObserveNowPlaying(1, -3.0), ObserveNowPlaying(2, -3.0)]
     assert strict.stats.malformed == 1
-    assert lenient_sink.observations == [ObserveNowPlaying(u) for u in (1, 2, 3)]
+    assert lenient_sink.observations == [ObserveNowPlaying(u, -3.0) for u in (1, 2, 3)]
 
 
 async def test_redelivery_gets_the_same_observation_id(
@@ -480,7 +484,7 @@ async def test_a_failing_sink_does_not_end_the_subscription(
     await publish(nc, channel, "setCurrent", 2)
     await eventually(lambda: inbound.stats.handled == 2, "2 messages")
 
-    assert sink.observations == [ObserveNowPlaying(2)]
+    assert sink.observations == [ObserveNowPlaying(2, -3.0)]
     assert (inbound.stats.failed, inbound.stats.recorded) == (1, 1)
     assert inbound.running
     assert any("sink failed" in r.getMessage() and r.exc_info for r in caplog.records)
@@ -503,7 +507,7 @@ async def test_stop_finishes_what_was_delivered_then_hears_nothing(
     sink.gate.set()
     await asyncio.wait_for(stopping, WAIT)
 
-    assert sink.observations == [ObserveNowPlaying(u) for u in (1, 2, 3)]
+    assert sink.observations == [ObserveNowPlaying(u, -3.0) for u in (1, 2, 3)]
     assert not inbound.running
     await publish(nc, channel, "setCurrent", 4)
     await nc.flush()

@@ -347,7 +347,7 @@ async def test_garbage_results_of_reads_are_unavailable(
     robot.ran({"playlist": [item(1, " ")]})
     with pytest.raises(CytubeUnavailable):
         await port.playlist(CH)
-    robot.ran({"user": {"name": "Alice", "rank": 1}})
+    robot.ran({"user": {"rank": 1}})
     with pytest.raises(CytubeUnavailable):
         await port.user(CH, "Alice")
     robot.ran({"user": cytube_user("Mallory")})
@@ -376,9 +376,13 @@ async def test_playlist_items_are_parsed(port: KrytenRobot, robot: FakeRobot) ->
 
 
 @pytest.mark.parametrize("data", [{"playlist": []}, [], {"playlist": None}])
-async def test_an_empty_playlist_is_unknown(port: KrytenRobot, robot: FakeRobot, data: Any) -> None:
-    robot.ran(data)  # what the robot answers when its KV read fails, too
+async def test_an_empty_playlist_nothing_vouches_for_is_unknown(
+    port: KrytenRobot, robot: FakeRobot, data: Any
+) -> None:
+    robot.ran(data)  # what older robots answer when their KV read fails, too; no KV bucket here
     assert await port.playlist(CH) is None
+    read = await port.read(CH)
+    assert read.items == () and not read.empty_confirmed
 
 
 # ---- state.user ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 
 from application.pay.economy import RefundOutcome
 from domain.media import Media
+from domain.queue.pay_model import PayItemCancelled
 from tests.integration.pay.pay_world import PayWorld
 
 P = [Media("yt", f"paid{i}", f"Paid {i}", 300) for i in range(10)]
@@ -73,6 +74,14 @@ async def test_a_permanent_add_failure_refunds_at_once(world: PayWorld) -> None:
     pay = (await world.settled(rid)).pay_item(rid)
     assert pay is not None and pay.cancel_reason == "add_failed" and pay.add_attempts == 1
     assert await world.ledger.balance("lobby", "ann") == 10_000
+    # CyTube's own words are in the log for the buyer's status page.
+    cancelled = [
+        e
+        for c in await world.store.read_stream(world.store_stream())
+        for e in c.commit.events
+        if isinstance(e, PayItemCancelled)
+    ]
+    assert [e.detail for e in cancelled] == ["Media not found"]
 
 
 async def test_a_move_that_never_happens_ends_in_one_refund_and_no_item(world: PayWorld) -> None:

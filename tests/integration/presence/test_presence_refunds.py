@@ -21,7 +21,9 @@ from domain.queue.presence_policy import PresenceRefundConfig
 from tests.integration.pay.pay_world import PayWorld
 
 GRACE = 60.0
-CONFIG = PresenceRefundConfig(grace_seconds=GRACE, check_interval_seconds=15)
+CONFIG = PresenceRefundConfig(
+    grace_seconds=GRACE, on_afk=True, afk_grace_seconds=GRACE, check_interval_seconds=15
+)
 INSTANT = PayFlowConfig(add_delay_sec=0, confirm_timeout_sec=5, retry_delay_sec=0.1)
 
 
@@ -129,12 +131,40 @@ async def test_owner_leaves_and_after_grace_the_paid_item_is_refunded_and_remove
         "content2",
     ]
     assert await world.ledger.balance("lobby", "ann") == 10_000
-    assert world.cytube.sent_pms[-1][1] == "ann" and "refunded" in world.cytube.sent_pms[-1][2]
+    # She is gone: CyTube would refuse the PM (while the robot reports success), so none goes.
+    assert [pm for pm in world.cytube.sent_pms if pm[1] == "ann"] == []
     assert (await world.pay(rid)).cancel_reason == "owner_left"
+
+
+async def test_an_afk_buyer_is_told_once_the_item_is_off_the_playlist_and_refunded(
+    world: Monitored,
+) -> None:
+    rid = await world.buy("ann", 1)
+    world.clock.advance(1)  # AFK after buying
+    await world.sim.set_afk("ann", True)
+    await world.until(lambda s: s.away_window("ann") is not None, "a grace window")
+    await world.advance(GRACE + 1)
+    await refunded(world, rid)
+    await world.evaluated()
+    assert "ann1" not in world.playlist_ids()
+    told = [pm for pm in world.cytube.sent_pms if pm[1] == "ann"]
+    assert len(told) == 1 and "AFK" in told[0][2]
+
+
+async def test_a_purchase_made_while_afk_is_not_cancelled_for_that_afk(
+    world: Monitored,
+) -> None:
+    await world.sim.set_afk("ann", True)
+    world.clock.advance(5)
+    rid = await world.buy("ann", 1)
+    await world.advance(3 * GRACE)
+    pay = await world.pay(rid)
+    assert pay.status == "positioned" and pay.payment == "captured"
 
 
 async def test_afk_then_back_within_grace_keeps_the_item(world: Monitored) -> None:
     rid = await world.buy("ann", 1)
+    world.clock.advance(1)
     await world.sim.set_afk("ann", True)
     await world.until(lambda s: s.away_window("ann") is not None, "a grace window")
     await world.advance(30)

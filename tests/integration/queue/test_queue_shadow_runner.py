@@ -56,9 +56,10 @@ async def test_catch_up_builds_the_queue_with_etas(world) -> None:  # type: igno
     assert view.now_playing.item.uid == 1 and view.now_playing.remaining_sec == pytest.approx(
         120, abs=1
     )
+    # Each item change takes CyTube 5 s more: 2 s after the end, then a 3 s lead-in.
     assert [(i.uid, i.eta_sec) for i in view.items] == [
-        (2, pytest.approx(120, abs=1)),
-        (3, pytest.approx(360, abs=1)),
+        (2, pytest.approx(125, abs=1)),
+        (3, pytest.approx(370, abs=1)),
     ]
 
 

@@ -35,10 +35,11 @@ from domain.playlists.model import (
     PlaylistItemsSet,
     PlaylistRenamed,
 )
-from domain.presence.model import UserAfkChanged, UserJoined, UserLeft
+from domain.presence.model import UserAfkChanged, UserJoined, UserLeft, UserRankChanged
 from domain.promos.config import GeneralCadence, PromoConfig, PromoConfigChanged
 from domain.queue.events import (
     ClearExpected,
+    DesyncDetected,
     EmptySnapshotHeld,
     ItemAdded,
     ItemMoved,
@@ -46,6 +47,8 @@ from domain.queue.events import (
     ItemTempChanged,
     ItemUidRemapped,
     NowPlayingChanged,
+    PlaybackClockSet,
+    PlaylistCountObserved,
     PlaylistReordered,
     SnapshotReconciled,
 )
@@ -95,6 +98,10 @@ SAMPLES: list[Any] = [
     EmptySnapshotHeld(3),
     ClearExpected("admin"),
     SnapshotReconciled(3, 1, 1, 0, True),
+    SnapshotReconciled(3, 0, 0, 0, False, "robot"),
+    PlaylistCountObserved(0, 3),
+    DesyncDetected("unknown_current", 9),
+    PlaybackClockSet("q1", AT, True, 40.5),
     PayItemRequested("r1", "ann", Media("yt", "p1", "Paid", 300), "playnext", AT),
     PaymentCaptured("r1", 250),
     PaymentDeclined("r2", "insufficient_balance", "Not enough Z"),
@@ -129,6 +136,7 @@ SAMPLES: list[Any] = [
     UserJoined("Bob", 1.5, False, AT),
     UserLeft("Bob", AT),
     UserAfkChanged("Bob", True, AT),
+    UserRankChanged("Bob", 1.5, AT),
     PlaylistCreated("Promos ✓", "ann", False, "viewers_choice"),
     PlaylistCreated("Friday", "ann", True, None),
     PlaylistRenamed("Friday night"),

@@ -5,12 +5,14 @@ import pytest
 from domain.presence.model import (
     ObserveAfkChanged,
     ObservedUser,
+    ObserveRankChanged,
     ObserveUserJoined,
     ObserveUserLeft,
     ObserveUserList,
     UserAfkChanged,
     UserJoined,
     UserLeft,
+    UserRankChanged,
     presence_decider,
 )
 from tests.unit.scenario import NOW, Scenario
@@ -58,3 +60,23 @@ def test_a_userlist_settles_who_is_here(s: Scenario) -> None:
 @pytest.mark.parametrize("name", ["", "   ", "x" * 101])
 def test_nameless_users_are_refused(s: Scenario, name: str) -> None:
     s.then_rejected(ObserveUserLeft(name), "invalid_user")
+
+
+def test_set_user_rank_keeps_ranks_fresh_without_restarting_the_afk_clock(s: Scenario) -> None:
+    """CyTube's `setUserRank`: moderator promotions and the leader's 1.5 are ranks too."""
+    s.given_commands(ObserveUserJoined(ObservedUser("bob", 1)), ObserveAfkChanged("bob", True))
+    afk_since = s.state.users["bob"].since
+    s.then(ObserveRankChanged("bob", 2), [UserRankChanged("bob", 2, NOW)])
+    s.given_commands(ObserveRankChanged("bob", 1.5))
+    assert s.state.users["bob"].rank == 1.5
+    assert s.state.users["bob"].afk and s.state.users["bob"].since == afk_since
+    s.then(ObserveRankChanged("bob", 1.5), [])
+
+
+def test_a_rank_for_someone_unseen_means_they_are_here(s: Scenario) -> None:
+    s.then(ObserveRankChanged("alice", 1), [UserJoined("alice", 1, False, NOW)])
+
+
+def test_a_user_list_brings_ranks_up_to_date(s: Scenario) -> None:
+    s.given_commands(ObserveUserJoined(ObservedUser("bob", 1)))
+    s.then(ObserveUserList((ObservedUser("bob", 3),)), [UserRankChanged("bob", 3, NOW)])

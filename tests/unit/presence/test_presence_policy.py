@@ -27,6 +27,9 @@ from tests.unit.scenario import NOW, Scenario
 
 DEFAULT = PresenceRefundConfig()
 GRACE = timedelta(seconds=DEFAULT.grace_seconds)
+AFK_ON = PresenceRefundConfig(on_afk=True)
+AFK_GRACE = timedelta(seconds=AFK_ON.afk_grace_seconds)
+LATER = NOW + timedelta(seconds=1)  # the purchases were made at NOW
 
 
 @pytest.fixture
@@ -67,13 +70,49 @@ def test_owner_leaves_a_window_opens_and_after_grace_all_their_items_go(s: Scena
 
 
 def test_afk_then_back_within_grace_keeps_the_items(s: Scenario) -> None:
-    policy(s, {"ann": OwnerHere(True, NOW)})
+    policy(s, {"ann": OwnerHere(True, LATER)}, LATER, AFK_ON)
     assert s.state.away_window("ann").reason == "owner_afk"  # type: ignore[union-attr]
     back = policy(
-        s, {"ann": OwnerHere(False, NOW + timedelta(seconds=30))}, NOW + timedelta(seconds=30)
+        s,
+        {"ann": OwnerHere(False, NOW + timedelta(seconds=30))},
+        NOW + timedelta(seconds=30),
+        AFK_ON,
     )
     assert back == (NoteOwnerBack("ann"),)
-    assert policy(s, {"ann": OwnerHere(False, NOW)}, NOW + 2 * GRACE) == ()
+    assert policy(s, {"ann": OwnerHere(False, NOW)}, NOW + 2 * AFK_GRACE, AFK_ON) == ()
+
+
+def test_by_default_an_afk_owner_keeps_their_items(s: Scenario) -> None:
+    """CyTube marks a quiet viewer AFK after 10 minutes without chat: that is no reason."""
+    assert not DEFAULT.on_afk
+    assert policy(s, {"ann": OwnerHere(True, LATER)}, LATER + 10 * AFK_GRACE) == ()
+
+
+def test_afk_has_its_own_longer_grace(s: Scenario) -> None:
+    assert policy(s, {"ann": OwnerHere(True, LATER)}, LATER, AFK_ON) == (
+        NoteOwnerAway("ann", "owner_afk", LATER, LATER + AFK_GRACE),
+    )
+    assert policy(s, {"ann": OwnerHere(True, LATER)}, LATER + GRACE, AFK_ON) == ()
+    assert policy(s, {"ann": OwnerHere(True, LATER)}, LATER + AFK_GRACE, AFK_ON) == (
+        CancelForAbsence("ann", "owner_afk", ("r1", "r2")),
+    )
+
+
+def test_a_purchase_made_while_afk_is_not_cancelled_for_that_afk(s: Scenario) -> None:
+    """Ann was AFK since before she bought: that AFK is not hers to lose the slot to."""
+    afk_before = NOW - timedelta(seconds=5)
+    assert policy(s, {"ann": OwnerHere(True, afk_before)}, NOW + 2 * AFK_GRACE, AFK_ON) == ()
+    # Back, then AFK again later: this AFK does count.
+    again = NOW + timedelta(seconds=700)
+    assert policy(s, {"ann": OwnerHere(True, again)}, again, AFK_ON) == (
+        NoteOwnerAway("ann", "owner_afk", again, again + AFK_GRACE),
+    )
+
+
+def test_a_leave_still_counts_for_a_purchase_made_while_afk(s: Scenario) -> None:
+    assert policy(s, {"ann": OwnerGone(LATER)}, LATER + GRACE, AFK_ON)[-1] == CancelForAbsence(
+        "ann", "owner_left", ("r1", "r2")
+    )
 
 
 def test_the_now_playing_item_is_never_cancelled(s: Scenario) -> None:
@@ -101,7 +140,7 @@ def test_a_flapping_owner_restarts_the_window(s: Scenario) -> None:
 
 def test_on_afk_off_leaves_afk_owners_alone(s: Scenario) -> None:
     config = PresenceRefundConfig(on_afk=False)
-    assert policy(s, {"ann": OwnerHere(True, NOW)}, NOW + 2 * GRACE, config) == ()
+    assert policy(s, {"ann": OwnerHere(True, LATER)}, NOW + 2 * AFK_GRACE, config) == ()
 
 
 def test_disabled_does_nothing(s: Scenario) -> None:

@@ -27,7 +27,13 @@ from domain.queue.pay_model import (
     StartPayItemAdd,
 )
 from domain.queue.promo_decide import promo_slot
-from domain.queue.promo_model import DirectPromos, PromoCancelled, PromoChosen
+from domain.queue.promo_model import (
+    DirectPromos,
+    PromoAttached,
+    PromoCancelled,
+    PromoChosen,
+    StartPromoAdd,
+)
 from domain.queue.promo_policy import pick_clip, pick_type
 from tests.unit.scenario import NOW, Scenario
 
@@ -199,6 +205,26 @@ def test_cancelling_a_paid_item_cancels_its_viewers_choice() -> None:
     assert [e for e in events if isinstance(e, PromoCancelled)] == [
         PromoCancelled("p1", "target_cancelled")
     ]
+
+
+def test_a_viewers_choice_that_lands_after_its_target_started_is_claimed_to_be_removed() -> None:
+    """Its add was sent, the paid item started first (`target_started`), then the clip landed:
+    it must not stay on the playlist as content (it blocked the next lead-in)."""
+    s = channel(3, 3)
+    buy(s, "r1", Media("yt", "paid", "Paid", 240), 50)
+    d = Director(s)
+    [chosen] = d.direct(PromoConfig(general=GeneralCadence(every_n_items=99)))
+    s.given_commands(StartPromoAdd(chosen.promo_id))
+    s.given_commands(ObserveNowPlaying(50))  # the paid item starts before the clip lands
+    promo = next(p for p in s.state.promos if p.promo_id == chosen.promo_id)
+    assert promo.placement == "cancelled"
+    events = s.when(ObserveItemQueued(60, chosen.media, temp=True))
+    assert PromoAttached(chosen.promo_id, "q4", 60) in events
+    s.given(*events)
+    promo = next(p for p in s.state.promos if p.promo_id == chosen.promo_id)
+    assert (promo.placement, promo.item_id) == ("cancelled", "q4")  # the director deletes it
+    clip = s.state.by_id("q4")
+    assert clip is not None and clip.kind == "promo"
 
 
 def test_nothing_while_the_immutable_event_lock_is_on() -> None:

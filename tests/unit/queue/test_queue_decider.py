@@ -18,6 +18,7 @@ from domain.queue.commands import (
 from domain.queue.decider import queue_decider
 from domain.queue.events import (
     ClearExpected,
+    DesyncDetected,
     EmptySnapshotHeld,
     ItemAdded,
     ItemMoved,
@@ -65,7 +66,12 @@ def test_prepend_puts_the_item_at_the_top(s: Scenario) -> None:
 
 
 def test_unknown_anchor_or_no_anchor_appends(s: Scenario) -> None:
-    abc(s).then(queued(4, D, after=99), [ItemAdded("q4", 4, D, False, "ann", "q3")])
+    """An anchor we do not hold means we missed something: appended, and a desync noted (the
+    observer then asks for a fresh snapshot)."""
+    abc(s).then(
+        queued(4, D, after=99),
+        [ItemAdded("q4", 4, D, False, "ann", "q3"), DesyncDetected("unknown_after", 99)],
+    )
     s.then(queued(4, D), [ItemAdded("q4", 4, D, False, "ann", "q3")])
 
 
@@ -142,7 +148,10 @@ def test_deleting_the_playing_item_clears_now_playing(s: Scenario) -> None:
 
 
 def snap(*items: tuple[int, Media], current: int | None = None) -> ObservePlaylist:
-    return ObservePlaylist(tuple(ObservedItem(uid, m) for uid, m in items), current_uid=current)
+    """CyTube's own `playlist` broadcast."""
+    return ObservePlaylist(
+        tuple(ObservedItem(uid, m) for uid, m in items), current_uid=current, source="cytube"
+    )
 
 
 def test_a_snapshot_identical_to_the_shadow_records_nothing(s: Scenario) -> None:
@@ -179,7 +188,7 @@ def test_swapped_uids_between_two_items_are_remapped_both_ways(s: Scenario) -> N
 
 def test_an_empty_snapshot_is_not_trusted_once(s: Scenario) -> None:
     """The earlier web queue wiped every paid item when a robot read returned []."""
-    abc(s).then(snap(), [EmptySnapshotHeld(3)])
+    abc(s).then(snap(), [EmptySnapshotHeld(3, "cytube")])
     s.given_commands(snap())
     assert order(s) == [1, 2, 3]
 
@@ -198,7 +207,7 @@ def test_an_empty_snapshot_twice_in_a_row_is_believed(s: Scenario) -> None:
 
 def test_a_full_snapshot_between_two_empty_ones_resets_the_count(s: Scenario) -> None:
     abc(s).given_commands(snap(), snap((1, A), (2, B), (3, C)))
-    s.then(snap(), [EmptySnapshotHeld(3)])
+    s.then(snap(), [EmptySnapshotHeld(3, "cytube")])
 
 
 def test_an_empty_snapshot_after_an_expected_clear_is_believed(s: Scenario) -> None:

@@ -44,6 +44,7 @@ from domain.queue.commands import (
     ObserveItemQueued,
     ObserveNowPlaying,
     ObservePlaylist,
+    ObservePlaylistCount,
     ObserveTempChanged,
     Prepend,
     QueueCommand,
@@ -300,7 +301,10 @@ async def test_clear_reports_an_empty_playlist_and_uids_run_on(
     await abcd(sim)
     sink.take()
     await sim.clear()
-    assert sink.observations == [ObservePlaylist(items=())]
+    assert sink.observations == [
+        ObservePlaylist(items=(), source="cytube"),
+        ObservePlaylistCount(0),
+    ]
     assert sim.playlist() == ()
     assert sim.now_playing() is None
     assert await sim.add(A) == 5
@@ -317,7 +321,9 @@ async def test_snapshot_reports_items_and_current(
     await sim.snapshot()
     assert sink.observations == [
         ObservePlaylist(
-            (ObservedItem(1, A, False, "ann"), ObservedItem(2, B, True, "")), current_uid=2
+            (ObservedItem(1, A, False, "ann"), ObservedItem(2, B, True, "")),
+            current_uid=2,
+            source="cytube",
         )
     ]
 
@@ -558,7 +564,7 @@ async def test_a_restart_finds_the_channel_as_it_was_left(tmp_path: Path) -> Non
     assert (restored.playlist(), restored.now_playing(), restored.users()) == before
     assert before[1] == (3, 42.0)
     assert sink.observations == [
-        ObservePlaylist(restored.playlist(), current_uid=3),
+        ObservePlaylist(restored.playlist(), current_uid=3, source="cytube"),
         ObserveUserList(restored.users()),
     ]
     assert await restored.add(Media("yt", "fakeNew", "New", 60)) == 6
@@ -570,7 +576,7 @@ async def test_load_without_saved_state_starts_empty(
 ) -> None:
     sim = await SimulatedChannel.load(CH, clock, sink, tmp_path / "none.json")
     assert sim.playlist() == ()
-    assert sink.observations == [ObservePlaylist(()), ObserveUserList(())]
+    assert sink.observations == [ObservePlaylist((), source="cytube"), ObserveUserList(())]
 
 
 async def test_state_of_another_channel_is_refused(
