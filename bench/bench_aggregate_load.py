@@ -159,7 +159,7 @@ async def prepare_size(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="wq-bench-load-"))
-    server = EmbeddedNatsServer(workdir / "data")
+    server = EmbeddedNatsServer(workdir / "data", auth=False)  # a bench broker, open
     url = await asyncio.to_thread(server.start)
     started_machine = machine()
     try:

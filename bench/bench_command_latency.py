@@ -115,6 +115,7 @@ async def worker_main() -> None:
     cfg = await io.receive()
     host, port = cfg["http_host"], cfg["http_port"]
     tokens: list[str] = cfg["tokens"]
+    admin = {"authorization": f"Bearer {cfg['admin_token']}"}  # the simulator's controls
     nc = await nats.connect(cfg["nats_url"], name="bench-clients", max_reconnect_attempts=0)
     js = nc.jetstream(timeout=10)
     io.send({"ready": True})
@@ -175,12 +176,14 @@ async def worker_main() -> None:
                         "duration_sec": 240,
                     }
                 ).encode()
-                status, data = await conns[c].request("POST", "/api/v1/sim/ch0/media", body)
+                status, data = await conns[c].request("POST", "/api/v1/sim/ch0/media", body, admin)
                 if status != 201:
                     raise RuntimeError(f"{status} {data[:120]!r}")
                 last_uid[c] = int(json.loads(data)["uid"])
             else:
-                status, data = await conns[c].request("DELETE", f"/api/v1/sim/ch0/media/{uid}")
+                status, data = await conns[c].request(
+                    "DELETE", f"/api/v1/sim/ch0/media/{uid}", headers=admin
+                )
                 if status not in (200, 204):
                     raise RuntimeError(f"{status} {data[:120]!r}")
 
@@ -322,6 +325,9 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
                     "http_port": int(base.rsplit(":", 1)[1]),
                     "nats_url": url,
                     "tokens": tokens,
+                    "admin_token": services.identity.signer.issue(
+                        "bench-admin", "admin", ttl_sec=7200, now=now
+                    )[0],
                 },
             )
             assert (await read_message(worker, 60)).get("ready")

@@ -781,7 +781,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         (workdir / "read.db").unlink(missing_ok=True)
     else:
         workdir = Path(tempfile.mkdtemp(prefix="wq-bench-rebuild-"))
-    server = EmbeddedNatsServer(workdir / "data")
+    server = EmbeddedNatsServer(workdir / "data", auth=False)  # a bench broker, open
     url = await asyncio.to_thread(server.start)
     started_machine = machine()
     try:

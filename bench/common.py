@@ -239,7 +239,7 @@ def fresh_nats_server() -> Iterator[tuple[str, Path, int]]:
     try:
         with tempfile.TemporaryDirectory(prefix="wq-bench-") as tmp:
             root = Path(tmp)
-            server = EmbeddedNatsServer(root / "log")
+            server = EmbeddedNatsServer(root / "log", auth=False)  # open: bench clients connect raw
             url = server.start()
             try:
                 yield url, root, int(server.pid or 0)
@@ -306,9 +306,13 @@ async def service(
     """The real composition root (`entrypoints.bootstrap.running`) on `nats_url`, with the
     simulated CyTube and local ledger, behind uvicorn on a free loopback port when `http`.
     Yields (services, HTTP base URL or None)."""
-    from entrypoints.config.settings import Settings
+    from entrypoints.config.settings import HttpLimits, Settings
     from entrypoints.http.server import http_server
     from entrypoints.serve import running, settle_heap
+
+    # Every bench client is on loopback: one address holds all of the sockets.
+    many = HttpLimits(ws_max_per_ip=100_000, ws_max_connections=100_000)
+    overrides.setdefault("http_limits", many)
 
     settings = Settings(
         data_dir=data_dir,
@@ -318,6 +322,7 @@ async def service(
         cytube="sim",
         economy="local",
         log_level="warning",
+        allow_open_nats=True,  # the bench broker has no users
         **overrides,
     )
     async with running(settings) as served:

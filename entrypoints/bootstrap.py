@@ -8,12 +8,9 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from nats.aio.client import Client
 
 from adapters.clock import VirtualClock, WallClock
 from adapters.identity.hashing import HmacCodeHasher, HmacCsrf
@@ -22,7 +19,14 @@ from adapters.identity.tokens import TokenSigner, load_previous_secrets, load_se
 from adapters.log.codec import Codec
 from adapters.log.jetstream_snapshots import JetStreamSnapshotStore
 from adapters.log.jetstream_store import JetStreamEventStore
-from adapters.nats.embedded_server import EmbeddedNatsServer
+from adapters.nats.connection import NatsConnection, check_not_open
+from adapters.nats.credentials import (
+    NatsCredentials,
+    credentials_from_env,
+    reject_url_credentials,
+)
+from adapters.nats.embedded_server import SERVICE_USER, EmbeddedNatsServer
+from adapters.private_dir import make_private
 from adapters.service_lock import ServiceLock
 from adapters.sql.projection_store import SqlProjectionStore
 from adapters.telemetry.prometheus import PrometheusMetrics, StateSources
@@ -52,64 +56,47 @@ from entrypoints.wiring.stats import wire_stats
 log = logging.getLogger("webqueue")
 
 
-async def _connect(
-    url: str, on_lost: list[Callable[[], None]], on_back: list[Callable[[], None]]
-) -> Client:
-    nc = Client()
-
-    async def on_error(exc: Exception) -> None:
-        log.warning("NATS: %s", exc)
-
-    async def on_disconnect() -> None:
-        for lost in on_lost:
-            lost()
-        if not (nc.is_closed or nc.is_draining):
-            log.warning("NATS disconnected; reconnecting")
-
-    async def on_reconnect() -> None:
-        log.info("NATS reconnected")
-        for back in on_back:
-            back()
-
-    await nc.connect(
-        url,
-        name="webqueue",
-        connect_timeout=3,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        allow_reconnect=True,
-        error_cb=on_error,
-        disconnected_cb=on_disconnect,
-        reconnected_cb=on_reconnect,
-    )
-    return nc
+def _credentials(settings: Settings, server: EmbeddedNatsServer | None) -> NatsCredentials:
+    """The embedded server's own user; for `--nats-url`, `--nats-creds` or the environment."""
+    if server is not None:
+        return server.credentials(SERVICE_USER)
+    assert settings.nats_url is not None
+    reject_url_credentials(settings.nats_url)
+    return credentials_from_env(os.environ, settings.nats_creds)
 
 
 async def open_log(settings: Settings) -> Log:
-    """Connect to `--nats-url`, or to the data dir's embedded server (reusing a running one)."""
+    """Connect to `--nats-url`, or to the data dir's embedded server (reusing a running one).
+
+    Refuses a server that lets clients in without credentials, unless `allow_open_nats`."""
     server = None
     url = settings.nats_url
     if url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private(settings.data_dir)
         server = EmbeddedNatsServer(settings.data_dir)
         url = await asyncio.to_thread(server.start)
+    connection: NatsConnection | None = None
     try:
-        on_lost: list[Callable[[], None]] = []
-        on_back: list[Callable[[], None]] = []
-        nc = await _connect(url, on_lost, on_back)
+        credentials = _credentials(settings, server)
+        if not settings.allow_open_nats:
+            await check_not_open(url)
+        connection = NatsConnection(url, credentials, server=server)
+        nc = await connection.open()
         codec = Codec()
         events = JetStreamEventStore(nc, stream=settings.stream, codec=codec)
-        on_lost.append(events.connection_lost)
+        connection.on_lost.append(events.connection_lost)
         await events.ensure_stream()
     except BaseException:
+        if connection is not None:
+            await connection.close()
         if server is not None:
             await asyncio.to_thread(server.stop)
         raise
-    return Log(nc, events, server, url, codec, on_back)
+    return Log(nc, events, server, url, codec, connection, credentials)
 
 
 async def open_read_models(settings: Settings) -> SqlProjectionStore:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private(settings.data_dir)
     store = SqlProjectionStore(settings.database_url)
     await store.prepare()
     return store
@@ -228,7 +215,9 @@ async def _cytube(settings: Settings, kernel: Kernel) -> Cytube:
     # Snapshots at start, after every gap, and on every desync (application.cytube.resync).
     resync = Resync(robot, observer, kernel.clock, config=settings.resync)
     observer.set_desync_hook(resync.hook)
-    kernel.log.on_reconnect.append(lambda: resync.request(channel, "NATS reconnected"))
+    connection = kernel.log.connection
+    connection.on_reconnected.append(lambda: resync.request(channel, "NATS reconnected"))
+    connection.on_reopened.append(inbound.resubscribe)
     watch = robot_watch(
         nc,
         kernel.wall_clock,

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from application.log.ports import CommitTooLarge
+
+TOO_LARGE = "too_large"
+
+
+def too_large_message(exc: CommitTooLarge) -> str:
+    return (
+        f"This change would be recorded as {exc.size:,} bytes, more than the log takes in one "
+        f"message ({exc.limit:,}); nothing was changed. Send it in smaller parts."
+    )
+
+
 #: A command lost every retry to concurrent writers on its stream.
 BUSY = ("busy", "The queue changed too often to record this; nothing was changed, try again.")
 

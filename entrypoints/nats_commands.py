@@ -6,6 +6,7 @@ services as HTTP, for other services. Replies are `{"ok": true, ...}` or
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -20,14 +21,30 @@ from application.cytube.port import CytubeUnavailable
 from application.errors import NotFoundError
 from application.identity.roles import Forbidden, Identity, Unauthenticated
 from application.log.intake import Busy
-from application.log.ports import ConcurrencyConflict, StoreUnavailable
+from application.log.ports import CommitTooLarge, ConcurrencyConflict, StoreUnavailable
 from application.pay.economy import EconomyUnavailable, OutcomeUnknown
 from domain.errors import Rejected
 from domain.media import Media
 from entrypoints.defaults import lock_until
-from entrypoints.failures import BUSY, CYTUBE_DOWN, ECONOMY_DOWN, PeerUnavailable
+from entrypoints.failures import (
+    BUSY,
+    CYTUBE_DOWN,
+    ECONOMY_DOWN,
+    TOO_LARGE,
+    PeerUnavailable,
+    too_large_message,
+)
 from entrypoints.peers import require_peers
-from entrypoints.schemas import BuyItem, Duration, Grant, Lock, MediaId, MediaType, TierName
+from entrypoints.schemas import (
+    BuyItem,
+    CytubeUser,
+    Duration,
+    Grant,
+    Lock,
+    MediaId,
+    MediaType,
+    TierName,
+)
 from entrypoints.services import Services
 
 log = logging.getLogger("webqueue.nats")
@@ -61,12 +78,12 @@ class CancelPayItemMsg(PayItemRef, forbid_unknown_fields=True, kw_only=True):
 
 
 class WalletRef(Authed, forbid_unknown_fields=True, kw_only=True):
-    user: Annotated[str, Meta(min_length=1, max_length=100)]
+    user: CytubeUser
 
 
 class GrantMsg(Grant, forbid_unknown_fields=True, kw_only=True):
     token: Token
-    user: Annotated[str, Meta(min_length=1, max_length=100)]
+    user: CytubeUser
 
 
 class LockMsg(Lock, forbid_unknown_fields=True, kw_only=True):
@@ -212,9 +229,18 @@ class NatsCommands:
         self._sub = await self._nc.subscribe(self.subject, queue="webqueue", cb=self._on_message)
 
     async def stop(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:  # a closed connection took the subscription with it
+                log.warning("unsubscribing from %s: %s", self.subject, exc)
+
+    async def resubscribe(self) -> None:
+        """After the connection was opened again: its subscriptions went with the old one."""
         if self._sub is not None:
-            await self._sub.unsubscribe()
             self._sub = None
+            await self.start()
 
     async def _on_message(self, msg: Msg) -> None:
         reply = await self.handle(msg.subject, msg.data)
@@ -234,6 +260,8 @@ class NatsCommands:
             message = self._decoders[name].decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             return _error("invalid_request", str(exc))
+        except RecursionError:
+            return _error("invalid_request", "The JSON message is nested too deeply.")
         try:
             if name in WRITES:
                 await self._services.kernel.intake.admit()
@@ -257,8 +285,20 @@ class NatsCommands:
             return _error("log_unavailable", "The event log cannot be reached; nothing changed.")
         except ConcurrencyConflict:
             return _error(*BUSY)
+        except CommitTooLarge as exc:
+            return _error(TOO_LARGE, too_large_message(exc))
         except Busy as exc:
             return _error(exc.code, exc.message)
         except Exception:
-            log.exception("command %s failed", name)
-            return _error("internal_error", "The command failed unexpectedly; see the logs.")
+            ref = uuid.uuid4().hex
+            log.exception("command %s failed (request id %s)", name, ref)
+            return _encode(
+                {
+                    "ok": False,
+                    "error": {
+                        "code": "internal_error",
+                        "message": f"The command failed unexpectedly; quote request id {ref}.",
+                        "request_id": ref,
+                    },
+                }
+            )

@@ -9,10 +9,14 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from domain.names import USER_NAME_PATTERN
+
 MediaType = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
 MediaId = Annotated[str, Meta(min_length=1, max_length=300)]
 Duration = Annotated[int, Meta(ge=1, le=7 * 24 * 3600)]
 TierName = Literal["queue", "playnext"]
+#: A CyTube user name (domain.names): it becomes part of NATS subjects.
+CytubeUser = Annotated[str, Meta(min_length=1, max_length=20, pattern=USER_NAME_PATTERN)]
 RequestId = Annotated[str, Meta(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
@@ -31,4 +35,4 @@ class Grant(msgspec.Struct, forbid_unknown_fields=True):
 
 class Lock(msgspec.Struct, forbid_unknown_fields=True):
     label: Annotated[str, Meta(min_length=1, max_length=200)]
-    until: datetime | None = None
+    until: Annotated[datetime, Meta(tz=True)] | None = None  # with a zone: no guessing whose

@@ -36,10 +36,13 @@ class Served:
 async def running(settings: Settings) -> AsyncIterator[Served]:
     services = await build_services(settings)
     commands = NatsCommands(services.kernel.log.nc, services, settings.channel)
+    services.kernel.log.connection.on_reopened.append(commands.resubscribe)
     try:
         await services.start()
         await commands.start()
         yield Served(services, commands)
     finally:
-        await commands.stop()
-        await services.close()
+        try:
+            await commands.stop()
+        finally:  # whatever happened to NATS, the embedded server is stopped
+            await services.close()

@@ -13,7 +13,9 @@ from typing import Any
 from attrs import define, field
 
 from adapters.service_lock import ServiceLock
+from application.health import PartHealth
 from application.projections.runner import ProjectionRunner
+from application.supervisor import Supervised
 from application.tasks import cancel_and_wait
 from entrypoints.wiring.admin import Admin
 from entrypoints.wiring.cytube import Cytube
@@ -45,6 +47,7 @@ class Services:
     runners: list[ProjectionRunner]
     lock: ServiceLock | None = None
     tasks: list[asyncio.Task[Any]] = field(factory=list)
+    supervised: list[Supervised] = field(factory=list)  # every background task, restarted
 
     @property
     def capabilities(self) -> tuple[Capability, ...]:
@@ -63,16 +66,54 @@ class Services:
 
     async def start(self) -> None:
         for runner in self.runners:
-            self._spawn(runner.run(), f"projection:{runner.projection.name}")
+            self._spawn(runner.run, f"projection:{runner.projection.name}")
         for capability in self.capabilities:
             for work in capability.background():
-                self._spawn(work.run(), work.name)
+                self._spawn(work.run, work.name)
             await capability.start()
 
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
+    def _spawn(self, work: Any, name: str) -> None:
+        """Under a Supervised: it is started again if it ever stops (application.supervisor)."""
+        supervised = Supervised(name, work)
+        self.supervised.append(supervised)
+        task = asyncio.create_task(supervised.run(), name=name)
         task.add_done_callback(_report_crash)
         self.tasks.append(task)
+
+    async def health(self) -> dict[str, PartHealth]:
+        """Every part by name, for /health: the NATS connection, each projection, each
+        background task, and what each capability reports of its own."""
+        kernel = self.kernel
+        try:
+            head: int | None = await kernel.log.events.head()
+        except Exception:
+            head = None
+        parts: dict[str, PartHealth] = {"nats": kernel.log.connection.health()}
+        try:
+            gone = await kernel.log.events.missing() if head is not None else 0
+        except Exception:
+            gone = 0
+        ahead = max((r.position for r in self.runners), default=0)
+        if gone:
+            parts["log"] = PartHealth(
+                "down", f"{gone} of the log's {head} commits are gone: it was purged or edited"
+            )
+        elif head is not None and ahead > head:
+            parts["log"] = PartHealth(
+                "down",
+                f"the log's head {head} is behind what the read models hold ({ahead}): "
+                "was the stream purged or replaced?",
+            )
+        for runner in self.runners:
+            parts[f"projection:{runner.projection.name}"] = runner.health(head)
+        for supervised in self.supervised:
+            if not supervised.name.startswith("projection:"):
+                parts[f"task:{supervised.name}"] = supervised.health()
+            elif not supervised.health().ok:
+                parts[supervised.name] = supervised.health()
+        for capability in self.capabilities:
+            parts.update(await capability.health())
+        return parts
 
     async def close(self) -> None:
         # Watchers of CyTube stop first, so nothing new arrives while the rest winds down.

@@ -4,19 +4,36 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import NoReturn
 
 import pytest
 
 from adapters.nats.embedded_server import EmbeddedNatsServer
 
 
+def in_ci() -> bool:
+    """CI sets CI=true (.ci/run makes sure): there, every real peer the suite knows how to
+    use must be there."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def missing(reason: str) -> NoReturn:
+    """A real peer or tool a test needs is not here: skip, saying why; in CI, fail instead,
+    so a green CI run never hides a test that did not run."""
+    if in_ci():
+        pytest.fail(f"CI=true and this test cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One embedded JetStream server for the session, so tests need no external broker.
 
-    Tests share it, so each must use its own stream and subject names.
+    Tests share it, so each must use its own stream and subject names. It is an open server
+    (no users), so a service run on it needs `allow_open_nats=True`; the service's own
+    embedded server, which the e2e tests use, runs with users and permissions.
     """
-    with EmbeddedNatsServer(tmp_path_factory.mktemp("nats-session")) as server:
+    with EmbeddedNatsServer(tmp_path_factory.mktemp("nats-session"), auth=False) as server:
         yield server.url
 
 
@@ -31,12 +48,12 @@ async def postgres_schema() -> AsyncIterator[str]:
     try:
         import asyncpg
     except ImportError:
-        pytest.skip("asyncpg is not installed (pip install 'webqueue[postgres]')")
+        missing("asyncpg is not installed (pip install 'webqueue[postgres]')")
     dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
     try:
         conn = await asyncpg.connect(dsn, timeout=3)
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({exc}); set WEBQUEUE_TEST_POSTGRES_URL")
+        missing(f"no PostgreSQL at {POSTGRES_URL} ({exc}); set WEBQUEUE_TEST_POSTGRES_URL")
     schema = f"wq_test_{uuid.uuid4().hex[:10]}"
     await conn.execute(f"CREATE SCHEMA {schema}")
     try:

@@ -339,6 +339,19 @@ class KrytenInbound:
         await self._nc.flush()
         log.info("kryten inbound: listening on %s for channel %r", self.subject, self._channel)
 
+    async def resubscribe(self) -> None:
+        """After the connection was opened again (its subscriptions went with the old one):
+        listen again, unless stopped on purpose."""
+        if self._sub is None:
+            return
+        worker = self._worker
+        self._sub = self._worker = None
+        if worker is not None and not worker.done():
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        await self.start()
+
     async def stop(self) -> None:
         """Unsubscribe and finish what was already delivered, for at most `drain_timeout` s."""
         timeout = self._drain_timeout

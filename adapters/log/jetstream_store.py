@@ -26,6 +26,7 @@ from adapters.log.subjects import channel_filter, event_subject
 from application.log.ports import (
     AppendResult,
     Commit,
+    CommitTooLarge,
     ConcurrencyConflict,
     StoredCommit,
     StoreUnavailable,
@@ -40,6 +41,7 @@ WRONG_LAST_SEQUENCE = 10071
 _FOLLOW_EXPIRES_SEC = 5.0
 _RETRY_FIRST_SEC = 0.1
 _RETRY_MAX_SEC = 2.0
+_HEADROOM = 1024  # the headers (message id, expected sequence) travel in the same message
 _UNAVAILABLE = (
     nats.errors.TimeoutError,
     nats.errors.NoRespondersError,
@@ -105,10 +107,14 @@ class JetStreamEventStore:
             api.Header.MSG_ID: commit.commit_id,
             api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected_position),
         }
+        data = self._codec.encode_commit(commit)
+        limit = self._nc.max_payload - _HEADROOM
+        if len(data) > limit:  # nats-py would raise it on publish; say so before, plainly
+            raise CommitTooLarge(len(data), limit)
         publishing = asyncio.ensure_future(
             self._js.publish(
                 event_subject(self._prefix, commit.stream),
-                self._codec.encode_commit(commit),
+                data,
                 headers=headers,
                 timeout=self._timeout,
             )
@@ -119,6 +125,8 @@ class JetStreamEventStore:
             if exc.err_code == WRONG_LAST_SEQUENCE:
                 return await self._earlier_copy(commit, expected_position, exc)
             raise StoreUnavailable(f"append refused: {exc}") from exc
+        except nats.errors.MaxPayloadError as exc:
+            raise CommitTooLarge(len(data), limit) from exc
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
         return AppendResult(ack.seq, duplicate=bool(ack.duplicate))
@@ -389,6 +397,17 @@ class JetStreamEventStore:
         finally:
             await _quietly(sub.unsubscribe())
             await _quietly(self._js.delete_consumer(self._stream, name))
+
+    async def missing(self) -> int:
+        """Commits gone from the stream: it keeps every commit for ever, so any at all means
+        someone purged it or deleted messages (health says so)."""
+        self._check_connected()
+        try:
+            info = await self._js.stream_info(self._stream)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
+        state = info.state
+        return max(state.last_seq - state.messages, 0)
 
     async def head(self) -> int:
         self._check_connected()

@@ -7,6 +7,14 @@ service cannot kill it before the service has drained and stopped it in order, a
 its pid/url are recorded in ``server.json`` so that a second process on the same
 data dir reuses it and a restarted service adopts a server orphaned by a kill -9
 instead of launching a second server on the same store.
+
+The server is the trust boundary of the log: whoever can publish on `wq.ev.>` writes history,
+whoever can read `wq.cmd.>` reads bearer tokens. So it runs with authentication and per-user
+permissions (``auth=True``, the default): users and random passwords are generated once into
+``nats/<user>.creds.json`` (mode 0600, the data dir 0700), and the server config that names
+them, ``nats/server.conf`` (0600), is written at every launch; no password is ever on a
+command line. ``auth=False`` runs an open server, for tests and benchmarks only. See
+docs/security.md for the users and what each may do.
 """
 
 from __future__ import annotations
@@ -30,12 +38,47 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["EmbeddedNatsServer", "find_nats_server_binary", "pid_alive"]
+from adapters.nats.credentials import NatsCredentials, load_credentials, write_password_file
+from adapters.private_dir import make_private
+
+__all__ = [
+    "COMMANDS_USER",
+    "SERVICE_USER",
+    "EmbeddedNatsServer",
+    "find_nats_server_binary",
+    "pid_alive",
+]
 
 _BINARY_NAME = "nats-server.exe" if os.name == "nt" else "nats-server"
 _PROC = Path("/proc")
 _LAUNCH_ATTEMPTS = 3  # a free port picked by bind(0) can be taken before nats binds it
 _ANSWER_TIMEOUT = 2.0
+
+#: The service itself (and the CLI's guests on the same data dir): everything but destroying
+#: history, so even a leak of its password cannot purge or delete the log.
+SERVICE_USER = "webqueue"
+#: Another program calling the command subjects: it may send commands and read its own
+#: replies (under its own inbox prefix), nothing else: no log, no other caller's tokens.
+COMMANDS_USER = "commands"
+COMMANDS_INBOX = "_INBOX_commands"
+
+_PERMISSIONS: dict[str, dict[str, Any]] = {
+    SERVICE_USER: {
+        "publish": {
+            "allow": [">"],
+            "deny": [
+                "$JS.API.STREAM.PURGE.>",
+                "$JS.API.STREAM.DELETE.>",
+                "$JS.API.STREAM.MSG.DELETE.>",
+            ],
+        },
+        "subscribe": {"allow": [">"]},
+    },
+    COMMANDS_USER: {
+        "publish": {"allow": ["wq.cmd.>"]},
+        "subscribe": {"allow": [f"{COMMANDS_INBOX}.>"]},
+    },
+}
 
 # Objects of this process that own a server, by nats dir: lets a second object in the
 # same process tell "another object of mine owns it" (be a guest) from "an earlier
@@ -181,13 +224,17 @@ class EmbeddedNatsServer:
         binary: str | None = None,
         startup_timeout: float = 10.0,
         stop_timeout: float = 10.0,
+        auth: bool = True,
     ) -> None:
-        self.nats_dir = Path(data_dir).resolve() / "nats"
+        self.data_dir = Path(data_dir).resolve()
+        self.nats_dir = self.data_dir / "nats"
         # nats-server keeps JetStream in a `jetstream/` folder it makes under `-sd` itself.
         self.store_dir = self.nats_dir / "jetstream"
         self.state_file = self.nats_dir / "server.json"
         self.lock_file = self.nats_dir / "server.lock"
         self.log_file = self.nats_dir / "server.log"
+        self.config_file = self.nats_dir / "server.conf"
+        self.auth = auth
         self.host = host
         self.port = port
         self.binary = binary
@@ -207,6 +254,16 @@ class EmbeddedNatsServer:
             raise RuntimeError("EmbeddedNatsServer not started")
         return self._url
 
+    def credentials_file(self, user: str = SERVICE_USER) -> Path:
+        """Where `user`'s generated password lives (JSON, mode 0600)."""
+        return self.nats_dir / f"{user}.creds.json"
+
+    def credentials(self, user: str = SERVICE_USER) -> NatsCredentials:
+        """How `user` signs in to this server; anonymous for an open server."""
+        if not self.auth:
+            return NatsCredentials()
+        return load_credentials(self.credentials_file(user))
+
     def __repr__(self) -> str:
         return f"EmbeddedNatsServer({self.nats_dir!s}, url={self._url}, owned={self.owned})"
 
@@ -225,7 +282,7 @@ class EmbeddedNatsServer:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Serialise start/adopt/stop across processes so one store never gets two servers."""
-        self.nats_dir.mkdir(parents=True, exist_ok=True)
+        make_private(self.nats_dir)
         with open(self.lock_file, "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -261,6 +318,28 @@ class EmbeddedNatsServer:
             self.pid = None
             self._proc = None
 
+    def alive(self) -> bool:
+        """Whether the server this object started or joined still runs."""
+        if self._proc is not None:
+            return self._proc.poll() is None
+        return self.pid is not None and _is_nats_server(self.pid)
+
+    def revive(self) -> bool:
+        """Launch the server again, on the same port, if this object owns it and it has died
+        (clients reconnect to the same URL by themselves). True when it did."""
+        if not self._started or not self.owned or self.alive():
+            return False
+        with self._locked():
+            if self.alive():
+                return False
+            port = urlsplit(self.url).port
+            wanted, self.port = self.port, port
+            try:
+                self._launch()
+            finally:
+                self.port = wanted
+        return True
+
     # -- decisions under the lock -------------------------------------------------
 
     def _reuse(self, state: dict[str, Any]) -> bool:
@@ -271,6 +350,15 @@ class EmbeddedNatsServer:
         if not _is_nats_server(pid):
             return False
         owner_live = self._owner_live(state)
+        if bool(state.get("auth", False)) != self.auth:
+            if owner_live:
+                raise RuntimeError(
+                    f"the nats-server at {url} (pid {pid}) runs "
+                    + ("without" if self.auth else "with")
+                    + f" authentication for a live process (pid {state.get('owner_pid')}); "
+                    "stop that process first"
+                )
+            return False  # an orphan of the other kind: replaced by one of ours
         if not _answers(url):
             if owner_live:
                 # Killing it would pull the store from under a running service.
@@ -320,6 +408,9 @@ class EmbeddedNatsServer:
             log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
             argv = [binary, "-a", self.host, "-p", str(port), "-js", "-sd", str(self.nats_dir)]
             argv += ["--http_port", str(monitor_port)]
+            if self.auth:
+                self._write_config()
+                argv += ["-c", str(self.config_file)]
             with open(self.log_file, "ab") as log:
                 proc = subprocess.Popen(
                     argv,
@@ -396,6 +487,7 @@ class EmbeddedNatsServer:
             "owner_pid": me,
             "owner_started": _start_time(me),
             "monitor_url": self.monitor_url,
+            "auth": self.auth,
         }
         tmp = self.state_file.with_name(f"{self.state_file.name}.{me}.tmp")
         with open(tmp, "w") as fh:
@@ -403,6 +495,25 @@ class EmbeddedNatsServer:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.state_file)
+
+    def _write_config(self) -> None:
+        """The users and their permissions; passwords from (or into) their 0600 files."""
+        users = []
+        for user, permissions in _PERMISSIONS.items():
+            credentials = write_password_file(self.credentials_file(user), user)
+            users.append(
+                {"user": user, "password": credentials.password, "permissions": permissions}
+            )
+        # nats-server's config format accepts JSON for its values.
+        text = (
+            "# Written by webqueue at every launch of the embedded nats-server.\n"
+            f"authorization {{\n  users = {json.dumps(users, indent=2)}\n}}\n"
+        )
+        tmp = self.config_file.with_name(f"{self.config_file.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, self.config_file)
 
     def _log_tail(self, offset: int, max_lines: int = 30) -> str:
         try:

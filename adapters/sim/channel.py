@@ -28,6 +28,8 @@ from adapters.sim.playlist import (
 )
 from application.clock import Clock
 from application.cytube.observations import Observation, ObservationSink
+from application.errors import StorageUnavailable
+from application.health import PartHealth
 from application.log.ports import ConcurrencyConflict, StoreUnavailable
 from domain.media import Media
 from domain.presence.model import (
@@ -88,6 +90,7 @@ class SimulatedChannel:
         self._unsaved = False
         self._deliver_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._problem: str | None = None  # why the playback loop is waiting, if it is
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -220,10 +223,18 @@ class SimulatedChannel:
             self._wake.clear()
             try:
                 await self.play_due()
-            except (StoreUnavailable, ConcurrencyConflict) as exc:
-                log.warning("simulated %s: reports wait for the log: %s", self.channel, exc)
+            except (StoreUnavailable, ConcurrencyConflict, StorageUnavailable) as exc:
+                self._problem = f"reports wait: {exc}"
+                log.warning("simulated %s: reports wait: %s", self.channel, exc)
                 await asyncio.sleep(REDELIVER_SEC)  # real time: the log is out in real time
                 continue
+            except Exception as exc:
+                # A fault nobody foresaw must not stop the channel for good either.
+                self._problem = f"playback failed: {type(exc).__name__}: {exc}"
+                log.exception("simulated %s: playback failed; trying again", self.channel)
+                await asyncio.sleep(REDELIVER_SEC)
+                continue
+            self._problem = None
             due = self._pl.due()
             if due is None:
                 await self._wake.wait()
@@ -231,6 +242,11 @@ class SimulatedChannel:
             delay = (due - self._clock.now()).total_seconds()
             if delay > 0:
                 await self._sleep_or_wake(delay)
+
+    def health(self) -> PartHealth:
+        if self._problem is None:
+            return PartHealth("ok")
+        return PartHealth("degraded", f"{self._problem} ({len(self._outbox)} reports held)")
 
     async def _sleep_or_wake(self, delay: float) -> None:
         sleeper = asyncio.ensure_future(self._clock.sleep(delay))
@@ -305,10 +321,18 @@ class SimulatedChannel:
     async def _commit(self) -> None:
         """Save what changed, wake the playback loop, and deliver the outbox in order.
 
-        A report the sink refuses stays at the head of the outbox for the next commit.
+        A report the sink refuses stays at the head of the outbox for the next commit. Nothing
+        is reported before the state (and so the observation counter its ids come from) is
+        saved; a save the disk refuses is StorageUnavailable, and the next commit tries again.
         """
         if self._unsaved:
-            self._save()
+            try:
+                self._save()
+            except OSError as exc:
+                self._wake.set()  # the playback loop tries again, every REDELIVER_SEC
+                raise StorageUnavailable(
+                    f"the simulated channel cannot save its state: {exc.strerror or exc}"
+                ) from exc
             self._unsaved = False
             self._wake.set()
         async with self._deliver_lock:

@@ -53,6 +53,15 @@ class ConcurrencyConflict(Exception):
         self.expected = expected
 
 
+class CommitTooLarge(Exception):
+    """A commit bigger than the log takes in one message: nothing was appended."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"a commit of {size:,} bytes is more than the log's {limit:,}")
+        self.size = size
+        self.limit = limit
+
+
 class StoreUnavailable(Exception):
     """The log cannot be reached right now; the caller gets a clear 503, nothing is half-done."""
 

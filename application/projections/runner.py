@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 
+from application.health import PartHealth
 from application.log.ports import EventStore, StoredCommit
 from application.projections.base import Projection
 from application.projections.ports import CheckpointMoved, ProjectionStore, Write
@@ -30,6 +32,13 @@ log = logging.getLogger(__name__)
 
 # How long the tail waits idle before it stores a checkpoint that only skipped commits moved.
 IDLE_CHECKPOINT_SEC = 1.0
+
+# After a failure (a full disk, a lost database) the runner tries again, waiting longer each
+# time up to the maximum: it never gives up, and it is back within that long of the cure.
+RETRY_FIRST_SEC = 0.5
+RETRY_MAX_SEC = 10.0
+# Behind the log and not moving for this long: /health calls the projection stalled.
+STALLED_SEC = 30.0
 
 # Commits per transaction in a rebuild: a batch rewrites every touched channel's rows once, so
 # fewer, larger batches write less (the live tail keeps the runner's own, smaller batches).
@@ -62,6 +71,11 @@ class ProjectionRunner:
         self.position = 0  # folded, and its rows (if any) stored, up to here
         self._stored = 0  # the checkpoint in the store
         self.caught_up = asyncio.Event()
+        self.reloads = 0  # times it found its checkpoint moved and reloaded from the rows
+        self.failures = 0
+        self.last_error: str | None = None  # the error it is retrying after, until it recovers
+        self._failing_since: float | None = None
+        self._moved_at = time.monotonic()  # when `position` last moved
 
     async def start(self) -> None:
         await self.projection.warm(self._store)
@@ -81,7 +95,7 @@ class ProjectionRunner:
             if self._on_stored is not None and touched:
                 self._on_stored(touched)
         else:
-            self.position = folded  # nothing of it in the rows: as good as stored
+            self._advance(folded)  # nothing of it in the rows: as good as stored
 
     async def _store_checkpoint(self, position: int, writes: Sequence[Write] = ()) -> None:
         """`position` moves only once the rows are in: whoever waits for a runner to reach a
@@ -89,7 +103,36 @@ class ProjectionRunner:
         if writes or self._stored != position:
             await self._store.commit(self.projection.name, self._stored, position, writes)
             self._stored = position
+            self._recovered()
+        self._advance(position)
+
+    def _advance(self, position: int) -> None:
+        if position != self.position:
+            self._moved_at = time.monotonic()
         self.position = position
+
+    def _recovered(self) -> None:
+        if self.last_error is not None:
+            log.info("projection %s works again", self.projection.name)
+        self.last_error = None
+        self._failing_since = None
+
+    def health(self, head: int | None) -> PartHealth:
+        """Failing (retrying after an error), stalled (behind `head` and not moving), or ok."""
+        now = time.monotonic()
+        if self.last_error is not None:
+            since = now - (self._failing_since or now)
+            return PartHealth(
+                "down",
+                f"failing for {since:.0f}s ({self.failures} errors), retrying: {self.last_error}",
+            )
+        idle = now - self._moved_at
+        if head is not None and head > self.position and idle > STALLED_SEC:
+            return PartHealth(
+                "degraded",
+                f"stalled at position {self.position} for {idle:.0f}s; the log is at {head}",
+            )
+        return PartHealth("ok")
 
     async def catch_up(self, on_progress: OnProgress | None = None) -> int:
         """Fold everything up to the current head; returns the number of commits applied."""
@@ -104,21 +147,41 @@ class ProjectionRunner:
         self.position = self._stored = 0
 
     async def run(self) -> None:
-        """Catch up, then follow the log for ever, restarting after a moved checkpoint."""
-        await self.start()
+        """Catch up, then follow the log for ever. A moved checkpoint reloads from the rows; any
+        error (a full disk, a lost database, the log away) is retried, more slowly each time,
+        from the rows as stored, whatever fails while handling it too."""
+        pause = RETRY_FIRST_SEC
+        loaded = False
         while True:
             try:
+                if not loaded:
+                    await self.start()
+                    loaded = True
                 await self.catch_up()
                 self.caught_up.set()
+                self._recovered()
+                pause = RETRY_FIRST_SEC
                 await self._tail()
             except CheckpointMoved as moved:
                 log.info("%s; reloading from the stored rows", moved)
-                await self.start()
+                self.reloads += 1
+                loaded = False
             except Exception as exc:
-                log.exception("projection %s failed; retrying", self.projection.name)
-                await self._store.record_error(self.projection.name, repr(exc))
-                await asyncio.sleep(1.0)
-                await self.start()
+                self._failed(exc)
+                log.exception(
+                    "projection %s failed; retrying in %.1fs", self.projection.name, pause
+                )
+                with contextlib.suppress(Exception):  # the store may be what fails
+                    await self._store.record_error(self.projection.name, repr(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_MAX_SEC)
+                loaded = False  # what was folded in memory may not be stored: reload the rows
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
 
     async def _tail(self) -> None:
         queue: asyncio.Queue[StoredCommit] = asyncio.Queue(maxsize=self._batch)

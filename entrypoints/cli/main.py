@@ -14,11 +14,13 @@ from pathlib import Path
 import msgspec
 
 from application.log.intake import IntakeConfig
+from domain.names import InvalidName, channel_name
 from entrypoints.cli.identity import add_identity_parsers, run_blessed, run_secret
+from entrypoints.cli.nats_options import ENV_ALLOW_OPEN, add_nats_options
 from entrypoints.cli.replay import add_replay_parser, run_replay
 from entrypoints.cli.token import add_token_parser, run_token
 from entrypoints.config.loader import ConfigError, load
-from entrypoints.config.settings import Settings
+from entrypoints.config.settings import HttpLimits, Settings
 from entrypoints.version import webqueue_version
 
 
@@ -37,6 +39,13 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return number
+
+
+def _cytube_channel(value: str) -> str:
+    try:
+        return channel_name(value)
+    except InvalidName as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def _port(value: str) -> int:
@@ -64,6 +73,7 @@ def _common(parser: argparse.ArgumentParser, *, log: bool = True) -> None:
             help="NATS with JetStream to use; without it the data dir's embedded server is "
             "reused if running, else started",
         )
+        add_nats_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, help="HTTP port (default 8080)")
-    serve.add_argument("--channel", help="CyTube channel (default lobby)")
+    serve.add_argument("--channel", type=_cytube_channel, help="CyTube channel (default lobby)")
     serve.add_argument("--db", help="read-model database URL (default: SQLite in the data dir)")
     serve.add_argument(
         "--cytube",
@@ -121,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--title", help="the channel's name as the pages show it")
     serve.add_argument("--accent", help="the pages' accent colour (#rrggbb)")
+    serve.add_argument(
+        "--ws-max-connections",
+        type=_positive_int,
+        help=f"live sockets held in all (default {HttpLimits().ws_max_connections})",
+    )
+    serve.add_argument(
+        "--ws-max-per-ip",
+        type=_positive_int,
+        help="live sockets from one client address; behind a reverse proxy, have it send "
+        f"X-Forwarded-For (default {HttpLimits().ws_max_per_ip})",
+    )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
 
     rebuild = sub.add_parser("rebuild", help="drop the projections and replay them from the log")
@@ -167,6 +188,9 @@ FLAGS = {
     "title": "channel_title",
     "accent": "accent",
     "admin": "identity.admins",
+    "nats_creds": "nats_creds",
+    "ws_max_connections": "http_limits.ws_max_connections",
+    "ws_max_per_ip": "http_limits.ws_max_per_ip",
 }
 
 
@@ -198,6 +222,12 @@ def _settings(args: argparse.Namespace) -> Settings:
     """Defaults < the config file < the environment < the flags given (docs/configuration.md)."""
     flags = _flags(args)
     _identity_flags(args, flags)
+    if getattr(args, "allow_open_nats", False) or os.environ.get(ENV_ALLOW_OPEN, "") in (
+        "1",
+        "true",
+        "yes",
+    ):
+        flags["allow_open_nats"] = True
     return load(getattr(args, "config", None), env=os.environ, flags=flags)
 
 

@@ -32,6 +32,7 @@ from application.log.replay import (
     replay_query,
     scan,
 )
+from entrypoints.cli.nats_options import add_nats_options, nats_settings
 from entrypoints.config.settings import DEFAULT_DATA_DIR, Settings
 
 _BUFFER = 1 << 16
@@ -85,6 +86,7 @@ def add_replay_parser(
         "for the replay (default: ./.webqueue)",
     )
     where.add_argument("--nats-url", metavar="URL", help="NATS with JetStream to read instead")
+    add_nats_options(replay)
     replay.add_argument("--channel", type=_channel, help="only this channel")
     replay.add_argument(
         "--since",
@@ -222,7 +224,7 @@ async def _replay(args: argparse.Namespace, query: ReplayQuery, out: BinaryIO) -
     from entrypoints.bootstrap import open_log
     from entrypoints.cli.progress import Progress
 
-    settings = Settings(data_dir=args.data_dir, nats_url=args.nats_url)
+    settings = Settings(data_dir=args.data_dir, nats_url=args.nats_url, **nats_settings(args))
     if settings.nats_url is None:
         log_ = await open_log(settings)
     else:  # a one-off reader fails clearly rather than waiting for NATS forever

@@ -73,12 +73,26 @@ class LockConfig:
 
 
 @frozen
+class HttpLimits:
+    """What one client may hold of the HTTP server (entrypoints.http.limits says why)."""
+
+    ws_max_connections: int = 5_000
+    ws_max_per_ip: int = 50
+    ws_max_frame_bytes: int = 4_096
+    http_max_connections: int = 10_000
+    header_timeout_sec: float = 10.0
+    max_body_bytes: int = 4 * 1024 * 1024  # more than any command needs (a commit is <= 1 MiB)
+
+
+@frozen
 class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     host: str = "127.0.0.1"
     port: int = field(default=8080, validator=_port)
     channel: str = field(default="lobby", validator=_not_blank)
     nats_url: str | None = field(default=None, metadata={"url": True})
+    nats_creds: Path | None = None  # a credentials file for --nats-url (adapters.nats.credentials)
+    allow_open_nats: bool = False  # run on a server that lets anyone in (tests, benchmarks)
     db_url: str | None = field(default=None, metadata={"url": True})
     cytube: Literal["sim", "kryten"] = "sim"
     economy: Literal["local", "kryten"] = "local"
@@ -90,6 +104,7 @@ class Settings:
     channel_title: str | None = None  # the name the pages show (default: the channel's)
     # The pages' accent colour (a dark one: white text sits on it).
     accent: str = field(default="#2454c5", validator=_colour)
+    http_limits: HttpLimits = field(factory=HttpLimits)
     sim_speed: float = field(default=1.0, validator=_positive)
     sim_seed_demo: bool = True
     stream: str = field(default="WEBQUEUE", validator=_not_blank)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from importlib.resources import files
 from typing import Annotated
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.params import QueryParameter
 
 from application.admin.viewer import CommitView, Progress, ProjectionInfo, TablePage
 from entrypoints.http.auth import IdentityDep
+from entrypoints.http.hardening import page_csp
 from entrypoints.http.params import PathInt, PathText, ServicesDep
 
 
@@ -41,7 +42,7 @@ class AdminController(Controller):
         identity: IdentityDep,
         name: PathText,
         table: PathText,
-        page: Annotated[int, QueryParameter(name="page", ge=1)] = 1,
+        page: Annotated[int, QueryParameter(name="page", ge=1, le=1_000_000)] = 1,
         size: Annotated[int, QueryParameter(name="size", ge=1, le=500)] = 50,
         sort: Annotated[str | None, QueryParameter(name="sort", max_length=100)] = None,
         desc: Annotated[bool, QueryParameter(name="desc")] = False,
@@ -58,6 +59,7 @@ class AdminController(Controller):
 
 
 @get("/admin", media_type="text/html", include_in_schema=False)
-async def admin_page() -> str:
+async def admin_page() -> Response[str]:
     """The viewer itself: one static page, no build step, works straight from pip install."""
-    return files("entrypoints").joinpath("static/admin.html").read_text(encoding="utf-8")
+    html = files("entrypoints").joinpath("static/admin.html").read_text(encoding="utf-8")
+    return Response(html, headers={"content-security-policy": page_csp(html)})

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
@@ -14,10 +15,13 @@ from entrypoints.http.admin import AdminController
 from entrypoints.http.auth import AUTH_DEPENDENCIES, AUTH_EXCEPTION_HANDLERS, TokenController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, error_body
 from entrypoints.http.events import EventsController
+from entrypoints.http.hardening import hardened
 from entrypoints.http.health import health
 from entrypoints.http.identity import BlessedController, SessionController, SignInController
+from entrypoints.http.limits import WsLimits
 from entrypoints.http.media_links import MediaLinkController
 from entrypoints.http.metrics import metrics_handler
+from entrypoints.http.names import NAME_EXCEPTION_HANDLERS, names_at_the_edge
 from entrypoints.http.pages import TEMPLATES, page_routes
 from entrypoints.http.pay import PayController
 from entrypoints.http.playlists import PlaylistController
@@ -70,16 +74,21 @@ def create_app(services: Services) -> Litestar:
         handlers.extend([SimController, SimDemoController])
     return Litestar(
         route_handlers=handlers,
-        guards=[admitted],
+        state=State({"ws_limits": WsLimits(services.kernel.settings.http_limits)}),
+        request_max_body_size=services.kernel.settings.http_limits.max_body_bytes,
+        guards=[names_at_the_edge, admitted],
         dependencies={
             "services": Provide(lambda: services, sync_to_thread=False),
             **AUTH_DEPENDENCIES,
         },
-        exception_handlers={
-            **EXCEPTION_HANDLERS,
-            **AUTH_EXCEPTION_HANDLERS,
-            QueueFailed: _queue_failed,
-        },
+        **hardened(
+            {
+                **EXCEPTION_HANDLERS,
+                **AUTH_EXCEPTION_HANDLERS,
+                **NAME_EXCEPTION_HANDLERS,
+                QueueFailed: _queue_failed,
+            }
+        ),
         openapi_config=OpenAPIConfig(
             title="webqueue",
             version=webqueue_version(),

@@ -9,13 +9,20 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from application.cytube.port import CytubeUnavailable
-from application.errors import NotFoundError
+from application.errors import NotFoundError, StorageUnavailable
 from application.log.intake import Busy
-from application.log.ports import ConcurrencyConflict, StoreUnavailable
+from application.log.ports import CommitTooLarge, ConcurrencyConflict, StoreUnavailable
 from application.pay.economy import EconomyUnavailable, OutcomeUnknown
 from domain.errors import Rejected
 from domain.promos.config import InvalidSetting
-from entrypoints.failures import BUSY, CYTUBE_DOWN, ECONOMY_DOWN, PeerUnavailable
+from entrypoints.failures import (
+    BUSY,
+    CYTUBE_DOWN,
+    ECONOMY_DOWN,
+    TOO_LARGE,
+    PeerUnavailable,
+    too_large_message,
+)
 
 log = logging.getLogger("webqueue.http")
 
@@ -72,6 +79,18 @@ def _unavailable(_: Request[Any, Any, Any], exc: StoreUnavailable) -> Response[A
     )
 
 
+def _storage(_: Request[Any, Any, Any], exc: StorageUnavailable) -> Response[Any]:
+    log.warning("storage unavailable: %s", exc)
+    return Response(
+        error_body(
+            "storage_unavailable",
+            f"The service's storage refused a write ({exc}); it tries again by itself.",
+        ),
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
 def _busy(_: Request[Any, Any, Any], exc: ConcurrencyConflict) -> Response[Any]:
     log.warning("gave up after repeated write conflicts: %s", exc)
     return Response(error_body(BUSY[0], BUSY[1]), status_code=503, headers={"Retry-After": "1"})
@@ -106,6 +125,22 @@ def _cytube_failed(_: Request[Any, Any, Any], exc: CytubeUnavailable) -> Respons
     return Response(error_body(CYTUBE_DOWN, message), status_code=503, headers={"Retry-After": "5"})
 
 
+def _too_large(_: Request[Any, Any, Any], exc: CommitTooLarge) -> Response[Any]:
+    return Response(error_body(TOO_LARGE, too_large_message(exc)), status_code=413)
+
+
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """msgspec refuses JSON nested past its depth limit with a RecursionError: the body is at
+    fault, not us. Any other RecursionError is a bug of ours, answered as one."""
+    if "deserializ" in str(exc):
+        return Response(
+            error_body("invalid_request", "The JSON body is nested too deeply."), status_code=400
+        )
+    from entrypoints.http.hardening import unexpected
+
+    return unexpected(request, exc)
+
+
 def _invalid(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     return Response(
         error_body("invalid_request", str(exc.detail), fields=exc.extra or []), status_code=400
@@ -124,6 +159,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     Rejected: _rejected,
     NotFoundError: _missing,
     StoreUnavailable: _unavailable,
+    StorageUnavailable: _storage,
     ConcurrencyConflict: _busy,
     Busy: _behind,
     PeerUnavailable: _peer_down,
@@ -131,5 +167,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     OutcomeUnknown: _economy_failed,
     CytubeUnavailable: _cytube_failed,
     ValidationException: _invalid,
+    CommitTooLarge: _too_large,
+    RecursionError: _too_deep,
     HTTPException: _http,
 }

@@ -48,10 +48,9 @@ async def health(services: ServicesDep) -> Response[Health]:
         projections[runner.projection.name] = ProjectionHealth(
             status.position, lag, status.last_error
         )
-    parts: dict[str, PartView] = {}
-    for capability in services.capabilities:
-        for name, part in (await capability.health()).items():
-            parts[name] = PartView(part.status, part.detail)
+    parts = {
+        name: PartView(part.status, part.detail) for name, part in (await services.health()).items()
+    }
     healthy = connected and all(p.status == "ok" for p in parts.values())
     body = Health(
         status="ok" if healthy else "degraded",

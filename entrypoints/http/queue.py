@@ -14,6 +14,7 @@ from application.errors import NotFoundError
 from application.log.replay import BadReplayQuery, parse_log_point
 from application.queue.time_travel import TimeTravel
 from application.queue.view import QueueView
+from entrypoints.http.limits import WsLimits
 from entrypoints.http.params import Channel, ServicesDep
 from entrypoints.services import Services
 
@@ -73,6 +74,18 @@ class QueueController(Controller):
         except NotFoundError as exc:
             await socket.close(code=4404, reason=exc.message[:120])
             return
+        limits: WsLimits = socket.app.state.ws_limits
+        ip = socket.client.host if socket.client else "?"
+        refused = limits.admit(ip)
+        if refused is not None:
+            await socket.close(code=1013, reason=refused[:120])  # "try again later"
+            return
+        try:
+            await self._serve(socket, services, channel)
+        finally:
+            limits.release(ip)
+
+    async def _serve(self, socket: WebSocket, services: Services, channel: str) -> None:
         await socket.accept()
         watcher = await services.queue.live.watch(channel)
         # Client frames are read and ignored; the disconnect (or any failure) closes the mailbox.

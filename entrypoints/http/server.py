@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from entrypoints.http.app import create_app
+from entrypoints.http.limits import guarded_protocol
 from entrypoints.services import Services
 
 
@@ -51,12 +52,17 @@ def http_server(
     if per_message_deflate is None:
         per_message_deflate = per_message_deflate_default()
     settings = services.kernel.settings
+    limits = settings.http_limits
     config = uvicorn.Config(
         create_app(services),
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        http=guarded_protocol(limits),  # h11 with a deadline for each request's headers
         ws="auto",
         ws_per_message_deflate=per_message_deflate,
+        ws_max_size=limits.ws_max_frame_bytes,  # the live socket needs nothing from clients
+        ws_max_queue=4,
+        limit_concurrency=limits.http_max_connections,
     )
     return OrderlyServer(config)

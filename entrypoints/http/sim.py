@@ -1,4 +1,9 @@
-"""Controls for the simulated CyTube channel (embedded default only)."""
+"""Controls for the simulated CyTube channel (embedded default only).
+
+Reading the simulated channel is open, like the queue; every control that changes it (users
+joining and leaving, skips, the clock, faults) needs an admin token: they make buyers "leave"
+(and so refunds), skip paid items and move time.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,12 @@ from msgspec import Meta
 
 from adapters.sim.playlist import QueueFail
 from application.errors import NotFoundError
+from application.identity.roles import Identity, require
 from domain.media import Media
+from entrypoints.http.auth import BEARER, IdentityDep
 from entrypoints.http.params import Channel, ServicesDep, Uid, UserName
+from entrypoints.schemas import CytubeUser
 from entrypoints.services import Services
-
-Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")]
 
 
 class AddMedia(msgspec.Struct, forbid_unknown_fields=True):
@@ -26,7 +32,7 @@ class AddMedia(msgspec.Struct, forbid_unknown_fields=True):
     duration_sec: Annotated[int, Meta(ge=0, le=7 * 24 * 3600)] = 0
     pos: Literal["end", "next"] = "end"
     temp: bool = False
-    queued_by: Annotated[str, Meta(max_length=100)] = ""
+    queued_by: Annotated[str, Meta(max_length=20)] = ""
 
 
 class Added(msgspec.Struct):
@@ -38,7 +44,7 @@ class Move(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Join(msgspec.Struct, forbid_unknown_fields=True):
-    name: Name
+    name: CytubeUser
     rank: Annotated[float, Meta(ge=0, le=5)] = 1
     afk: bool = False
 
@@ -94,7 +100,12 @@ class QueueFailed(Exception):
         self.message = message
 
 
-def _sim(services: Services, channel: str):  # type: ignore[no-untyped-def]
+def _sim(  # type: ignore[no-untyped-def]
+    services: Services, channel: str, admin: Identity | None = None
+):
+    """The simulated channel; with `admin`, only if that identity is an admin's."""
+    if admin is not None:
+        require(admin, "admin")
     sim = services.cytube.simulator
     if sim is None:
         raise NotFoundError(
@@ -108,6 +119,8 @@ def _sim(services: Services, channel: str):  # type: ignore[no-untyped-def]
 class SimController(Controller):
     path = "/api/v1/sim/{channel:str}"
     tags = ["simulator"]
+    security = BEARER  # the reads need none, every control an admin's
+    opt = {"user_params": ("name",)}
 
     @get("/", summary="The simulated CyTube channel as it is")
     async def state(self, services: ServicesDep, channel: Channel) -> SimState:
@@ -135,8 +148,14 @@ class SimController(Controller):
         )
 
     @post("/media", summary="Queue media, as a CyTube user would", status_code=201)
-    async def add(self, services: ServicesDep, channel: Channel, data: JSONBody[AddMedia]) -> Added:
-        sim = _sim(services, channel)
+    async def add(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        data: JSONBody[AddMedia],
+    ) -> Added:
+        sim = _sim(services, channel, identity)
         media = Media(data.media_type, data.media_id, data.title, data.duration_sec)
         try:
             uid = await sim.add(media, data.pos, data.temp, data.queued_by)
@@ -145,47 +164,69 @@ class SimController(Controller):
         return Added(uid)
 
     @delete("/media/{uid:int}", summary="Delete an item", status_code=204)
-    async def remove(self, services: ServicesDep, channel: Channel, uid: Uid) -> None:
-        sim = _sim(services, channel)
+    async def remove(
+        self, services: ServicesDep, identity: IdentityDep, channel: Channel, uid: Uid
+    ) -> None:
+        sim = _sim(services, channel, identity)
         if all(item.uid != uid for item in sim.playlist()):
             raise NotFoundError("unknown_item", f"No item with uid {uid} is on the playlist.")
         await sim.delete(uid)
 
     @post("/media/{uid:int}/move", summary="Move an item after another uid", status_code=204)
     async def move(
-        self, services: ServicesDep, channel: Channel, uid: Uid, data: JSONBody[Move]
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        uid: Uid,
+        data: JSONBody[Move],
     ) -> None:
-        await _sim(services, channel).move(uid, data.after)
+        await _sim(services, channel, identity).move(uid, data.after)
 
     @post("/skip", summary="Skip to the next item", status_code=204)
-    async def skip(self, services: ServicesDep, channel: Channel) -> None:
-        await _sim(services, channel).skip()
+    async def skip(self, services: ServicesDep, identity: IdentityDep, channel: Channel) -> None:
+        await _sim(services, channel, identity).skip()
 
     @post("/users", summary="A user joins", status_code=204)
-    async def join(self, services: ServicesDep, channel: Channel, data: JSONBody[Join]) -> None:
-        await _sim(services, channel).join(data.name, data.rank, data.afk)
+    async def join(
+        self, services: ServicesDep, identity: IdentityDep, channel: Channel, data: JSONBody[Join]
+    ) -> None:
+        await _sim(services, channel, identity).join(data.name, data.rank, data.afk)
 
     @delete("/users/{name:str}", summary="A user leaves", status_code=204)
-    async def leave(self, services: ServicesDep, channel: Channel, name: UserName) -> None:
-        await _sim(services, channel).leave(name)
+    async def leave(
+        self, services: ServicesDep, identity: IdentityDep, channel: Channel, name: UserName
+    ) -> None:
+        await _sim(services, channel, identity).leave(name)
 
     @put("/users/{name:str}/afk", summary="A user goes AFK or comes back", status_code=204)
     async def afk(
-        self, services: ServicesDep, channel: Channel, name: UserName, data: JSONBody[Afk]
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        name: UserName,
+        data: JSONBody[Afk],
     ) -> None:
-        await _sim(services, channel).set_afk(name, data.afk)
+        await _sim(services, channel, identity).set_afk(name, data.afk)
 
     @post("/clock/advance", summary="Move the virtual clock forward", status_code=204)
     async def advance(
-        self, services: ServicesDep, channel: Channel, data: JSONBody[Advance]
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        data: JSONBody[Advance],
     ) -> None:
-        sim = _sim(services, channel)
+        sim = _sim(services, channel, identity)
         services.kernel.clock.advance(data.seconds)  # type: ignore[attr-defined]
         await sim.play_due()
 
     @post("/faults", summary="Make the simulated CyTube fail the next calls", status_code=204)
-    async def faults(self, services: ServicesDep, channel: Channel, data: JSONBody[Faults]) -> None:
-        _sim(services, channel)
+    async def faults(
+        self, services: ServicesDep, identity: IdentityDep, channel: Channel, data: JSONBody[Faults]
+    ) -> None:
+        _sim(services, channel, identity)
         cytube: Any = services.cytube.port  # the simulated one: the controls exist only here
         if data.fail_adds:
             cytube.fail_adds(data.fail_adds, transient=data.transient)

@@ -61,13 +61,25 @@ class Cytube(Plain):
         return self.watch is None or self.watch.available
 
     async def health(self) -> Mapping[str, PartHealth]:
+        parts: dict[str, PartHealth] = {}
         if self.watch is None:
-            return {"cytube": PartHealth("ok", "simulated channel")}
-        part = self.watch.health()
-        notes = [part.detail] if part.detail else []
-        if self.resync is not None and self.resync.stats.last_error:
-            notes.append(f"last snapshot failed: {self.resync.stats.last_error}")
-        return {"cytube": PartHealth(part.status, "; ".join(notes) or None)}
+            parts["cytube"] = PartHealth("ok", "simulated channel")
+        else:
+            part = self.watch.health()
+            notes = [part.detail] if part.detail else []
+            if self.resync is not None and self.resync.stats.last_error:
+                notes.append(f"last snapshot failed: {self.resync.stats.last_error}")
+            parts["cytube"] = PartHealth(part.status, "; ".join(notes) or None)
+        if self.simulator is not None:
+            parts["simulator"] = self.simulator.health()
+        if self.inbound is not None:
+            listening = self.inbound.running
+            parts["kryten-inbound"] = (
+                PartHealth("ok")
+                if listening
+                else PartHealth("down", "not listening to Kryten-Robot's events")
+            )
+        return parts
 
 
 def wire_cytube(

@@ -4,14 +4,14 @@ and the command handler, log tail and intake over them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable
 
-from attrs import define, field
+from attrs import define
 from nats.aio.client import Client
 
 from adapters.log.codec import Codec
 from adapters.log.jetstream_store import JetStreamEventStore
+from adapters.nats.connection import NatsConnection
+from adapters.nats.credentials import NatsCredentials
 from adapters.nats.embedded_server import EmbeddedNatsServer
 from adapters.sql.projection_store import SqlProjectionStore
 from adapters.telemetry.prometheus import PrometheusMetrics
@@ -31,12 +31,11 @@ class Log:
     server: EmbeddedNatsServer | None
     url: str
     codec: Codec  # the log's own wire format, for every reader that shows events as JSON
-    # Called when the connection is back after a drop (what was published meanwhile is lost).
-    on_reconnect: list[Callable[[], None]] = field(factory=list)
+    connection: NatsConnection  # keeps `nc` open: reopened when closed, its server revived
+    credentials: NatsCredentials  # how `nc` signed in (never printed: its repr hides secrets)
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.nc.drain()
+        await self.connection.close()
         if self.server is not None:
             await asyncio.to_thread(self.server.stop)
 

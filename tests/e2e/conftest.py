@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 from attrs import frozen
+from nats.aio.client import Client
 
-from adapters.nats.embedded_server import pid_alive
+from adapters.nats.embedded_server import COMMANDS_INBOX, COMMANDS_USER, pid_alive
 from application.identity.rules import IdentityConfig
 from entrypoints.config.settings import Settings
 from entrypoints.http.server import http_server
@@ -37,6 +39,7 @@ class Running:
     commands: NatsCommands
     base: str
     http: httpx.AsyncClient
+    sim: httpx.AsyncClient  # the same server, as an admin: the simulator's controls need one
 
     @property
     def ws(self) -> str:
@@ -57,10 +60,40 @@ async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
         while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
             await asyncio.sleep(0.02)
         base = f"http://127.0.0.1:{settings.port}"
-        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-            yield Running(services, served.commands, base, http)
+        token, _ = services.identity.signer.issue(
+            "boss", "admin", ttl_sec=24 * 3600, now=services.kernel.wall_clock.now()
+        )
+        admin = {"authorization": f"Bearer {token}"}
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=10) as http,
+            httpx.AsyncClient(base_url=base, timeout=10, headers=admin) as sim,
+        ):
+            yield Running(services, served.commands, base, http, sim)
         server.should_exit = True
         await task
+
+
+async def command_client(svc: Running) -> Client:
+    """A client of the command subjects as another program would be one: signed in as the
+    embedded server's `commands` user (send commands, read its own replies, nothing else)."""
+    server = svc.services.kernel.log.server
+    assert server is not None, "the service runs on its embedded nats-server"
+    return await nats.connect(
+        svc.services.kernel.log.url,
+        inbox_prefix=COMMANDS_INBOX,
+        **server.credentials(COMMANDS_USER).connect_options(),
+    )
+
+
+@pytest.fixture
+def open_broker(tmp_path: Path) -> Iterator[str]:
+    """A nats-server of the test's own, without users (an open one, as a test server is): a
+    service on it needs `allow_open_nats=True`. Its own, so its `wq.ev.>` stream overlaps no
+    other test's."""
+    from adapters.nats.embedded_server import EmbeddedNatsServer
+
+    with EmbeddedNatsServer(tmp_path / "broker", auth=False) as server:
+        yield server.url
 
 
 @pytest.fixture

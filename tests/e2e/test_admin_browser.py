@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import missing
 from tests.e2e.conftest import Running, serving
 from tests.e2e.test_http_and_live import caught_up
 from tests.e2e.test_pay_to_play import bearer, joins
@@ -31,10 +32,14 @@ CHROMIUM = (
     or shutil.which("chromium")
     or shutil.which("chromium-browser")
 )
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium on PATH (apt-get install chromium, or set WEBQUEUE_CHROMIUM)",
-)
+
+
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    if CHROMIUM is None:
+        missing("no Chromium on PATH (apt-get install chromium, or set WEBQUEUE_CHROMIUM)")
+
+
 ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -138,7 +143,7 @@ async def test_the_viewer_end_to_end(page: tuple[Any, Running]) -> None:
     await tab.locator("#queue-table tr:has-text('paid by alice')").wait_for(timeout=15_000)
     await shot(tab, "admin-queue")
     before = await tab.inner_text("#now-playing")
-    await svc.http.post("/api/v1/sim/lobby/clock/advance", json={"seconds": 600})
+    await svc.sim.post("/api/v1/sim/lobby/clock/advance", json={"seconds": 600})
     await tab.wait_for_function(
         "(old) => document.querySelector('#now-playing').innerText !== old",
         arg=before,

@@ -73,17 +73,19 @@ def test_serve_moves_the_queue_on_its_own_at_sim_speed_60(data_dir: Path) -> Non
 
 
 def test_kill_9_then_restart_keeps_the_queue_and_rebuild_matches(data_dir: Path) -> None:
-    svc = Service(data_dir)
+    svc = Service(data_dir, "--admin", "boss")
     svc.wait_healthy()
+    admin = {"authorization": f"Bearer {token(data_dir, 'boss', 'admin')}"}
     svc.http.post(
         "/api/v1/sim/lobby/media",
         json={"media_type": "yt", "media_id": "fakeKill", "title": "Before the crash"},
+        headers=admin,
     ).raise_for_status()
     svc.wait_healthy()
     before = shape(svc.queue())
     assert svc.stop(signal.SIGKILL) == -signal.SIGKILL
 
-    again = Service(data_dir)
+    again = Service(data_dir, "--admin", "boss")
     try:
         again.wait_healthy()
         assert shape(again.queue()) == before
@@ -155,7 +157,7 @@ def test_kill_9_mid_purchase_then_restart_leaves_nothing_unresolved(data_dir: Pa
     svc.http.post(
         "/api/v1/channels/lobby/wallets/vic/grants", json={"amount": 100_000}, headers=admin
     ).raise_for_status()
-    svc.http.post("/api/v1/sim/lobby/users", json={"name": "vic"}).raise_for_status()
+    svc.http.post("/api/v1/sim/lobby/users", json={"name": "vic"}, headers=admin).raise_for_status()
     rids = []
     for n in range(12):
         body = {"media_type": "yt", "media_id": f"kill{n}", "duration_sec": 120, "tier": "queue"}

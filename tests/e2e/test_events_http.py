@@ -112,7 +112,7 @@ async def test_pages_by_after_position_cover_the_log_exactly_once(service: Runni
     admin = bearer(service, "boss", "admin")
     big = await big_commit(service, 5)
     body = {"media_type": "yt", "media_id": "fakeAfterBig", "title": "After the big one"}
-    assert (await service.http.post("/api/v1/sim/lobby/media", json=body)).status_code == 201
+    assert (await service.sim.post("/api/v1/sim/lobby/media", json=body)).status_code == 201
     await caught_up(service)
     head = await service.services.kernel.log.events.head()
     assert head > big
@@ -208,7 +208,7 @@ async def test_the_queue_as_of_an_early_position_is_the_fold_of_the_log_up_to_it
     commits = await service.services.kernel.log.events.read_stream(queue_stream("lobby"))
     early = commits[min(3, len(commits) - 1)]  # a few demo items in: a shorter playlist
     body = {"media_type": "yt", "media_id": "fakeLater", "title": "Added later"}
-    assert (await service.http.post("/api/v1/sim/lobby/media", json=body)).status_code == 201
+    assert (await service.sim.post("/api/v1/sim/lobby/media", json=body)).status_code == 201
     await caught_up(service)
     now = await queue(service)
 

@@ -189,7 +189,7 @@ def test_kill_9_during_a_burst_of_200_purchases_loses_and_doubles_nothing(
         admin = bearer(data_dir, "boss", "admin")
         viewers = {u: bearer(data_dir, u, "viewer") for u in USERS}
         for user in USERS:
-            joined = svc.http.post("/api/v1/sim/lobby/users", json={"name": user})
+            joined = svc.http.post("/api/v1/sim/lobby/users", json={"name": user}, headers=admin)
             assert joined.status_code == 204, joined.text
             granted = svc.http.post(
                 f"/api/v1/channels/lobby/wallets/{user}/grants",

@@ -44,7 +44,7 @@ SETTLED = ("positioned", "playing", "played")
 
 @pytest.fixture
 async def nats_server(tmp_path: Path) -> AsyncIterator[EmbeddedNatsServer]:
-    server = EmbeddedNatsServer(tmp_path / "broker", port=free_port())
+    server = EmbeddedNatsServer(tmp_path / "broker", port=free_port(), auth=False)
     await asyncio.to_thread(server.start)
     try:
         yield server
@@ -97,13 +97,18 @@ async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_
 ) -> None:
     url = nats_server.url
     async with serving(
-        tmp_path / "data", nats_url=url, cytube="sim", economy="local", sim_speed=10.0
+        tmp_path / "data",
+        nats_url=url,
+        cytube="sim",
+        economy="local",
+        sim_speed=10.0,
+        allow_open_nats=True,  # a test broker without users
     ) as svc:
         await eventually(lambda: healthy(svc), "a healthy start", RECOVER_WITHIN)
         admin, alice = bearer(svc, "boss", "admin"), bearer(svc, "alice", "viewer")
         acked: dict[str, Any] = {"requests": [], "grants": [], "media": []}
 
-        r = await svc.http.post("/api/v1/sim/lobby/users", json={"name": "alice"})
+        r = await svc.sim.post("/api/v1/sim/lobby/users", json={"name": "alice"})
         assert r.status_code == 204, r.text
         r = await svc.http.post(
             "/api/v1/channels/lobby/wallets/alice/grants", json={"amount": 5001}, headers=admin
@@ -185,7 +190,9 @@ async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_
         assert not slow, f"commands during the gap waited instead of failing fast: {took}"
         await asyncio.sleep(max(0.0, GAP_SEC - (time.monotonic() - gap_started)))
 
-        restarted = EmbeddedNatsServer(tmp_path / "broker", port=int(url.rsplit(":", 1)[1]))
+        restarted = EmbeddedNatsServer(
+            tmp_path / "broker", port=int(url.rsplit(":", 1)[1]), auth=False
+        )
         await asyncio.to_thread(restarted.start)
         assert restarted.url == url
         gap = time.monotonic() - gap_started
@@ -211,7 +218,7 @@ async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_
             )
             assert r.status_code == 201, r.text
             acked["grants"].append(5003)
-            r = await svc.http.post(
+            r = await svc.sim.post(
                 "/api/v1/sim/lobby/media",
                 json={"media_type": "yt", "media_id": "fakeAfter", "duration_sec": 60},
             )
@@ -245,7 +252,7 @@ async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_
             assert r.status_code == 202, r.text
             acked["requests"].append("outage-req-4")
             assert await settled(svc, "outage-req-4", alice, RECOVER_WITHIN) in SETTLED
-            r = await svc.http.delete("/api/v1/sim/lobby/users/alice")
+            r = await svc.sim.delete("/api/v1/sim/lobby/users/alice")
             assert r.status_code == 204, r.text
 
             async def all_settled_after_leaving() -> list[dict[str, Any]] | None:

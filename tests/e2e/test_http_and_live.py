@@ -59,7 +59,7 @@ async def test_the_demo_channel_queue_is_served_from_the_projection(service: Run
 async def test_media_queued_in_cytube_appears_in_the_shadow(service: Running) -> None:
     await caught_up(service)
     body = {"media_type": "yt", "media_id": "fakeNew01", "title": "New clip", "duration_sec": 90}
-    response = await service.http.post("/api/v1/sim/lobby/media", json=body)
+    response = await service.sim.post("/api/v1/sim/lobby/media", json=body)
     assert response.status_code == 201
     uid = response.json()["uid"]
 
@@ -82,7 +82,7 @@ async def test_the_live_socket_sends_the_queue_then_every_change(service: Runnin
         assert first["now_playing"]["item"]["title"] == DEMO_PLAYLIST[0].title
         advance = DEMO_PLAYLIST[0].duration_sec + 10
         sent = time.monotonic()
-        response = await service.http.post(
+        response = await service.sim.post(
             "/api/v1/sim/lobby/clock/advance", json={"seconds": advance}
         )
         assert response.status_code == 204
@@ -105,19 +105,19 @@ async def test_bad_input_is_refused_clearly_and_changes_nothing(service: Running
         {"media_type": "yt", "media_id": "x", "surprise": 1},
     ]
     for body in bad:
-        response = await service.http.post("/api/v1/sim/lobby/media", json=body)
+        response = await service.sim.post("/api/v1/sim/lobby/media", json=body)
         assert response.status_code == 400, body
         assert response.json()["error"]["code"] == "invalid_request"
-    not_json = await service.http.post(
+    not_json = await service.sim.post(
         "/api/v1/sim/lobby/media", content=b"{nope", headers={"content-type": "application/json"}
     )
     assert not_json.status_code == 400
     missing = await service.http.get("/api/v1/channels/nowhere/queue")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_channel"
-    gone = await service.http.delete("/api/v1/sim/lobby/media/9999")
+    gone = await service.sim.delete("/api/v1/sim/lobby/media/9999")
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "unknown_item"
     again = DEMO_PLAYLIST[3]
-    duplicate = await service.http.post(
+    duplicate = await service.sim.post(
         "/api/v1/sim/lobby/media", json={"media_type": again.type, "media_id": again.id}
     )
     assert duplicate.status_code == 409 and duplicate.json()["error"]["code"] == "queue_fail"

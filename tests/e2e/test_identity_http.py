@@ -47,15 +47,16 @@ WRITES: list[tuple[str, str, Any, str | None]] = [
     ("PUT", f"{C}/blessed/zed", None, "admin"),
     ("DELETE", f"{C}/blessed/zed", None, "admin"),
     ("POST", "/api/v1/sim/lobby/wallets/zed/top-up", None, "admin"),
-    ("POST", "/api/v1/sim/lobby/media", {"media_type": "yt", "media_id": "s-{role}"}, ANY),
-    ("POST", "/api/v1/sim/lobby/clock/advance", {"seconds": 1}, ANY),
-    ("PUT", "/api/v1/sim/lobby/users/zed/afk", {"afk": False}, ANY),
-    ("POST", "/api/v1/sim/lobby/faults", {}, ANY),
-    ("POST", "/api/v1/sim/lobby/users", {"name": "zed"}, ANY),
-    ("DELETE", "/api/v1/sim/lobby/users/nobody", None, ANY),
-    ("POST", "/api/v1/sim/lobby/media/999999/move", {"after": "append"}, ANY),
-    ("DELETE", "/api/v1/sim/lobby/media/999999", None, ANY),
-    ("POST", "/api/v1/sim/lobby/skip", None, ANY),
+    ("POST", "/api/v1/sim/lobby/media", {"media_type": "yt", "media_id": "s-{role}"}, "admin"),
+    ("POST", "/api/v1/sim/lobby/clock/advance", {"seconds": 1}, "admin"),
+    ("PUT", "/api/v1/sim/lobby/users/zed/afk", {"afk": False}, "admin"),
+    ("POST", "/api/v1/sim/lobby/faults", {}, "admin"),
+    ("POST", "/api/v1/sim/lobby/users", {"name": "zed"}, "admin"),
+    ("DELETE", "/api/v1/sim/lobby/users/nobody", None, "admin"),
+    ("POST", "/api/v1/sim/lobby/media/999999/move", {"after": "append"}, "admin"),
+    ("DELETE", "/api/v1/sim/lobby/media/999999", None, "admin"),
+    ("POST", "/api/v1/sim/lobby/skip", None, "admin"),
+    ("POST", "/api/v1/sim/lobby/demo/join", {"name": "zed"}, ANY),
     ("POST", "/api/v1/signin/code", {"name": "zed"}, ANY),
     ("POST", "/api/v1/signin/block-ip", None, ANY),
     ("POST", "/api/v1/signin/verify", {"name": "zed", "code": "WRONGONE"}, ANY),
@@ -137,7 +138,7 @@ async def test_every_role_on_every_write_endpoint(service: Running) -> None:
 
 async def sign_in(svc: Running, name: str, *, rank: float = 1) -> httpx.AsyncClient:
     """A browser-like client signed in by the PM code the simulator kept."""
-    r = await svc.http.post("/api/v1/sim/lobby/users", json={"name": name, "rank": rank})
+    r = await svc.sim.post("/api/v1/sim/lobby/users", json={"name": name, "rank": rank})
     assert r.status_code == 204
     client = httpx.AsyncClient(base_url=svc.base, timeout=10)
     sent = await client.post("/api/v1/signin/code", json={"name": name})

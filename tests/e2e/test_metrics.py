@@ -82,7 +82,7 @@ async def test_handled_commands_and_appends_move_when_media_is_added(service: Ru
     await caught_up(service)
     before = await scrape(service)
     body = {"media_type": "yt", "media_id": "metrics01", "title": "Counted", "duration_sec": 90}
-    response = await service.http.post("/api/v1/sim/lobby/media", json=body)
+    response = await service.sim.post("/api/v1/sim/lobby/media", json=body)
     assert response.status_code == 201
 
     def queued(families: dict[str, Metric]) -> float:

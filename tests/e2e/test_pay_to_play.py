@@ -6,17 +6,16 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import nats
 import pytest
 from nats.aio.client import Client
 
-from tests.e2e.conftest import Running
+from tests.e2e.conftest import Running, command_client
 from tests.e2e.test_http_and_live import caught_up, eventually
 
 
 async def joins(svc: Running, user: str) -> None:
     """Buyers are in the channel (one who is not gets refunded after the grace period)."""
-    r = await svc.http.post("/api/v1/sim/lobby/users", json={"name": user})
+    r = await svc.sim.post("/api/v1/sim/lobby/users", json={"name": user})
     assert r.status_code == 204, r.text
 
 
@@ -154,7 +153,7 @@ async def test_a_failure_injected_in_the_simulator_ends_in_a_refund(service: Run
     await service.http.post(
         "/api/v1/channels/lobby/wallets/carol/grants", json={"amount": 1000}, headers=admin
     )
-    r = await service.http.post(
+    r = await service.sim.post(
         "/api/v1/sim/lobby/faults", json={"fail_adds": 1, "transient": False}
     )
     assert r.status_code == 204
@@ -185,7 +184,7 @@ async def test_a_locked_queue_refuses_with_what_and_until_when(service: Running)
 
 @pytest.fixture
 async def nc(service: Running) -> AsyncIterator[Client]:
-    client = await nats.connect(service.services.kernel.log.url)
+    client = await command_client(service)
     yield client
     await client.close()
 

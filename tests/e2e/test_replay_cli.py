@@ -104,7 +104,7 @@ async def _fill(data_dir: Path) -> Known:
     rows: list[dict[str, Any]] = []
     last: dict[StreamId, int] = {}
     with EmbeddedNatsServer(data_dir) as server:
-        nc = await nats.connect(server.url)
+        nc = await nats.connect(server.url, **server.credentials().connect_options())
         try:
             store = JetStreamEventStore(nc)
             await store.ensure_stream()

@@ -20,7 +20,7 @@ async def test_stats_match_a_count_over_the_log(service: Running) -> None:
     await settled(service, dropped, alice)
     await service.http.delete(f"/api/v1/channels/lobby/pay-items/{dropped}", headers=admin)
     await settled(service, dropped, alice, want=("refunded",))
-    await service.http.post("/api/v1/sim/lobby/clock/advance", json={"seconds": 400})
+    await service.sim.post("/api/v1/sim/lobby/clock/advance", json={"seconds": 400})
 
     events = [
         e

@@ -49,11 +49,11 @@ $("again-btn").addEventListener("click", () => { showVerify(false); $("name").fo
 $("have-code").addEventListener("click", () => showVerify(true));
 
 // ---- the demo panel (simulator only) ----------------------------------------------------------
-async function join(rank) {
+async function join() {
   if (!name()) return say($("demo-state"), "Type your name first.");
   try {
-    await api(`/api/v1/sim/${encodeURIComponent(channel)}/users`, { method: "POST", body: { name: name(), rank } });
-    say($("demo-state"), `${name()} is in the simulated channel ${channel}${rank >= 3 ? " as a channel admin" : ""}. Now send yourself a code.`, true);
+    await api(`/api/v1/sim/${encodeURIComponent(channel)}/demo/join`, { method: "POST", body: { name: name() } });
+    say($("demo-state"), `${name()} is in the simulated channel ${channel}. Now send yourself a code.`, true);
   } catch (e) { say($("demo-state"), e.message); }
 }
 
@@ -70,8 +70,7 @@ async function refreshDemo() {
 }
 
 if (simulated) {
-  $("demo-join").addEventListener("click", () => join(1));
-  $("demo-join-admin").addEventListener("click", () => join(3));
+  $("demo-join").addEventListener("click", join);
   $("name").addEventListener("change", refreshDemo);
   setInterval(refreshDemo, 2000);
 }

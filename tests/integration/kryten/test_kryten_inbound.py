@@ -509,9 +509,23 @@ async def test_stop_finishes_what_was_delivered_then_hears_nothing(
 
     assert sink.observations == [ObserveNowPlaying(u, -3.0) for u in (1, 2, 3)]
     assert not inbound.running
-    await publish(nc, channel, "setCurrent", 4)
-    await nc.flush()
+    # A witness listening on the same connection and subject: once it has handled 4 and then
+    # a marker published after it, a subscription still open on `inbound` would have been
+    # handed 4 too (the connection delivers in order to every subscription that matches).
+    witness_sink = RecordingSink()
+    witness = KrytenInbound(nc, channel, witness_sink)
+    await witness.start()
+    try:
+        await publish(nc, channel, "setCurrent", 4)
+        await publish(nc, channel, "setCurrent", 5)  # the marker
+        await eventually(lambda: witness.stats.handled == 2, "the witness to hear 4 and 5")
+        for _ in range(10):  # and give a leftover subscription every chance to run
+            await asyncio.sleep(0.01)
+    finally:
+        await witness.stop()
+    assert witness_sink.observations == [ObserveNowPlaying(4), ObserveNowPlaying(5)]
     assert inbound.stats.received == 3
+    assert sink.observations == [ObserveNowPlaying(u) for u in (1, 2, 3)]
     await inbound.stop()  # stopping twice is harmless
 
 
@@ -545,3 +559,26 @@ async def test_observations_fold_into_the_real_queue(nc: Client) -> None:
     assert [i.temp for i in state.items] == [False, False, False]
     assert state.now_playing_uid == 0
     assert state.current is not None and state.current.media.id == "a"
+
+
+async def test_after_its_connection_is_opened_again_it_listens_again(nats_url: str) -> None:
+    """The service reopens a connection the server closed (adapters.nats.connection); the
+    subscription went with the old one, and `resubscribe` makes a new one."""
+    client = await nats.connect(nats_url)
+    sink = RecordingSink()
+    channel = unique_channel()
+    inbound = KrytenInbound(client, channel, sink)
+    await inbound.start()
+    try:
+        await publish(client, channel, "setCurrent", 1)
+        await eventually(lambda: inbound.stats.handled == 1, "the first message")
+        await client.close()  # as nats-py does after the server ends the connection
+        await eventually(lambda: not inbound.running, "the old subscription to end")
+        await client.connect(nats_url)  # the same Client, opened again
+        await inbound.resubscribe()
+        await publish(client, channel, "setCurrent", 2)
+        await eventually(lambda: inbound.stats.handled == 2, "a message after the reopen")
+        assert sink.observations == [ObserveNowPlaying(1), ObserveNowPlaying(2)]
+    finally:
+        await inbound.stop()
+        await client.close()

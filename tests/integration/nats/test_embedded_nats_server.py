@@ -6,6 +6,7 @@ that dir, so a failing test cannot leak a server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,7 +19,13 @@ from pathlib import Path
 import nats
 import pytest
 
-from adapters.nats.embedded_server import EmbeddedNatsServer, pid_alive
+from adapters.nats.embedded_server import (
+    COMMANDS_INBOX,
+    COMMANDS_USER,
+    SERVICE_USER,
+    EmbeddedNatsServer,
+    pid_alive,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STREAM = "ORDERS"
@@ -125,8 +132,14 @@ def _dead_pid() -> int:
     return int(child.stdout)
 
 
-async def _publish(url: str, payload: bytes) -> None:
-    nc = await nats.connect(url)
+async def _connect(data_dir: Path, url: str) -> nats.NATS:
+    """Signed in as the service would be: the embedded server lets no anonymous client in."""
+    credentials = EmbeddedNatsServer(data_dir).credentials()
+    return await nats.connect(url, **credentials.connect_options())
+
+
+async def _publish(data_dir: Path, url: str, payload: bytes) -> None:
+    nc = await _connect(data_dir, url)
     try:
         js = nc.jetstream()
         await js.add_stream(name=STREAM, subjects=["orders.>"])
@@ -135,8 +148,8 @@ async def _publish(url: str, payload: bytes) -> None:
         await nc.close()
 
 
-async def _first_message(url: str) -> bytes:
-    nc = await nats.connect(url)
+async def _first_message(data_dir: Path, url: str) -> bytes:
+    nc = await _connect(data_dir, url)
     try:
         msg = await nc.jetstream().get_msg(STREAM, seq=1)
         return msg.data or b""
@@ -150,7 +163,7 @@ async def test_jetstream_data_survives_a_restart(data_dir: Path) -> None:
     first_pid = first.pid
     assert first.owned and first_pid is not None
     try:
-        await _publish(url, b"kept")
+        await _publish(data_dir, url, b"kept")
     finally:
         first.stop()
     assert _wait_dead(first_pid, timeout=0)
@@ -158,7 +171,7 @@ async def test_jetstream_data_survives_a_restart(data_dir: Path) -> None:
 
     with EmbeddedNatsServer(data_dir) as second:
         assert second.owned
-        assert await _first_message(second.url) == b"kept"
+        assert await _first_message(data_dir, second.url) == b"kept"
 
 
 async def test_second_instance_is_a_guest_and_leaves_the_server_running(data_dir: Path) -> None:
@@ -168,8 +181,8 @@ async def test_second_instance_is_a_guest_and_leaves_the_server_running(data_dir
         assert not guest.owned
         guest.stop()
         assert owner.pid is not None and pid_alive(owner.pid)
-        await _publish(owner.url, b"after guest stop")
-        assert await _first_message(owner.url) == b"after guest stop"
+        await _publish(data_dir, owner.url, b"after guest stop")
+        assert await _first_message(data_dir, owner.url) == b"after guest stop"
 
 
 async def test_guest_in_another_process_leaves_the_server_running(data_dir: Path) -> None:
@@ -180,7 +193,7 @@ async def test_guest_in_another_process_leaves_the_server_running(data_dir: Path
         seen = json.loads(out)
         assert seen == {"url": owner.url, "owned": False, "pid": owner.pid}
         assert owner.pid is not None and pid_alive(owner.pid)
-        await _publish(owner.url, b"still up")
+        await _publish(data_dir, owner.url, b"still up")
 
 
 def test_concurrent_starts_launch_one_server(data_dir: Path) -> None:
@@ -208,14 +221,14 @@ def test_concurrent_starts_launch_one_server(data_dir: Path) -> None:
 async def test_orphan_of_a_killed_service_is_adopted_and_stopped(data_dir: Path) -> None:
     orphan = _run_orphaning_child(data_dir)
     assert pid_alive(orphan["pid"])
-    await _publish(orphan["url"], b"before the crash")
+    await _publish(data_dir, orphan["url"], b"before the crash")
 
     server = EmbeddedNatsServer(data_dir)
     assert server.start() == orphan["url"]
     assert server.owned
     assert server.pid == orphan["pid"]
     assert _state(data_dir)["owner_pid"] == os.getpid()  # type: ignore[index]
-    assert await _first_message(server.url) == b"before the crash"
+    assert await _first_message(data_dir, server.url) == b"before the crash"
 
     server.stop()
     assert _wait_dead(orphan["pid"], timeout=0)
@@ -234,7 +247,7 @@ async def test_stale_state_with_a_dead_pid_starts_a_fresh_server(data_dir: Path)
         assert server.pid != dead_pid
         assert server.url != stale["url"]
         assert _state(data_dir)["pid"] == server.pid  # type: ignore[index]
-        await _publish(server.url, b"fresh")
+        await _publish(data_dir, server.url, b"fresh")
 
 
 def test_hung_orphan_is_killed_and_replaced(data_dir: Path) -> None:
@@ -269,3 +282,118 @@ async def test_session_fixture_serves_jetstream(nats_url: str) -> None:
         await js.delete_stream("FIXTURE_CHECK")
     finally:
         await nc.close()
+
+
+# -- the trust boundary ------------------------------------------------------------------------
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+async def test_credentials_are_private_files_and_never_on_a_command_line(data_dir: Path) -> None:
+    with EmbeddedNatsServer(data_dir) as server:
+        secrets = [server.credentials(u).password for u in (SERVICE_USER, COMMANDS_USER)]
+        assert all(secrets) and len(set(secrets)) == 2
+        for path in (
+            server.credentials_file(SERVICE_USER),
+            server.credentials_file(COMMANDS_USER),
+            server.config_file,
+        ):
+            assert _mode(path) == 0o600, path
+        assert _mode(server.nats_dir) == 0o700
+        assert server.pid is not None
+        cmdline = (Path("/proc") / str(server.pid) / "cmdline").read_bytes()
+        assert not any(secret.encode() in cmdline for secret in secrets if secret)
+
+
+async def test_a_client_without_credentials_is_turned_away(data_dir: Path) -> None:
+    with (
+        EmbeddedNatsServer(data_dir) as server,
+        pytest.raises(Exception, match="Authorization Violation"),
+    ):
+        await nats.connect(server.url, allow_reconnect=False, max_reconnect_attempts=0)
+
+
+async def test_the_commands_user_cannot_write_the_log_read_tokens_purge_or_pose_as_the_economy(
+    data_dir: Path,
+) -> None:
+    """What an outsider once did with an open server, tried with the weaker credential."""
+    with EmbeddedNatsServer(data_dir) as server:
+        service = await nats.connect(server.url, **server.credentials().connect_options())
+        denied: list[str] = []
+
+        async def noted(exc: Exception) -> None:
+            denied.append(str(exc))
+
+        guest = await nats.connect(
+            server.url,
+            inbox_prefix=COMMANDS_INBOX,
+            error_cb=noted,
+            **server.credentials(COMMANDS_USER).connect_options(),
+        )
+        try:
+            js = service.jetstream()
+            await js.add_stream(name="TRUST", subjects=["wq.ev.>"])
+            await js.publish("wq.ev.lobby.queue.lobby", b"{}")
+            tokens = await guest.subscribe("wq.cmd.>")
+            rogue = await guest.subscribe("kryten.economy.command")
+            await guest.publish("wq.ev.lobby.wallet.alice", b'{"type": "CreditGranted"}')
+            await guest.publish("$JS.API.STREAM.PURGE.TRUST", b"")
+            await guest.flush()
+            await service.publish("wq.cmd.lobby.grant", b'{"token": "secret"}')
+            await service.flush()
+
+            for _ in range(100):  # the server reports each refusal on its own time
+                if len(denied) >= 4:
+                    break
+                await asyncio.sleep(0.05)
+            assert any("wq.cmd.>" in d for d in denied), denied
+            assert any("kryten.economy.command" in d for d in denied), denied
+            assert any("wq.ev.lobby.wallet.alice" in d for d in denied), denied
+            assert any("purge" in d.lower() for d in denied), denied
+            with pytest.raises(nats.errors.TimeoutError):
+                await tokens.next_msg(timeout=0.3)
+            with pytest.raises(nats.errors.TimeoutError):
+                await rogue.next_msg(timeout=0.1)
+            assert (await js.stream_info("TRUST")).state.messages == 1  # nothing added, none gone
+            assert guest.is_connected  # a refused publish does not end the connection
+        finally:
+            await guest.close()
+            await service.close()
+
+
+async def test_even_the_service_credential_cannot_purge_or_delete_the_log(data_dir: Path) -> None:
+    with EmbeddedNatsServer(data_dir) as server:
+        nc = await nats.connect(
+            server.url, error_cb=_ignore, **server.credentials().connect_options()
+        )
+        try:
+            js = nc.jetstream(timeout=1)
+            await js.add_stream(name="KEEP", subjects=["keep.>"])
+            await js.publish("keep.one", b"1")
+            for destroy in (js.purge_stream("KEEP"), js.delete_stream("KEEP")):
+                with pytest.raises(nats.errors.TimeoutError):
+                    await destroy
+            assert (await js.stream_info("KEEP")).state.messages == 1
+        finally:
+            await nc.close()
+
+
+async def _ignore(_: Exception) -> None:
+    return None
+
+
+async def test_a_dead_server_is_revived_on_the_same_url(data_dir: Path) -> None:
+    with EmbeddedNatsServer(data_dir) as server:
+        await _publish(data_dir, server.url, b"before")
+        first, url = server.pid, server.url
+        assert first is not None and not server.revive()  # alive: nothing to do
+        os.kill(first, signal.SIGKILL)
+        for _ in range(500):  # its threads wind down before it can be reaped
+            if not server.alive():
+                break
+            await asyncio.sleep(0.02)
+        assert server.revive()
+        assert server.pid != first and server.url == url
+        assert await _first_message(data_dir, url) == b"before"

@@ -121,17 +121,71 @@ async def test_a_runner_whose_checkpoint_was_moved_reloads_and_stays_correct(wor
     live = ProjectionRunner(events, pstore, QueueShadowProjection())
     task = asyncio.create_task(live.run())
     await asyncio.wait_for(live.caught_up.wait(), 5)
-    # Another process rebuilds underneath it, then a new observation arrives.
-    other = ProjectionRunner(events, pstore, QueueShadowProjection())
-    await other.rebuild()
+    # Another process starts a rebuild underneath it: the rows are dropped and the checkpoint
+    # goes back to 0 (where the rebuild then replays from). Then a new observation arrives: the
+    # live runner's guarded commit finds the checkpoint moved, reloads and replays from there.
+    projection = QueueShadowProjection()
+    await pstore.reset(projection.name, projection.tables)
+    assert await pstore.checkpoint(projection.name) == 0
     await observer.observe("lobby", ObserveItemQueued(9, Media("yt", "m9", "Late", 30)))
-    for _ in range(100):
-        if live.position == await events.head():
+    head = await events.head()
+    for _ in range(200):
+        if live.position == head and live.reloads:
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.02)
+    assert live.reloads == 1
+    assert await pstore.checkpoint(projection.name) == head
     view = await QueueQueries(pstore, clock).queue("lobby")
     assert [i.uid for i in view.items] == [2, 3, 9]
+    assert view.now_playing is not None and view.now_playing.item is not None
+    assert view.now_playing.item.uid == 1  # the rows before the reset are back too
     task.cancel()
+
+
+class FailingStore(SqlProjectionStore):
+    """The real store whose writes fail while `full` is set, as on a full disk: its commits
+    and its own error bookkeeping alike (the runner once died inside its error handler)."""
+
+    full = False
+
+    async def commit(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        if self.full:
+            raise OSError(28, "No space left on device")
+        await super().commit(*args, **kwargs)
+
+    async def record_error(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        if self.full:
+            raise OSError(28, "No space left on device")
+        await super().record_error(*args, **kwargs)
+
+
+async def test_a_runner_outlives_a_failing_store_says_so_and_recovers(tmp_path: Path) -> None:
+    events = InMemoryEventStore()
+    pstore = FailingStore(sqlite_url(tmp_path / "read.db"))
+    await pstore.prepare()
+    clock = VirtualClock(START, speed=1.0)
+    observer = Observer(CommandHandler(events, clock))
+    await seed(observer)
+    runner = ProjectionRunner(events, pstore, QueueShadowProjection())
+    task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(runner.caught_up.wait(), 5)
+    assert runner.health(await events.head()).ok
+    pstore.full = True
+    await observer.observe("lobby", ObserveItemQueued(7, Media("yt", "m7", "During", 30)))
+    for _ in range(200):
+        if runner.failures >= 2:
+            break
+        await asyncio.sleep(0.02)
+    assert runner.failures >= 2 and not task.done()
+    health = runner.health(await events.head())
+    assert health.status == "down" and "No space left" in (health.detail or "")
+    pstore.full = False
+    head = await folded_to_head(runner, events, within=10)
+    assert runner.health(head).ok and not task.done()
+    view = await QueueQueries(pstore, clock).queue("lobby")
+    assert 7 in [i.uid for i in view.items]
+    task.cancel()
+    await pstore.close()
 
 
 async def test_a_restarted_runner_resumes_from_its_rows(world) -> None:  # type: ignore[no-untyped-def]
@@ -150,9 +204,11 @@ async def test_a_restarted_runner_resumes_from_its_rows(world) -> None:  # type:
     assert [i.uid for i in view.items] == [3, 1]
 
 
-async def folded_to_head(runner: ProjectionRunner, events: InMemoryEventStore) -> int:
+async def folded_to_head(
+    runner: ProjectionRunner, events: InMemoryEventStore, within: float = 5.0
+) -> int:
     head = await events.head()
-    for _ in range(500):
+    for _ in range(int(within * 100)):
         if runner.position >= head:
             return head
         await asyncio.sleep(0.01)
@@ -206,3 +262,17 @@ async def test_commits_the_shadow_ignores_cost_no_transaction_and_the_checkpoint
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await pstore.close()
+
+
+async def test_a_runner_behind_the_log_that_does_not_move_is_called_stalled(world) -> None:  # type: ignore[no-untyped-def]
+    events, pstore, _clock, observer = world
+    await seed(observer)
+    runner = ProjectionRunner(events, pstore, QueueShadowProjection())
+    await runner.start()
+    head = await events.head()
+    assert runner.health(head).ok  # just started: not stalled yet
+    runner._moved_at -= 3600  # an hour without moving, the log ahead of it
+    health = runner.health(head)
+    assert health.status == "degraded" and f"the log is at {head}" in (health.detail or "")
+    await runner.catch_up()
+    assert runner.health(head).ok  # at the head: nothing to be stalled on

@@ -193,3 +193,45 @@ async def test_an_observation_is_recorded_after_the_wait_even_if_the_backlog_sta
     assert intake.waited == 1 and intake.refused == 0
     await slow.stop()
     await tail.close()
+
+
+class BreakingStore(CountingStore):
+    """A log whose first subscriptions end after a few commits: with an error (a connection
+    cut), or quietly (a consumer that went away)."""
+
+    def __init__(self, breaks: list[tuple[int, Exception | None]]) -> None:
+        super().__init__()
+        self.breaks = breaks  # (commits handed out, then what ends it), one per subscription
+        self.starts: list[int] = []
+
+    async def subscribe(  # type: ignore[override]
+        self, after: int = 0, channel: str | None = None
+    ) -> AsyncIterator[StoredCommit]:
+        self.starts.append(after)
+        plan = self.breaks.pop(0) if self.breaks else None
+        handed = 0
+        async for stored in super().subscribe(after, channel):
+            if plan is not None and handed == plan[0]:
+                if plan[1] is not None:
+                    raise plan[1]
+                return
+            handed += 1
+            yield stored
+
+
+async def test_the_tail_starts_its_subscription_again_after_it_fails_or_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from application.log import tail as tail_module
+    from application.log.ports import StoreUnavailable
+
+    monkeypatch.setattr(tail_module, "_RESTART_SEC", 0.01)
+    store = BreakingStore([(3, StoreUnavailable("connection cut")), (4, None)])
+    tail = LogTail(store)
+    follower = asyncio.create_task(positions(tail.subscribe(after=0), 12))
+    await asyncio.sleep(0)
+    await append(tail, 12)
+    got = await asyncio.wait_for(follower, 5)
+    assert got == list(range(1, 13))  # every commit once, in order, across both breaks
+    assert store.starts == [0, 3, 7]  # each time from the last commit it handed out
+    await tail.close()
