@@ -83,7 +83,9 @@ async def open_log(settings: Settings) -> Log:
         connection = NatsConnection(url, credentials, server=server)
         nc = await connection.open()
         codec = Codec()
-        events = JetStreamEventStore(nc, stream=settings.stream, codec=codec)
+        events = JetStreamEventStore(
+            nc, stream=settings.stream, codec=codec, replicas=settings.replicas
+        )
         connection.on_lost.append(events.connection_lost)
         await events.ensure_stream()
     except BaseException:
@@ -119,7 +121,9 @@ def _identity(settings: Settings, kernel: Kernel, cytube: Cytube) -> Any:
         TokenSigner(secret, previous=previous),
         HmacCodeHasher(secret, previous),
         HmacCsrf(secret, previous),
-        NatsKvBlessedMirror(kernel.log.nc, f"{settings.stream}_BLESSED"),
+        NatsKvBlessedMirror(
+            kernel.log.nc, f"{settings.stream}_BLESSED", replicas=settings.replicas
+        ),
     )
 
 
@@ -235,7 +239,9 @@ async def _kernel(settings: Settings, log_: Log, read_models: SqlProjectionStore
     clock = _clock_for(settings)
     metrics = PrometheusMetrics()
     # Aggregate snapshots (WEBQUEUE_SNAPSHOTS for the default stream); the bucket binds lazily.
-    snapshots = JetStreamSnapshotStore(log_.nc, bucket=f"{settings.stream}_SNAPSHOTS")
+    snapshots = JetStreamSnapshotStore(
+        log_.nc, bucket=f"{settings.stream}_SNAPSHOTS", replicas=settings.replicas
+    )
     # One reader of the log for every follower in the process; it also tells intake how far
     # behind they are (application.log.tail, application.log.intake).
     tail = LogTail(log_.events)

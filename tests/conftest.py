@@ -37,6 +37,16 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
 
 
+@pytest.fixture(scope="session")
+def nats_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A three-node JetStream cluster on loopback (tests.nats_cluster), started only by the
+    tests that ask for it; its URL names every node, as `--nats-url` takes a cluster."""
+    from tests.nats_cluster import NatsCluster
+
+    with NatsCluster(tmp_path_factory.mktemp("nats-cluster")) as cluster:
+        yield cluster.url
+
+
 POSTGRES_URL = os.environ.get(
     "WEBQUEUE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )

@@ -17,9 +17,10 @@ from adapters.log.subjects import token
 
 
 class NatsKvBlessedMirror:
-    def __init__(self, nc: Client, bucket: str) -> None:
+    def __init__(self, nc: Client, bucket: str, *, replicas: int = 1) -> None:
         self._nc = nc
         self.bucket = bucket
+        self.replicas = replicas
         self._kv: KeyValue | None = None
 
     async def _bucket(self) -> KeyValue:
@@ -28,7 +29,9 @@ class NatsKvBlessedMirror:
             try:
                 self._kv = await js.key_value(self.bucket)
             except BucketNotFoundError:
-                self._kv = await js.create_key_value(bucket=self.bucket, history=1)
+                self._kv = await js.create_key_value(
+                    bucket=self.bucket, history=1, replicas=self.replicas
+                )
         return self._kv
 
     @staticmethod

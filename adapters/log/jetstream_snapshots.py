@@ -158,10 +158,12 @@ class JetStreamSnapshotStore:
         bucket: str = BUCKET,
         codec: SnapshotCodec | None = None,
         timeout: float = 5.0,
+        replicas: int = 1,
     ) -> None:
         self._nc = nc
         self._js = nc.jetstream(timeout=timeout)
         self._bucket = bucket
+        self._replicas = replicas
         self._codec = codec or SnapshotCodec()
         self._kv: KeyValue | None = None
 
@@ -180,6 +182,7 @@ class JetStreamSnapshotStore:
                     description="webqueue aggregate snapshots (a cache: safe to delete)",
                     history=1,
                     storage=api.StorageType.FILE,
+                    replicas=self._replicas,
                 )
             )
 

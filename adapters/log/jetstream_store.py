@@ -35,7 +35,9 @@ from application.log.ports import (
 
 log = logging.getLogger(__name__)
 
-WRONG_LAST_SEQUENCE = 10071
+# A stale expected sequence: 10071 on one server ("wrong last sequence: N"); a clustered
+# stream's leader answers 10164, the same refusal without the number.
+WRONG_LAST_SEQUENCE = frozenset({10071, 10164})
 # A follower's pull request waits this long for new commits before the server ends it (and we
 # ask again); silence beyond it plus the timeout means the consumer is gone.
 _FOLLOW_EXPIRES_SEC = 5.0
@@ -64,6 +66,7 @@ class JetStreamEventStore:
         duplicate_window_sec: float = 600.0,
         timeout: float = 5.0,
         read_batch: int = 1000,
+        replicas: int = 1,
     ) -> None:
         self._nc = nc
         self._js = nc.jetstream(timeout=timeout)
@@ -73,6 +76,7 @@ class JetStreamEventStore:
         self._duplicate_window = duplicate_window_sec
         self._timeout = timeout
         self._batch = read_batch
+        self._replicas = replicas
         self._api_prefix = getattr(self._js, "_prefix", api.DEFAULT_PREFIX)
         self._lost: asyncio.Future[None] | None = None
 
@@ -89,6 +93,7 @@ class JetStreamEventStore:
             retention=api.RetentionPolicy.LIMITS,
             duplicate_window=self._duplicate_window,
             allow_direct=True,
+            num_replicas=self._replicas,
         )
         try:
             await self._js.add_stream(config)
@@ -122,7 +127,7 @@ class JetStreamEventStore:
         try:
             ack = await self._unless_disconnected(publishing)
         except nats.js.errors.APIError as exc:
-            if exc.err_code == WRONG_LAST_SEQUENCE:
+            if exc.err_code in WRONG_LAST_SEQUENCE:
                 return await self._earlier_copy(commit, expected_position, exc)
             raise StoreUnavailable(f"append refused: {exc}") from exc
         except nats.errors.MaxPayloadError as exc:

@@ -26,6 +26,7 @@ from nats.aio.client import Client
 
 from adapters.nats.credentials import NatsCredentials
 from adapters.nats.embedded_server import EmbeddedNatsServer
+from adapters.nats.servers import server_urls
 from application.health import PartHealth
 
 log = logging.getLogger("webqueue.nats")
@@ -43,7 +44,7 @@ async def check_not_open(url: str, *, connect_timeout: float = 3.0) -> None:
     """Raise OpenServer when `url` accepts a client that gives no credentials at all."""
     try:
         probe = await nats.connect(
-            url,
+            server_urls(url),
             name="webqueue-open-check",
             allow_reconnect=False,
             max_reconnect_attempts=0,
@@ -96,7 +97,7 @@ class NatsConnection:
 
     def _options(self) -> dict[str, Any]:
         return {
-            "servers": self.url,
+            "servers": server_urls(self.url),
             "name": self._name,
             "connect_timeout": 3,
             "max_reconnect_attempts": -1,

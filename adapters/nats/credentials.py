@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from attrs import frozen
 
+from adapters.nats.servers import server_urls
+
 __all__ = [
     "CredentialsError",
     "NatsCredentials",
@@ -117,9 +119,9 @@ def credentials_from_env(
 
 
 def reject_url_credentials(url: str) -> None:
-    """A `nats://user:pass@host` URL puts the secret on the command line: refuse it."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
+    """A `nats://user:pass@host` URL puts the secret on the command line: refuse it (in any
+    of a cluster's URLs)."""
+    if any(urlsplit(one).username or urlsplit(one).password for one in server_urls(url)):
         raise CredentialsError(
             "the NATS URL carries credentials, which every local user can read off the "
             f"command line; give them in a file (--nats-creds FILE or {ENV_CREDS}) or in "

@@ -70,8 +70,14 @@ def _common(parser: argparse.ArgumentParser, *, log: bool = True) -> None:
     if log:
         parser.add_argument(
             "--nats-url",
-            help="NATS with JetStream to use; without it the data dir's embedded server is "
-            "reused if running, else started",
+            help="NATS with JetStream to use (a cluster: its servers, comma-separated); "
+            "without it the data dir's embedded server is reused if running, else started",
+        )
+        parser.add_argument(
+            "--replicas",
+            type=int,
+            help="copies of the stream and KV buckets JetStream keeps: 3 on a three-node "
+            "cluster (default 1)",
         )
         add_nats_options(parser)
 
@@ -189,6 +195,7 @@ FLAGS = {
     "accent": "accent",
     "admin": "identity.admins",
     "nats_creds": "nats_creds",
+    "replicas": "replicas",
     "ws_max_connections": "http_limits.ws_max_connections",
     "ws_max_per_ip": "http_limits.ws_max_per_ip",
 }

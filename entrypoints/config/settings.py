@@ -45,6 +45,13 @@ def _positive(_: object, attribute: Attribute[float], value: float) -> None:
         raise ValueError(f"must be more than zero, got {value}")
 
 
+def _replicas(_: object, attribute: Attribute[int], value: int) -> None:
+    if not 1 <= value <= 5:
+        raise ValueError(
+            f"must be 1 to 5 (JetStream's limit; 3 on a three-node cluster), got {value}"
+        )
+
+
 def _not_blank(_: object, attribute: Attribute[str], value: str) -> None:
     if not value.strip():
         raise ValueError("must not be blank")
@@ -108,6 +115,9 @@ class Settings:
     sim_speed: float = field(default=1.0, validator=_positive)
     sim_seed_demo: bool = True
     stream: str = field(default="WEBQUEUE", validator=_not_blank)
+    # Copies JetStream keeps of the stream and of every KV bucket: 1 on one server, 3 on a
+    # three-node cluster (a node can then be lost with nothing acknowledged lost).
+    replicas: int = field(default=1, validator=_replicas)
     log_level: LogLevel = "info"
     kryten: KrytenConfig = field(factory=KrytenConfig)
     resync: ResyncConfig = field(factory=ResyncConfig)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters.nats.credentials import CredentialsError, reject_url_credentials
+from adapters.nats.servers import server_urls
 from entrypoints.config.loader import ConfigError, load, mask_url, unstructure
 from entrypoints.config.settings import Settings
 from entrypoints.config.show import render
@@ -138,3 +140,23 @@ def test_a_url_without_a_password_is_shown_as_it_is() -> None:
     assert mask_url("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
     assert mask_url("nats://s3cr3tt0ken@host") == "nats://********@host"  # token auth
     assert unstructure(Settings())["port"] == 8080
+
+
+def test_a_cluster_is_its_servers_and_a_replica_count(tmp_path: Path) -> None:
+    path = toml(tmp_path, 'nats_url = "nats://a:4222, nats://b:4222,nats://c:4222"\nreplicas = 3\n')
+    settings = load(path, env={})
+    assert settings.replicas == 3
+    assert server_urls(settings.nats_url or "") == [
+        "nats://a:4222",
+        "nats://b:4222",
+        "nats://c:4222",
+    ]
+    with pytest.raises(ConfigError) as info:
+        load(toml(tmp_path, "replicas = 7\n"), env={})
+    assert info.value.key == "replicas" and "1 to 5" in info.value.reason
+
+
+def test_credentials_in_any_of_a_clusters_urls_are_refused() -> None:
+    with pytest.raises(CredentialsError):
+        reject_url_credentials("nats://a:4222,nats://me:secret@b:4222")
+    reject_url_credentials("nats://a:4222,nats://b:4222")  # none: fine

