@@ -104,6 +104,11 @@ class Services:
                 f"the log's head {head} is behind what the read models hold ({ahead}): "
                 "was the stream purged or replaced?",
             )
+        if head is not None:
+            try:
+                parts["log:copies"] = (await kernel.log.events.replication()).health()
+            except Exception as exc:
+                parts["log:copies"] = PartHealth("degraded", f"no stream info: {exc}")
         for runner in self.runners:
             parts[f"projection:{runner.projection.name}"] = runner.health(head)
         for supervised in self.supervised:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 import nats.errors
 import nats.js.errors
+from attrs import frozen
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -23,6 +24,7 @@ from nats.js import api
 
 from adapters.log.codec import Codec
 from adapters.log.subjects import channel_filter, event_subject
+from application.health import PartHealth
 from application.log.ports import (
     AppendResult,
     Commit,
@@ -414,6 +416,25 @@ class JetStreamEventStore:
         state = info.state
         return max(state.last_seq - state.messages, 0)
 
+    async def replication(self) -> Replication:
+        """How the stream is copied: on a cluster, who leads and how each copy keeps up."""
+        self._check_connected()
+        try:
+            info = await self._js.stream_info(self._stream)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
+        cluster = info.cluster
+        copies = tuple(
+            Copy(peer.name, bool(peer.current), bool(peer.offline), int(peer.lag or 0))
+            for peer in (cluster.replicas or [])
+            if cluster is not None
+        )
+        return Replication(
+            info.config.num_replicas or 1,
+            cluster.leader if cluster is not None else None,
+            copies,
+        )
+
     async def head(self) -> int:
         self._check_connected()
         try:
@@ -421,6 +442,37 @@ class JetStreamEventStore:
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
         return info.state.last_seq
+
+
+@frozen
+class Copy:
+    """A copy of the stream other than the leader's."""
+
+    node: str
+    current: bool
+    offline: bool
+    lag: int  # operations behind the leader
+
+
+@frozen
+class Replication:
+    replicas: int
+    leader: str | None  # None on a server that is not in a cluster
+    copies: tuple[Copy, ...]
+
+    def health(self) -> PartHealth:
+        if self.leader is None:
+            return PartHealth("ok", f"{self.replicas} copy, one server (no cluster)")
+        behind = [c for c in self.copies if c.offline or not c.current]
+        shown = ", ".join(
+            f"{c.node} "
+            + ("offline" if c.offline else "current" if c.current else f"{c.lag} behind")
+            for c in self.copies
+        )
+        detail = f"{self.replicas} copies, leader {self.leader}" + (f"; {shown}" if shown else "")
+        if len(self.copies) + 1 < self.replicas or behind:
+            return PartHealth("degraded", detail)
+        return PartHealth("ok", detail)
 
 
 class _Inbox:

@@ -54,9 +54,13 @@ async def test_on_a_cluster_three_copies_and_a_lost_node_changes_nothing_for_buy
         blessed_kv = await js.stream_info(f"KV_{stream}_BLESSED")
         assert blessed_kv.config.num_replicas == 3
 
+        copies = (await svc.http.get("/health")).json()["parts"]["log:copies"]
+        assert copies["status"] == "ok" and copies["detail"].startswith("3 copies, leader n")
+
         # Lose the node that leads the stream, while buying goes on.
         assert info.cluster.leader is not None
-        cluster.kill(int(info.cluster.leader.removeprefix("n")))
+        lost = info.cluster.leader
+        cluster.kill(int(lost.removeprefix("n")))
         # Until the client has moved to another node and the two left have elected a leader
         # (a second or two), a purchase is refused with 503 and nothing changed, and a buyer
         # tries again; then it is taken as before.
@@ -79,5 +83,10 @@ async def test_on_a_cluster_three_copies_and_a_lost_node_changes_nothing_for_buy
         print(f"lost a node: {refused} refusals over {loop.time() - started:.1f} s")
         second = await settled(svc, r.json()["request_id"], alice)
         assert second["status"] in ("positioned", "playing")
+        # /health says a copy is gone (the status is degraded, not down: the log works).
+        health = (await svc.http.get("/health")).json()
+        assert health["parts"]["log:copies"]["status"] == "degraded", health["parts"]
+        detail = health["parts"]["log:copies"]["detail"]  # "…; n1 offline" or "n1 31 behind"
+        assert f"{lost} current" not in detail and lost in detail, detail
         queue = (await svc.http.get("/api/v1/channels/lobby/queue")).json()
         assert {"before-loss", "after-loss"} <= {i["media"]["id"] for i in queue["items"]}
