@@ -523,9 +523,9 @@ async def test_stop_finishes_what_was_delivered_then_hears_nothing(
             await asyncio.sleep(0.01)
     finally:
         await witness.stop()
-    assert witness_sink.observations == [ObserveNowPlaying(4), ObserveNowPlaying(5)]
+    assert witness_sink.observations == [ObserveNowPlaying(4, -3.0), ObserveNowPlaying(5, -3.0)]
     assert inbound.stats.received == 3
-    assert sink.observations == [ObserveNowPlaying(u) for u in (1, 2, 3)]
+    assert sink.observations == [ObserveNowPlaying(u, -3.0) for u in (1, 2, 3)]
     await inbound.stop()  # stopping twice is harmless
 
 
@@ -578,7 +578,7 @@ async def test_after_its_connection_is_opened_again_it_listens_again(nats_url: s
         await inbound.resubscribe()
         await publish(client, channel, "setCurrent", 2)
         await eventually(lambda: inbound.stats.handled == 2, "a message after the reopen")
-        assert sink.observations == [ObserveNowPlaying(1), ObserveNowPlaying(2)]
+        assert sink.observations == [ObserveNowPlaying(1, -3.0), ObserveNowPlaying(2, -3.0)]
     finally:
         await inbound.stop()
         await client.close()
