@@ -37,7 +37,7 @@ class Quiet(Directed):
         super().__init__()
         self.clock.set_speed(SPEED)
         self.lossy = LossySink(self.observer)
-        self.sim = SimulatedChannel("lobby", self.clock, self.lossy)  # type: ignore[arg-type]
+        self.sim = SimulatedChannel("lobby", self.clock, self.lossy)
         self.cytube = self.cytube_port = SimCytube({"lobby": self.sim})
 
     async def feature_promo(self, done: tuple[str, ...], within: float = 15.0) -> PromoInsert:
