@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import evolve as replace
 
 from domain.queue.promo_model import (
+    PROMO_FAILURES,
     PromoAddStarted,
     PromoAttached,
     PromoCadenceStarted,
@@ -82,5 +83,6 @@ def evolve_promo(state: QueueState, event: object) -> QueueState:
         case PromoDone():
             return _update(state, event.promo_id, placement="done")
         case PromoCancelled():
-            return _update(state, event.promo_id, placement="cancelled")
+            failed = event.reason in PROMO_FAILURES
+            return _update(state, event.promo_id, placement="cancelled", failed=failed)
     return state

@@ -27,6 +27,7 @@ class PromoInsert:
     placement: PromoPlacement = "adding"
     item_id: str | None = None
     add_attempts: int = 0
+    failed: bool = False  # dropped because CyTube would not take it (PROMO_FAILURES)
 
     @property
     def active(self) -> bool:
@@ -62,6 +63,12 @@ class StartPromoAdd:
 class FailPromo:
     promo_id: str
     reason: str
+
+
+#: Why the director drops a promo CyTube would not take. A target whose promo failed is not
+#: given another of that role: it would fail the same way, over and over (an add, the moves,
+#: a delete, every pass) until the target started.
+PROMO_FAILURES = frozenset({"add_failed", "move_failed"})
 
 
 PromoCommand = DirectPromos | StartPromoAdd | FailPromo

@@ -109,8 +109,10 @@ def direct(state: QueueState, cmd: DirectPromos, ctx: Context) -> tuple[PromoEve
     taken = {i.media.key for i in state.items} | {p.media.key for p in state.promos if p.active}
     # A promo playing right now still fronts its target, which is next.
     live = [p for p in state.promos if p.active or p.placement == "playing"]
-    led = {p.target_item_id for p in live if p.role == "lead_in"}
-    fronted = {p.target_item_id for p in live if p.role == "general"}
+    # A target whose promo CyTube would not take is not tried again (PROMO_FAILURES).
+    tried = live + [p for p in state.promos if p.failed]
+    led = {p.target_item_id for p in tried if p.role == "lead_in"}
+    fronted = {p.target_item_id for p in tried if p.role == "general"}
     seq = state.next_promo_seq
     last = dict(state.cadence.last_clip)
     next_index = dict(state.cadence.next_index)

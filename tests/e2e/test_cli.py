@@ -147,6 +147,18 @@ def token(data_dir: Path, user: str, role: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def commits_of(data_dir: Path) -> list[dict[str, Any]]:
+    """The channel's log as `webqueue events` prints it (the service need not run)."""
+    out = subprocess.run(
+        [*CLI, "events", "--data-dir", str(data_dir), "--channel", "lobby"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
 def test_kill_9_mid_purchase_then_restart_leaves_nothing_unresolved(data_dir: Path) -> None:
     svc = Service(
         data_dir, "--sim-speed", "10", "--admin", "boss"
@@ -165,6 +177,16 @@ def test_kill_9_mid_purchase_then_restart_leaves_nothing_unresolved(data_dir: Pa
         assert r.status_code == 202, r.text
         rids.append(r.json()["request_id"])
     assert svc.stop(signal.SIGKILL) == -signal.SIGKILL  # mid-flow: most are still in flight
+    # ... which the log, as the kill left it, must show: a kill after every purchase had come
+    # to rest would test no resuming at all.
+    at_rest = {
+        e["data"]["request_id"]
+        for c in commits_of(data_dir)
+        for e in c["events"]
+        if e["type"] in ("PayItemPositioned", "PayItemRefunded")
+    }
+    in_flight = [rid for rid in rids if rid not in at_rest]
+    assert in_flight, "the kill came after every purchase was in place"
 
     again = Service(data_dir, "--sim-speed", "10", "--admin", "boss")
     try:
@@ -180,7 +202,14 @@ def test_kill_9_mid_purchase_then_restart_leaves_nothing_unresolved(data_dir: Pa
                 break
             assert time.monotonic() < deadline, [s.get("status") for s in statuses]
             time.sleep(0.2)
+        # A lower bound: vic stays in the channel with plenty, so every purchase is placed
+        # (a refund only as the flow's timeouts give one on a loaded machine, one at most). A
+        # run that refunded them all would conserve money too, and must still fail.
+        refunded = [s for s in statuses if s["status"] == "refunded"]
+        assert len(refunded) <= 1, [(s["status"], s["cancel_reason"]) for s in statuses]
+        assert all(s["cancel_reason"] in ("add_failed", "move_failed") for s in refunded)
         kept = sum(s["cost"] for s in statuses if s["status"] != "refunded")
+        assert all(s["cost"] > 0 for s in statuses)  # every one was paid for
         balance = again.http.get("/api/v1/channels/lobby/wallets/vic", headers=viewer).json()
         assert balance["balance"] == 100_000 - kept
         on_playlist = [

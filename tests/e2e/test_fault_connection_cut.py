@@ -35,6 +35,12 @@ async def relay(nats_url: str) -> AsyncIterator[Relay]:
     await relay.close()
 
 
+DISCONNECTED = {
+    "not connected to NATS (reconnecting)",
+    "the connection to NATS dropped before the append was acked",
+}
+
+
 class Burst:
     """Queue and delete items on a channel as fast as they are accepted, and cut the connection
     itself once `cut_at` observations are in: mid-burst by count, not by a guess of time."""
@@ -50,6 +56,7 @@ class Burst:
             cut,
         )
         self.outcomes: list[str] = []  # "recorded" or "refused", in order
+        self.reasons: list[str] = []  # what each refusal said
         self.cut_after: int | None = None  # how many outcomes there were when it was cut
 
     async def run(self) -> None:
@@ -63,8 +70,9 @@ class Burst:
                 try:
                     await self.svc.services.cytube.observer.record(self.channel, observation)
                     self.outcomes.append("recorded")
-                except StoreUnavailable:
+                except StoreUnavailable as exc:
                     self.outcomes.append("refused")
+                    self.reasons.append(str(exc))
                     await asyncio.sleep(0.01)
 
     @property
@@ -98,6 +106,8 @@ async def test_the_service_carries_on_by_itself_after_its_connection_is_cut(
         assert set(before) == {"recorded"} and len(before) >= BURST // 3
         assert "refused" in after, "nothing was refused: the cut came too late to matter"
         assert after[-1] == "recorded" and after.count("recorded") > 0
+        # Refused because the connection was down, said at once: never left to time out.
+        assert burst.reasons and all(r in DISCONNECTED for r in burst.reasons), burst.reasons
         assert svc.services.kernel.log.nc.stats["reconnects"] >= 1
         # What was refused may or may not have landed (as after a timeout); what was recorded
         # did, once each, except a delete whose add was refused and did not land (a no-op).

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import string
 import time
 from collections import Counter
@@ -41,6 +42,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
+from entrypoints.http.app import create_app
+from entrypoints.nats_commands import COMMANDS as SERVED_COMMANDS
 from tests.e2e.conftest import Running, command_client, serving
 
 SLOW_SPEED = 0.001  # virtual seconds per real second: nothing falls due on its own meanwhile
@@ -68,6 +71,7 @@ class Tally:
         self.problems: list[str] = []
         self.refused_users: set[str] = set()
         self.cases = 0
+        self.per_target = Counter[str]()  # cases per HTTP operation or NATS command
         self.unsatisfiable: list[str] = []
         self.first: dict[str, str] = {}
 
@@ -88,6 +92,20 @@ def structured(body: Any) -> str | None:
 
 async def actors_in_log(svc: Running) -> Counter[str]:
     return Counter([c.commit.actor async for c in svc.services.kernel.log.events.read_all()])
+
+
+def api_operations(svc: Running, *, only: str = "/api/", exclude: str | None = None) -> set[str]:
+    """Every `METHOD path` the app routes under `only` (the fuzz must reach each one)."""
+    app = create_app(svc.services)
+    found = set()
+    for route in app.routes:
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        if not path.startswith(only) or (exclude and path.startswith(exclude)):
+            continue
+        for method in getattr(route, "route_handler_map", {}):
+            if method not in ("HEAD", "OPTIONS"):
+                found.add(f"{method} {path}")
+    return found
 
 
 def mint(svc: Running, user: str, role: str) -> str:
@@ -133,6 +151,7 @@ def http_fuzz(
                 before = on_case(None, None) if on_case else None
                 response = case.call(base_url=svc.base, headers=headers, timeout=30)
                 tally.cases += 1
+                tally.per_target[f"{case.method.upper()} {case.path}"] += 1
                 tally.statuses[response.status_code] += 1
                 where = f"{case.method} {case.formatted_path}"
                 if response.status_code >= 500:
@@ -164,6 +183,7 @@ async def test_fuzz_the_http_api_from_its_openapi_document(tmp_path: Path) -> No
     started = time.monotonic()
     tally = Tally()
     async with serving(tmp_path / "data", sim_speed=SLOW_SPEED) as svc:
+        operations = api_operations(svc, exclude="/api/v1/sim/")
         await asyncio.to_thread(
             http_fuzz, svc, tally, lambda op: not op.path.startswith("/api/v1/sim/"), authed=True
         )
@@ -179,6 +199,8 @@ async def test_fuzz_the_http_api_from_its_openapi_document(tmp_path: Path) -> No
     )
     assert not tally.problems, "\n".join(tally.problems)
     assert tally.cases >= 500, f"only {tally.cases} cases ran"  # a run that fuzzed nothing fails
+    # ... and so does one that left an endpoint out (dropped from the OpenAPI document, say).
+    assert operations <= set(tally.per_target), operations - set(tally.per_target)
     assert not appended_by_refused, f"refused requests appended commits: {appended_by_refused}"
     assert tally.statuses[200] + tally.statuses[201] + tally.statuses[202] > 0
     assert sum(n for s, n in tally.statuses.items() if 400 <= s < 500) > 0
@@ -203,6 +225,7 @@ async def test_fuzz_the_simulator_controls_and_a_refusal_appends_nothing(tmp_pat
                 moved.append(f"{where}: the log moved from {before} to {after}")
             return None
 
+        operations = api_operations(svc, only="/api/v1/sim/")
         await asyncio.to_thread(
             http_fuzz,
             svc,
@@ -219,6 +242,7 @@ async def test_fuzz_the_simulator_controls_and_a_refusal_appends_nothing(tmp_pat
     )
     assert not tally.problems, "\n".join(tally.problems)
     assert tally.cases >= 250, f"only {tally.cases} cases ran"
+    assert operations <= set(tally.per_target), operations - set(tally.per_target)
     assert sum(n for status, n in tally.statuses.items() if status < 300) > 0, "none got through"
     assert not moved, "\n".join(moved[:10])
 
@@ -236,6 +260,9 @@ COMMANDS = (
     "lock_queue",
     "unlock_queue",
     "get_queue",
+    "list_blessed",
+    "bless_user",
+    "unbless_user",
 )
 unicode_heavy = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40
@@ -290,6 +317,9 @@ SHAPES = {
     "lock_queue": ["token", "label", "until"],
     "unlock_queue": ["token"],
     "get_queue": ["token"],
+    "list_blessed": ["token"],
+    "bless_user": ["token", "user"],
+    "unbless_user": ["token", "user"],
 }
 
 
@@ -354,6 +384,10 @@ async def test_fuzz_the_nats_command_subjects(tmp_path: Path) -> None:
                     data = json.dumps(body, allow_nan=True).encode()
                 subject = f"wq.cmd.lobby.{command}"
                 tally.cases += 1
+                tally.per_target[command] += 1
+                if len(data) > nc.max_payload:  # no client can send it: the server's limit
+                    tally.codes["over_max_payload"] += 1
+                    return
                 try:
                     raw = asyncio.run_coroutine_threadsafe(ask(subject, data), loop).result(30)
                 except Exception as exc:  # no reply at all
@@ -386,3 +420,6 @@ async def test_fuzz_the_nats_command_subjects(tmp_path: Path) -> None:
     assert not appended_by_refused, f"refused commands appended commits: {appended_by_refused}"
     assert tally.codes["ok"] > 0 and tally.codes["invalid_request"] > 0
     assert sum(tally.codes.values()) >= NATS_EXAMPLES, "every case has its reply"
+    # Every command the service answers was fuzzed (a new one not listed here would not be).
+    assert set(COMMANDS) == set(SERVED_COMMANDS), set(SERVED_COMMANDS) ^ set(COMMANDS)
+    assert all(tally.per_target[c] > 0 for c in COMMANDS), tally.per_target

@@ -235,3 +235,44 @@ async def test_the_tail_starts_its_subscription_again_after_it_fails_or_ends(
     assert got == list(range(1, 13))  # every commit once, in order, across both breaks
     assert store.starts == [0, 3, 7]  # each time from the last commit it handed out
     await tail.close()
+
+
+class RewindingStore(CountingStore):
+    """A log whose subscription, started again, begins a few commits before where it was asked
+    to (as a new consumer on a redelivering server may): the tail must not hand those out
+    twice."""
+
+    def __init__(self, rewind: int) -> None:
+        super().__init__()
+        self.rewind = rewind
+        self.starts: list[int] = []
+        self.broke = False
+
+    async def subscribe(  # type: ignore[override]
+        self, after: int = 0, channel: str | None = None
+    ) -> AsyncIterator[StoredCommit]:
+        self.starts.append(after)
+        first = len(self.starts) == 1
+        start = after if first else max(after - self.rewind, 0)
+        async for stored in super().subscribe(start, channel):
+            if first and stored.position == 5:
+                self.broke = True
+                raise ConnectionError("cut after 5")
+            yield stored
+
+
+async def test_a_restarted_subscription_that_starts_early_hands_out_nothing_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from application.log import tail as tail_module
+
+    monkeypatch.setattr(tail_module, "_RESTART_SEC", 0.01)
+    store = RewindingStore(rewind=3)
+    tail = LogTail(store)
+    follower = asyncio.create_task(positions(tail.subscribe(after=0), 10))
+    await asyncio.sleep(0)
+    await append(tail, 10)
+    got = await asyncio.wait_for(follower, 5)
+    assert store.broke and store.starts == [0, 4]
+    assert got == list(range(1, 11))  # 2, 3 and 4 came again from the log, and were dropped
+    await tail.close()
