@@ -18,6 +18,7 @@ from application.cytube.port import Cytube
 from application.log.command_handler import CommandHandler, CommandMeta, Outcome
 from application.log.ports import EventStore, StreamId
 from application.log.streams import queue_stream
+from application.pay.audit import parse_key
 from application.pay.economy import Economy
 from application.pay.flow import PayFlow, PayFlowConfig
 from domain.media import Media
@@ -31,6 +32,14 @@ FAST = PayFlowConfig(
     add_delay_sec=1.0, add_retries=3, confirm_timeout_sec=3.0, move_retries=2, retry_delay_sec=1.0
 )
 _ids = itertools.count(1)
+
+
+def purchase_of(key: str) -> str:
+    parsed = parse_key("lobby", key)
+    if parsed is None:
+        return key
+    rid, step = parsed
+    return rid if step == "spend" else f"{rid}+{step}"
 
 
 class PayWorld:
@@ -147,13 +156,14 @@ class PayWorld:
         return [i.media.id for i in self.sim.playlist()]
 
     async def money(self, user: str) -> dict[str, list[tuple[str, int]]]:
-        """The wallet's own log: every debit and refund, by request id."""
+        """The wallet's own log: every debit and refund, by purchase id (a top-up's as
+        `{id}+topup`; the wallet keys them `wq/{channel}/{id}/{step}`)."""
         stream = StreamId("lobby", "wallet", user.lower())
         out: dict[str, list[tuple[str, int]]] = {"debited": [], "refunded": []}
         for stored in await self.store.read_stream(stream):
             for event in stored.commit.events:
                 if isinstance(event, RequestDebited):
-                    out["debited"].append((event.request_id, event.amount))
+                    out["debited"].append((purchase_of(event.request_id), event.amount))
                 elif isinstance(event, RequestRefunded):
-                    out["refunded"].append((event.request_id, event.amount))
+                    out["refunded"].append((purchase_of(event.request_id), event.amount))
         return out

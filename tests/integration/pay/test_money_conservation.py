@@ -34,6 +34,7 @@ from domain.queue.pay_model import (
     PayItemRequested,
     PaymentCaptured,
     PaymentDeclined,
+    PaymentVoided,
 )
 from domain.wallet.model import RequestDebited, RequestRefunded
 from tests.integration.pay.pay_world import PayWorld
@@ -112,6 +113,8 @@ async def audit(world: PayWorld) -> dict[str, Any]:
                 requests[e.request_id]["captured"] = e.cost
             elif isinstance(e, PaymentDeclined):
                 requests[e.request_id]["declined"] = e.code
+            elif isinstance(e, PaymentVoided):
+                requests[e.request_id]["void"] = True
             elif isinstance(e, PayItemRefunded):
                 requests[e.request_id]["refunded"] = (
                     requests[e.request_id].get("refunded", 0) + e.amount
