@@ -56,7 +56,6 @@ async def buy(svc: Running, who: dict[str, str], media_id: str, tier: str, minut
     body = {
         "media_type": "yt",
         "media_id": media_id,
-        "title": media_id,
         "duration_sec": minutes * 60,
         "tier": tier,
     }
