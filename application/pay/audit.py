@@ -25,15 +25,18 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+import attrs
 from attrs import define, field, frozen
 
 from application.log.ports import StoredCommit
 from domain.queue.decider import queue_decider
 from domain.queue.pay_model import (
+    PayItem,
     PayItemPlaying,
     PayItemPriceChecked,
     PayItemRefunded,
     PayItemRequested,
+    PayItems,
     PayItemUnderpaid,
     PaymentCaptured,
     PaymentToppedUp,
@@ -202,6 +205,7 @@ class _Builder:
         self.users: dict[str, UserAudit] = {}
         self.wallet_in_log = False
         self.commits = 0
+        self.known: dict[str, PayItem] = {}
         self.wallet_keys: dict[str, tuple[str, int]] = {}  # key -> (wallet, debits)
         self.orphans: list[tuple[str, str, int]] = []  # (key, wallet, amount)
         self.wallet_balance: dict[str, int] = {}
@@ -233,11 +237,13 @@ class _Builder:
     def _queue(self, stored: StoredCommit) -> None:
         touched: set[str] = set()
         for event in stored.commit.events:
+            before = self.queue
             self.queue = queue_decider.evolve(self.queue, event)
             rid = getattr(event, "request_id", None)
             if rid is None:
                 continue
             touched.add(rid)
+            self._follow(rid, before, event)
             p = self.purchase(rid)
             match event:
                 case PayItemRequested():
@@ -260,9 +266,22 @@ class _Builder:
         for rid in touched:
             p = self.purchases[rid]
             p.updated_at = stored.commit.at
-            pay = self.queue.pay_item(rid)
+            pay = self.known.get(rid)
             if pay is not None:
                 p.status = pay.status
+
+    def _follow(self, rid: str, before: QueueState, event: object) -> None:
+        """The purchase as it is after `event`, even when the queue dropped it at once (a
+        finished one beyond the few the aggregate keeps): folded on its own then."""
+        after = self.queue.pay_item(rid)
+        if after is None:
+            held = before.pay_item(rid) or self.known.get(rid)
+            if held is None:
+                return
+            alone = attrs.evolve(before, pay=PayItems.of((held,)))
+            after = queue_decider.evolve(alone, event).pay_item(rid)  # type: ignore[arg-type]
+        if after is not None:
+            self.known[rid] = after
 
     def _wallet(self, stored: StoredCommit) -> None:
         self.wallet_in_log = True

@@ -211,3 +211,20 @@ async def test_a_refused_refund_is_recorded_as_refused_and_the_flow_stops_asking
         assert w.flow is not None and w.flow.outcomes["refund_refused:not_found"] == 1
     finally:
         await w.stop_flow()
+
+
+async def test_a_purchase_cancelled_before_it_was_paid_for_sends_no_spend() -> None:
+    world = PayWorld()
+    await world.seed()
+    await world.ledger.grant("lobby", "ann", 10_000, "admin")
+    rid, _ = await world.request("ann", P[1])
+    await world.admin_cancel(rid)  # presence or an admin, before the flow got to the spend
+    world.start_flow()
+    try:
+        state = await world.until(lambda s: s.pay_item(rid).finished, "void")  # type: ignore[union-attr]
+    finally:
+        await world.stop_flow()
+    pay = state.pay_item(rid)
+    assert pay is not None and pay.payment == "void" and pay.status == "cancelled"
+    assert await world.money("ann") == {"debited": [], "refunded": []}
+    assert await world.ledger.balance("lobby", "ann") == 10_000
