@@ -198,23 +198,25 @@ class PayService:
         media = await self.known_media(channel, media)
         claim_at = purchase_stream(channel, rid)
         claim: PurchaseClaim = await self._handler.state(claim_decider, claim_at)
-        if claim.request_id is not None:
+        command = RequestPayItem(rid, who.user, media, tier)
+        if claim.request_id is not None and not await self._unfinished(channel, claim, command):
             raise await self._reused(channel, claim)
         rules = await self._rules(channel)
-        command = RequestPayItem(rid, who.user, media, tier)
         state = await self._state(channel)
         # Refused before the claim (the queue locked, the media already queued...): the id stays
         # free for a later try.
         queue_decider.decide(state, command, Context(now=self._clock.now(), config=rules))
-        try:
-            await self._handler.handle(
-                claim_decider,
-                claim_at,
-                ClaimPurchase(rid, who.user, media.type, media.id, tier),
-                CommandMeta(f"claim:{channel}:{rid}", actor=who.user, correlation_id=rid),
-            )
-        except RequestIdUsed as used:  # claimed a moment ago by someone else
-            raise await self._reused(channel, used.claim) from None
+        if claim.request_id is None:
+            try:
+                await self._handler.handle(
+                    claim_decider,
+                    claim_at,
+                    ClaimPurchase(rid, who.user, media.type, media.id, tier),
+                    CommandMeta(f"claim:{channel}:{rid}", actor=who.user, correlation_id=rid),
+                )
+            except RequestIdUsed as used:  # claimed a moment ago
+                if not await self._unfinished(channel, used.claim, command):
+                    raise await self._reused(channel, used.claim) from None
         try:
             await self._handler.handle(
                 queue_decider,
@@ -232,6 +234,28 @@ class PayService:
             )
             raise
         return Accepted(rid, "paying", self._url(channel, rid))
+
+    async def _unfinished(
+        self, channel: str, claim: PurchaseClaim, command: RequestPayItem
+    ) -> bool:
+        """Is this the very request that made `claim`, which never reached the queue (the
+        process stopped between the two, or the first try is still on its way)? Then it is
+        carried on, under the same command id (so it lands once), instead of refused. Anything
+        else under a claimed id is a reuse."""
+        same = (claim.user, claim.media_type, claim.media_id, claim.tier) == (
+            command.user,
+            command.media.type,
+            command.media.id,
+            command.tier,
+        )
+        if not same or claim.refused_code is not None:
+            return False
+        if (await self._state(channel)).pay_item(command.request_id) is not None:
+            return False
+        rows = await self._read.fetch(
+            PAY_ITEMS, {"request_id": command.request_id, "channel": channel}
+        )
+        return not rows
 
     def _url(self, channel: str, request_id: str) -> str:
         return self._status_url.format(channel=channel, request_id=request_id)

@@ -95,12 +95,12 @@ async def test_the_viewer_end_to_end(page: tuple[Any, Running]) -> None:
         "/api/v1/channels/lobby/wallets/alice/grants", json={"amount": 2000}, headers=admin
     )
     alice = bearer(svc, "alice", "viewer")
+    svc.services.cytube.simulator.know_media("yt", "admin-demo", "Alice's pick", 300)
     await svc.http.post(
         "/api/v1/channels/lobby/pay-items",
         json={
             "media_type": "yt",
             "media_id": "admin-demo",
-            "title": "Alice's pick",
             "duration_sec": 300,
         },
         headers=alice,
