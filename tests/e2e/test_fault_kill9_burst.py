@@ -95,6 +95,8 @@ def pay_events(commits: list[dict[str, Any]]) -> dict[str, Counter[str]]:
     for c in commits:
         for e in c["events"]:
             rid = e["data"].get("request_id")
+            if rid is not None and rid.startswith("wq/lobby/"):  # the wallet's key for it
+                rid = rid.split("/")[2]
             if rid is not None and rid.startswith("burst-req-"):
                 seen[rid][f"{c['aggregate']}:{e['type']}"] += 1
     return seen
@@ -299,6 +301,16 @@ def test_kill_9_during_a_burst_of_200_purchases_loses_and_doubles_nothing(
     for user in USERS:
         assert balances[user] == GRANT - kept[user], (user, balances[user], kept[user])
     assert set(seen) == {purchase(n)["request_id"] for n in range(REQUESTS)}
+    # And the same verdict from `webqueue audit`, over the whole log.
+    audit = subprocess.run(
+        [*CLI, "audit", "--data-dir", str(data_dir), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(audit.stdout)
+    assert audit.returncode == 0 and report["ok"], report["findings"][:10]
+    assert report["totals"]["purchases"] == REQUESTS
 
     print(
         f"\n{REQUESTS} purchases, {len(acked_before)} acknowledged before the kill, "
