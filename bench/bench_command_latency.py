@@ -134,7 +134,6 @@ async def worker_main() -> None:
                 {
                     "media_type": "yt",
                     "media_id": f"h{tag}-{c}-{k}",
-                    "title": "bench",
                     "duration_sec": 300,
                     "tier": "queue",
                 }
@@ -155,7 +154,6 @@ async def worker_main() -> None:
                     "token": tokens[c],
                     "media_type": "yt",
                     "media_id": f"n{tag}-{c}-{k}",
-                    "title": "bench",
                     "duration_sec": 300,
                     "tier": "queue",
                 }

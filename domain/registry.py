@@ -10,17 +10,21 @@ from domain.playlists.model import PLAYLIST_EVENTS
 from domain.presence.model import PRESENCE_EVENTS
 from domain.promos.config import PROMO_CONFIG_EVENTS
 from domain.queue.events import QUEUE_EVENTS
+from domain.queue.pay_claim import CLAIM_EVENTS
 from domain.queue.pay_model import PAY_EVENTS
 from domain.queue.promo_model import PROMO_EVENTS
+from domain.wallet.keys import KEY_EVENTS
 from domain.wallet.model import WALLET_EVENTS
 
 ALL_EVENTS: tuple[type, ...] = (
     *QUEUE_EVENTS,
     *PAY_EVENTS,
+    *CLAIM_EVENTS,
     *PROMO_EVENTS,
     *PROMO_CONFIG_EVENTS,
     *PRESENCE_EVENTS,
     *WALLET_EVENTS,
+    *KEY_EVENTS,
     *PLAYLIST_EVENTS,
     *OTP_EVENTS,
     *ACCESS_EVENTS,

@@ -64,9 +64,8 @@ class RequestPayItemMsg(BuyItem, forbid_unknown_fields=True, kw_only=True):
 class PreviewPayItemMsg(Authed, forbid_unknown_fields=True, kw_only=True):
     media_type: MediaType
     media_id: MediaId
-    duration_sec: Duration
+    duration_sec: Duration | None = None
     tier: TierName = "queue"
-    title: Annotated[str, Meta(max_length=500)] = ""
 
 
 class PayItemRef(Authed, forbid_unknown_fields=True, kw_only=True):
@@ -110,14 +109,14 @@ def _who(services: Services, token: str) -> Identity:
 
 
 async def _request(services: Services, channel: str, m: RequestPayItemMsg) -> Any:
-    media = Media(m.media_type, m.media_id, m.title, m.duration_sec)
+    media = m.media()
     who = _who(services, m.token)
     require_peers(services, cytube=True, economy=True)
     return await services.pay.service.request(channel, who, media, m.tier, m.request_id)
 
 
 async def _preview(services: Services, channel: str, m: PreviewPayItemMsg) -> Any:
-    media = Media(m.media_type, m.media_id, m.title, m.duration_sec)
+    media = Media(m.media_type, m.media_id, "", m.duration_sec or 0)
     return await services.pay.service.preview(channel, _who(services, m.token), media, m.tier)
 
 
@@ -189,8 +188,8 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
 _encode = msgspec.json.Encoder().encode
 
 
-def _error(code: str, message: str) -> bytes:
-    return _encode({"ok": False, "error": {"code": code, "message": message}})
+def _error(code: str, message: str, details: dict[str, Any] | None = None) -> bytes:
+    return _encode({"ok": False, "error": {"code": code, "message": message, **(details or {})}})
 
 
 def _ok(result: Any) -> bytes:
@@ -274,7 +273,7 @@ class NatsCommands:
             CommandError,
             PeerUnavailable,
         ) as exc:
-            return _error(exc.code, exc.message)
+            return _error(exc.code, exc.message, getattr(exc, "details", None))
         except (EconomyUnavailable, OutcomeUnknown) as exc:
             log.warning("command %s: the economy did not answer: %s", name, exc)
             return _error(ECONOMY_DOWN, f"The channel's economy did not answer ({exc}).")

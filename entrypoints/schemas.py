@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from application.pay.service import TitleNotAccepted
+from domain.media import Media
 from domain.names import USER_NAME_PATTERN
 
 MediaType = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
@@ -21,12 +23,22 @@ RequestId = Annotated[str, Meta(min_length=8, max_length=100, pattern=r"^[A-Za-z
 
 
 class BuyItem(msgspec.Struct, forbid_unknown_fields=True):
+    """The buyer names the media only: `duration_sec` is a hint for the first price (CyTube's
+    length is priced again when the item lands), and a `title` is refused (400
+    `title_not_accepted`): titles come from CyTube."""
+
     media_type: MediaType
     media_id: MediaId
-    duration_sec: Duration
+    duration_sec: Duration | None = None
     tier: TierName = "queue"
-    title: Annotated[str, Meta(max_length=500)] = ""
+    title: Annotated[str, Meta(max_length=500)] | None = None
     request_id: RequestId | None = None
+
+    def media(self) -> Media:
+        """The media named, or TitleNotAccepted when the buyer tried to name its title too."""
+        if self.title is not None:
+            raise TitleNotAccepted()
+        return Media(self.media_type, self.media_id, "", self.duration_sec or 0)
 
 
 class Grant(msgspec.Struct, forbid_unknown_fields=True):

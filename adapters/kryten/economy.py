@@ -27,6 +27,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from application.pay.economy import (
+    TOP_UP_UNSUPPORTED,
     EconomyUnavailable,
     OutcomeUnknown,
     Quote,
@@ -181,6 +182,17 @@ class KrytenEconomy:
         message = data.error if data.error and data.error != code else None
         return RefundOutcome(
             ok=False, refunded=0, balance=data.new_balance, error_code=code, message=message
+        )
+
+    async def top_up(self, channel: str, user: str, amount: int, request_id: str) -> SpendOutcome:
+        """kryten-economy has no idempotent debit of an amount (only `spending.queue`, priced by
+        duration and bound by its daily limit and cooldown), so a purchase that proves longer
+        than it was priced is taken off and refunded in full instead."""
+        return SpendOutcome(
+            ok=False,
+            cost=amount,
+            error_code=TOP_UP_UNSUPPORTED,
+            message="The economy cannot charge the difference for a longer item.",
         )
 
     async def balance(self, channel: str, user: str) -> int:

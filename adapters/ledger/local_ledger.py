@@ -2,20 +2,24 @@
 
 Each (channel, user) has a wallet aggregate (`domain.wallet.model`) on
 `wq.ev.{channel}.wallet.{user}`.
-A spend's command id is derived from its request id, so a spend retried after a crash appends
-once even if two processes send it; the answer is always read back from the wallet's stored
-outcome for that request id, so a retry answers exactly what the first try answered.
+A spend's command id is derived from its request id (the pay flow's key, `wq/{channel}/{request
+id}/spend`), so a spend retried after a crash appends once even if two processes send it; the
+answer is read back from the wallet's stored outcome for that key, and then written to the key's
+own record (`domain.wallet.keys`), which the ledger asks first: a key is answered the same way
+for ever and refunded at most once, even after the wallet has forgotten it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from attrs import field, frozen
 
 from adapters.log.subjects import token
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.ports import StreamId
+from application.log.streams import ledger_key_stream
 from application.pay.economy import (
     EconomyUnavailable,
     Quote,
@@ -24,6 +28,7 @@ from application.pay.economy import (
     Tier,
 )
 from domain.errors import Rejected
+from domain.wallet.keys import KeyRecord, RecordKeyOutcome, RecordKeyRefund, key_decider
 from domain.wallet.model import (
     INSUFFICIENT_BALANCE,
     DebitForRequest,
@@ -156,13 +161,35 @@ class LocalLedger:
             balance=balance,
         )
 
+    async def _record(self, channel: str, key: str) -> KeyRecord:
+        record: KeyRecord = await self._handler.state(key_decider, ledger_key_stream(channel, key))
+        return record
+
+    async def _remember(self, channel: str, command: RecordKeyOutcome | RecordKeyRefund) -> None:
+        """Write a key's outcome to its own record (once: the record answers the same for ever)."""
+        step = "refund" if isinstance(command, RecordKeyRefund) else "outcome"
+        meta = CommandMeta(command_id=f"key:{channel}:{command.key}:{step}", actor="ledger")
+        stream = ledger_key_stream(channel, command.key)
+        await self._handler.handle(key_decider, stream, command, meta)
+
     async def spend(
         self, channel: str, user: str, duration_sec: int, tier: Tier, request_id: str
     ) -> SpendOutcome:
-        cost = self._cost(duration_sec)
+        return await self._debit(channel, user, self._cost(duration_sec), request_id)
+
+    async def top_up(self, channel: str, user: str, amount: int, request_id: str) -> SpendOutcome:
+        """Take `amount` more for a purchase whose media proved longer than it was priced."""
+        if amount <= 0:
+            raise EconomyUnavailable(f"malformed request: a top-up of {amount}")
+        return await self._debit(channel, user, amount, request_id)
+
+    async def _debit(self, channel: str, user: str, cost: int, request_id: str) -> SpendOutcome:
         problem = _wallet_problem(user)
         if problem is not None:  # a refusal, not a failure: nothing taken, nothing to retry
             return SpendOutcome(ok=False, cost=cost, error_code=INVALID_USER, message=problem)
+        known = await self._record(channel, request_id)
+        if known.status is not None:  # answered before, however long ago: the same answer
+            return _recorded_spend(known)
         stream = self._stream(channel, user)
         meta = CommandMeta(command_id=f"spend:{channel}:{_key(user)}:{request_id}", actor=user)
         try:
@@ -174,16 +201,34 @@ class LocalLedger:
         held = (await self._wallet(channel, user)).requests.get(request_id)
         if held is None:  # the commit id was taken by something else: nothing was decided
             raise EconomyUnavailable(f"request {request_id!r} left no outcome in the wallet")
+        status: Literal["debited", "declined"] = (
+            "declined" if held.status == "declined" else "debited"
+        )
+        await self._remember(
+            channel,
+            RecordKeyOutcome(request_id, _key(user), status, held.amount, held.balance, held.code),
+        )
         return _spend_outcome(held)
 
     async def refund(self, channel: str, user: str, request_id: str, reason: str) -> RefundOutcome:
         if _wallet_problem(user) is not None:  # no wallet, so nothing was ever taken
             return RefundOutcome(ok=False, refunded=0, error_code=INVALID_USER)
+        known = await self._record(channel, request_id)
+        if known.status == "refunded":  # given back before: never twice
+            return RefundOutcome(ok=True, refunded=known.amount, balance=known.refund_balance)
+        if known.status is not None and known.user != _key(user):
+            return RefundOutcome(
+                ok=False,
+                refunded=0,
+                error_code="not_yours",
+                message="That payment was made from another wallet.",
+            )
         stream = self._stream(channel, user)
         meta = CommandMeta(command_id=f"refund:{channel}:{_key(user)}:{request_id}", actor=user)
+        amount = known.amount if known.status == "debited" else None
         try:
             await self._handler.handle(
-                wallet_decider, stream, RefundRequest(request_id, reason), meta
+                wallet_decider, stream, RefundRequest(request_id, reason, amount), meta
             )
         except Rejected as exc:
             if exc.code == "invalid_request_id":
@@ -195,6 +240,15 @@ class LocalLedger:
         held = (await self._wallet(channel, user)).requests.get(request_id)
         if held is None or held.status != "refunded":
             raise EconomyUnavailable(f"refund of {request_id!r} left no outcome in the wallet")
+        if known.status is None:  # debited before key records were kept: keep one now
+            await self._remember(
+                channel,
+                RecordKeyOutcome(request_id, _key(user), "debited", held.amount, held.balance),
+            )
+        await self._remember(
+            channel,
+            RecordKeyRefund(request_id, held.amount, held.refund_balance or 0, reason),
+        )
         return RefundOutcome(ok=True, refunded=held.amount, balance=held.refund_balance)
 
     async def balance(self, channel: str, user: str) -> int:
@@ -202,6 +256,18 @@ class LocalLedger:
         if problem is not None:
             raise Rejected(INVALID_USER, problem)
         return (await self._wallet(channel, user)).balance
+
+
+def _recorded_spend(known: KeyRecord) -> SpendOutcome:
+    if known.status == "declined":
+        return SpendOutcome(
+            ok=False,
+            cost=known.amount,
+            balance=known.balance,
+            error_code=known.code,
+            message=_declined_message(known.code, known.amount, known.balance),
+        )
+    return SpendOutcome(ok=True, cost=known.amount, balance=known.balance)
 
 
 def _spend_outcome(held: RequestOutcome) -> SpendOutcome:

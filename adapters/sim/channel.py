@@ -91,6 +91,7 @@ class SimulatedChannel:
         self._deliver_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._problem: str | None = None  # why the playback loop is waiting, if it is
+        self._library: dict[tuple[str, str], tuple[str, int]] = {}
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -119,10 +120,25 @@ class SimulatedChannel:
 
     # ---- playlist commands -------------------------------------------------------------------
 
+    def know_media(self, media_type: str, media_id: str, title: str, duration_sec: int) -> None:
+        """What CyTube would learn from the media's host: an add of this media lands with this
+        title and length, whatever the adder said (a buyer's length is only a hint)."""
+        self._library[(media_type, media_id)] = (title, duration_sec)
+
+    def _as_hosted(self, media: Media) -> Media:
+        known = self._library.get(media.key)
+        if known is not None:
+            return Media(media.type, media.id, known[0], known[1])
+        if not media.title:  # CyTube always has a title: the host's, here made up from the id
+            return Media(media.type, media.id, media.id, media.duration_sec)
+        return media
+
     async def add(
         self, media: Media, pos: Position = "end", temp: bool = False, queued_by: str = ""
     ) -> int:
-        """CyTube's `queue`: the new uid, or QueueFail (nothing reported, as in CyTube)."""
+        """CyTube's `queue`: the new uid, or QueueFail (nothing reported, as in CyTube). The
+        media lands with its host's title and length (`know_media`), not the adder's."""
+        media = self._as_hosted(media)
         self._pl.catch_up()
         try:
             if self._fail_adds > 0:

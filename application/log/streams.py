@@ -3,7 +3,15 @@ per aggregate, so every writer and reader of a stream names it the same way."""
 
 from __future__ import annotations
 
+import hashlib
+
 from application.log.ports import StreamId
+
+
+def _digest(value: str) -> str:
+    """A subject token for an id of any spelling: ids differ in case and in `.`/`:`, which a
+    subject token drops, so the id itself would let `A.b` and `ab` share one stream."""
+    return hashlib.sha256(value.encode()).hexdigest()[:40]
 
 
 def queue_stream(channel: str) -> StreamId:
@@ -36,3 +44,14 @@ def blessed_stream(channel: str) -> StreamId:
 
 def ip_blocks_stream(channel: str) -> StreamId:
     return StreamId(channel, "ip_blocks", channel)
+
+
+def purchase_stream(channel: str, request_id: str) -> StreamId:
+    """A purchase id's claim: claimed once for ever (domain.queue.pay_claim)."""
+    return StreamId(channel, "purchase", _digest(request_id))
+
+
+def ledger_key_stream(channel: str, key: str) -> StreamId:
+    """The local ledger's record of one debit key (what it took or refused, and its refund),
+    kept for ever, so the ledger never forgets a key however many requests follow."""
+    return StreamId(channel, "ledger_key", _digest(key))

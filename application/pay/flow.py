@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+import attrs
 from attrs import frozen
 
 from application.clock import Clock
@@ -28,7 +29,7 @@ from application.cytube.port import Cytube, CytubeUnavailable
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.ports import ConcurrencyConflict, EventStore, StoreUnavailable
 from application.log.streams import queue_stream
-from application.pay.economy import Economy, EconomyUnavailable, OutcomeUnknown
+from application.pay.economy import Economy, EconomyUnavailable, OutcomeUnknown, payment_key
 from application.tasks import cancel_and_wait
 from application.telemetry import NullTelemetry, PayOutcome, Telemetry
 from domain.errors import Rejected
@@ -42,14 +43,21 @@ from domain.queue.pay_model import (
     PayItem,
     RecordPaymentCaptured,
     RecordPaymentDeclined,
+    RecordPriceChecked,
     RecordRefund,
     RecordRefundRefused,
+    RecordTopUp,
+    RecordUnderpaid,
     StartPayItemAdd,
+    StartPayment,
+    VoidPayment,
 )
 from domain.queue.state import QueueState
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: A refund answered so: that key was never debited (a top-up that was not taken).
+NOTHING_TAKEN = ("unknown_request_id", "nothing_to_refund")
 
 
 @frozen
@@ -213,18 +221,27 @@ class PayFlow:
                 continue
             if progressed:
                 idle_rounds = 0
-            elif pay.placement in ("positioned", "playing"):
-                return  # in place: observations carry it from here
+            elif pay.placement in ("positioned", "playing") and (
+                pay.price_checked or pay.cancelled
+            ):
+                return  # in place and paid for: observations carry it from here
             else:
                 idle_rounds += 1
                 await self._wait_change(channel, self.config.confirm_timeout_sec, seen)
 
     async def _step(self, channel: str, state: QueueState, pay: PayItem) -> bool:
         if pay.payment == "pending":
+            if pay.cancelled and not pay.spend_started:
+                # Cancelled before any spend went out: none goes out now.
+                await self._do(channel, VoidPayment(pay.request_id), f"{pay.request_id}:void")
+                return True
             await self._settle_payment(channel, pay)
             return True
         if pay.cancelled:
             return await self._unwind(channel, state, pay)
+        if pay.payment == "captured" and pay.item_id is not None and not pay.price_checked:
+            await self._check_price(channel, pay)
+            return True
         if pay.placement in ("waiting", "adding", "attached"):
             async with self._placing[channel]:
                 return await self._place(channel, pay.request_id)
@@ -243,11 +260,15 @@ class PayFlow:
                 attempt += 1
 
     async def _settle_payment(self, channel: str, pay: PayItem) -> None:
+        if not pay.spend_started:
+            # Recorded first, decided on the latest state: a cancel that landed before it makes
+            # this refused (the next round voids the purchase), one that lands after it is
+            # refunded once the spend's outcome is known.
+            await self._do(channel, StartPayment(pay.request_id), f"{pay.request_id}:start")
+        key = payment_key(channel, pay.request_id, "spend")
         outcome = await self._answered(
             f"spend for {pay.request_id}",
-            lambda: self._economy.spend(
-                channel, pay.user, pay.media.duration_sec, pay.tier, pay.request_id
-            ),
+            lambda: self._economy.spend(channel, pay.user, pay.priced_sec, pay.tier, key),
         )
         if outcome.ok:
             command: Any = RecordPaymentCaptured(pay.request_id, outcome.cost)
@@ -290,12 +311,65 @@ class PayFlow:
             return True
         return False
 
+    async def _check_price(self, channel: str, pay: PayItem) -> None:
+        """Price the length CyTube reported (the buyer's was only a hint): take the difference
+        if it costs more, or else take the item off and give everything back. Nothing plays for
+        less than its price; one that started playing before the difference could be taken is
+        recorded as owing it (the audit shows it)."""
+        duration = pay.media.duration_sec
+        rid = pay.request_id
+        if duration <= 0:  # a live stream, or a length CyTube does not know: it has no price
+            await self._fail(channel, pay, "duration_unknown", "CyTube reports no length.")
+            return
+        quote = await self._answered(
+            f"price for {rid}",
+            lambda: self._economy.preview(channel, pay.user, duration, pay.tier),
+        )
+        price = quote.cost
+        if price <= pay.cost:
+            await self._do(channel, RecordPriceChecked(rid, duration, price), f"{rid}:price")
+            return
+        owed = price - pay.cost
+        key = payment_key(channel, rid, "topup")
+        outcome = await self._answered(
+            f"top-up for {rid}",
+            lambda: self._economy.top_up(channel, pay.user, owed, key),
+        )
+        if outcome.ok:
+            command: Any = RecordTopUp(rid, outcome.cost, duration, price)
+            await self._do(channel, command, f"{rid}:topup")
+            self.outcomes["topped_up"] += 1
+            return
+        if pay.placement in ("playing", "played"):
+            log.error("%s played for %d less than its price", rid, owed)
+            await self._do(channel, RecordUnderpaid(rid, owed, duration), f"{rid}:underpaid")
+            return
+        minutes, seconds = divmod(duration, 60)
+        detail = (
+            f"It is {minutes}:{seconds:02d} long, which costs {price:,}; {pay.cost:,} was paid "
+            f"and the difference could not be taken ({outcome.error_code or 'declined'})."
+        )
+        self.outcomes["underpaid"] += 1
+        await self._fail(channel, pay, "underpaid", detail)
+
     async def _refund(self, channel: str, pay: PayItem) -> None:
         reason = pay.cancel_reason or "cancelled"
+        key = payment_key(channel, pay.request_id, "spend")
         outcome = await self._answered(
             f"refund for {pay.request_id}",
-            lambda: self._economy.refund(channel, pay.user, pay.request_id, reason),
+            lambda: self._economy.refund(channel, pay.user, key, reason),
         )
+        if outcome.ok and (pay.top_up > 0 or (pay.item_id is not None and not pay.price_checked)):
+            # A top-up may have been taken (its record lost to a crash): give it back too.
+            top_key = payment_key(channel, pay.request_id, "topup")
+            top = await self._answered(
+                f"top-up refund for {pay.request_id}",
+                lambda: self._economy.refund(channel, pay.user, top_key, reason),
+            )
+            if top.ok:
+                outcome = attrs.evolve(outcome, refunded=outcome.refunded + top.refunded)
+            elif top.error_code not in NOTHING_TAKEN or pay.top_up > 0:
+                outcome = top
         if not outcome.ok:
             # Recorded as it is: the money did not go back. The purchase ends here with status
             # refund_refused for a person to settle; it is never shown as refunded.
@@ -346,6 +420,8 @@ class PayFlow:
             if pay.placement in ("positioned", "playing", "played", "removed"):
                 return True
             if pay.placement == "attached":
+                if not pay.price_checked:
+                    return True  # priced at CyTube's length before it is moved into place
                 if move_attempts > self.config.move_retries:
                     await self._resync(channel)
                     after = (await self._state(channel)).pay_item(request_id)

@@ -17,14 +17,23 @@ from application.clock import Clock
 from application.errors import NotFoundError
 from application.identity.roles import Forbidden, Identity, require, require_self_or_admin
 from application.log.command_handler import CommandHandler, CommandMeta
-from application.log.streams import queue_stream
+from application.log.streams import purchase_stream, queue_stream
 from application.pay.economy import Economy, EconomyUnavailable, Tier
+from application.pay.media_info import MediaInfo, NoMediaInfo
 from application.projections.ports import ProjectionStore
 from application.queue.shadow import PAY_HISTORY, PAY_ITEMS
 from domain.decider import Context
 from domain.errors import Rejected
 from domain.media import Media
 from domain.queue.decider import queue_decider
+from domain.queue.pay_claim import (
+    REQUEST_ID_USED,
+    ClaimPurchase,
+    PurchaseClaim,
+    RefuseClaim,
+    RequestIdUsed,
+    claim_decider,
+)
 from domain.queue.pay_model import CancelPayItem, LockQueue, RequestPayItem, UnlockQueue
 from domain.queue.state import QueueState
 
@@ -87,6 +96,27 @@ class LockState(msgspec.Struct):
     until: datetime | None = None
 
 
+class RequestIdReused(Rejected):
+    """409: the request id was used before (however long ago); `details` say how it stands."""
+
+    def __init__(self, request_id: str, status: str, status_url: str) -> None:
+        super().__init__(
+            REQUEST_ID_USED,
+            f"Request id {request_id!r} was already used on this channel (that purchase is "
+            f"{status}); a purchase id is used once, for ever. Use a new one for a new purchase.",
+        )
+        self.details = {"request_id": request_id, "status": status, "status_url": status_url}
+
+
+class TitleNotAccepted(Rejected):
+    def __init__(self) -> None:
+        super().__init__(
+            "title_not_accepted",
+            "Name the media only (media_type, media_id): its title and length come from "
+            "CyTube, not from the buyer.",
+        )
+
+
 Granter = Callable[[str, str, int, str], Awaitable[int]]
 NonPayable = Callable[[str], Awaitable[frozenset[tuple[str, str]]]]
 _decode = msgspec.json.Decoder()
@@ -103,7 +133,9 @@ class PayService:
         granter: Granter | None = None,
         non_payable: NonPayable | None = None,
         status_url: str = "/api/v1/channels/{channel}/pay-items/{request_id}",
+        media_info: MediaInfo | None = None,
     ) -> None:
+        self._media_info: MediaInfo = media_info or NoMediaInfo()
         self._handler = handler
         self._economy = economy
         self._read = read_models
@@ -123,8 +155,17 @@ class PayService:
         state: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
         return state
 
+    async def known_media(self, channel: str, media: Media) -> Media:
+        """`media` as the buyer names it (type, id, a length as a hint), with what the channel
+        knows of it instead where it knows (the catalog); never the buyer's title."""
+        known = await self._media_info.lookup(channel, media.key)
+        if known is not None:
+            return Media(media.type, media.id, known.title, known.duration_sec)
+        return Media(media.type, media.id, "", media.duration_sec)
+
     async def preview(self, channel: str, who: Identity, media: Media, tier: Tier) -> Preview:
         """Would this purchase go through now, and for how much? Changes nothing."""
+        media = await self.known_media(channel, media)
         trial = RequestPayItem(f"preview-{uuid.uuid4().hex}", who.user, media, tier)
         state = await self._state(channel)
         base = Preview(media.type, media.id, tier, None, False)
@@ -148,16 +189,92 @@ class PayService:
         self, channel: str, who: Identity, media: Media, tier: Tier, request_id: str | None
     ) -> Accepted:
         """Accept a purchase (202): the flow settles payment and placement in the background.
-        A client-chosen request id makes a retried request land once."""
+
+        The request id is claimed first, on a stream of its own, once for ever
+        (`domain.queue.pay_claim`): any later request with it, whatever it asks for and however
+        long after, is refused with 409 `request_id_used` and the first purchase's status (so a
+        client whose 202 was lost learns that it landed, and where to follow it)."""
         rid = request_id or uuid.uuid4().hex
-        await self._handler.handle(
-            queue_decider,
-            queue_stream(channel),
-            RequestPayItem(rid, who.user, media, tier),
-            CommandMeta(f"request:{channel}:{rid}", actor=who.user, correlation_id=rid),
-            config=await self._rules(channel),
+        media = await self.known_media(channel, media)
+        claim_at = purchase_stream(channel, rid)
+        claim: PurchaseClaim = await self._handler.state(claim_decider, claim_at)
+        command = RequestPayItem(rid, who.user, media, tier)
+        if claim.request_id is not None and not await self._unfinished(channel, claim, command):
+            raise await self._reused(channel, claim)
+        rules = await self._rules(channel)
+        state = await self._state(channel)
+        # Refused before the claim (the queue locked, the media already queued...): the id stays
+        # free for a later try.
+        queue_decider.decide(state, command, Context(now=self._clock.now(), config=rules))
+        if claim.request_id is None:
+            try:
+                await self._handler.handle(
+                    claim_decider,
+                    claim_at,
+                    ClaimPurchase(rid, who.user, media.type, media.id, tier),
+                    CommandMeta(f"claim:{channel}:{rid}", actor=who.user, correlation_id=rid),
+                )
+            except RequestIdUsed as used:  # claimed a moment ago
+                if not await self._unfinished(channel, used.claim, command):
+                    raise await self._reused(channel, used.claim) from None
+        try:
+            await self._handler.handle(
+                queue_decider,
+                queue_stream(channel),
+                command,
+                CommandMeta(f"request:{channel}:{rid}", actor=who.user, correlation_id=rid),
+                config=rules,
+            )
+        except Rejected as exc:  # the queue changed since: the id is spent, on nothing
+            await self._handler.handle(
+                claim_decider,
+                claim_at,
+                RefuseClaim(rid, exc.code),
+                CommandMeta(f"claim-refused:{channel}:{rid}", actor=who.user, correlation_id=rid),
+            )
+            raise
+        return Accepted(rid, "paying", self._url(channel, rid))
+
+    async def _unfinished(
+        self, channel: str, claim: PurchaseClaim, command: RequestPayItem
+    ) -> bool:
+        """Is this the very request that made `claim`, which never reached the queue (the
+        process stopped between the two, or the first try is still on its way)? Then it is
+        carried on, under the same command id (so it lands once), instead of refused. Anything
+        else under a claimed id is a reuse."""
+        same = (claim.user, claim.media_type, claim.media_id, claim.tier) == (
+            command.user,
+            command.media.type,
+            command.media.id,
+            command.tier,
         )
-        return Accepted(rid, "paying", self._status_url.format(channel=channel, request_id=rid))
+        if not same or claim.refused_code is not None:
+            return False
+        if (await self._state(channel)).pay_item(command.request_id) is not None:
+            return False
+        rows = await self._read.fetch(
+            PAY_ITEMS, {"request_id": command.request_id, "channel": channel}
+        )
+        return not rows
+
+    def _url(self, channel: str, request_id: str) -> str:
+        return self._status_url.format(channel=channel, request_id=request_id)
+
+    async def _reused(self, channel: str, claim: PurchaseClaim) -> RequestIdReused:
+        """The refusal for a claimed id, with its purchase's status as the log has it now."""
+        rid = claim.request_id or ""
+        pay = (await self._state(channel)).pay_item(rid)
+        if pay is not None:
+            status = pay.status
+        else:
+            rows = await self._read.fetch(PAY_ITEMS, {"request_id": rid, "channel": channel})
+            if rows:
+                status = str(rows[0]["status"])
+            elif claim.refused_code is not None:
+                status = f"refused:{claim.refused_code}"
+            else:
+                status = "claimed"  # being recorded now, or its request never reached the queue
+        return RequestIdReused(rid, status, self._url(channel, rid))
 
     async def status(self, channel: str, who: Identity, request_id: str) -> PayItemStatus:
         rows = await self._read.fetch(PAY_ITEMS, {"request_id": request_id, "channel": channel})

@@ -15,7 +15,8 @@ What counts:
   Durations are the media's nominal length (0 for live media, so "where known" is automatic);
 - *promo plays by type*: `PromoPlaying` (a promo started), not `PromoDone(played)`, so a promo
   counts when it starts, like every other play, and a promo still playing is already counted;
-- *paid by tier*: `PayItemRequested`; *captured*: `PaymentCaptured.cost`; *refunded by reason*:
+- *paid by tier*: `PayItemRequested`; *captured*: `PaymentCaptured.cost` plus
+  `PaymentToppedUp.amount`; *refunded by reason*:
   `PayItemRefunded.amount`; *cancellations by reason*: `PayItemCancelled`.
 
 A play's time (`played_at`, and a medium's `last_played`) is its commit's `at`.
@@ -53,6 +54,7 @@ from domain.queue.pay_model import (
     PayItemRefunded,
     PayItemRequested,
     PaymentCaptured,
+    PaymentToppedUp,
 )
 from domain.queue.promo_model import (
     PromoAttached,
@@ -192,6 +194,8 @@ class StatsProjection:
                     self._add(channel, PAID_BY_TIER, event.tier)
                 case PaymentCaptured():
                     self._add(channel, CAPTURED, amount=event.cost)
+                case PaymentToppedUp():
+                    self._add(channel, CAPTURED, amount=event.amount)
                 case PayItemRefunded():
                     self._add(channel, REFUNDED_BY_REASON, event.reason, event.amount)
                     self._add(channel, REFUNDED_TOTAL, amount=event.amount)

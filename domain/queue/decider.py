@@ -46,11 +46,16 @@ from domain.queue.pay_model import (
     PayEvent,
     RecordPaymentCaptured,
     RecordPaymentDeclined,
+    RecordPriceChecked,
     RecordRefund,
     RecordRefundRefused,
+    RecordTopUp,
+    RecordUnderpaid,
     RequestPayItem,
     StartPayItemAdd,
+    StartPayment,
     UnlockQueue,
+    VoidPayment,
 )
 from domain.queue.promo_decide import decide_promo
 from domain.queue.promo_model import (
@@ -294,6 +299,11 @@ PAY_COMMANDS = (
     RecordRefundRefused,
     LockQueue,
     UnlockQueue,
+    StartPayment,
+    VoidPayment,
+    RecordPriceChecked,
+    RecordTopUp,
+    RecordUnderpaid,
 )
 
 queue_decider: Decider[QueueState, AnyQueueCommand, AnyQueueEvent] = Decider(

@@ -31,24 +31,34 @@ from domain.queue.pay_model import (
     PayItemPlayed,
     PayItemPlaying,
     PayItemPositioned,
+    PayItemPriceChecked,
     PayItemRefunded,
     PayItemRefundRefused,
     PayItemRemoved,
     PayItemRequested,
     PayItemSlotChosen,
+    PayItemUnderpaid,
     PaymentCaptured,
     PaymentDeclined,
+    PaymentStarted,
+    PaymentToppedUp,
+    PaymentVoided,
     PayOwnerAway,
     PayOwnerBack,
     QueueLocked,
     QueueUnlocked,
     RecordPaymentCaptured,
     RecordPaymentDeclined,
+    RecordPriceChecked,
     RecordRefund,
     RecordRefundRefused,
+    RecordTopUp,
+    RecordUnderpaid,
     RequestPayItem,
     StartPayItemAdd,
+    StartPayment,
     UnlockQueue,
+    VoidPayment,
 )
 from domain.queue.promo_decide import promo_facts
 from domain.queue.promo_model import PromoEvent
@@ -95,7 +105,10 @@ def _request(state: QueueState, cmd: RequestPayItem, ctx: Context) -> tuple[PayE
         raise Rejected("invalid_user", f"User name must be 1 to {MAX_USER} characters.")
     validate_media(cmd.media)
     if cmd.media.duration_sec <= 0:
-        raise Rejected("duration_unknown", "This media has no known length, so it has no price.")
+        raise Rejected(
+            "duration_unknown",
+            "This media has no known length, so it has no price: give duration_sec as a hint.",
+        )
     closed = lock_message(state, ctx.now)
     if closed is not None:
         raise Rejected("queue_locked", closed)
@@ -148,6 +161,43 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
             return () if state.away_window(cmd.user) is None else (PayOwnerBack(cmd.user),)
     pay = _known(state, cmd.request_id)
     match cmd:
+        case StartPayment():
+            if pay.payment != "pending" or pay.spend_started:
+                return ()
+            if pay.cancelled:
+                raise Rejected("cancelled", "It was cancelled before it was paid for.")
+            return (PaymentStarted(pay.request_id),)
+        case VoidPayment():
+            if pay.payment == "void":
+                return ()
+            if not pay.cancelled or pay.payment != "pending" or pay.spend_started:
+                raise Rejected("not_voidable", f"Purchase {pay.request_id} is {pay.status}.")
+            return (PaymentVoided(pay.request_id),)
+        case RecordPriceChecked():
+            if pay.price_checked:
+                return ()
+            if pay.payment != "captured":
+                raise Rejected("not_captured", f"Purchase {pay.request_id} is {pay.status}.")
+            if cmd.price > pay.cost:
+                raise Rejected("underpaid", f"It costs {cmd.price}; {pay.cost} was taken.")
+            return (PayItemPriceChecked(pay.request_id, cmd.duration_sec, cmd.price),)
+        case RecordTopUp():
+            if pay.price_checked:
+                return ()
+            if pay.payment != "captured":
+                raise Rejected("not_captured", f"Purchase {pay.request_id} is {pay.status}.")
+            if cmd.amount <= 0 or pay.cost + cmd.amount < cmd.price:
+                raise Rejected("invalid_cost", "A top-up must make up the whole difference.")
+            return (
+                PaymentToppedUp(pay.request_id, cmd.amount),
+                PayItemPriceChecked(pay.request_id, cmd.duration_sec, cmd.price),
+            )
+        case RecordUnderpaid():
+            if pay.price_checked:
+                return ()
+            if pay.placement not in ("playing", "played"):
+                raise Rejected("not_playing", "An underpaid item that is not playing is removed.")
+            return (PayItemUnderpaid(pay.request_id, cmd.owed, cmd.duration_sec),)
         case RecordPaymentCaptured():
             if pay.payment == "pending":
                 if cmd.cost < 0:

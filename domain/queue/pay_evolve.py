@@ -15,14 +15,19 @@ from domain.queue.pay_model import (
     PayItemPlayed,
     PayItemPlaying,
     PayItemPositioned,
+    PayItemPriceChecked,
     PayItemRefunded,
     PayItemRefundRefused,
     PayItemRemoved,
     PayItemRequested,
     PayItems,
     PayItemSlotChosen,
+    PayItemUnderpaid,
     PaymentCaptured,
     PaymentDeclined,
+    PaymentStarted,
+    PaymentToppedUp,
+    PaymentVoided,
     PayOwnerAway,
     PayOwnerBack,
     QueueLock,
@@ -95,8 +100,33 @@ def _requested(pay: tuple[PayItem, ...], item: PayItem) -> tuple[PayItem, ...]:
 def evolve_pay(state: QueueState, event: object) -> QueueState:
     match event:
         case PayItemRequested():
-            item = PayItem(event.request_id, event.user, event.media, event.tier, event.at)
+            item = PayItem(
+                event.request_id,
+                event.user,
+                event.media,
+                event.tier,
+                event.at,
+                priced_sec=event.media.duration_sec,
+            )
             return replace(state, pay=_requested(state.pay, item))
+        case PaymentStarted():
+            return _update(state, event.request_id, spend_started=True)
+        case PaymentVoided():
+            return _update(state, event.request_id, payment="void")
+        case PayItemPriceChecked():
+            return _update(state, event.request_id, price_checked=True)
+        case PaymentToppedUp():
+            pay = state.pay_item(event.request_id)
+            if pay is None:
+                return state
+            return _update(
+                state,
+                event.request_id,
+                cost=pay.cost + event.amount,
+                top_up=pay.top_up + event.amount,
+            )
+        case PayItemUnderpaid():
+            return _update(state, event.request_id, price_checked=True, owed=event.owed)
         case PaymentCaptured():
             return _update(state, event.request_id, payment="captured", cost=event.cost)
         case PaymentDeclined():
@@ -104,6 +134,10 @@ def evolve_pay(state: QueueState, event: object) -> QueueState:
         case PayItemAddStarted():
             return _update(state, event.request_id, placement="adding", add_attempts=event.attempt)
         case PayItemAttached():
+            landed = next((i for i in state.items if i.item_id == event.item_id), None)
+            pay = state.pay_item(event.request_id)
+            # From here the purchase's title and length are CyTube's, not the buyer's.
+            media = landed.media if landed is not None else (pay.media if pay else None)
             state = replace(
                 state,
                 items=tuple(
@@ -113,7 +147,11 @@ def evolve_pay(state: QueueState, event: object) -> QueueState:
                     for i in state.items
                 ),
             )
-            return _update(state, event.request_id, placement="attached", item_id=event.item_id)
+            if media is None or pay is None:
+                return _update(state, event.request_id, placement="attached", item_id=event.item_id)
+            return _update(
+                state, event.request_id, placement="attached", item_id=event.item_id, media=media
+            )
         case PayItemSlotChosen():
             return _update(
                 state, event.request_id, slot_after=event.after_item_id, slot_chosen=True

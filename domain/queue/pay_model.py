@@ -17,7 +17,7 @@ from attrs import frozen
 from domain.media import Media
 
 Tier = Literal["queue", "playnext"]
-Payment = Literal["pending", "captured", "declined", "refunded", "refund_refused"]
+Payment = Literal["pending", "captured", "declined", "refunded", "refund_refused", "void"]
 Placement = Literal["waiting", "adding", "attached", "positioned", "playing", "played", "removed"]
 PENDING_PLACEMENTS = ("waiting", "adding", "attached", "positioned")
 
@@ -39,6 +39,16 @@ class PayItem:
     cancel_reason: str | None = None
     decline_code: str | None = None
     refunded: int = 0
+    #: A spend was (perhaps) sent: from here a cancel is refunded, before it no spend goes out.
+    spend_started: bool = False
+    #: The length the price was first computed on (the buyer's hint, or the catalog's).
+    priced_sec: int = 0
+    #: The length CyTube reported was priced, and the difference (if any) taken.
+    price_checked: bool = False
+    #: Taken on top of the first spend, for media longer than it was priced (in `cost` too).
+    top_up: int = 0
+    #: Still owed: the media played before the difference could be taken (for the audit).
+    owed: int = 0
 
     @property
     def cancelled(self) -> bool:
@@ -46,7 +56,7 @@ class PayItem:
 
     @property
     def finished(self) -> bool:
-        if self.payment == "declined" or self.placement == "played":
+        if self.payment in ("declined", "void") or self.placement == "played":
             return True
         if self.cancelled and self.placement == "playing":
             return True  # cancelled too late: it plays, and keeps its price
@@ -74,7 +84,11 @@ class PayItem:
         """One word for people: where this purchase stands."""
         if self.payment == "declined":
             return "declined"
+        if self.payment == "void":
+            return "cancelled"  # cancelled before any money was asked for
         if self.cancelled:
+            if self.placement in ("playing", "played"):
+                return self.placement  # the cancel lost the race with play: it keeps its price
             if self.refund_answered:
                 return self.payment
             return "cancelling"
@@ -155,6 +169,49 @@ class RecordPaymentDeclined:
     request_id: str
     code: str
     message: str = ""
+
+
+@frozen
+class StartPayment:
+    """Written before the first spend is sent; refused once the purchase is cancelled, so a
+    purchase cancelled before it was paid for never sends a spend."""
+
+    request_id: str
+
+
+@frozen
+class VoidPayment:
+    """A purchase cancelled before any spend was sent: nothing to take, nothing to refund."""
+
+    request_id: str
+
+
+@frozen
+class RecordPriceChecked:
+    """CyTube's length for the media was priced at `price`, at most what was taken."""
+
+    request_id: str
+    duration_sec: int
+    price: int
+
+
+@frozen
+class RecordTopUp:
+    """The media proved longer: `amount` more was taken, so it has now paid `price`."""
+
+    request_id: str
+    amount: int
+    duration_sec: int
+    price: int
+
+
+@frozen
+class RecordUnderpaid:
+    """The difference could not be taken and the media was already playing: `owed` stays."""
+
+    request_id: str
+    owed: int
+    duration_sec: int
 
 
 @frozen
@@ -242,6 +299,11 @@ class UnlockQueue:
 
 PayCommand = (
     RequestPayItem
+    | StartPayment
+    | VoidPayment
+    | RecordPriceChecked
+    | RecordTopUp
+    | RecordUnderpaid
     | RecordPaymentCaptured
     | RecordPaymentDeclined
     | StartPayItemAdd
@@ -285,6 +347,43 @@ class PaymentDeclined:
     request_id: str
     code: str
     message: str
+
+
+@frozen
+class PaymentStarted:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+
+
+@frozen
+class PaymentVoided:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+
+
+@frozen
+class PayItemPriceChecked:
+    """`duration_sec`: CyTube's length; `price`: what that length costs."""
+
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    duration_sec: int
+    price: int
+
+
+@frozen
+class PaymentToppedUp:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    amount: int
+
+
+@frozen
+class PayItemUnderpaid:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+    owed: int
+    duration_sec: int
 
 
 @frozen
@@ -399,6 +498,11 @@ class QueueUnlocked:
 
 PayEvent = (
     PayItemRequested
+    | PaymentStarted
+    | PaymentVoided
+    | PayItemPriceChecked
+    | PaymentToppedUp
+    | PayItemUnderpaid
     | PaymentCaptured
     | PaymentDeclined
     | PayItemAddStarted
@@ -419,6 +523,11 @@ PayEvent = (
 
 PAY_EVENTS: tuple[type, ...] = (
     PayItemRequested,
+    PaymentStarted,
+    PaymentVoided,
+    PayItemPriceChecked,
+    PaymentToppedUp,
+    PayItemUnderpaid,
     PaymentCaptured,
     PaymentDeclined,
     PayItemAddStarted,

@@ -38,8 +38,12 @@ class DebitForRequest:
 
 @frozen
 class RefundRequest:
+    """`amount`: the debit as the ledger's key record has it, for a wallet that has forgotten
+    the request (it keeps only its latest); without it such a refund is refused."""
+
     request_id: str
     reason: str
+    amount: int | None = None
 
 
 WalletCommand = GrantCredit | DebitForRequest | RefundRequest
@@ -161,6 +165,9 @@ def _debit(state: WalletState, command: DebitForRequest) -> tuple[WalletEvent, .
 def _refund(state: WalletState, command: RefundRequest) -> tuple[WalletEvent, ...]:
     _check_request_id(command.request_id)
     held = state.requests.get(command.request_id)
+    if held is None and command.amount is not None and command.amount > 0:
+        balance = state.balance + command.amount
+        return (RequestRefunded(command.request_id, command.amount, command.reason, balance),)
     if held is None:
         raise Rejected("unknown_request_id", "There is no payment with that request id.")
     if held.status == "declined":

@@ -160,6 +160,20 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--follow", action="store_true", help="keep printing new commits")
     events.add_argument("--after", type=int, default=0, help="start after this log position")
 
+    audit = sub.add_parser(
+        "audit",
+        help="the money audit: the queue's facts joined to the wallet's; exit 1 on a finding",
+    )
+    _common(audit)
+    audit.add_argument("--channel", help="the channel (default: the configured one)")
+    audit.add_argument(
+        "--stuck-after",
+        type=_positive_int,
+        default=600,
+        help="seconds a purchase may stay paying, cancelling or being placed (default 600)",
+    )
+    audit.add_argument("--format", choices=["text", "json"], default="text")
+
     config = sub.add_parser("config", help="the effective configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     show = config_sub.add_parser(
@@ -324,6 +338,61 @@ async def _events(settings: Settings, channel: str | None, follow: bool, after: 
         await log_.close()
 
 
+async def _audit(settings: Settings, channel: str | None, stuck_after: int, fmt: str) -> int:
+    from datetime import timedelta
+
+    from adapters.clock import WallClock
+    from application.log.ports import StoredCommit
+    from application.pay.audit import audit_commits
+    from entrypoints.bootstrap import open_log
+
+    name = channel or settings.channel
+    log_ = await open_log(settings)
+    try:
+        commits: list[StoredCommit] = [c async for c in log_.events.read_all(channel=name)]
+    finally:
+        await log_.close()
+    # Commits carry channel time, which runs ahead of the wall under a fast simulator.
+    now = max([WallClock().now(), *(c.commit.at for c in commits[-1:])])
+    report = audit_commits(name, commits, now, timedelta(seconds=stuck_after))
+    if fmt == "json":
+        print(msgspec.json.encode(report.to_builtins()).decode())
+    else:
+        print(_audit_text(report))
+    return 0 if report.ok else 1
+
+
+def _audit_text(report: object) -> str:
+    from application.pay.audit import AuditReport
+
+    assert isinstance(report, AuditReport)
+    t = report.totals()
+    lines = [
+        f"audit of {report.channel}: {report.commits:,} commits, {t['purchases']:,} purchases; "
+        f"captured {t['captured']:,} = refunded {t['refunded']:,} + kept {t['kept']:,}; "
+        f"{t['played']:,} played; wallet facts "
+        + ("in the log" if report.wallet_in_log else "not in the log (kryten-economy)"),
+        "",
+        f"{'user':<20} {'buys':>5} {'captured':>9} {'refunded':>9} {'kept':>8} "
+        f"{'w.debit':>8} {'w.refund':>8} {'balance':>8}",
+    ]
+    for u in sorted(report.users.values(), key=lambda u: u.user):
+        balance = "-" if u.balance is None else f"{u.balance:,}"
+        lines.append(
+            f"{u.user:<20} {u.purchases:>5} {u.captured:>9,} {u.refunded:>9,} {u.kept:>8,} "
+            f"{u.wallet_debited:>8,} {u.wallet_refunded:>8,} {balance:>8}"
+        )
+    lines.append("")
+    if report.ok:
+        lines.append("ok: no finding")
+    else:
+        lines.append(f"{len(report.findings)} finding(s):")
+        for f in report.findings:
+            who = " ".join(x for x in (f.request_id or "", f.user or "") if x)
+            lines.append(f"  {f.kind}: {who}: {f.detail}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "token":
@@ -357,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_events(settings, args.channel, args.follow, args.after))
         elif args.command == "replay":
             return asyncio.run(run_replay(args))
+        elif args.command == "audit":
+            return asyncio.run(_audit(settings, args.channel, args.stuck_after, args.format))
     except KeyboardInterrupt:
         return 130
     except (OSError, RuntimeError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from importlib.resources import files
 from typing import Annotated
 
@@ -9,9 +10,12 @@ from litestar import Controller, Response, get, post
 from litestar.params import QueryParameter
 
 from application.admin.viewer import CommitView, Progress, ProjectionInfo, TablePage
+from application.identity.roles import require
+from application.pay.audit import audit_log
 from entrypoints.http.auth import IdentityDep
 from entrypoints.http.hardening import page_csp
 from entrypoints.http.params import PathInt, PathText, ServicesDep
+from entrypoints.http.queue import known_channel
 
 
 class AdminController(Controller):
@@ -50,6 +54,30 @@ class AdminController(Controller):
         return await services.admin.viewer.rows(
             identity, name, table, page=page, size=size, sort=sort, descending=desc
         )
+
+    @get(
+        "/audit",
+        summary="The money audit: the queue's facts joined to the wallet's, per user and purchase",
+    )
+    async def audit(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Annotated[str | None, QueryParameter(name="channel", max_length=40)] = None,
+        stuck_after: Annotated[
+            int, QueryParameter(name="stuck_after", ge=1, le=30 * 24 * 3600)
+        ] = 600,
+    ) -> dict[str, object]:
+        require(identity, "admin")
+        name = channel or services.kernel.settings.channel
+        await known_channel(services, name)
+        report = await audit_log(
+            name,
+            services.kernel.log.events.read_all(channel=name),
+            services.kernel.clock.now(),
+            timedelta(seconds=stuck_after),
+        )
+        return report.to_builtins()
 
     @get("/commits/{position:int}", summary="One commit: its events, causation and correlation")
     async def commit(

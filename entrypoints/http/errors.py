@@ -37,6 +37,8 @@ REJECTION_STATUS = {
     "media_already_pending": 409,
     "media_on_playlist": 409,
     "duplicate_request": 409,
+    "request_id_used": 409,
+    "title_not_accepted": 400,
     "already_playing": 409,
     "already_played": 409,
     "unknown_request": 404,
@@ -63,6 +65,7 @@ REJECTION_STATUS = {
 def _rejected(_: Request[Any, Any, Any], exc: Rejected) -> Response[Any]:
     status = REJECTION_STATUS.get(exc.code, 422)
     extra = {"field": exc.field} if isinstance(exc, InvalidSetting) else {}
+    extra.update(getattr(exc, "details", None) or {})
     return Response(error_body(exc.code, exc.message, **extra), status_code=status)
 
 

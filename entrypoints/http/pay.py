@@ -35,12 +35,11 @@ class PayController(Controller):
         channel: Channel,
         media_type: Annotated[MediaType, QueryParameter(name="media_type")],
         media_id: Annotated[MediaId, QueryParameter(name="media_id")],
-        duration_sec: Annotated[Duration, QueryParameter(name="duration_sec")],
+        duration_sec: Annotated[Duration | None, QueryParameter(name="duration_sec")] = None,
         tier: Annotated[TierName, QueryParameter(name="tier")] = "queue",
-        title: Annotated[str, QueryParameter(name="title", max_length=500)] = "",
     ) -> Preview:
         await known_channel(services, channel)
-        media = Media(media_type, media_id, title, duration_sec)
+        media = Media(media_type, media_id, "", duration_sec or 0)
         return await services.pay.service.preview(channel, identity, media, tier)
 
     @post("/pay-items", summary="Buy a slot: 202, then follow the status URL", status_code=202)
@@ -53,7 +52,7 @@ class PayController(Controller):
     ) -> Accepted:
         await known_channel(services, channel)
         require_peers(services, cytube=True, economy=True)
-        media = Media(data.media_type, data.media_id, data.title, data.duration_sec)
+        media = data.media()
         return await services.pay.service.request(
             channel, identity, media, data.tier, data.request_id
         )

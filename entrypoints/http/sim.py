@@ -35,6 +35,15 @@ class AddMedia(msgspec.Struct, forbid_unknown_fields=True):
     queued_by: Annotated[str, Meta(max_length=20)] = ""
 
 
+class Hosted(msgspec.Struct, forbid_unknown_fields=True):
+    """What the media's host says it is: CyTube reports this title and length when it lands."""
+
+    media_type: Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
+    media_id: Annotated[str, Meta(min_length=1, max_length=300)]
+    title: Annotated[str, Meta(max_length=500)]
+    duration_sec: Annotated[int, Meta(ge=0, le=7 * 24 * 3600)]
+
+
 class Added(msgspec.Struct):
     uid: int
 
@@ -221,6 +230,18 @@ class SimController(Controller):
         sim = _sim(services, channel, identity)
         services.kernel.clock.advance(data.seconds)  # type: ignore[attr-defined]
         await sim.play_due()
+
+    @put(
+        "/hosted",
+        summary="Set what the media's host says (its title and length, as CyTube will report)",
+        status_code=204,
+    )
+    async def hosted(
+        self, services: ServicesDep, identity: IdentityDep, channel: Channel, data: JSONBody[Hosted]
+    ) -> None:
+        _sim(services, channel, identity).know_media(
+            data.media_type, data.media_id, data.title, data.duration_sec
+        )
 
     @post("/faults", summary="Make the simulated CyTube fail the next calls", status_code=204)
     async def faults(

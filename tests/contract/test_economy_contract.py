@@ -46,7 +46,8 @@ from application.log.command_handler import CommandHandler
 from application.log.ports import StreamId
 from application.pay.economy import Economy, EconomyUnavailable
 from domain.registry import EVENT_TYPES
-from domain.wallet.model import WALLET_EVENTS
+from domain.wallet import model as wallet_model
+from domain.wallet.model import WALLET_EVENTS, RequestRefunded
 from tests.conftest import missing
 
 RICH = 100_000  # above any price the economy's default config asks (10,000 for a movie)
@@ -537,3 +538,53 @@ def test_the_cache_dir_is_outside_the_repository(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv(CACHE_ENV, raising=False)
     repo = Path(__file__).resolve().parents[2]
     assert repo not in _cache_dir().resolve().parents
+
+
+async def test_a_local_key_is_answered_the_same_for_ever_after_the_wallet_forgot_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The wallet keeps only its latest requests; the key's own record keeps it for ever, so a
+    key sent again long after is neither debited again nor refunded twice."""
+    monkeypatch.setattr(wallet_model, "REMEMBERED_REQUESTS", 3)
+    store = InMemoryEventStore(codec=_codec())
+    ledger = _ledger(store)
+    await ledger.grant("lobby", "ann", 5000, by="mod")
+    first = await ledger.spend("lobby", "ann", 60, "queue", "wq/lobby/old/spend")
+    for n in range(6):
+        await ledger.spend("lobby", "ann", 60, "queue", f"wq/lobby/later{n}/spend")
+    forgotten = await ledger._wallet("lobby", "ann")
+    assert "wq/lobby/old/spend" not in forgotten.requests
+    assert await ledger.spend("lobby", "ann", 60, "queue", "wq/lobby/old/spend") == first
+    assert await ledger.balance("lobby", "ann") == 5000 - 7 * 250
+    refund = await ledger.refund("lobby", "ann", "wq/lobby/old/spend", "owner_left")
+    assert (refund.ok, refund.refunded) == (True, 250)
+    again = await ledger.refund("lobby", "ann", "wq/lobby/old/spend", "owner_left")
+    assert (again.ok, again.refunded) == (True, 250)
+    assert await ledger.balance("lobby", "ann") == 5000 - 6 * 250
+    events = [
+        e
+        for c in await store.read_stream(StreamId("lobby", "wallet", "ann"))
+        for e in c.commit.events
+    ]
+    assert sum(1 for e in events if isinstance(e, RequestRefunded)) == 1
+
+
+async def test_a_local_top_up_is_taken_once_per_key_and_given_back_like_a_spend() -> None:
+    ledger = _ledger()
+    await ledger.grant("lobby", "ann", 600, by="mod")
+    key = "wq/lobby/r1/topup"
+    taken = await ledger.top_up("lobby", "ann", 250, key)
+    assert (taken.ok, taken.cost, taken.balance) == (True, 250, 350)
+    assert await ledger.top_up("lobby", "ann", 250, key) == taken
+    poor = await ledger.top_up("lobby", "ann", 400, "wq/lobby/r2/topup")
+    assert (poor.ok, poor.error_code) == (False, "insufficient_balance")
+    back = await ledger.refund("lobby", "ann", key, "underpaid")
+    assert (back.ok, back.refunded) == (True, 250)
+    assert await ledger.balance("lobby", "ann") == 600
+
+
+async def test_kryten_economy_takes_no_top_up() -> None:
+    """It has no idempotent debit of an amount: the purchase is undone instead."""
+    economy = KrytenEconomy(None)  # type: ignore[arg-type]  # never called for a top-up
+    out = await economy.top_up("lobby", "ann", 250, "wq/lobby/r1/topup")
+    assert (out.ok, out.error_code) == (False, "top_up_unsupported")

@@ -18,10 +18,13 @@ from typing import Any
 
 import pytest
 
+from application.log.command_handler import CommandMeta
+from application.log.ports import StreamId
+from domain.wallet.model import DebitForRequest, wallet_decider
 from tests.conftest import missing
 from tests.e2e.conftest import Running, serving
 from tests.e2e.test_http_and_live import caught_up
-from tests.e2e.test_pay_to_play import bearer, joins
+from tests.e2e.test_pay_to_play import bearer, joins, settled
 
 SHOTS = Path(
     os.environ.get("WEBQUEUE_SCREENSHOTS")
@@ -95,12 +98,12 @@ async def test_the_viewer_end_to_end(page: tuple[Any, Running]) -> None:
         "/api/v1/channels/lobby/wallets/alice/grants", json={"amount": 2000}, headers=admin
     )
     alice = bearer(svc, "alice", "viewer")
+    svc.services.cytube.simulator.know_media("yt", "admin-demo", "Alice's pick", 300)
     await svc.http.post(
         "/api/v1/channels/lobby/pay-items",
         json={
             "media_type": "yt",
             "media_id": "admin-demo",
-            "title": "Alice's pick",
             "duration_sec": 300,
         },
         headers=alice,
@@ -179,3 +182,45 @@ async def test_the_viewer_end_to_end(page: tuple[Any, Running]) -> None:
     await shot(tab, "admin-promos")
     await tab.click("#lock-off")
     await tab.locator("#lock-state:has-text('open')").wait_for()
+
+
+async def test_the_money_audit_tab_shows_the_books_and_what_does_not_add_up(
+    page: tuple[Any, Running],
+) -> None:
+    tab, svc = page
+    await caught_up(svc)
+    admin = bearer(svc, "boss", "admin")
+    await svc.sim.post("/api/v1/sim/lobby/users", json={"name": "alice"})
+    await svc.http.post(
+        "/api/v1/channels/lobby/wallets/alice/grants", json={"amount": 2000}, headers=admin
+    )
+    alice = bearer(svc, "alice", "viewer")
+    svc.services.cytube.simulator.know_media("yt", "audit-long", "A long one", 1800)
+    r = await svc.http.post(
+        "/api/v1/channels/lobby/pay-items",
+        json={"media_type": "yt", "media_id": "audit-long", "duration_sec": 60},
+        headers=alice,
+    )
+    assert r.status_code == 202, r.text
+    await settled(svc, r.json()["request_id"], alice)
+    await sign_in(tab, svc)
+
+    await tab.click("#tabs button[data-tab='money']")
+    await tab.locator("#audit-verdict:has-text('OK')").wait_for()
+    row = tab.locator("#audit-users tr[data-user='alice']")
+    assert (await row.locator(".kept").inner_text()) == "500"  # topped up to CyTube's length
+    purchase = tab.locator(f"#audit-purchases tr[data-request='{r.json()['request_id']}']")
+    assert "positioned" in await purchase.locator(".status").inner_text()
+
+    # Money that moved outside any purchase: the audit names it.
+    await svc.services.kernel.handler.handle(
+        wallet_decider,
+        StreamId("lobby", "wallet", "alice"),
+        DebitForRequest("stray-debit-1", 100),
+        CommandMeta.new("mallory"),
+    )
+    await tab.click("#audit-run")
+    await tab.locator("#audit-verdict:has-text('finding')").wait_for()
+    findings = await tab.inner_text("#audit-findings")
+    assert "debit_without_purchase" in findings and "stray-debit-1" in findings
+    await shot(tab, "admin-money")

@@ -309,7 +309,7 @@ SHAPES = {
         "title",
         "request_id",
     ],
-    "preview_pay_item": ["token", "media_type", "media_id", "duration_sec", "tier", "title"],
+    "preview_pay_item": ["token", "media_type", "media_id", "duration_sec", "tier"],
     "get_pay_item": ["token", "request_id"],
     "cancel_pay_item": ["token", "request_id", "reason"],
     "get_wallet": ["token", "user"],

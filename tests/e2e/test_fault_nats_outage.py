@@ -56,7 +56,6 @@ def buy_body(media_id: str, request_id: str) -> dict[str, Any]:
     return {
         "media_type": "yt",
         "media_id": media_id,
-        "title": media_id,
         "duration_sec": 240,
         "tier": "queue",
         "request_id": request_id,

@@ -51,6 +51,12 @@ WRITES: list[tuple[str, str, Any, str | None]] = [
     ("POST", "/api/v1/sim/lobby/clock/advance", {"seconds": 1}, "admin"),
     ("PUT", "/api/v1/sim/lobby/users/zed/afk", {"afk": False}, "admin"),
     ("POST", "/api/v1/sim/lobby/faults", {}, "admin"),
+    (
+        "PUT",
+        "/api/v1/sim/lobby/hosted",
+        {"media_type": "yt", "media_id": "h1", "title": "Hosted", "duration_sec": 60},
+        "admin",
+    ),
     ("POST", "/api/v1/sim/lobby/users", {"name": "zed"}, "admin"),
     ("DELETE", "/api/v1/sim/lobby/users/nobody", None, "admin"),
     ("POST", "/api/v1/sim/lobby/media/999999/move", {"after": "append"}, "admin"),

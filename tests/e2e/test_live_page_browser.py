@@ -43,10 +43,10 @@ async def test_a_paid_item_shows_its_buyer_in_queued_by(page: tuple[Any, Running
         "/api/v1/channels/lobby/wallets/alice/grants", json={"amount": 5000}, headers=admin
     )
     alice = bearer(svc, "alice", "viewer")
+    svc.services.cytube.simulator.know_media("yt", "alices-pick", "Alice's pick", 240)
     body = {
         "media_type": "yt",
         "media_id": "alices-pick",
-        "title": "Alice's pick",
         "duration_sec": 240,
         "tier": "playnext",
     }

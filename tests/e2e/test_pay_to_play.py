@@ -56,7 +56,6 @@ async def buy(svc: Running, who: dict[str, str], media_id: str, tier: str, minut
     body = {
         "media_type": "yt",
         "media_id": media_id,
-        "title": media_id,
         "duration_sec": minutes * 60,
         "tier": tier,
     }
@@ -92,7 +91,8 @@ async def test_buy_queue_and_playnext_over_http_then_an_admin_cancels(service: R
     nexted = await buy(service, alice, "n1", "playnext", minutes=20)
     status = await settled(service, nexted, alice)
     assert status["status"] == "positioned" and status["cost"] == 500
-    assert [h["type"] for h in status["history"]][:2] == ["PayItemRequested", "PaymentCaptured"]
+    steps = [h["type"] for h in status["history"]]
+    assert steps[:3] == ["PayItemRequested", "PaymentStarted", "PaymentCaptured"]
 
     async def shown() -> list[Any] | None:
         items = (await service.http.get("/api/v1/channels/lobby/queue")).json()["items"]

@@ -20,6 +20,11 @@ CONTROLS = [
     ("PUT", "/api/v1/sim/lobby/users/alice/afk", {"afk": True}),
     ("POST", "/api/v1/sim/lobby/clock/advance", {"seconds": 604800}),
     ("POST", "/api/v1/sim/lobby/faults", {"unavailable": 3}),
+    (
+        "PUT",
+        "/api/v1/sim/lobby/hosted",
+        {"media_type": "yt", "media_id": "x1", "title": "x", "duration_sec": 1},
+    ),
 ]
 
 

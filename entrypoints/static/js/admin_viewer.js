@@ -50,7 +50,34 @@ document.querySelectorAll("#tabs button").forEach(b => b.onclick = () => {
   document.querySelectorAll("#tabs button").forEach(x => x.classList.toggle("on", x === b));
   document.querySelectorAll("#app section").forEach(s => s.classList.toggle("on", s.id === b.dataset.tab));
   if (b.dataset.tab === "promos") loadPromos();
+  if (b.dataset.tab === "money") loadAudit();
 });
+
+// ---- money audit -------------------------------------------------------------------------
+const n = v => v == null ? "–" : Number(v).toLocaleString("en");
+async function loadAudit() {
+  const verdict = $("audit-verdict");
+  const stuck = parseInt($("audit-stuck").value, 10) || 600;
+  verdict.textContent = "Auditing…"; verdict.className = "muted";
+  let r;
+  try { r = await api(`/api/v1/admin/audit?channel=${encodeURIComponent(channel)}&stuck_after=${stuck}`); }
+  catch (e) { verdict.textContent = e.message; verdict.className = "error"; return; }
+  const t = r.totals;
+  verdict.textContent = `${r.ok ? "OK" : `${t.findings} finding(s)`}: ${n(t.purchases)} purchases over ${n(r.commits)} commits; `
+    + `captured ${n(t.captured)} = refunded ${n(t.refunded)} + kept ${n(t.kept)}; ${n(t.played)} played; `
+    + (r.wallet_in_log ? "wallets from the log." : "the wallets are kryten-economy's (not in the log): the queue half only.");
+  verdict.className = r.ok ? "okc" : "error";
+  $("audit-findings").tBodies[0].innerHTML = r.findings.length
+    ? r.findings.map(f => `<tr class="finding"><td>${esc(f.kind)}</td><td class="mono">${esc(f.request_id || "")}</td><td>${esc(f.user || "")}</td><td>${esc(f.detail)}</td></tr>`).join("")
+    : `<tr><td colspan="4" class="muted">None.</td></tr>`;
+  $("audit-users").tBodies[0].innerHTML = r.users.map(u => `<tr data-user="${esc(u.user)}"><td>${esc(u.user)}</td><td class="num">${n(u.purchases)}</td>
+    <td class="num">${n(u.captured)}</td><td class="num">${n(u.refunded)}</td><td class="num kept">${n(u.kept)}</td>
+    <td class="num">${n(u.wallet_debited)}</td><td class="num">${n(u.wallet_refunded)}</td><td class="num">${n(u.balance)}</td></tr>`).join("");
+  $("audit-purchases").tBodies[0].innerHTML = r.purchases.slice(-200).reverse().map(p => `<tr data-request="${esc(p.request_id)}"><td class="mono">${esc(p.request_id)}</td>
+    <td>${esc(p.user)}</td><td class="mono">${esc(p.media)}</td><td class="status">${esc(p.status)}</td><td class="num">${n(p.captured)}</td>
+    <td class="num">${n(p.refunded)}</td><td class="num">${n(p.kept)}</td><td class="num">${n(p.price)}</td><td>${p.played ? "yes" : ""}</td></tr>`).join("");
+}
+$("audit-run").onclick = loadAudit;
 
 // ---- projections -------------------------------------------------------------------------
 let projectionList = [];

@@ -57,13 +57,12 @@ async function buy(ev) {
   btn.dataset.busy = "yes"; btn.disabled = true;
   try {
     const body = { media_type: parsed.type, media_id: parsed.id, tier: tier(), duration_sec: duration };
-    if ($("title").value.trim()) body.title = $("title").value.trim();
     const accepted = await api(`${base}/pay-items`, { method: "POST", body });
     current = accepted.request_id;
     $("status").replaceChildren(h("p", {}, h("span", { class: "badge badge-pending", id: "status-badge" }, "Paying"), " Taking the coins from your wallet."));
     setTimeout(follow, 300);
     // The form is for the next purchase now; this one's status is beside it.
-    for (const id of ["link", "title", "length"]) $(id).value = "";
+    for (const id of ["link", "length"]) $(id).value = "";
     onLink();
     $("status-h").scrollIntoView({ block: "start", behavior: "smooth" });
     loadWallet();

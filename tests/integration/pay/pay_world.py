@@ -15,11 +15,14 @@ from adapters.sim.channel import SimulatedChannel
 from adapters.sim.cytube import SimCytube
 from application.cytube.observing import Observer
 from application.cytube.port import Cytube
+from application.identity.roles import Identity
 from application.log.command_handler import CommandHandler, CommandMeta, Outcome
 from application.log.ports import EventStore, StreamId
 from application.log.streams import queue_stream
+from application.pay.audit import parse_key
 from application.pay.economy import Economy
 from application.pay.flow import PayFlow, PayFlowConfig
+from application.pay.service import PayService
 from domain.media import Media
 from domain.queue.decider import queue_decider
 from domain.queue.pay_model import CancelPayItem, PayItem, RequestPayItem
@@ -31,6 +34,21 @@ FAST = PayFlowConfig(
     add_delay_sec=1.0, add_retries=3, confirm_timeout_sec=3.0, move_retries=2, retry_delay_sec=1.0
 )
 _ids = itertools.count(1)
+
+
+class NoRows:
+    """A read-model store with nothing in it (the pay service reads it only for an old status)."""
+
+    async def fetch(self, *args: object, **kwargs: object) -> list[dict[str, object]]:
+        return []
+
+
+def purchase_of(key: str) -> str:
+    parsed = parse_key("lobby", key)
+    if parsed is None:
+        return key
+    rid, step = parsed
+    return rid if step == "spend" else f"{rid}+{step}"
 
 
 class PayWorld:
@@ -101,6 +119,20 @@ class PayWorld:
         )
         return rid, outcome
 
+    async def buy(
+        self, user: str, media: Media, tier: str = "queue", request_id: str | None = None
+    ) -> str:
+        """A purchase as HTTP and NATS make one (PayService: the request id claimed first)."""
+        service = PayService(self.handler, self.economy, NoRows(), self.clock)  # type: ignore[arg-type]
+        accepted = await service.request(
+            "lobby",
+            Identity(user.lower(), "viewer"),
+            media,
+            tier,  # type: ignore[arg-type]
+            request_id or f"r{next(_ids)}",
+        )
+        return accepted.request_id
+
     async def admin_cancel(self, rid: str) -> Outcome:
         """An admin removes a purchase, as `DELETE pay-items/{rid}` does."""
         return await self.handler.handle(
@@ -147,13 +179,14 @@ class PayWorld:
         return [i.media.id for i in self.sim.playlist()]
 
     async def money(self, user: str) -> dict[str, list[tuple[str, int]]]:
-        """The wallet's own log: every debit and refund, by request id."""
+        """The wallet's own log: every debit and refund, by purchase id (a top-up's as
+        `{id}+topup`; the wallet keys them `wq/{channel}/{id}/{step}`)."""
         stream = StreamId("lobby", "wallet", user.lower())
         out: dict[str, list[tuple[str, int]]] = {"debited": [], "refunded": []}
         for stored in await self.store.read_stream(stream):
             for event in stored.commit.events:
                 if isinstance(event, RequestDebited):
-                    out["debited"].append((event.request_id, event.amount))
+                    out["debited"].append((purchase_of(event.request_id), event.amount))
                 elif isinstance(event, RequestRefunded):
-                    out["refunded"].append((event.request_id, event.amount))
+                    out["refunded"].append((purchase_of(event.request_id), event.amount))
         return out

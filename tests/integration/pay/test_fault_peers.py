@@ -38,7 +38,7 @@ from adapters.ledger.local_ledger import DEFAULT_PRICING
 from adapters.sim.channel import QueueFail, SimulatedChannel
 from adapters.sql.projection_store import SqlProjectionStore, sqlite_url
 from application.log.ports import ConcurrencyConflict, StoreUnavailable
-from application.pay.economy import OutcomeUnknown
+from application.pay.economy import OutcomeUnknown, payment_key
 from application.pay.flow import PayFlowConfig
 from application.projections.runner import ProjectionRunner
 from application.queue.shadow import QueueShadowProjection
@@ -390,6 +390,10 @@ async def check_outcomes(
             assert captured == 0, r
             outcomes["declined"] += 1
             continue
+        if "void" in r:  # cancelled before any spend went out
+            assert captured == 0 and not refunded and r.get("cancel"), r
+            outcomes["cancelled before payment"] += 1
+            continue
         assert captured > 0, f"{rid} never settled its payment: {r}"
         cancel = r.get("cancel")
         assert cancel not in ("removed_in_cytube",), f"{rid}: a paid item was dropped: {r}"
@@ -442,15 +446,17 @@ async def test_an_economy_that_times_out_or_answers_garbage_loses_no_money(
     # Our log against the economy's own ledger, purchase by purchase.
     kept: Counter[str] = Counter()
     for rid, r in requests.items():
-        assert fake.max_per_id[rid] <= 1, f"two calls for {rid} were in flight at once"
-        if "declined" in r:
-            assert rid not in fake.spent, f"{rid} declined here, debited there"
+        key = payment_key("lobby", rid, "spend")  # what the economy was sent
+        assert fake.max_per_id[key] <= 1, f"two calls for {rid} were in flight at once"
+        if "declined" in r or "void" in r:
+            assert key not in fake.spent, f"{rid} declined or cancelled here, debited there"
             continue
-        assert fake.spent[rid][1] == r["captured"], (rid, r, fake.spent[rid])
-        assert fake.refunded.get(rid, 0) == r.get("refunded", 0), (rid, r)
+        assert fake.spent[key][1] == r["captured"], (rid, r, fake.spent[key])
+        assert fake.refunded.get(key, 0) == r.get("refunded", 0), (rid, r)
         if not r.get("refunded"):
             kept[r["user"].lower()] += r["captured"]
-    assert set(fake.spent) <= set(requests), "the economy debited a purchase we never made"
+    made = {payment_key("lobby", rid, "spend") for rid in requests}
+    assert set(fake.spent) <= made, "the economy debited a purchase we never made"
     for user in users:
         assert fake.balance[user] == granted[user] - kept[user], user
 

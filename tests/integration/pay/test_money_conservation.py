@@ -1,8 +1,12 @@
 """Money is conserved: 1,000 random purchases through the simulator with faults injected.
 
-Per user, from the wallets' own log and the queue's: captured = refunded + the cost of items
-queued, playing or played; no purchase both refunded and played; none charged twice; none left
-hanging.
+The faults: CyTube's (refused, lost and unconfirmed adds, lost moves), the economy's (timeouts
+before and after the call), restarts of the flow, request ids used again (for other media, by
+other users), lengths lied about, purchases cancelled right after they were made (before their
+spend, or racing it) and cancels racing play. Each is counted, with a lower bound. The verdict is
+the money audit's (`application.pay.audit`, what `webqueue audit` runs) over the whole log: per
+purchase and per user, captured = refunded + kept and the wallet agrees; none captured or
+refunded twice, none played and refunded, none stuck.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from application.log.ports import StreamId
 from application.log.streams import queue_stream
+from application.pay.audit import audit_commits
 from application.pay.economy import (
     Economy,
     OutcomeUnknown,
@@ -34,8 +38,8 @@ from domain.queue.pay_model import (
     PayItemRequested,
     PaymentCaptured,
     PaymentDeclined,
+    PaymentVoided,
 )
-from domain.wallet.model import RequestDebited, RequestRefunded
 from tests.integration.pay.pay_world import PayWorld
 
 REQUESTS = 1000
@@ -75,6 +79,11 @@ class FlakyEconomy:
             "refund", lambda: self.inner.refund(channel, user, request_id, reason)
         )
 
+    async def top_up(self, channel: str, user: str, amount: int, request_id: str) -> SpendOutcome:
+        return await self._flaky(  # type: ignore[no-any-return]
+            "top_up", lambda: self.inner.top_up(channel, user, amount, request_id)
+        )
+
     async def balance(self, channel: str, user: str) -> int:
         return await self.inner.balance(channel, user)
 
@@ -112,6 +121,8 @@ async def audit(world: PayWorld) -> dict[str, Any]:
                 requests[e.request_id]["captured"] = e.cost
             elif isinstance(e, PaymentDeclined):
                 requests[e.request_id]["declined"] = e.code
+            elif isinstance(e, PaymentVoided):
+                requests[e.request_id]["void"] = True
             elif isinstance(e, PayItemRefunded):
                 requests[e.request_id]["refunded"] = (
                     requests[e.request_id].get("refunded", 0) + e.amount
@@ -147,16 +158,38 @@ async def test_money_is_conserved_under_random_faults_and_restarts() -> None:
     playback = asyncio.create_task(world.sim.run())
     faults = Counter[str]()
     rejected = Counter[str]()
+    made: list[str] = []
     started = time.monotonic()
     try:
         for n in range(REQUESTS):
             inject_cytube_fault(world, rng, faults)
-            media = Media("yt", f"m{n}", f"Purchase {n}", rng.choice([45, 90, 600, 1200]))
+            hint = rng.choice([45, 90, 600, 1200])
+            if rng.random() < 0.15:  # the buyer lies: CyTube knows it is longer
+                world.sim.know_media("yt", f"m{n}", f"Purchase {n}", rng.choice([1800, 4000]))
+                hint = 60
+                faults["lying_duration"] += 1
+            media = Media("yt", f"m{n}", "", hint)
             tier = rng.choice(["queue", "queue", "playnext"])
+            user = rng.choice(USERS)
             try:
-                await world.request(rng.choice(USERS), media, tier)
+                made.append(await world.buy(user, media, tier))
             except Rejected as exc:
                 rejected[exc.code] += 1
+            if made and rng.random() < 0.05:  # an old id again, for anything, by anyone
+                old = rng.choice(made)
+                other = Media("yt", f"reuse{n}", "", rng.choice([60, 5000]))
+                try:
+                    await world.buy(rng.choice(USERS), other, "playnext", request_id=old)
+                    raise AssertionError(f"request id {old} was accepted twice")
+                except Rejected as exc:
+                    assert exc.code == "request_id_used", exc
+                    faults["request_id_reused"] += 1
+            if made and rng.random() < 0.04:  # cancelled at once: before its spend, or racing it
+                try:
+                    await world.admin_cancel(made[-1])
+                    faults["cancel_right_after_request"] += 1
+                except Rejected:
+                    pass
             if rng.random() < 0.05:
                 target = f"r{rng.randint(1, n + 1)}"
                 try:
@@ -164,6 +197,22 @@ async def test_money_is_conserved_under_random_faults_and_restarts() -> None:
                     faults["admin_cancel"] += 1
                 except Rejected:
                     pass
+            if rng.random() < 0.03:  # a cancel that races play: cancelled, then jumped to
+                placed = [
+                    p
+                    for p in (await world.state()).pay
+                    if p.placement == "positioned" and not p.cancelled and p.item_id
+                ]
+                if placed:
+                    target_pay = rng.choice(placed)
+                    item = (await world.state()).by_id(target_pay.item_id or "")
+                    try:
+                        await world.admin_cancel(target_pay.request_id)
+                        if item is not None:
+                            await world.sim.jump(item.uid)
+                        faults["cancel_racing_play"] += 1
+                    except Rejected:
+                        pass
             if n % 100 == 99:
                 await world.stop_flow()
                 world.start_flow()
@@ -183,18 +232,21 @@ async def test_money_is_conserved_under_random_faults_and_restarts() -> None:
         playback.cancel()
         await asyncio.gather(playback, return_exceptions=True)
 
+    # The same audit `webqueue audit` runs, over the whole log.
+    report = audit_commits("lobby", [c async for c in world.store.read_all()], world.clock.now())
+    assert report.ok, report.findings[:20]
+    assert report.wallet_in_log
+
     requests = await audit(world)
     on_playlist = {i.media.id for i in world.sim.playlist()}
-    per_user: dict[str, Counter[str]] = defaultdict(Counter)
     outcomes = Counter[str]()
     for rid, r in requests.items():
-        user = r["user"]
         captured, refunded = r.get("captured", 0), r.get("refunded", 0)
-        assert not (refunded and r.get("played")), f"{rid} was refunded and played: {r}"
-        assert refunded in (0, captured), f"{rid} refunded {refunded} of {captured}"
         if "declined" in r:
             outcomes["declined"] += 1
-            assert captured == 0
+            continue
+        if "void" in r:
+            outcomes["cancelled before payment"] += 1
             continue
         assert captured > 0, f"{rid} never settled its payment: {r}"
         if refunded:
@@ -203,34 +255,30 @@ async def test_money_is_conserved_under_random_faults_and_restarts() -> None:
             queued = r.get("positioned") and r["media"] in on_playlist
             assert r.get("played") or queued, f"{rid} kept its money but is nowhere: {r}"
             outcomes["played" if r.get("played") else "queued"] += 1
-            per_user[user]["kept"] += captured
-        per_user[user]["captured"] += captured
-        per_user[user]["refunded"] += refunded
-
-    for user in USERS:
-        wallet = StreamId("lobby", "wallet", user)
-        debits = Counter[str]()
-        debited = refunds = 0
-        for stored in await world.store.read_stream(wallet):
-            for e in stored.commit.events:
-                if isinstance(e, RequestDebited):
-                    debits[e.request_id] += 1
-                    debited += e.amount
-                elif isinstance(e, RequestRefunded):
-                    refunds += e.amount
-        assert all(c == 1 for c in debits.values()), f"{user} charged twice: {debits}"
-        book = per_user[user]
-        assert debited == book["captured"], f"{user}: wallet debited {debited}, log says {book}"
-        assert refunds == book["refunded"], f"{user}: wallet refunded {refunds}, log says {book}"
-        assert book["captured"] == book["refunded"] + book["kept"]
+    for p in report.purchases.values():
+        if p.price is not None and p.price > 250 and p.kept:
+            outcomes["kept at CyTube's price"] += 1
+        if (
+            p.played
+            and p.status == "played"
+            and any(r.get("cancel") for rid, r in requests.items() if rid == p.request_id)
+        ):
+            outcomes["cancel lost to play"] += 1
 
     took = time.monotonic() - started
     print(
         f"\n{len(requests)} purchases in {took:.1f}s; outcomes {dict(outcomes)}; "
         f"rejected {dict(rejected)}; faults {dict(faults)}; economy {dict(economy.timeouts)}"
     )
-    assert len(requests) >= 0.9 * REQUESTS
-    assert (
-        outcomes["played"] > 0
-        and sum(v for k, v in outcomes.items() if k.startswith("refunded")) > 0
-    )
+    assert len(requests) >= 0.8 * REQUESTS
+    assert outcomes["played"] > 50 and outcomes["declined"] > 10
+    assert sum(v for k, v in outcomes.items() if k.startswith("refunded")) > 20
+    # The faults this test exists for happened, and often enough to mean something.
+    assert faults["request_id_reused"] >= 30, faults
+    assert faults["lying_duration"] >= 100, faults
+    assert faults["cancel_right_after_request"] >= 20, faults
+    assert faults["cancel_racing_play"] >= 5, faults
+    assert outcomes["cancelled before payment"] >= 5, outcomes
+    assert outcomes["refunded:underpaid"] >= 5, outcomes
+    assert outcomes["kept at CyTube's price"] >= 5, outcomes
+    assert outcomes["cancel lost to play"] >= 3, outcomes

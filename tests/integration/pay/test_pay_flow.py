@@ -6,8 +6,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from application.log.command_handler import CommandMeta
+from application.log.streams import purchase_stream
 from application.pay.economy import RefundOutcome
+from domain.errors import Rejected
 from domain.media import Media
+from domain.queue.pay_claim import ClaimPurchase, claim_decider
 from domain.queue.pay_model import PayItemCancelled
 from tests.integration.pay.pay_world import PayWorld
 
@@ -211,3 +215,40 @@ async def test_a_refused_refund_is_recorded_as_refused_and_the_flow_stops_asking
         assert w.flow is not None and w.flow.outcomes["refund_refused:not_found"] == 1
     finally:
         await w.stop_flow()
+
+
+async def test_a_purchase_cancelled_before_it_was_paid_for_sends_no_spend() -> None:
+    world = PayWorld()
+    await world.seed()
+    await world.ledger.grant("lobby", "ann", 10_000, "admin")
+    rid, _ = await world.request("ann", P[1])
+    await world.admin_cancel(rid)  # presence or an admin, before the flow got to the spend
+    world.start_flow()
+    try:
+        state = await world.until(lambda s: s.pay_item(rid).finished, "void")  # type: ignore[union-attr]
+    finally:
+        await world.stop_flow()
+    pay = state.pay_item(rid)
+    assert pay is not None and pay.payment == "void" and pay.status == "cancelled"
+    assert await world.money("ann") == {"debited": [], "refunded": []}
+    assert await world.ledger.balance("lobby", "ann") == 10_000
+
+
+async def test_a_claim_whose_request_never_reached_the_queue_is_carried_on_by_its_retry(
+    world: PayWorld,
+) -> None:
+    """The process stopped between claiming the id and recording the purchase: the same
+    request again completes it; anything else under that id is a reuse."""
+    claim = ClaimPurchase("crashed-1", "ann", "yt", P[2].id, "queue")
+    await world.handler.handle(
+        claim_decider, purchase_stream("lobby", "crashed-1"), claim, CommandMeta.new("ann")
+    )
+    with pytest.raises(Rejected) as other:
+        await world.buy("bob", P[2], request_id="crashed-1")
+    assert other.value.code == "request_id_used"
+    assert await world.buy("ann", P[2], request_id="crashed-1") == "crashed-1"
+    await world.settled("crashed-1")
+    with pytest.raises(Rejected) as again:  # now it is in the queue: a reuse
+        await world.buy("ann", P[2], request_id="crashed-1")
+    assert again.value.code == "request_id_used"
+    assert (await world.money("ann"))["debited"] == [("crashed-1", COST)]

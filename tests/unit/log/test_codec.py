@@ -52,6 +52,7 @@ from domain.queue.events import (
     PlaylistReordered,
     SnapshotReconciled,
 )
+from domain.queue.pay_claim import PurchaseClaimed, PurchaseClaimRefused
 from domain.queue.pay_model import (
     PayItemAddStarted,
     PayItemAttached,
@@ -59,13 +60,18 @@ from domain.queue.pay_model import (
     PayItemPlayed,
     PayItemPlaying,
     PayItemPositioned,
+    PayItemPriceChecked,
     PayItemRefunded,
     PayItemRefundRefused,
     PayItemRemoved,
     PayItemRequested,
     PayItemSlotChosen,
+    PayItemUnderpaid,
     PaymentCaptured,
     PaymentDeclined,
+    PaymentStarted,
+    PaymentToppedUp,
+    PaymentVoided,
     PayOwnerAway,
     PayOwnerBack,
     QueueLocked,
@@ -82,6 +88,7 @@ from domain.queue.promo_model import (
     PromoPositioned,
 )
 from domain.registry import ALL_EVENTS
+from domain.wallet.keys import KeyDecided, KeyRefunded
 from domain.wallet.model import CreditGranted, DebitDeclined, RequestDebited, RequestRefunded
 
 AT = datetime(2026, 11, 20, 21, 30, 15, 123456, tzinfo=UTC)
@@ -133,6 +140,16 @@ SAMPLES: list[Any] = [
     RequestDebited("r1", 250, 4750),
     DebitDeclined("r2", 1000, 4750, "insufficient_balance"),
     RequestRefunded("r1", 250, "move_failed", 5000),
+    PurchaseClaimed("r1", "ann", "yt", "abc", "queue", datetime(2026, 11, 20, tzinfo=UTC)),
+    PurchaseClaimRefused("r1", "media_on_playlist"),
+    PaymentStarted("r1"),
+    PaymentVoided("r1"),
+    PayItemPriceChecked("r1", 1800, 500),
+    PaymentToppedUp("r1", 250),
+    PayItemUnderpaid("r1", 250, 1800),
+    KeyDecided("wq/lobby/r1/spend", "ann", "debited", 250, 4750),
+    KeyDecided("wq/lobby/r2/spend", "ann", "declined", 250, 10, "insufficient_balance"),
+    KeyRefunded("wq/lobby/r1/spend", 250, 5000, "owner_left"),
     UserJoined("Bob", 1.5, False, AT),
     UserLeft("Bob", AT),
     UserAfkChanged("Bob", True, AT),
