@@ -36,3 +36,7 @@ def blessed_stream(channel: str) -> StreamId:
 
 def ip_blocks_stream(channel: str) -> StreamId:
     return StreamId(channel, "ip_blocks", channel)
+
+
+def likes_stream(channel: str, user_key: str) -> StreamId:
+    return StreamId(channel, "likes", user_key)
