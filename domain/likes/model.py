@@ -91,11 +91,13 @@ LIKE_EVENTS: tuple[type, ...] = (Liked,)
 
 
 class LikeRefused(Rejected):
-    """A refusal that clears by itself: `until` is when the same like would be accepted."""
+    """A refusal that clears by itself: `until` is when the same like would be accepted;
+    `retry_after_sec`, how long that is from the decision's now."""
 
-    def __init__(self, code: str, message: str, until: datetime) -> None:
+    def __init__(self, code: str, message: str, until: datetime, now: datetime) -> None:
         super().__init__(code, message)
         self.until = until
+        self.retry_after_sec = max((until - now).total_seconds(), 0.0)
 
 
 def _frozen_map(value: Mapping[str, datetime]) -> Mapping[str, datetime]:
@@ -170,6 +172,7 @@ def decide(state: LikesState, cmd: LikeCommand, ctx: Context) -> tuple[LikeEvent
                     f"{_span(rules.dedupe_window_sec)} counts, so it can be liked again from "
                     f"{_clock(until)}.",
                     until,
+                    now,
                 )
     window = timedelta(seconds=rules.rate_window_sec)
     inside = [t for t in state.recent if t > now - window]
@@ -180,6 +183,7 @@ def decide(state: LikesState, cmd: LikeCommand, ctx: Context) -> tuple[LikeEvent
             f"At most {rules.rate_limit} like{'' if rules.rate_limit == 1 else 's'} every "
             f"{_span(rules.rate_window_sec)}; your next like counts from {_clock(until)}.",
             until,
+            now,
         )
     keep = max(rules.rate_window_sec, rules.dedupe_window_sec)
     return (
