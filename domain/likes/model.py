@@ -131,16 +131,20 @@ def _rules(ctx: Context) -> LikeRules:
     return rules
 
 
-def _clock(at: datetime) -> str:
-    return at.strftime("%H:%M:%S UTC") if at.utcoffset() == timedelta(0) else at.isoformat()
+def _clock(at: datetime, now: datetime) -> str:
+    """`20:10:00 UTC` today, `2026-11-21 20:10:00 UTC` on another day."""
+    if at.utcoffset() != timedelta(0):
+        return at.isoformat()
+    return at.strftime("%H:%M:%S UTC" if at.date() == now.date() else "%Y-%m-%d %H:%M:%S UTC")
 
 
 def _span(seconds: int) -> str:
+    """`minute`, `10 minutes`, `day`: a length as in "one like per ..."."""
     for unit, size in (("day", 86_400), ("hour", 3600), ("minute", 60)):
         if seconds >= size and seconds % size == 0:
             n = seconds // size
-            return f"{n} {unit}{'' if n == 1 else 's'}"
-    return f"{seconds} second{'' if seconds == 1 else 's'}"
+            return unit if n == 1 else f"{n} {unit}s"
+    return "second" if seconds == 1 else f"{seconds} seconds"
 
 
 def _title(media: Media) -> str:
@@ -168,9 +172,9 @@ def decide(state: LikesState, cmd: LikeCommand, ctx: Context) -> tuple[LikeEvent
             if now < until:
                 raise LikeRefused(
                     "already_liked",
-                    f"You liked {_title(playing.media)} at {_clock(last)}; one like per "
+                    f"You liked {_title(playing.media)} at {_clock(last, now)}; one like per "
                     f"{_span(rules.dedupe_window_sec)} counts, so it can be liked again from "
-                    f"{_clock(until)}.",
+                    f"{_clock(until, now)}.",
                     until,
                     now,
                 )
@@ -181,7 +185,7 @@ def decide(state: LikesState, cmd: LikeCommand, ctx: Context) -> tuple[LikeEvent
         raise LikeRefused(
             "like_rate_limited",
             f"At most {rules.rate_limit} like{'' if rules.rate_limit == 1 else 's'} every "
-            f"{_span(rules.rate_window_sec)}; your next like counts from {_clock(until)}.",
+            f"{_span(rules.rate_window_sec)}; your next like counts from {_clock(until, now)}.",
             until,
             now,
         )

@@ -87,7 +87,7 @@ def test_the_dedupe_window_refuses_a_second_like_until_it_ends() -> None:
     assert isinstance(refusal, LikeRefused)
     assert refusal.code == "already_liked"
     assert refusal.until == T0 + timedelta(seconds=600)
-    assert "20:10:00 UTC" in refusal.message and "10 minutes" in refusal.message
+    assert "20:10:00 UTC" in refusal.message and "one like per 10 minutes" in refusal.message
     user.advance(1)  # the window is half-open: at its end the like counts again
     assert user.like(playing()).at == T0 + timedelta(seconds=600)
     assert user.state.likes == 2
@@ -118,7 +118,7 @@ def test_the_rate_limit_counts_likes_in_a_sliding_window() -> None:
     assert isinstance(refusal, LikeRefused)
     assert refusal.code == "like_rate_limited"
     assert refusal.until == T0 + timedelta(seconds=60)  # when the first one leaves the window
-    assert "At most 3 likes every 1 minute" in refusal.message
+    assert "At most 3 likes every minute;" in refusal.message
     user.advance(1)  # T0+60: the first like is out
     user.like(playing())
     refusal = user.refused(playing())
@@ -159,3 +159,11 @@ def test_rules_out_of_range_are_named(rules: LikeRules, problem: str) -> None:
 
 def test_the_default_rules_are_usable() -> None:
     assert LikeRules().problem() is None
+
+
+def test_a_refusal_that_clears_on_another_day_names_the_date() -> None:
+    user = User(LikeRules(dedupe_window_sec=86_400))
+    user.like(playing())
+    refusal = user.refused(playing())
+    assert "one like per day" in refusal.message
+    assert "from 2026-11-21 20:00:00 UTC" in refusal.message
