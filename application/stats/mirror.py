@@ -84,6 +84,7 @@ class StatsFold:
         self.dirty: set[str] = set()
         self._items: dict[str, Media] = {}
         self._media: dict[tuple[str, str], _MediaTotals] = {}
+        self._media_keys: dict[str, tuple[str, str]] = {}  # bucket key -> (type, id)
         self._days: dict[str, dict[str, Any]] = {}
         self._totals = {
             "items_queued": 0,
@@ -132,6 +133,7 @@ class StatsFold:
         totals = self._media.get(media.key)
         if totals is None:
             totals = self._media[media.key] = _MediaTotals(media)
+            self._media_keys[media_key(media.type, media.id)] = media.key
         return totals
 
     def _played(self, item_id: str | None, at: datetime) -> None:
@@ -220,10 +222,8 @@ class StatsFold:
             return self._top("likes")
         if key.startswith("day."):
             return self._days.get(key[4:])
-        for found, totals in self._media.items():
-            if media_key(*found) == key:
-                return self._media_value(found, totals)
-        return None
+        found = self._media_keys.get(key)
+        return None if found is None else self._media_value(found, self._media[found])
 
     def values(self) -> Mapping[str, bytes]:
         """Every key the bucket should hold, encoded."""
@@ -242,14 +242,10 @@ class StatsFold:
     def take_dirty(self) -> dict[str, bytes | None]:
         """The changed keys and their values now (None: delete), emptying `dirty`."""
         keys, self.dirty = self.dirty, set()
-        media = {media_key(*k): (k, t) for k, t in self._media.items()} if keys else {}
         out: dict[str, bytes | None] = {}
         for key in keys:
-            if key in media:
-                out[key] = _encode(self._media_value(*media[key]))
-            else:
-                value = self.value(key)
-                out[key] = None if value is None else _encode(value)
+            value = self.value(key)
+            out[key] = None if value is None else _encode(value)
         return out
 
 
