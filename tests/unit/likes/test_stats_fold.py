@@ -60,7 +60,8 @@ def test_plays_and_likes_per_medium_day_and_now() -> None:
     file_key = media_key("cu", FILE.id)
     assert file_key == f"media.cu.{key_token(FILE.id)}" and key_token(FILE.id).startswith("=")
     assert values[file_key]["media_id"] == FILE.id
-    assert values["day.2026-11-20"]["plays"] == 1 and values["day.2026-11-21"]["likes"] == 1
+    assert (values["day.2026-11-20"]["plays"], values["day.2026-11-20"]["likes"]) == (1, 0)
+    assert (values["day.2026-11-21"]["plays"], values["day.2026-11-21"]["likes"]) == (1, 2)
     assert values["now"]["item_id"] == "q2" and values["now"]["likes"] == 1
     assert [t["media_id"] for t in values["top.liked"]] == [FILE.id, "abc"]  # newest first on ties
     assert fold.position == 6
