@@ -100,6 +100,7 @@ class StatsFold:
 
     def apply(self, stored: StoredCommit) -> None:
         commit = stored.commit
+        self.position = stored.position  # every commit moves it, whatever it holds
         if commit.stream.channel != self.channel or commit.stream.aggregate not in (
             "queue",
             "likes",
@@ -119,7 +120,6 @@ class StatsFold:
                     self._played(event.item_id, commit.at)
                 case Liked():
                     self._liked(event)
-        self.position = stored.position
 
     def _day(self, at: datetime) -> dict[str, Any]:
         key = at.date().isoformat()
