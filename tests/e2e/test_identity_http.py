@@ -31,6 +31,7 @@ WRITES: list[tuple[str, str, Any, str | None]] = [
     ("POST", f"{C}/wallets/zed/grants", {"amount": 5}, "admin"),
     ("POST", f"{C}/lock", {"label": "Movie night"}, "admin"),
     ("DELETE", f"{C}/lock", None, "admin"),
+    ("POST", f"{C}/likes", {}, "viewer"),
     ("POST", "/api/v1/tokens", {"user": "zed", "role": "viewer"}, "admin"),
     ("POST", f"{C}/playlists", {"name": "P {role}"}, "blessed"),
     ("PATCH", f"{C}/playlists/nope", {"name": "Q"}, "blessed"),
