@@ -56,7 +56,8 @@ async def test_a_like_counts_once_shows_live_and_is_refused_with_reasons(service
         assert again.status_code == 409
         error = again.json()["error"]
         assert error["code"] == "already_liked" and "until" in error
-        assert int(again.headers["retry-after"]) == 86_400
+        # A day from the first like, less the moments since (the channel's clock runs).
+        assert 86_000 < int(again.headers["retry-after"]) <= 86_400
 
         r = await service.http.post(LIKES, headers=bob)  # no body: what plays now
         assert r.status_code == 201, r.text
@@ -131,7 +132,7 @@ async def test_like_over_nats_with_structured_errors(service: Running, nc: Clien
     assert liked["ok"] is True, liked
     again = await ask(nc, "like", {"token": alice, "item_id": liked["item_id"]})
     assert again["ok"] is False and again["error"]["code"] == "already_liked"
-    assert again["error"]["retry_after_sec"] == 86_400
+    assert 86_000 < again["error"]["retry_after_sec"] <= 86_400
     stale = await ask(nc, "like", {"token": admin, "item_id": "q999"})
     assert stale["error"]["code"] == "not_playing"
     malformed = await ask(nc, "like", {"token": alice, "item": "x"})
