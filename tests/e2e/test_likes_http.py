@@ -143,8 +143,13 @@ async def test_like_over_nats_with_structured_errors(service: Running, nc: Clien
     assert now["item_id"] == liked["item_id"]
     refused = await ask(nc, "top_liked", {"token": alice})
     assert refused["error"]["code"] == "insufficient_role"
-    top = await ask(nc, "top_liked", {"token": admin, "window": "7d"})
-    assert top["ok"] and top["items"][0]["likes"] == 1
+
+    async def top() -> dict[str, Any] | None:  # read from SQL: a moment after the live count
+        found = await ask(nc, "top_liked", {"token": admin, "window": "7d"})
+        assert found["ok"], found
+        return found if found["items"] and found["items"][0]["likes"] == 1 else None
+
+    await eventually(top, "top liked to count the like")
 
 
 async def _now_with(nc: Client, likes: int) -> dict[str, Any] | None:
