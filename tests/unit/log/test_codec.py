@@ -17,7 +17,6 @@ from domain.identity.access import (
     TokensRevoked,
 )
 from domain.identity.blessed import UserBlessed, UserUnblessed
-from domain.likes.model import Liked
 from domain.identity.ip_blocks import IpBlocked, IpUnblocked
 from domain.identity.otp import (
     OtpAttemptFailed,
@@ -28,6 +27,7 @@ from domain.identity.otp import (
     OtpVerified,
     OtpVerifyWithoutRequest,
 )
+from domain.likes.model import Liked
 from domain.media import Media
 from domain.playlists.model import (
     PlaylistCreated,
