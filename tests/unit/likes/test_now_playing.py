@@ -25,10 +25,12 @@ class Handler:
         self.reads = 0
         self.state_now = playing("q1")
         self.gate = asyncio.Event()
+        self.sent = asyncio.Event()
 
     async def state(self, decider: Any, stream: Any) -> QueueState:
         self.reads += 1
         seen = self.state_now  # what the log held when this read was sent
+        self.sent.set()
         await self.gate.wait()
         self.gate.clear()
         return seen
@@ -38,8 +40,7 @@ async def test_callers_share_reads_and_never_get_one_older_than_their_ask() -> N
     handler = Handler()
     now = QueueNowPlaying(handler)  # type: ignore[arg-type]
     first = asyncio.create_task(now.playing("lobby"))  # read 1 goes out: q1 plays
-    while handler.reads < 1:
-        await asyncio.sleep(0)
+    await handler.sent.wait()
     handler.state_now = playing(None)  # the item ends while read 1 is under way
     later = [asyncio.create_task(now.playing("lobby")) for _ in range(10)]
     await asyncio.sleep(0)
