@@ -6,6 +6,7 @@ from domain.identity.access import ACCESS_EVENTS
 from domain.identity.blessed import BLESSED_EVENTS
 from domain.identity.ip_blocks import IP_BLOCK_EVENTS
 from domain.identity.otp import OTP_EVENTS
+from domain.likes.model import LIKE_EVENTS
 from domain.playlists.model import PLAYLIST_EVENTS
 from domain.presence.model import PRESENCE_EVENTS
 from domain.promos.config import PROMO_CONFIG_EVENTS
@@ -30,6 +31,7 @@ ALL_EVENTS: tuple[type, ...] = (
     *ACCESS_EVENTS,
     *BLESSED_EVENTS,
     *IP_BLOCK_EVENTS,
+    *LIKE_EVENTS,
 )
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in ALL_EVENTS}
 assert len(EVENT_TYPES) == len(ALL_EVENTS), "event type names must be unique"

@@ -29,6 +29,7 @@ from adapters.nats.embedded_server import SERVICE_USER, EmbeddedNatsServer
 from adapters.private_dir import make_private
 from adapters.service_lock import ServiceLock
 from adapters.sql.projection_store import SqlProjectionStore
+from adapters.stats.kv_mirror import NatsKvStatsBucket
 from adapters.telemetry.prometheus import PrometheusMetrics, StateSources
 from application.clock import Clock
 from application.cytube.observations import PacedObservations
@@ -46,6 +47,7 @@ from entrypoints.wiring.admin import wire_admin
 from entrypoints.wiring.cytube import Cytube, wire_cytube
 from entrypoints.wiring.identity import wire_identity
 from entrypoints.wiring.kernel import Kernel, Log
+from entrypoints.wiring.likes import wire_likes
 from entrypoints.wiring.pay import wire_pay
 from entrypoints.wiring.playlists import wire_playlists
 from entrypoints.wiring.presence import wire_presence
@@ -130,7 +132,7 @@ def _identity(settings: Settings, kernel: Kernel, cytube: Cytube) -> Any:
 def projections() -> list[Projection]:
     """Every read model, for the service and for `webqueue rebuild` alike."""
     made: list[Projection] = []
-    for capability in (wiring.queue, wiring.playlists, wiring.stats):
+    for capability in (wiring.queue, wiring.playlists, wiring.stats, wiring.likes):
         made.extend(capability.projections())
     return made
 
@@ -285,6 +287,9 @@ async def build_services(settings: Settings) -> Services:
     promos = wire_promos(kernel, cytube, playlists)
     presence = wire_presence(kernel, cytube)
     stats = wire_stats(kernel)
+    likes = wire_likes(
+        kernel, queue, NatsKvStatsBucket(log_.nc, f"{settings.stream}_STATS", settings.channel)
+    )
     admin = wire_admin(kernel, projections)
     services = Services(
         kernel=kernel,
@@ -296,6 +301,7 @@ async def build_services(settings: Settings) -> Services:
         promos=promos,
         presence=presence,
         stats=stats,
+        likes=likes,
         admin=admin,
         runners=[],
         lock=lock,

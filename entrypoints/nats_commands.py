@@ -6,6 +6,7 @@ services as HTTP, for other services. Replies are `{"ok": true, ...}` or
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -23,7 +24,9 @@ from application.identity.roles import Forbidden, Identity, Unauthenticated
 from application.log.intake import Busy
 from application.log.ports import CommitTooLarge, ConcurrencyConflict, StoreUnavailable
 from application.pay.economy import EconomyUnavailable, OutcomeUnknown
+from application.stats.queries import InvalidWindow
 from domain.errors import Rejected
+from domain.likes.model import LikeRefused
 from domain.media import Media
 from entrypoints.defaults import lock_until
 from entrypoints.failures import (
@@ -40,6 +43,7 @@ from entrypoints.schemas import (
     CytubeUser,
     Duration,
     Grant,
+    ItemId,
     Lock,
     MediaId,
     MediaType,
@@ -169,6 +173,35 @@ async def _queue(services: Services, channel: str, m: Empty) -> Any:
     return await services.queue.queries.queue(channel)
 
 
+class LikeMsg(Authed, forbid_unknown_fields=True, kw_only=True):
+    item_id: ItemId | None = None
+
+
+class TopLikedMsg(Authed, forbid_unknown_fields=True, kw_only=True):
+    since: Annotated[str, Meta(max_length=64)] | None = None
+    until: Annotated[str, Meta(max_length=64)] | None = None
+    window: Annotated[str, Meta(max_length=16)] | None = None
+    limit: Annotated[int, Meta(ge=1, le=100)] = 10
+
+
+async def _like(services: Services, channel: str, m: LikeMsg) -> Any:
+    return await services.likes.service.like(_who(services, m.token), m.item_id)
+
+
+async def _likes_now(services: Services, channel: str, m: Empty) -> Any:
+    return await services.likes.queries.now(channel)
+
+
+async def _top_liked(services: Services, channel: str, m: TopLikedMsg) -> Any:
+    who = _who(services, m.token)
+    try:
+        since, until = services.likes.queries.window(m.since, m.until, m.window)
+    except InvalidWindow as exc:
+        raise CommandError("invalid_request", exc.message) from None
+    found = await services.likes.queries.top_liked(who, channel, since, until, m.limit)
+    return {"items": found}
+
+
 #: command (the last subject token) -> (message type, handler); see docs/nats-commands.md.
 COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "request_pay_item": (RequestPayItemMsg, _request),
@@ -183,6 +216,9 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "list_blessed": (Authed, _blessed),
     "bless_user": (BlessedRef, _bless),
     "unbless_user": (BlessedRef, _unbless),
+    "like": (LikeMsg, _like),
+    "get_likes_now": (Empty, _likes_now),
+    "top_liked": (TopLikedMsg, _top_liked),
 }
 
 _encode = msgspec.json.Encoder().encode
@@ -209,6 +245,7 @@ WRITES = frozenset(
         "unlock_queue",
         "bless_user",
         "unbless_user",
+        "like",
     }
 )
 
@@ -265,6 +302,18 @@ class NatsCommands:
             if name in WRITES:
                 await self._services.kernel.intake.admit()
             return _ok(await entry[1](self._services, self._channel, message))
+        except LikeRefused as exc:
+            return _encode(
+                {
+                    "ok": False,
+                    "error": {
+                        "code": exc.code,
+                        "message": exc.message,
+                        "until": exc.until,
+                        "retry_after_sec": math.ceil(exc.retry_after_sec),
+                    },
+                }
+            )
         except (
             Rejected,
             Unauthenticated,

@@ -48,3 +48,13 @@ class Grant(msgspec.Struct, forbid_unknown_fields=True):
 class Lock(msgspec.Struct, forbid_unknown_fields=True):
     label: Annotated[str, Meta(min_length=1, max_length=200)]
     until: Annotated[datetime, Meta(tz=True)] | None = None  # with a zone: no guessing whose
+
+
+ItemId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class LikeItem(msgspec.Struct, forbid_unknown_fields=True):
+    """`item_id`: the queue item the user saw playing (refused if it no longer plays); left
+    out, the like goes to whatever plays now."""
+
+    item_id: ItemId | None = None

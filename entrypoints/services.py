@@ -21,6 +21,7 @@ from entrypoints.wiring.admin import Admin
 from entrypoints.wiring.cytube import Cytube
 from entrypoints.wiring.identity import Identity
 from entrypoints.wiring.kernel import Kernel
+from entrypoints.wiring.likes import Likes
 from entrypoints.wiring.parts import Capability
 from entrypoints.wiring.pay import Pay
 from entrypoints.wiring.playlists import Playlists
@@ -43,6 +44,7 @@ class Services:
     promos: Promos
     presence: Presence
     stats: Stats
+    likes: Likes
     admin: Admin
     runners: list[ProjectionRunner]
     lock: ServiceLock | None = None
@@ -61,6 +63,7 @@ class Services:
             self.promos,
             self.presence,
             self.stats,
+            self.likes,
             self.admin,
         )
 

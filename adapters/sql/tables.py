@@ -197,3 +197,39 @@ stats_promos = Table(
     Column("promo_id", String(64), primary_key=True),
     Column("promo_type", String(40), nullable=False),
 )
+
+likes_log = Table(
+    "likes_log",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("position", BigInteger, primary_key=True),
+    Column("user", String(100), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("media_type", String(40), nullable=False),
+    Column("media_id", String(400), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("liked_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+likes_media = Table(
+    "likes_media",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("media_type", String(40), primary_key=True),
+    Column("media_id", String(400), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("likes", BigInteger, nullable=False),
+    Column("last_liked", DateTime(timezone=True), nullable=False),
+)
+
+likes_items = Table(
+    "likes_items",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("item_id", String(64), primary_key=True),
+    Column("media_type", String(40), nullable=False),
+    Column("media_id", String(400), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("likes", BigInteger, nullable=False),
+    Column("last_liked", DateTime(timezone=True), nullable=False),
+)

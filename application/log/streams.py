@@ -55,3 +55,7 @@ def ledger_key_stream(channel: str, key: str) -> StreamId:
     """The local ledger's record of one debit key (what it took or refused, and its refund),
     kept for ever, so the ledger never forgets a key however many requests follow."""
     return StreamId(channel, "ledger_key", _digest(key))
+
+
+def likes_stream(channel: str, user_key: str) -> StreamId:
+    return StreamId(channel, "likes", user_key)

@@ -107,6 +107,22 @@ class LiveQueues:
                 for watcher in watchers:
                     watcher.offer(frame)
 
+    async def refresh(self, channel: str) -> None:
+        """Something the view shows besides the queue's rows changed (now-playing's likes):
+        the channel's watchers get the view again, built from the rows last announced (or
+        read, when nothing was announced since the start)."""
+        watchers = self._watchers.get(channel)
+        if not watchers:
+            return
+        if channel in self._known:
+            frame = self._frame(channel)
+        else:
+            frame = encode_frame(await self._queries.queue(channel))
+            if channel in self._known:  # a change came while we read: it is newer
+                frame = self._frame(channel)
+        for watcher in list(watchers):
+            watcher.offer(frame)
+
     def _frame(self, channel: str) -> str:
         channel_row, item_rows, position = self._known[channel]
         return encode_frame(self._queries.build(channel, channel_row, item_rows, position))

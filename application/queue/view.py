@@ -9,6 +9,7 @@ before it, or it would drift 5 s per item.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -57,11 +58,15 @@ class ItemView(msgspec.Struct):
 
 
 class NowPlayingView(msgspec.Struct):
+    """`likes`: this play's likes (the likes capability's count), None when nothing we hold
+    plays or no count is wired."""
+
     item: ItemView | None
     uid: int | None
     started_at: datetime | None
     elapsed_sec: float | None
     remaining_sec: float | None
+    likes: int | None = None
 
 
 class LockView(msgspec.Struct):
@@ -162,10 +167,20 @@ def build_view(
     return QueueView(channel, position, channel_row["position"], now, now_playing, items, lock)
 
 
+#: How many likes a queue item has: (channel, item_id) -> count. Supplied by the likes
+#: capability (`count_likes_with`); the queue knows nothing else of likes.
+LikeCount = Callable[[str, str], int]
+
+
 class QueueQueries:
     def __init__(self, store: ProjectionStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self._likes: LikeCount | None = None
+
+    def count_likes_with(self, count: LikeCount) -> None:
+        """Show now-playing's likes in every view from here on."""
+        self._likes = count
 
     async def queue(self, channel: str) -> QueueView:
         position = await self._store.checkpoint(QueueShadowProjection.name)
@@ -182,7 +197,11 @@ class QueueQueries:
     ) -> QueueView:
         """The view of a channel's rows (`rows_for`'s shape) with ETAs from the clock now: what
         `queue` returns once these rows are the ones in the store at checkpoint `position`."""
-        return build_view(channel, channel_row, item_rows, position, self._clock.now())
+        view = build_view(channel, channel_row, item_rows, position, self._clock.now())
+        playing = view.now_playing
+        if self._likes is not None and playing is not None and playing.item is not None:
+            playing.likes = self._likes(channel, playing.item.item_id)
+        return view
 
     async def channels(self) -> list[str]:
         return [r["channel"] for r in await self._store.fetch(CHANNELS, order_by=("channel",))]

@@ -20,6 +20,7 @@ from adapters.kryten.config import KrytenConfig
 from adapters.ledger.local_ledger import Pricing
 from application.cytube.resync import ResyncConfig
 from application.identity.rules import IdentityConfig
+from application.likes.config import LikesConfig
 from application.log.intake import IntakeConfig
 from application.pay.flow import PayFlowConfig
 from domain.promos.config import InvalidSetting, PromoConfig, validate
@@ -125,6 +126,7 @@ class Settings:
     lock: LockConfig = field(factory=LockConfig)
     # The promo settings a channel starts with; an admin's PUT promos/config then rules.
     promos: PromoConfig = field(factory=PromoConfig, validator=_promos)
+    likes: LikesConfig = field(factory=LikesConfig)
 
     @property
     def embedded(self) -> bool:

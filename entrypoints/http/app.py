@@ -18,6 +18,7 @@ from entrypoints.http.events import EventsController
 from entrypoints.http.hardening import hardened
 from entrypoints.http.health import health
 from entrypoints.http.identity import BlessedController, SessionController, SignInController
+from entrypoints.http.likes import LikesController
 from entrypoints.http.limits import WsLimits
 from entrypoints.http.media_links import MediaLinkController
 from entrypoints.http.metrics import metrics_handler
@@ -68,6 +69,7 @@ def create_app(services: Services) -> Litestar:
         PurchasesController,
         MediaLinkController,
         StatsController,
+        LikesController,
         EventsController,
     ]
     if services.cytube.simulator is not None:

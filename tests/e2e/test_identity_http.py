@@ -31,6 +31,7 @@ WRITES: list[tuple[str, str, Any, str | None]] = [
     ("POST", f"{C}/wallets/zed/grants", {"amount": 5}, "admin"),
     ("POST", f"{C}/lock", {"label": "Movie night"}, "admin"),
     ("DELETE", f"{C}/lock", None, "admin"),
+    ("POST", f"{C}/likes", {}, "viewer"),
     ("POST", "/api/v1/tokens", {"user": "zed", "role": "viewer"}, "admin"),
     ("POST", f"{C}/playlists", {"name": "P {role}"}, "blessed"),
     ("PATCH", f"{C}/playlists/nope", {"name": "Q"}, "blessed"),
@@ -273,7 +274,7 @@ async def test_schema_is_served_with_no_outside_asset(service: Running) -> None:
     assert (await service.http.get("/schema/openapi.json")).json()["info"]["title"] == "webqueue"
 
 
-@pytest.mark.parametrize("path", ["/", "/signin", "/buy", "/me", "/admin", "/admin/people"])
+@pytest.mark.parametrize("path", ["/", "/signin", "/buy", "/me", "/top", "/admin", "/admin/people"])
 async def test_pages_load_nothing_from_elsewhere_and_run_no_inline_script(
     service: Running, path: str
 ) -> None:

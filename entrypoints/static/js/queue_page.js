@@ -1,8 +1,42 @@
 // The live queue: now playing with its progress, then every item with its ETA and who bought it.
-import { $, h, badge, fmtDuration, fmtIn, kindBadge, liveQueue, me, statusInfo, watchHealth, wireTopBar } from "./common.js";
+import { $, h, api, badge, channel, fmtDuration, fmtIn, kindBadge, liveQueue, me, say, watchHealth, wireTopBar } from "./common.js";
 
 let last = null;
 let lastAt = 0;
+let likedItem = null;  // the item this page liked (the button says so until the next item)
+
+const likesInWords = (n) => (n ? `${n} like${n === 1 ? "" : "s"}` : "No likes yet");
+
+/** The like button and the live count: the count comes with every frame of the socket. */
+function renderLikes(np) {
+  const itemId = np && np.item ? np.item.item_id : null;
+  $("like-count").textContent = likesInWords(np && np.likes);
+  const btn = $("like-btn");
+  if (!btn) return;
+  const liked = itemId !== null && likedItem === itemId;
+  btn.setAttribute("aria-pressed", liked ? "true" : "false");
+  btn.textContent = liked ? "♥ Liked" : "♥ Like";
+  btn.classList.toggle("on", liked);
+  if (btn.dataset.item !== itemId) { btn.dataset.item = itemId || ""; say($("like-note"), ""); }
+}
+
+async function like() {
+  const btn = $("like-btn");
+  const itemId = btn.dataset.item;
+  if (!itemId) return;
+  btn.dataset.busy = "yes"; btn.disabled = true;
+  try {
+    await api(`/api/v1/channels/${encodeURIComponent(channel)}/likes`, { method: "POST", body: { item_id: itemId } });
+    likedItem = itemId;
+    say($("like-note"), "Thanks: your like counts.", true);
+  } catch (e) {
+    if (e.code === "already_liked") likedItem = itemId;
+    say($("like-note"), e.message);
+  } finally {
+    btn.dataset.busy = ""; btn.disabled = false;
+    renderLikes(last && last.now_playing);
+  }
+}
 
 function render(q) {
   last = q; lastAt = Date.now();
@@ -17,6 +51,7 @@ function render(q) {
     $("now-title").textContent = np.item.title || np.item.media.id;
     $("now-badges").replaceChildren(kindBadge(np.item.kind), np.item.pay ? badge(`bought by ${np.item.pay.paid_by}`, "pending") : "");
   } else if (np) $("now-empty").textContent = `Playing an item CyTube knows as uid ${np.uid}; its details are on their way.`;
+  renderLikes(np);
   tick();
   const body = $("queue-table").tBodies[0];
   body.replaceChildren(...q.items.map((it, i) => {
@@ -49,5 +84,6 @@ function tick() {
 
 wireTopBar();
 watchHealth();
+if ($("like-btn")) $("like-btn").addEventListener("click", like);
 liveQueue(render);
 setInterval(tick, 1000);

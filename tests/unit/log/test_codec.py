@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import msgspec
@@ -27,6 +27,7 @@ from domain.identity.otp import (
     OtpVerified,
     OtpVerifyWithoutRequest,
 )
+from domain.likes.model import Liked
 from domain.media import Media
 from domain.playlists.model import (
     PlaylistCreated,
@@ -178,6 +179,7 @@ SAMPLES: list[Any] = [
     UserUnblessed("Bob", "boss", AT),
     IpBlocked("10.0.0.9", AT, "not_requested", "anonymous", AT),
     IpUnblocked("10.0.0.9", "boss", AT),
+    Liked("Bob", "q7", Media("cu", "https://e.x/a.mp4", "Tïtle", 60), AT, AT - timedelta(days=1)),
 ]
 
 
