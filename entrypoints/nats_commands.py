@@ -189,8 +189,8 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
 _encode = msgspec.json.Encoder().encode
 
 
-def _error(code: str, message: str) -> bytes:
-    return _encode({"ok": False, "error": {"code": code, "message": message}})
+def _error(code: str, message: str, **extra: Any) -> bytes:
+    return _encode({"ok": False, "error": {"code": code, "message": message, **extra}})
 
 
 def _ok(result: Any) -> bytes:
@@ -274,7 +274,7 @@ class NatsCommands:
             CommandError,
             PeerUnavailable,
         ) as exc:
-            return _error(exc.code, exc.message)
+            return _error(exc.code, exc.message, **getattr(exc, "extra", {}))
         except (EconomyUnavailable, OutcomeUnknown) as exc:
             log.warning("command %s: the economy did not answer: %s", name, exc)
             return _error(ECONOMY_DOWN, f"The channel's economy did not answer ({exc}).")

@@ -36,3 +36,11 @@ def blessed_stream(channel: str) -> StreamId:
 
 def ip_blocks_stream(channel: str) -> StreamId:
     return StreamId(channel, "ip_blocks", channel)
+
+
+def playlist_names_stream(channel: str) -> StreamId:
+    return StreamId(channel, "playlist_names", channel)
+
+
+def playlist_apply_stream(channel: str) -> StreamId:
+    return StreamId(channel, "playlist_apply", channel)

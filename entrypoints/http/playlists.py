@@ -11,10 +11,17 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import UNSET, Meta, UnsetType
 
-from application.playlists.service import Playlist, PlaylistSummary, PromoPools
+from application.playlists.service import (
+    CatalogRef,
+    ItemSpec,
+    Playlist,
+    PlaylistSummary,
+    PromoPools,
+)
 from domain.media import Media
 from domain.promos.kinds import PromoType
 from entrypoints.http.auth import IdentityDep
@@ -30,14 +37,35 @@ Title = Annotated[str, Meta(max_length=500)]
 Name = Annotated[str, Meta(max_length=1000)]
 
 
+CatalogId = Annotated[str, Meta(min_length=1, max_length=200)]
+Version = Annotated[int, Meta(ge=0)]
+Position = Annotated[int, Meta(ge=0, le=100_000)]
+
+
 class PlaylistItemIn(msgspec.Struct, forbid_unknown_fields=True):
-    media_type: MediaType
-    media_id: MediaId
+    """A plain media link (`media_type`, `media_id`, title and length as given) or a catalog
+    item (`catalog_id` alone: title and length come from the catalog)."""
+
+    media_type: MediaType | None = None
+    media_id: MediaId | None = None
     duration_sec: Duration = 0
     title: Title = ""
+    catalog_id: CatalogId | None = None
 
-    def media(self) -> Media:
+    def spec(self) -> ItemSpec:
+        if self.catalog_id is not None:
+            if self.media_type is not None or self.media_id is not None:
+                raise ValidationException(
+                    "An item is a catalog_id or a media_type and media_id, not both."
+                )
+            return CatalogRef(self.catalog_id)
+        if self.media_type is None or self.media_id is None:
+            raise ValidationException("An item needs media_type and media_id, or a catalog_id.")
         return Media(self.media_type, self.media_id, self.title, self.duration_sec)
+
+
+def _specs(items: list[PlaylistItemIn]) -> list[ItemSpec]:
+    return [i.spec() for i in items]
 
 
 class NewPlaylist(msgspec.Struct, forbid_unknown_fields=True):
@@ -48,12 +76,36 @@ class NewPlaylist(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PlaylistPatch(msgspec.Struct, forbid_unknown_fields=True):
-    """Only the fields present change; `promo_type: null` makes a pool a normal playlist."""
+    """Only the fields present change; `promo_type: null` makes a pool a normal playlist.
+    `expected_version`: refused with 409 `version_conflict` (and `current_version`) when the
+    playlist changed since that version."""
 
     name: Name | UnsetType = UNSET
     items: list[PlaylistItemIn] | UnsetType = UNSET
     is_immutable: bool | UnsetType = UNSET
     promo_type: PromoType | UnsetType | None = UNSET
+    expected_version: Version | None = None
+
+
+class ItemsIn(msgspec.Struct, forbid_unknown_fields=True):
+    items: list[PlaylistItemIn]
+    at: Position | None = None
+    expected_version: Version | None = None
+
+
+class RemoveIn(msgspec.Struct, forbid_unknown_fields=True):
+    positions: Annotated[list[Position], Meta(min_length=1, max_length=2000)]
+    expected_version: Version | None = None
+
+
+class MoveIn(msgspec.Struct, forbid_unknown_fields=True):
+    from_position: Position
+    to_position: Position
+    expected_version: Version | None = None
+
+
+class DuplicateIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name | None = None
 
 
 class PlaylistController(Controller):
@@ -84,7 +136,7 @@ class PlaylistController(Controller):
             channel,
             identity,
             data.name,
-            items=[i.media() for i in data.items],
+            items=_specs(data.items),
             is_immutable=data.is_immutable,
             promo_type=data.promo_type,
         )
@@ -111,7 +163,7 @@ class PlaylistController(Controller):
         playlist_id: PathPlaylistId,
         data: JSONBody[PlaylistPatch],
     ) -> Playlist:
-        items = None if isinstance(data.items, UnsetType) else [i.media() for i in data.items]
+        items = None if isinstance(data.items, UnsetType) else _specs(data.items)
         return await services.playlists.service.update(
             channel,
             identity,
@@ -120,6 +172,7 @@ class PlaylistController(Controller):
             items=items,
             is_immutable=None if isinstance(data.is_immutable, UnsetType) else data.is_immutable,
             promo_type=data.promo_type,
+            expected_version=data.expected_version,
         )
 
     @delete("/playlists/{playlist_id:str}", summary="Delete a playlist (blessed)")
@@ -129,8 +182,88 @@ class PlaylistController(Controller):
         identity: IdentityDep,
         channel: Channel,
         playlist_id: PathPlaylistId,
+        expected_version: Annotated[
+            int | None, QueryParameter(name="expected_version", ge=0)
+        ] = None,
     ) -> None:
-        await services.playlists.service.delete(channel, identity, playlist_id)
+        await services.playlists.service.delete(
+            channel, identity, playlist_id, expected_version=expected_version
+        )
+
+    @post(
+        "/playlists/{playlist_id:str}/items",
+        summary="Insert items (media links or catalog ids) at a position, or at the end (blessed)",
+        status_code=200,
+    )
+    async def add_items(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        playlist_id: PathPlaylistId,
+        data: JSONBody[ItemsIn],
+    ) -> Playlist:
+        return await services.playlists.service.add_items(
+            channel,
+            identity,
+            playlist_id,
+            _specs(data.items),
+            at=data.at,
+            expected_version=data.expected_version,
+        )
+
+    @post(
+        "/playlists/{playlist_id:str}/items/remove",
+        summary="Remove the items at these positions (blessed)",
+        status_code=200,
+    )
+    async def remove_items(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        playlist_id: PathPlaylistId,
+        data: JSONBody[RemoveIn],
+    ) -> Playlist:
+        return await services.playlists.service.remove_items(
+            channel, identity, playlist_id, data.positions, expected_version=data.expected_version
+        )
+
+    @post(
+        "/playlists/{playlist_id:str}/items/move",
+        summary="Move one item to another position (blessed)",
+        status_code=200,
+    )
+    async def move_item(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        playlist_id: PathPlaylistId,
+        data: JSONBody[MoveIn],
+    ) -> Playlist:
+        return await services.playlists.service.move_item(
+            channel,
+            identity,
+            playlist_id,
+            data.from_position,
+            data.to_position,
+            expected_version=data.expected_version,
+        )
+
+    @post(
+        "/playlists/{playlist_id:str}/duplicate",
+        summary="Copy a playlist under a new name (blessed)",
+    )
+    async def duplicate(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        playlist_id: PathPlaylistId,
+        data: JSONBody[DuplicateIn],
+    ) -> Playlist:
+        return await services.playlists.service.duplicate(channel, identity, playlist_id, data.name)
 
     @get("/promos/pools", summary="Each promo type's pool: its playlists and their items united")
     async def pools(
