@@ -6,6 +6,7 @@ from domain.identity.access import ACCESS_EVENTS
 from domain.identity.blessed import BLESSED_EVENTS
 from domain.identity.ip_blocks import IP_BLOCK_EVENTS
 from domain.identity.otp import OTP_EVENTS
+from domain.playlists.apply import APPLY_EVENTS
 from domain.playlists.model import PLAYLIST_EVENTS
 from domain.playlists.names import NAMES_EVENTS
 from domain.presence.model import PRESENCE_EVENTS
@@ -24,6 +25,7 @@ ALL_EVENTS: tuple[type, ...] = (
     *WALLET_EVENTS,
     *PLAYLIST_EVENTS,
     *NAMES_EVENTS,
+    *APPLY_EVENTS,
     *OTP_EVENTS,
     *ACCESS_EVENTS,
     *BLESSED_EVENTS,

@@ -31,6 +31,7 @@ from application.projections.ports import ProjectionStore
 from domain.decider import Context
 from domain.errors import Rejected
 from domain.media import Media
+from domain.playlists.marathon import Recipe
 from domain.playlists.model import (
     AddPlaylistItems,
     CreatePlaylist,
@@ -92,6 +93,24 @@ class PlaylistSummary(msgspec.Struct):
     last_applied_at: datetime | None = None
 
 
+class RecipeOut(msgspec.Struct):
+    """How a marathon was made (its sources by id, in label order A, B, ...)."""
+
+    method: str
+    sources: list[str]
+    pattern: str | None
+    seed: int | None
+    keep_run_order: bool
+
+
+def recipe_out(recipe: Recipe | None) -> RecipeOut | None:
+    if recipe is None:
+        return None
+    return RecipeOut(
+        recipe.method, list(recipe.sources), recipe.pattern, recipe.seed, recipe.keep_run_order
+    )
+
+
 class Playlist(msgspec.Struct):
     """One playlist with its items, as the log has it (`version` is what an edit names in
     `expected_version`). Read from the projection while the log is unreachable: then
@@ -109,6 +128,7 @@ class Playlist(msgspec.Struct):
     created_by: str = ""
     version: int | None = None
     copied_from: str | None = None
+    recipe: RecipeOut | None = None
     apply_count: int = 0
     last_applied_at: datetime | None = None
 
@@ -177,6 +197,7 @@ def _from_state(state: PlaylistState, meta: dict[str, Any] | None = None) -> Pla
         created_by=state.created_by,
         version=state.version,
         copied_from=state.copied_from,
+        recipe=recipe_out(state.recipe),
         apply_count=meta.get("apply_count") or 0,
         last_applied_at=meta.get("last_applied_at"),
     )
@@ -330,13 +351,21 @@ class PlaylistService:
         is_immutable: bool = False,
         promo_type: PromoType | None = None,
         copied_from: str | None = None,
+        recipe: Recipe | None = None,
     ) -> Playlist:
         """A new playlist under a fresh id; with `items`, they are set in a second commit.
         Refused with `name_taken` (409) when the channel has a playlist of that name."""
         playlist_id = uuid.uuid4().hex
         media, refs = await self.resolve(channel, items)
         commands: list[PlaylistCommand] = [
-            CreatePlaylist(name, who.user, is_immutable, promo_type, copied_from=copied_from)
+            CreatePlaylist(
+                name,
+                who.user,
+                is_immutable,
+                promo_type,
+                copied_from=copied_from,
+                recipe=recipe,
+            )
         ]
         if media:
             commands.append(SetPlaylistItems(media, who.user, refs=refs))

@@ -23,6 +23,7 @@ from attrs import field, frozen
 from domain.decider import Context, Decider
 from domain.errors import Rejected
 from domain.media import Media, validate_media
+from domain.playlists.marathon import Recipe
 from domain.promos.kinds import PROMO_TYPES, PromoType
 
 MAX_NAME = 200
@@ -40,6 +41,7 @@ class CreatePlaylist:
     is_immutable: bool = False
     promo_type: PromoType | None = None
     copied_from: str | None = field(default=None, kw_only=True)
+    recipe: Recipe | None = field(default=None, kw_only=True)
     expected_version: int | None = field(default=None, kw_only=True)
 
 
@@ -125,6 +127,7 @@ class PlaylistCreated:
     promo_type: PromoType | None
     at: datetime | None = None
     copied_from: str | None = None
+    recipe: Recipe | None = None
 
 
 @frozen
@@ -190,6 +193,7 @@ class PlaylistState:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     copied_from: str | None = None
+    recipe: Recipe | None = None
 
     @property
     def live(self) -> bool:
@@ -318,6 +322,7 @@ def decide(
                     command.promo_type,
                     ctx.now,
                     command.copied_from,
+                    command.recipe,
                 ),
             )
         case DeletePlaylist():
@@ -383,6 +388,7 @@ def _evolve(state: PlaylistState, event: PlaylistEvent) -> PlaylistState:
                 promo_type=event.promo_type,
                 created_at=event.at,
                 copied_from=event.copied_from,
+                recipe=event.recipe,
             )
         case PlaylistRenamed():
             return replace(state, name=event.name)
