@@ -460,7 +460,6 @@ class PlaylistApplier:
     async def _clear(self, channel: str, run: ApplyRun) -> None:
         """Cancel the displaced purchases (the pay flow deletes and refunds them), delete the
         rest, and wait until CyTube reports them gone (a fresh read when it does not)."""
-        queue = await self._queue(channel)
         for target in run.removals:
             if target.request_id is None:
                 continue
@@ -475,33 +474,54 @@ class PlaylistApplier:
                         correlation_id=target.request_id,
                     ),
                 )
-        queue = await self._queue(channel)
-        for target in run.removals:
-            item = queue.by_id(target.item_id)
-            if item is None:
-                continue
-            pay = queue.pay_item(target.request_id) if target.request_id else None
-            if pay is not None and pay.cancelled and pay.placement not in ("playing", "played"):
-                continue  # the pay flow takes it off, then refunds
-            await self._cytube.delete(channel, item.uid)
         wanted = {t.item_id for t in run.removals}
+        queue = await self._queue(channel)
+        playing = queue.now_playing
+        # Everything but now playing first: deleting the current item starts the next one,
+        # which must not be a purchase on its way off (it would play, and keep its price).
+        await self._delete(channel, run, wanted - {playing} if playing else wanted)
+        await self._gone(channel, wanted - {playing} if playing else wanted)
+        if playing in wanted:
+            await self._delete(channel, run, {playing}, force=True)
+        left = await self._gone(channel, wanted)
+        if left:  # what started playing meanwhile goes too (a purchase playing keeps its price)
+            await self._delete(channel, run, left, force=True)
+            left = await self._gone(channel, wanted)
+        await self._record(
+            channel,
+            RecordQueueCleared(run.apply_id, len(wanted) - len(left), tuple(sorted(left))),
+            f"apply:{run.apply_id}:cleared",
+        )
+
+    async def _delete(
+        self, channel: str, run: ApplyRun, ids: set[str], *, force: bool = False
+    ) -> None:
+        """Delete these items; a cancelled purchase is the pay flow's to take off, unless
+        `force` (it is playing, or it is what plays now in a hard-replace)."""
+        queue = await self._queue(channel)
+        for item in queue.items:
+            if item.item_id not in ids:
+                continue
+            pay = queue.pay_item(item.request_id) if item.request_id else None
+            if not force and pay is not None and pay.cancelled and pay.placement != "playing":
+                continue
+            await self._cytube.delete(channel, item.uid)
+
+    async def _gone(self, channel: str, ids: set[str]) -> set[str]:
+        """Wait until CyTube reports these items gone (a fresh read if it does not say so);
+        what is left after that."""
+        left: set[str] = set()
         for attempt in range(4):
             seen = self._signals.mark(channel)
             queue = await self._queue(channel)
-            left = [i.item_id for i in queue.items if i.item_id in wanted]
+            left = {i.item_id for i in queue.items if i.item_id in ids}
             if not left:
-                break
+                return left
             if attempt == 2:
                 await self._resync(channel)
                 continue
             await self._signals.wait(channel, self.config.confirm_timeout_sec, seen)
-        queue = await self._queue(channel)
-        left = [i.item_id for i in queue.items if i.item_id in wanted]
-        await self._record(
-            channel,
-            RecordQueueCleared(run.apply_id, len(wanted) - len(left), tuple(left)),
-            f"apply:{run.apply_id}:cleared",
-        )
+        return left
 
     async def _resync(self, channel: str) -> None:
         items = await self._cytube.playlist(channel)
