@@ -49,6 +49,7 @@ from domain.playlists.model import (
 )
 from domain.playlists.names import (
     ClaimPlaylistName,
+    NamesState,
     ReleasePlaylistName,
     name_taken,
     names_decider,
@@ -572,6 +573,21 @@ class PlaylistService:
         rows.sort(key=lambda r: (r["name"].casefold(), r["playlist_id"]))
         meta = await self._meta(channel)
         return [_summary(r, meta.get(r["playlist_id"])) for r in rows]
+
+    async def find(self, channel: str, who: Identity, name: str) -> str:
+        """A playlist's id by its name (without case or spaces), as a viewer may see it."""
+        key = name_key(name)
+        names: NamesState = await self._handler.state(names_decider, playlist_names_stream(channel))
+        claim = names.holder(name)
+        candidates = [claim.playlist_id] if claim is not None else []
+        candidates += [
+            r["playlist_id"] for r in await self._live_rows(channel) if name_key(r["name"]) == key
+        ]
+        for playlist_id in candidates:
+            state = await self._holds(channel, playlist_id, key)
+            if state is not None and (not state.hidden or who.at_least("blessed")):
+                return playlist_id
+        raise NotFoundError("unknown_playlist", f"There is no playlist named {name!r}.")
 
     async def get(self, channel: str, who: Identity, playlist_id: str) -> Playlist:
         """One playlist with its items, as the log has it; from the projection while the log
