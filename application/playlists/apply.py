@@ -276,9 +276,11 @@ class PlaylistApplier:
         mode: ApplyMode = "preserve_current",
         *,
         apply_id: str | None = None,
+        drive: bool = True,
     ) -> ApplyStatus:
         """Record the start (refused with `apply_running` and its id while one runs); the
-        manager takes it from there. The playlist's items are taken as they are now."""
+        manager takes it from there (this one at once with `drive`, else the service's, which
+        follows the log). The playlist's items are taken as they are now."""
         require(who, "blessed")
         if mode not in MODES:
             raise Rejected("invalid_mode", f"{mode!r} is not a mode; use one of {MODES}.")
@@ -324,7 +326,7 @@ class PlaylistApplier:
         state = await self.state(channel)
         run = state.find(apply_id)
         assert run is not None
-        if state.running is not None and state.running.apply_id == apply_id:
+        if drive and state.running is not None and state.running.apply_id == apply_id:
             self._ensure(channel, apply_id)
         return status_of(run)
 
