@@ -18,6 +18,7 @@ from litestar.template.config import TemplateConfig
 from entrypoints.http.pages.admin import admin_people_page, admin_viewer_page
 from entrypoints.http.pages.layout import theme_css
 from entrypoints.http.pages.me import me_page
+from entrypoints.http.pages.playlists import playlists_page
 from entrypoints.http.pages.queue import buy_page, queue_page
 from entrypoints.http.pages.signin import signin_page
 
@@ -38,6 +39,7 @@ def page_routes() -> list[Any]:
         queue_page,
         buy_page,
         me_page,
+        playlists_page,
         signin_page,
         admin_viewer_page,
         admin_people_page,

@@ -32,6 +32,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/", "Queue", None),
     NavItem("/buy", "Buy a slot", "viewer"),
     NavItem("/me", "My purchases", "viewer"),
+    NavItem("/playlists", "Playlists", "viewer"),
     NavItem("/admin/people", "People", "admin"),
     NavItem("/admin", "Projections", "admin"),
 )
