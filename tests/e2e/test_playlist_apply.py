@@ -62,6 +62,7 @@ async def test_apply_over_http_with_progress_on_the_socket(service: Running) -> 
     )
     assert viewer.status_code == 403
 
+    before = (await service.http.get(f"{BASE}/stats/", headers=mod)).json()["items_queued"]
     frames: list[dict[str, Any] | None] = []
     async with websockets.connect(f"{service.ws}{BASE}/playlist-applies/live") as ws:
         frames.append(json.loads(await ws.recv()))  # nothing applied yet: null
@@ -93,6 +94,12 @@ async def test_apply_over_http_with_progress_on_the_socket(service: Running) -> 
 
     (stats,) = await eventually(counted, "the apply to be counted", within=10)
     assert stats["last_applied_at"]
+
+    async def queued() -> tuple[int] | None:  # items an apply queued count as queued
+        n = (await service.http.get(f"{BASE}/stats/", headers=mod)).json()["items_queued"]
+        return (n,) if n >= before + 3 else None
+
+    await eventually(queued, "the channel's stats to count the items queued", within=10)
 
 
 async def test_apply_playlist_over_nats_by_name(service: Running) -> None:
