@@ -356,6 +356,7 @@ class PlaylistService:
     ) -> Playlist:
         """A new playlist under a fresh id; with `items`, they are set in a second commit.
         Refused with `name_taken` (409) when the channel has a playlist of that name."""
+        require(who, "blessed")
         playlist_id = uuid.uuid4().hex
         media, refs = await self.resolve(channel, items)
         commands: list[PlaylistCommand] = [
@@ -422,6 +423,7 @@ class PlaylistService:
         *,
         expected_version: int | None = None,
     ) -> Playlist:
+        require(who, "blessed")
         media, refs = await self.resolve(channel, items)
         command = SetPlaylistItems(media, who.user, refs=refs, expected_version=expected_version)
         return await self._run(channel, who, playlist_id, [command])
@@ -436,6 +438,7 @@ class PlaylistService:
         at: int | None = None,
         expected_version: int | None = None,
     ) -> Playlist:
+        require(who, "blessed")
         media, refs = await self.resolve(channel, items)
         command = AddPlaylistItems(
             media, who.user, refs=refs, at=at, expected_version=expected_version
