@@ -275,7 +275,9 @@ async def test_schema_is_served_with_no_outside_asset(service: Running) -> None:
     assert (await service.http.get("/schema/openapi.json")).json()["info"]["title"] == "webqueue"
 
 
-@pytest.mark.parametrize("path", ["/", "/signin", "/buy", "/me", "/admin", "/admin/people"])
+@pytest.mark.parametrize(
+    "path", ["/", "/signin", "/buy", "/me", "/playlists", "/admin", "/admin/people"]
+)
 async def test_pages_load_nothing_from_elsewhere_and_run_no_inline_script(
     service: Running, path: str
 ) -> None:
