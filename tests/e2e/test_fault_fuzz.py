@@ -236,6 +236,9 @@ COMMANDS = (
     "lock_queue",
     "unlock_queue",
     "get_queue",
+    "apply_playlist",
+    "get_playlist_apply",
+    "abort_playlist_apply",
 )
 unicode_heavy = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40
@@ -271,6 +274,10 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "amount": st.integers(1, 5000),
     "label": st.text(min_size=1, max_size=30),
     "until": st.datetimes().map(lambda d: d.isoformat() + "Z"),
+    "playlist_id": st.text(string.hexdigits.lower()[:16], min_size=1, max_size=32),
+    "name": st.text(min_size=1, max_size=30),
+    "mode": st.sampled_from(["preserve_current", "append", "hard_replace"]),
+    "apply_id": st.text(string.hexdigits.lower()[:16], min_size=1, max_size=32),
 }
 SHAPES = {
     "request_pay_item": [
@@ -290,6 +297,9 @@ SHAPES = {
     "lock_queue": ["token", "label", "until"],
     "unlock_queue": ["token"],
     "get_queue": ["token"],
+    "apply_playlist": ["token", "playlist_id", "name", "mode"],
+    "get_playlist_apply": ["token", "apply_id"],
+    "abort_playlist_apply": ["token", "apply_id"],
 }
 
 
