@@ -7,7 +7,9 @@ from domain.identity.blessed import BLESSED_EVENTS
 from domain.identity.ip_blocks import IP_BLOCK_EVENTS
 from domain.identity.otp import OTP_EVENTS
 from domain.likes.model import LIKE_EVENTS
+from domain.playlists.apply import APPLY_EVENTS
 from domain.playlists.model import PLAYLIST_EVENTS
+from domain.playlists.names import NAMES_EVENTS
 from domain.presence.model import PRESENCE_EVENTS
 from domain.promos.config import PROMO_CONFIG_EVENTS
 from domain.queue.events import QUEUE_EVENTS
@@ -27,6 +29,8 @@ ALL_EVENTS: tuple[type, ...] = (
     *WALLET_EVENTS,
     *KEY_EVENTS,
     *PLAYLIST_EVENTS,
+    *NAMES_EVENTS,
+    *APPLY_EVENTS,
     *OTP_EVENTS,
     *ACCESS_EVENTS,
     *BLESSED_EVENTS,

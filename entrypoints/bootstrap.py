@@ -282,7 +282,7 @@ async def build_services(settings: Settings) -> Services:
     cytube = await _cytube(settings, kernel)
     queue = wire_queue(kernel)
     economy, granter, economy_watch = _economy(settings, kernel)
-    playlists = wire_playlists(kernel)
+    playlists = wire_playlists(kernel, cytube)
     pay = wire_pay(kernel, cytube, playlists, economy, granter, economy_watch=economy_watch)
     promos = wire_promos(kernel, cytube, playlists)
     presence = wire_presence(kernel, cytube)

@@ -28,6 +28,7 @@ from application.stats.queries import InvalidWindow
 from domain.errors import Rejected
 from domain.likes.model import LikeRefused
 from domain.media import Media
+from domain.playlists.apply import ApplyMode
 from entrypoints.defaults import lock_until
 from entrypoints.failures import (
     BUSY,
@@ -169,6 +170,41 @@ async def _unbless(services: Services, channel: str, m: BlessedRef) -> Any:
     return {"users": await services.identity.blessed.unbless(_who(services, m.token), m.user)}
 
 
+PlaylistRefText = Annotated[str, Meta(min_length=1, max_length=1000)]
+
+
+class ApplyPlaylistMsg(Authed, forbid_unknown_fields=True, kw_only=True):
+    """The playlist by `playlist_id`, or by `name` (compared without case or spaces)."""
+
+    playlist_id: Annotated[str, Meta(max_length=64)] | None = None
+    name: PlaylistRefText | None = None
+    mode: ApplyMode = "preserve_current"
+
+
+class ApplyRef(Authed, forbid_unknown_fields=True, kw_only=True):
+    apply_id: Annotated[str, Meta(max_length=64)] | None = None
+
+
+async def _apply_playlist(services: Services, channel: str, m: ApplyPlaylistMsg) -> Any:
+    who = _who(services, m.token)
+    if (m.playlist_id is None) == (m.name is None):
+        raise CommandError("invalid_request", "Give the playlist_id or the name, one of them.")
+    require_peers(services, cytube=True)
+    playlists = services.playlists
+    playlist_id = m.playlist_id or await playlists.service.find(channel, who, m.name or "")
+    return await playlists.applier.start(channel, who, playlist_id, m.mode)
+
+
+async def _get_apply(services: Services, channel: str, m: ApplyRef) -> Any:
+    return await services.playlists.applier.status(channel, _who(services, m.token), m.apply_id)
+
+
+async def _abort_apply(services: Services, channel: str, m: ApplyRef) -> Any:
+    if m.apply_id is None:
+        raise CommandError("invalid_request", "Give the apply_id to abort.")
+    return await services.playlists.applier.abort(channel, _who(services, m.token), m.apply_id)
+
+
 async def _queue(services: Services, channel: str, m: Empty) -> Any:
     return await services.queue.queries.queue(channel)
 
@@ -213,6 +249,9 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "lock_queue": (LockMsg, _lock),
     "unlock_queue": (Authed, _unlock),
     "get_queue": (Empty, _queue),
+    "apply_playlist": (ApplyPlaylistMsg, _apply_playlist),
+    "get_playlist_apply": (ApplyRef, _get_apply),
+    "abort_playlist_apply": (ApplyRef, _abort_apply),
     "list_blessed": (Authed, _blessed),
     "bless_user": (BlessedRef, _bless),
     "unbless_user": (BlessedRef, _unbless),
@@ -224,8 +263,8 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
 _encode = msgspec.json.Encoder().encode
 
 
-def _error(code: str, message: str, details: dict[str, Any] | None = None) -> bytes:
-    return _encode({"ok": False, "error": {"code": code, "message": message, **(details or {})}})
+def _error(code: str, message: str, **extra: Any) -> bytes:
+    return _encode({"ok": False, "error": {"code": code, "message": message, **extra}})
 
 
 def _ok(result: Any) -> bytes:
@@ -246,6 +285,8 @@ WRITES = frozenset(
         "bless_user",
         "unbless_user",
         "like",
+        "apply_playlist",
+        "abort_playlist_apply",
     }
 )
 
@@ -322,7 +363,7 @@ class NatsCommands:
             CommandError,
             PeerUnavailable,
         ) as exc:
-            return _error(exc.code, exc.message, getattr(exc, "details", None))
+            return _error(exc.code, exc.message, **getattr(exc, "extra", {}))
         except (EconomyUnavailable, OutcomeUnknown) as exc:
             log.warning("command %s: the economy did not answer: %s", name, exc)
             return _error(ECONOMY_DOWN, f"The channel's economy did not answer ({exc}).")

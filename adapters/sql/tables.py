@@ -132,6 +132,19 @@ saved_playlist_items = Table(
     Column("duration_sec", Integer, nullable=False),
 )
 
+saved_playlist_meta = Table(
+    "saved_playlist_meta",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("playlist_id", String(64), primary_key=True),
+    Column("created_by", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("apply_count", Integer, nullable=False),
+    Column("last_applied_at", DateTime(timezone=True)),
+    Column("last_apply_id", String(64)),
+    Column("items_queued", Integer, nullable=False),
+)
+
 # ---- stats (application/stats/projection.py) ----------------------------------------------
 
 stats_channels = Table(

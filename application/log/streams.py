@@ -59,3 +59,11 @@ def ledger_key_stream(channel: str, key: str) -> StreamId:
 
 def likes_stream(channel: str, user_key: str) -> StreamId:
     return StreamId(channel, "likes", user_key)
+
+
+def playlist_names_stream(channel: str) -> StreamId:
+    return StreamId(channel, "playlist_names", channel)
+
+
+def playlist_apply_stream(channel: str) -> StreamId:
+    return StreamId(channel, "playlist_apply", channel)

@@ -97,15 +97,15 @@ class LockState(msgspec.Struct):
 
 
 class RequestIdReused(Rejected):
-    """409: the request id was used before (however long ago); `details` say how it stands."""
+    """409: the request id was used before (however long ago); `extra` says how it stands."""
 
     def __init__(self, request_id: str, status: str, status_url: str) -> None:
         super().__init__(
             REQUEST_ID_USED,
             f"Request id {request_id!r} was already used on this channel (that purchase is "
             f"{status}); a purchase id is used once, for ever. Use a new one for a new purchase.",
+            {"request_id": request_id, "status": status, "status_url": status_url},
         )
-        self.details = {"request_id": request_id, "status": status, "status_url": status_url}
 
 
 class TitleNotAccepted(Rejected):

@@ -23,7 +23,9 @@ from domain.playlists.model import (
 
 PLAYLISTS = "saved_playlists"
 PLAYLIST_ITEMS = "saved_playlist_items"
+PLAYLIST_META = "saved_playlist_meta"
 AGGREGATE = "playlist"
+APPLY_AGGREGATE = "playlist_apply"
 
 Key = tuple[str, str]
 
@@ -46,29 +48,75 @@ def media_of(row: dict[str, Any]) -> Media:
 
 class PlaylistsProjection:
     name = "playlists"
-    tables: tuple[str, ...] = (PLAYLISTS, PLAYLIST_ITEMS)
+    tables: tuple[str, ...] = (PLAYLISTS, PLAYLIST_ITEMS, PLAYLIST_META)
 
     def __init__(self) -> None:
         self._headers: dict[Key, dict[str, Any]] = {}
+        self._meta: dict[Key, dict[str, Any]] = {}
         self._dirty: set[Key] = set()
+        self._dirty_meta: set[Key] = set()
         self._items: dict[Key, tuple[Media, ...]] = {}
 
     async def warm(self, store: ProjectionStore) -> None:
         self.forget()
         for row in await store.fetch(PLAYLISTS):
             self._headers[(row["channel"], row["playlist_id"])] = dict(row)
+        for row in await store.fetch(PLAYLIST_META):
+            self._meta[(row["channel"], row["playlist_id"])] = dict(row)
 
     def forget(self) -> None:
         self._headers.clear()
+        self._meta.clear()
         self._dirty.clear()
+        self._dirty_meta.clear()
         self._items.clear()
+
+    def _meta_of(self, key: Key) -> dict[str, Any]:
+        meta = self._meta.get(key)
+        if meta is None:
+            meta = {
+                "channel": key[0],
+                "playlist_id": key[1],
+                "created_by": "",
+                "version": 0,
+                "apply_count": 0,
+                "last_applied_at": None,
+                "last_apply_id": None,
+                "items_queued": 0,
+            }
+            self._meta[key] = meta
+        return meta
+
+    def _apply_finished(self, stored: StoredCommit) -> None:
+        """Per-playlist apply counts (GH-016): an apply counts when it ends, with the items
+        it queued; its time is the commit's."""
+        commit = stored.commit
+        for event in commit.events:
+            if type(event).__name__ != "ApplyFinished":
+                continue
+            key = (commit.stream.channel, event.playlist_id)
+            meta = self._meta_of(key)
+            meta["apply_count"] += 1
+            meta["last_applied_at"] = commit.at
+            meta["last_apply_id"] = event.apply_id
+            meta["items_queued"] += event.queued
+            self._dirty_meta.add(key)
 
     def apply(self, stored: StoredCommit) -> None:
         commit = stored.commit
+        if commit.stream.aggregate == APPLY_AGGREGATE:
+            self._apply_finished(stored)
+            return
         if commit.stream.aggregate != AGGREGATE:
             return
         key = (commit.stream.channel, commit.stream.id)
         for event in commit.events:
+            if isinstance(event, PlaylistCreated) or key in self._headers:
+                meta = self._meta_of(key)
+                meta["version"] += 1
+                if isinstance(event, PlaylistCreated):
+                    meta["created_by"] = event.by
+                self._dirty_meta.add(key)
             header = self._headers.get(key)
             if isinstance(event, PlaylistCreated):
                 header = {
@@ -118,7 +166,10 @@ class PlaylistsProjection:
                 ]
                 match = {"channel": channel, "playlist_id": playlist_id}
                 writes.append(ReplaceRows(PLAYLIST_ITEMS, match, rows))
-        touched = {channel for channel, _ in self._dirty}
+        for key in sorted(self._dirty_meta):
+            writes.append(Upsert(PLAYLIST_META, ("channel", "playlist_id"), dict(self._meta[key])))
+        touched = {channel for channel, _ in self._dirty | self._dirty_meta}
         self._dirty = set()
+        self._dirty_meta = set()
         self._items.clear()
         return writes, touched

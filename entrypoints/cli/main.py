@@ -17,6 +17,7 @@ from application.log.intake import IntakeConfig
 from domain.names import InvalidName, channel_name
 from entrypoints.cli.identity import add_identity_parsers, run_blessed, run_secret
 from entrypoints.cli.nats_options import ENV_ALLOW_OPEN, add_nats_options
+from entrypoints.cli.playlists import add_playlist_parsers, run_playlist
 from entrypoints.cli.replay import add_replay_parser, run_replay
 from entrypoints.cli.token import add_token_parser, run_token
 from entrypoints.config.loader import ConfigError, load
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_parser(sub)
     add_token_parser(sub)
     add_identity_parsers(sub, _common)
+    add_playlist_parsers(sub, _common)
     return parser
 
 
@@ -420,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 run_blessed(settings, args.blessed_action, getattr(args, "user", None))
             )
+        elif args.command == "playlist":
+            return asyncio.run(run_playlist(settings, args))
         elif args.command == "secret":
             return run_secret(settings)
         elif args.command == "events":

@@ -23,6 +23,7 @@ from application.identity.rules import IdentityConfig
 from application.likes.config import LikesConfig
 from application.log.intake import IntakeConfig
 from application.pay.flow import PayFlowConfig
+from application.playlists.apply import ApplyConfig
 from domain.promos.config import InvalidSetting, PromoConfig, validate
 from domain.queue.presence_policy import PresenceRefundConfig
 
@@ -106,6 +107,7 @@ class Settings:
     economy: Literal["local", "kryten"] = "local"
     domain: str = field(default="cytu.be", validator=_not_blank)
     pay_flow: PayFlowConfig = field(factory=PayFlowConfig)
+    playlists: ApplyConfig = field(factory=ApplyConfig)
     presence_refund: PresenceRefundConfig = field(factory=PresenceRefundConfig)
     intake: IntakeConfig = field(factory=IntakeConfig)
     identity: IdentityConfig = field(factory=IdentityConfig)

@@ -25,7 +25,7 @@ from entrypoints.http.metrics import metrics_handler
 from entrypoints.http.names import NAME_EXCEPTION_HANDLERS, names_at_the_edge
 from entrypoints.http.pages import TEMPLATES, page_routes
 from entrypoints.http.pay import PayController
-from entrypoints.http.playlists import PlaylistController
+from entrypoints.http.playlists import ApplyController, MarathonController, PlaylistController
 from entrypoints.http.promos import PromoController
 from entrypoints.http.purchases import PurchasesController
 from entrypoints.http.queue import QueueController
@@ -61,6 +61,8 @@ def create_app(services: Services) -> Litestar:
         PayController,
         TokenController,
         PlaylistController,
+        MarathonController,
+        ApplyController,
         PromoController,
         AdminController,
         SignInController,

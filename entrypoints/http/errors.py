@@ -59,13 +59,18 @@ REJECTION_STATUS = {
     "not_blessed": 404,
     "not_blocked": 404,
     "nothing_to_block": 409,
+    # saved playlists and applies (application.playlists)
+    "name_taken": 409,
+    "version_conflict": 409,
+    "apply_running": 409,
+    "mode_not_allowed": 403,
 }
 
 
 def _rejected(_: Request[Any, Any, Any], exc: Rejected) -> Response[Any]:
     status = REJECTION_STATUS.get(exc.code, 422)
     extra = {"field": exc.field} if isinstance(exc, InvalidSetting) else {}
-    extra.update(getattr(exc, "details", None) or {})
+    extra.update(exc.extra)
     return Response(error_body(exc.code, exc.message, **extra), status_code=status)
 
 

@@ -263,6 +263,9 @@ COMMANDS = (
     "list_blessed",
     "bless_user",
     "unbless_user",
+    "apply_playlist",
+    "get_playlist_apply",
+    "abort_playlist_apply",
 )
 unicode_heavy = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40
@@ -298,6 +301,10 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "amount": st.integers(1, 5000),
     "label": st.text(min_size=1, max_size=30),
     "until": st.datetimes().map(lambda d: d.isoformat() + "Z"),
+    "playlist_id": st.text(string.hexdigits.lower()[:16], min_size=1, max_size=32),
+    "name": st.text(min_size=1, max_size=30),
+    "mode": st.sampled_from(["preserve_current", "append", "hard_replace"]),
+    "apply_id": st.text(string.hexdigits.lower()[:16], min_size=1, max_size=32),
 }
 SHAPES = {
     "request_pay_item": [
@@ -320,6 +327,9 @@ SHAPES = {
     "list_blessed": ["token"],
     "bless_user": ["token", "user"],
     "unbless_user": ["token", "user"],
+    "apply_playlist": ["token", "playlist_id", "name", "mode"],
+    "get_playlist_apply": ["token", "apply_id"],
+    "abort_playlist_apply": ["token", "apply_id"],
 }
 
 

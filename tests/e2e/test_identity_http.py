@@ -36,6 +36,14 @@ WRITES: list[tuple[str, str, Any, str | None]] = [
     ("POST", f"{C}/playlists", {"name": "P {role}"}, "blessed"),
     ("PATCH", f"{C}/playlists/nope", {"name": "Q"}, "blessed"),
     ("DELETE", f"{C}/playlists/nope", None, "blessed"),
+    ("POST", f"{C}/playlists/nope/items", {"items": [{"catalog_id": "c1"}]}, "blessed"),
+    ("POST", f"{C}/playlists/nope/items/remove", {"positions": [0]}, "blessed"),
+    ("POST", f"{C}/playlists/nope/items/move", {"from_position": 0, "to_position": 1}, "blessed"),
+    ("POST", f"{C}/playlists/nope/duplicate", {}, "blessed"),
+    ("POST", f"{C}/playlists/nope/apply", {"mode": "append"}, "blessed"),
+    ("POST", f"{C}/marathons/preview", {"sources": ["nope"]}, "blessed"),
+    ("POST", f"{C}/marathons", {"sources": ["nope"], "name": "M", "items": []}, "blessed"),
+    ("POST", f"{C}/playlist-applies/nope/abort", None, "admin"),
     ("PUT", f"{C}/promos/config", {}, "admin"),
     ("POST", "/api/v1/admin/projections/queue_shadow/rebuild", None, "admin"),
     ("POST", "/api/v1/ip-blocks", {"ip": "203.0.113.9", "seconds": 600}, "admin"),
@@ -274,7 +282,9 @@ async def test_schema_is_served_with_no_outside_asset(service: Running) -> None:
     assert (await service.http.get("/schema/openapi.json")).json()["info"]["title"] == "webqueue"
 
 
-@pytest.mark.parametrize("path", ["/", "/signin", "/buy", "/me", "/top", "/admin", "/admin/people"])
+@pytest.mark.parametrize(
+    "path", ["/", "/signin", "/buy", "/me", "/top", "/playlists", "/admin", "/admin/people"]
+)
 async def test_pages_load_nothing_from_elsewhere_and_run_no_inline_script(
     service: Running, path: str
 ) -> None:

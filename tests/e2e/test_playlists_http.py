@@ -170,3 +170,68 @@ async def test_bad_requests_and_who_may_write(service: Running) -> None:
     )
     assert flags.status_code == 200
     assert (flags.json()["is_immutable"], flags.json()["promo_type"]) == (True, None)
+
+
+async def test_names_versions_and_item_edits_over_http(service: Running) -> None:
+    await caught_up(service)
+    mod, eve = await blessed(service, "mod"), await blessed(service, "eve")
+    made = await service.http.post(
+        f"{BASE}/playlists",
+        json={"name": "Late Show", "items": [item("l1"), item("l2")]},
+        headers=mod,
+    )
+    assert made.status_code == 201, made.text
+    show = made.json()
+    assert show["created_by"] == "mod" and show["created_at"] and show["version"] == 2
+    pid = show["playlist_id"]
+
+    taken = await service.http.post(f"{BASE}/playlists", json={"name": "late  SHOW"}, headers=eve)
+    assert taken.status_code == 409
+    error = taken.json()["error"]
+    assert error["code"] == "name_taken" and "'Late Show'" in error["message"]
+    assert error["existing"] == {"playlist_id": pid, "name": "Late Show"}
+
+    moved = await service.http.post(
+        f"{BASE}/playlists/{pid}/items/move",
+        json={"from_position": 1, "to_position": 0, "expected_version": 2},
+        headers=mod,
+    )
+    assert moved.status_code == 200, moved.text
+    assert [i["media_id"] for i in moved.json()["items"]] == ["l2", "l1"]
+    stale = await service.http.patch(
+        f"{BASE}/playlists/{pid}", json={"name": "Eve's", "expected_version": 2}, headers=eve
+    )
+    assert stale.status_code == 409
+    assert stale.json()["error"]["code"] == "version_conflict"
+    assert stale.json()["error"]["current_version"] == 3
+
+    added = await service.http.post(
+        f"{BASE}/playlists/{pid}/items",
+        json={"items": [item("l3")], "at": 1, "expected_version": 3},
+        headers=eve,
+    )
+    assert [i["media_id"] for i in added.json()["items"]] == ["l2", "l3", "l1"]
+    removed = await service.http.post(
+        f"{BASE}/playlists/{pid}/items/remove", json={"positions": [0]}, headers=eve
+    )
+    assert [i["media_id"] for i in removed.json()["items"]] == ["l3", "l1"]
+    bad = await service.http.post(
+        f"{BASE}/playlists/{pid}/items", json={"items": [{"title": "no media"}]}, headers=eve
+    )
+    assert bad.status_code == 400
+    unknown = await service.http.post(
+        f"{BASE}/playlists/{pid}/items", json={"items": [{"catalog_id": "x1"}]}, headers=eve
+    )
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_catalog_item"
+
+    copy = await service.http.post(f"{BASE}/playlists/{pid}/duplicate", json={}, headers=eve)
+    assert copy.status_code == 201, copy.text
+    assert copy.json()["name"] == "Late Show (copy)" and copy.json()["created_by"] == "eve"
+    gone = await service.http.delete(
+        f"{BASE}/playlists/{pid}", params={"expected_version": 1}, headers=mod
+    )
+    assert gone.status_code == 409
+    gone = await service.http.delete(f"{BASE}/playlists/{pid}", headers=mod)
+    assert gone.status_code == 204
+    again = await service.http.post(f"{BASE}/playlists", json={"name": "late show"}, headers=mod)
+    assert again.status_code == 201

@@ -19,6 +19,7 @@ from entrypoints.http.pages.admin import admin_people_page, admin_viewer_page
 from entrypoints.http.pages.layout import theme_css
 from entrypoints.http.pages.likes import top_page
 from entrypoints.http.pages.me import me_page
+from entrypoints.http.pages.playlists import playlists_page
 from entrypoints.http.pages.queue import buy_page, queue_page
 from entrypoints.http.pages.signin import signin_page
 
@@ -40,6 +41,7 @@ def page_routes() -> list[Any]:
         buy_page,
         me_page,
         top_page,
+        playlists_page,
         signin_page,
         admin_viewer_page,
         admin_people_page,

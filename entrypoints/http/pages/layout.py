@@ -33,6 +33,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/buy", "Buy a slot", "viewer"),
     NavItem("/me", "My purchases", "viewer"),
     NavItem("/top", "Top", "viewer"),
+    NavItem("/playlists", "Playlists", "viewer"),
     NavItem("/admin/people", "People", "admin"),
     NavItem("/admin", "Projections", "admin"),
 )

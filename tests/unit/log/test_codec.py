@@ -29,6 +29,16 @@ from domain.identity.otp import (
 )
 from domain.likes.model import Liked
 from domain.media import Media
+from domain.playlists.apply import (
+    ApplyFinished,
+    ApplyItemAddStarted,
+    ApplyItemFailed,
+    ApplyItemQueued,
+    ApplyQueueCleared,
+    ApplyStarted,
+    ApplyTarget,
+)
+from domain.playlists.marathon import Recipe
 from domain.playlists.model import (
     PlaylistCreated,
     PlaylistDeleted,
@@ -36,6 +46,7 @@ from domain.playlists.model import (
     PlaylistItemsSet,
     PlaylistRenamed,
 )
+from domain.playlists.names import PlaylistNameClaimed, PlaylistNameReleased
 from domain.presence.model import UserAfkChanged, UserJoined, UserLeft, UserRankChanged
 from domain.promos.config import GeneralCadence, PromoConfig, PromoConfigChanged
 from domain.queue.events import (
@@ -163,6 +174,35 @@ SAMPLES: list[Any] = [
     PlaylistFlagsSet(True, "feature_presentation"),
     PlaylistFlagsSet(False, None),
     PlaylistDeleted("ann"),
+    PlaylistCreated(
+        "Marathon", "bea", False, None, AT, "p0", Recipe("interleave", ("p1", "p2"), "A2 B", None)
+    ),
+    PlaylistCreated("Shuffled", "bea", False, None, AT, None, Recipe("shuffle", ("p1",), None, 42)),
+    PlaylistItemsSet((Media("cm", "https://x/1.json", "S01E01", 1500),), ("cat-1",), "bea", AT),
+    PlaylistRenamed("Later", "bea", AT),
+    PlaylistFlagsSet(False, "event", "bea", AT),
+    PlaylistDeleted("bea", AT),
+    PlaylistNameClaimed("fridaynight", "Friday Night", "p1"),
+    PlaylistNameReleased("p1"),
+    ApplyStarted(
+        "x1",
+        "p1",
+        "Friday",
+        "hard_replace",
+        "boss",
+        (Media("yt", "a", "A", 60), Media("cm", "https://x/2.json", "B", 90)),
+        (None, "cat-2"),
+        (ApplyTarget("q3", 7, Media("yt", "old", "Old", 30), "r9"),),
+        ((1, "catalog item cat-2 is unavailable"),),
+        AT,
+    ),
+    ApplyQueueCleared("x1", 1, ("q4",)),
+    ApplyItemAddStarted("x1", 0, 1),
+    ApplyItemQueued("x1", 0, 12),
+    ApplyItemQueued("x1", 0, None),
+    ApplyItemFailed("x1", 1, "refused", "Invalid manifest ✗"),
+    ApplyFinished("x1", "p1", 1, 1, at=AT),
+    ApplyFinished("x1", "p1", 0, 0, True, "aborted by boss", AT),
     OtpRequested("c1", "Bob", "127.0.0.1", "ab" * 32, "k1", AT, AT),
     OtpSent("c1", AT),
     OtpSendFailed("c1", "not_in_channel", AT),

@@ -20,7 +20,7 @@ from domain.playlists.model import (
     SetPlaylistItems,
     playlist_decider,
 )
-from tests.unit.scenario import Scenario
+from tests.unit.scenario import NOW, Scenario
 
 A = Media("yt", "a", "Clip A", 30)
 B = Media("yt", "b", "Clip B", 45)
@@ -38,12 +38,14 @@ def existing() -> Scenario:
 def test_create_trims_the_name_and_records_the_flags() -> None:
     fresh().then(
         CreatePlaylist("  Friday  ", "ann", is_immutable=True, promo_type="event"),
-        [PlaylistCreated("Friday", "ann", True, "event")],
+        [PlaylistCreated("Friday", "ann", True, "event", NOW)],
     )
 
 
 def test_a_plain_playlist_has_no_flags() -> None:
-    fresh().then(CreatePlaylist("Friday", "ann"), [PlaylistCreated("Friday", "ann", False, None)])
+    fresh().then(
+        CreatePlaylist("Friday", "ann"), [PlaylistCreated("Friday", "ann", False, None, NOW)]
+    )
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * (MAX_NAME + 1)])
@@ -54,7 +56,9 @@ def test_a_name_must_be_1_to_200_characters_once_trimmed(name: str) -> None:
 
 def test_a_name_of_200_characters_with_spaces_around_is_fine() -> None:
     name = "x" * MAX_NAME
-    fresh().then(CreatePlaylist(f" {name} ", "ann"), [PlaylistCreated(name, "ann", False, None)])
+    fresh().then(
+        CreatePlaylist(f" {name} ", "ann"), [PlaylistCreated(name, "ann", False, None, NOW)]
+    )
 
 
 def test_creating_twice_is_refused_even_after_a_delete() -> None:
@@ -76,20 +80,24 @@ def test_an_unknown_promo_type_is_refused() -> None:
 
 
 def test_rename_records_the_trimmed_name_and_an_unchanged_one_records_nothing() -> None:
-    existing().then(RenamePlaylist(" Saturday ", "bob"), [PlaylistRenamed("Saturday")])
+    existing().then(RenamePlaylist(" Saturday ", "bob"), [PlaylistRenamed("Saturday", "bob", NOW)])
     existing().then(RenamePlaylist("  Friday ", "bob"), [])
 
 
 def test_items_are_set_in_the_order_given() -> None:
-    existing().then(SetPlaylistItems((B, A, C), "ann"), [PlaylistItemsSet((B, A, C))])
+    existing().then(
+        SetPlaylistItems((B, A, C), "ann"), [PlaylistItemsSet((B, A, C), (), "ann", NOW)]
+    )
 
 
 def test_the_same_items_again_record_nothing_but_a_new_title_is_a_change() -> None:
     s = existing().given(PlaylistItemsSet((A, B)))
     s.then(SetPlaylistItems((A, B), "ann"), [])
     retitled = Media("yt", "a", "Clip A (remastered)", 30)
-    s.then(SetPlaylistItems((retitled, B), "ann"), [PlaylistItemsSet((retitled, B))])
-    s.then(SetPlaylistItems((), "ann"), [PlaylistItemsSet(())])
+    s.then(
+        SetPlaylistItems((retitled, B), "ann"), [PlaylistItemsSet((retitled, B), (), "ann", NOW)]
+    )
+    s.then(SetPlaylistItems((), "ann"), [PlaylistItemsSet((), (), "ann", NOW)])
 
 
 def test_a_media_twice_in_one_playlist_is_refused_by_name() -> None:
@@ -105,7 +113,10 @@ def test_every_item_is_validated() -> None:
 
 def test_at_most_2000_items() -> None:
     many = tuple(Media("yt", f"m{i}", "", 10) for i in range(MAX_ITEMS + 1))
-    existing().then(SetPlaylistItems(many[:MAX_ITEMS], "ann"), [PlaylistItemsSet(many[:MAX_ITEMS])])
+    existing().then(
+        SetPlaylistItems(many[:MAX_ITEMS], "ann"),
+        [PlaylistItemsSet(many[:MAX_ITEMS], (), "ann", NOW)],
+    )
     existing().then_rejected(SetPlaylistItems(many, "ann"), "too_many_items")
 
 
@@ -113,17 +124,17 @@ def test_flags_change_together_and_unchanged_flags_record_nothing() -> None:
     s = existing()
     s.then(
         SetPlaylistFlags(False, "viewers_choice", "ann"),
-        [PlaylistFlagsSet(False, "viewers_choice")],
+        [PlaylistFlagsSet(False, "viewers_choice", "ann", NOW)],
     )
     s.then(SetPlaylistFlags(False, None, "ann"), [])
     pooled = existing().given(PlaylistFlagsSet(True, "event"))
     pooled.then(SetPlaylistFlags(True, "event", "ann"), [])
-    pooled.then(SetPlaylistFlags(True, None, "ann"), [PlaylistFlagsSet(True, None)])
+    pooled.then(SetPlaylistFlags(True, None, "ann"), [PlaylistFlagsSet(True, None, "ann", NOW)])
 
 
 def test_delete_records_who_and_empties_the_playlist() -> None:
     s = existing().given(PlaylistItemsSet((A,)))
-    s.then(DeletePlaylist("bob"), [PlaylistDeleted("bob")])
+    s.then(DeletePlaylist("bob"), [PlaylistDeleted("bob", NOW)])
     s.given(PlaylistDeleted("bob"))
     assert s.state.deleted and s.state.items == () and not s.state.live
 
