@@ -36,3 +36,7 @@ def blessed_stream(channel: str) -> StreamId:
 
 def ip_blocks_stream(channel: str) -> StreamId:
     return StreamId(channel, "ip_blocks", channel)
+
+
+def catalog_stream(channel: str) -> StreamId:
+    return StreamId(channel, "catalog", channel)
