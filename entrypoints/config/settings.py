@@ -18,6 +18,7 @@ from attrs import Attribute, field, frozen
 
 from adapters.kryten.config import KrytenConfig
 from adapters.ledger.local_ledger import Pricing
+from application.catalog.config import CatalogConfig
 from application.cytube.resync import ResyncConfig
 from application.identity.rules import IdentityConfig
 from application.log.intake import IntakeConfig
@@ -115,6 +116,7 @@ class Settings:
     lock: LockConfig = field(factory=LockConfig)
     # The promo settings a channel starts with; an admin's PUT promos/config then rules.
     promos: PromoConfig = field(factory=PromoConfig, validator=_promos)
+    catalog: CatalogConfig = field(factory=CatalogConfig)
 
     @property
     def embedded(self) -> bool:

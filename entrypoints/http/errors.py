@@ -57,6 +57,10 @@ REJECTION_STATUS = {
     "not_blessed": 404,
     "not_blocked": 404,
     "nothing_to_block": 409,
+    # the catalog (application.catalog)
+    "refresh_running": 409,
+    "refresh_unavailable": 503,
+    "catalog_item_unavailable": 409,
 }
 
 
