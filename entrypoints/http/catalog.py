@@ -131,7 +131,7 @@ class CatalogController(Controller):
         services: ServicesDep,
         identity: IdentityDep,
         channel: Channel,
-        data: JSONBody[RefreshRequest] | None = None,
+        data: JSONBody[RefreshRequest | None] = None,
     ) -> RefreshProgress:
         await known_channel(services, channel)
         full = data.full if data is not None else False
