@@ -8,17 +8,30 @@ serves `LIKE '%word%'`. Titles and queries are folded the same way in Python
 database's collation. Each word of a query must occur (as a substring) in the title.
 
 The rows themselves are written by the catalog projection through the ordinary projection store;
-this adapter adds the search structures (`prepare`) and reads.
+this adapter adds the search structures (`prepare`) and reads. Searches are driver SQL built by
+hand (composing SQLAlchemy constructs cost more than the search), and on SQLite every read runs
+whole in one worker thread on a synchronous engine of its own (through aiosqlite each statement,
+fetch and cursor close is a thread hop). bench/bench_catalog_search.py measures it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal_column, or_, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.tables import (
@@ -58,6 +71,42 @@ _POSTGRES_INDEX = (
     "ON catalog_items USING gin (title_norm gin_trgm_ops)"
 )
 TRIGRAM = 3  # shorter words cannot use a trigram index: they are scanned for
+_rowid = literal_column("catalog_items.rowid")
+
+
+T = TypeVar("T")
+_COLUMNS = (
+    "i.key, i.snapshot_id, i.video_id, i.title, i.categories, i.tags, i.duration_sec, "
+    "i.thumbnail_url, i.published_at, i.manifest_url, i.available, i.unavailable_reason"
+)
+_decode_names = msgspec.json.Decoder(list[str])
+
+
+def _row(r: Any) -> ItemView:
+    """A row of `_COLUMNS` (SQLite hands back times as text, and flags as 0 and 1)."""
+    published = r[8]
+    if isinstance(published, str):
+        published = datetime.fromisoformat(published)
+    return ItemView(
+        key=r[0],
+        video_id=r[2],
+        title=r[3],
+        categories=_decode_names.decode(r[4]),
+        tags=_decode_names.decode(r[5]),
+        duration_sec=r[6],
+        thumbnail_url=r[7],
+        published_at=_utc(published),
+        manifest_url=r[9],
+        available=bool(r[10]),
+        unavailable_reason=r[11],
+    )
+
+
+def _reader_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """A reader waits for a writer's transaction rather than failing (the file is in WAL)."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
 
 
 def _utc(value: Any) -> Any:
@@ -82,6 +131,12 @@ class SqlCatalogIndex:
         self._engine = engine
         self._dialect = engine.dialect.name
         self.trigram_index = False  # PostgreSQL: whether pg_trgm could be used
+        self._paramstyle = engine.dialect.paramstyle  # qmark (SQLite) or numeric_dollar
+        self._sync: Engine | None = None
+        if self._dialect == "sqlite":
+            url = engine.url.set(drivername="sqlite")
+            self._sync = create_engine(url, connect_args={"check_same_thread": False})
+            event.listen(self._sync, "connect", _reader_pragmas)
 
     async def prepare(self) -> None:
         async with self._engine.begin() as conn:
@@ -114,15 +169,32 @@ class SqlCatalogIndex:
         except Exception as exc:
             log.warning("no trigram index on catalog titles (%s); search scans instead", exc)
 
-    async def current(self, channel: str) -> str | None:
-        async with self._engine.connect() as conn:
-            return await self._current(conn, channel)
+    # ---- reads: one trip to the database's thread (SQLite) or one connection (PostgreSQL) ---
 
-    async def _current(self, conn: AsyncConnection, channel: str) -> str | None:
-        found = (
-            await conn.execute(
-                select(catalog_current.c.snapshot_id).where(catalog_current.c.channel == channel)
-            )
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(conn, *args)` on a plain connection. SQLite reads run whole in one worker thread
+        on their own synchronous engine: through aiosqlite, every statement, fetch and cursor
+        close is a hop to its thread and back, which cost more than the search itself."""
+        if self._sync is not None:
+            return await asyncio.to_thread(self._in_thread, fn, *args)
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(fn, *args)
+
+    def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._sync is not None
+        with self._sync.connect() as conn:
+            return fn(conn, *args)
+
+    async def close(self) -> None:
+        if self._sync is not None:
+            await asyncio.to_thread(self._sync.dispose)
+
+    async def current(self, channel: str) -> str | None:
+        return await self._read(self._current, channel)
+
+    def _current(self, conn: Connection, channel: str) -> str | None:
+        found = conn.execute(
+            select(catalog_current.c.snapshot_id).where(catalog_current.c.channel == channel)
         ).scalar()
         return None if found is None else str(found)
 
@@ -131,126 +203,128 @@ class SqlCatalogIndex:
     def _words(self, query_text: str) -> list[str]:
         return fold(query_text).split()[:10]
 
-    def _text_filter(self, words: list[str]) -> list[ColumnElement[bool]]:
-        items = catalog_items.c
-        conditions: list[ColumnElement[bool]] = []
+    def _fts_match(self, words: list[str]) -> str | None:
+        """SQLite: the FTS5 query for the words long enough for trigrams (each a phrase)."""
         long_words = [w for w in words if len(w) >= TRIGRAM]
-        if self._dialect == "sqlite" and long_words:
-            match = " AND ".join('"' + w.replace('"', '""') + '"' for w in long_words)
-            conditions.append(
-                literal_column("catalog_items.rowid").in_(
-                    text("SELECT rowid FROM catalog_fts WHERE catalog_fts MATCH :fts").bindparams(
-                        fts=match
-                    )
-                )
+        if self._dialect != "sqlite" or not long_words:
+            return None
+        return " AND ".join('"' + w.replace('"', '""') + '"' for w in long_words)
+
+    async def search(self, query: SearchQuery) -> SearchPage:
+        return await self._read(self._search, query)
+
+    def _mark(self, args: list[Any], value: Any) -> str:
+        """A parameter in the driver's own style, its value appended to `args`."""
+        args.append(value)
+        return "?" if self._paramstyle == "qmark" else f"${len(args)}"
+
+    def _search_sql(self, query: SearchQuery) -> tuple[str, str, list[Any], int]:
+        """(the FROM and WHERE, the ORDER BY, their parameters, how many of them the FROM and
+        WHERE take) as driver SQL: built by hand,
+        since composing and caching SQLAlchemy constructs cost several times the search."""
+        args: list[Any] = []
+        words = self._words(query.text)
+        match = self._fts_match(words)
+        plus = "+" if match is not None else ""
+        channel = self._mark(args, query.channel)
+        again = self._mark(args, query.channel)
+        current = f"(SELECT snapshot_id FROM catalog_current WHERE channel = {again})"
+        where = [f"{plus}i.channel = {channel}", f"{plus}i.snapshot_id = {current}"]
+        if match is not None:
+            # the FTS hits (rowids) drive the query; the unary + keeps SQLite from walking the
+            # snapshot's rows by the (channel, snapshot) index and probing the hits for each
+            where.append(
+                "i.rowid IN (SELECT rowid FROM catalog_fts WHERE catalog_fts MATCH "
+                f"{self._mark(args, match)})"
             )
             words = [w for w in words if len(w) < TRIGRAM]
         for word in words:
-            conditions.append(items.title_norm.like(_like(word), escape="\\"))
-        return conditions
-
-    def _where(self, query: SearchQuery, snapshot_id: str) -> list[ColumnElement[bool]]:
-        items = catalog_items.c
-        where: list[ColumnElement[bool]] = [
-            items.channel == query.channel,
-            items.snapshot_id == snapshot_id,
-            *self._text_filter(self._words(query.text)),
-        ]
+            where.append(f"i.title_norm LIKE {self._mark(args, _like(word))} ESCAPE '\\'")
         names = sorted({fold(c)[:200] for c in query.categories if fold(c)})
-        cats = catalog_item_categories.c
-        own = and_(
-            cats.channel == items.channel,
-            cats.snapshot_id == items.snapshot_id,
-            cats.key == items.key,
+        own = (
+            "SELECT 1 FROM catalog_item_categories c WHERE c.channel = i.channel "
+            "AND c.snapshot_id = i.snapshot_id AND c.key = i.key AND c.category_norm"
         )
         if names and query.category_mode == "all":
-            where.extend(exists().where(own, cats.category_norm == name) for name in names)
+            where.extend(f"EXISTS ({own} = {self._mark(args, n)})" for n in names)
         elif names:
-            where.append(exists().where(own, cats.category_norm.in_(names)))
+            marks = ", ".join(self._mark(args, n) for n in names)
+            where.append(f"EXISTS ({own} IN ({marks}))")
         if query.available_only:
-            where.append(items.available.is_(True))
+            where.append(f"i.available = {self._mark(args, True)}")
         if query.exclude_manifests:
-            where.append(
-                or_(
-                    items.manifest_url.is_(None),
-                    items.manifest_url.not_in(sorted(query.exclude_manifests)),
-                )
-            )
-        return where
-
-    def _order(self, query: SearchQuery) -> list[Any]:
-        items = catalog_items.c
+            marks = ", ".join(self._mark(args, m) for m in sorted(query.exclude_manifests))
+            where.append(f"(i.manifest_url IS NULL OR i.manifest_url NOT IN ({marks}))")
+        body = "FROM catalog_items i WHERE " + " AND ".join(where)
+        n_where = len(args)
+        phrase = fold(query.text)
         if query.sort == "newest":
-            return [items.published_at.desc().nulls_last(), items.title_norm, items.key]
-        if query.sort == "relevance":
-            phrase = fold(query.text)
-            if phrase:
-                rank = case(
-                    (items.title_norm == phrase, 0),
-                    (items.title_norm.like(_like(phrase)[1:], escape="\\"), 1),
-                    (items.title_norm.like("% " + _like(phrase)[1:], escape="\\"), 2),
-                    (items.title_norm.like(_like(phrase), escape="\\"), 3),
-                    else_=4,
-                )
-                return [rank, func.length(items.title_norm), items.title_norm, items.key]
-        return [items.title_norm, items.key]
+            order = "i.published_at DESC NULLS LAST, i.title_norm, i.key"
+        elif query.sort == "relevance" and phrase:
+            esc = _like(phrase)
+            order = (
+                f"CASE WHEN i.title_norm = {self._mark(args, phrase)} THEN 0 "
+                f"WHEN i.title_norm LIKE {self._mark(args, esc[1:])} ESCAPE '\\' THEN 1 "
+                f"WHEN i.title_norm LIKE {self._mark(args, '% ' + esc[1:])} ESCAPE '\\' THEN 2 "
+                "ELSE 3 END, length(i.title_norm), i.title_norm, i.key"
+            )
+        else:
+            order = "i.title_norm, i.key"
+        return body, order, args, n_where
 
-    async def search(self, query: SearchQuery) -> SearchPage:
-        async with self._engine.connect() as conn:
-            snapshot_id = await self._current(conn, query.channel)
-            if snapshot_id is None:
-                return SearchPage(None, 0, query.page, query.per_page, [])
-            where = self._where(query, snapshot_id)
-            total = (
-                await conn.execute(select(func.count()).select_from(catalog_items).where(*where))
-            ).scalar_one()
-            rows = (
-                await conn.execute(
-                    select(catalog_items)
-                    .where(*where)
-                    .order_by(*self._order(query))
-                    .limit(query.per_page)
-                    .offset((query.page - 1) * query.per_page)
-                )
-            ).all()
-        return SearchPage(snapshot_id, total, query.page, query.per_page, [_view(r) for r in rows])
+    def _search(self, conn: Connection, query: SearchQuery) -> SearchPage:
+        """Two statements (the count, then the page), the current snapshot read inside each;
+        a third only when nothing matched, to tell "no snapshot" from "no match"."""
+        body, order, args, n_where = self._search_sql(query)
+        count = f"SELECT count(*) {body}"
+        total = int(conn.exec_driver_sql(count, tuple(args[:n_where])).scalar_one())
+        rows: list[Any] = []
+        offset = (query.page - 1) * query.per_page
+        if total > offset:
+            page_args = list(args)
+            limit = self._mark(page_args, query.per_page)
+            skip = self._mark(page_args, offset)
+            rows = list(
+                conn.exec_driver_sql(
+                    f"SELECT {_COLUMNS} {body} ORDER BY {order} LIMIT {limit} OFFSET {skip}",
+                    tuple(page_args),
+                ).all()
+            )
+        snapshot_id = str(rows[0][1]) if rows else self._current(conn, query.channel)
+        if snapshot_id is None:
+            return SearchPage(None, 0, query.page, query.per_page, [])
+        return SearchPage(snapshot_id, total, query.page, query.per_page, [_row(r) for r in rows])
 
     # ---- lookups ------------------------------------------------------------------------------
 
-    async def _one(self, channel: str, condition: ColumnElement[bool]) -> ItemView | None:
-        async with self._engine.connect() as conn:
-            snapshot_id = await self._current(conn, channel)
-            if snapshot_id is None:
-                return None
-            row = (
-                await conn.execute(
-                    select(catalog_items).where(
-                        catalog_items.c.channel == channel,
-                        catalog_items.c.snapshot_id == snapshot_id,
-                        condition,
-                    )
-                )
-            ).first()
+    def _one(self, conn: Connection, channel: str, condition: Any) -> ItemView | None:
+        snapshot_id = self._current(conn, channel)
+        if snapshot_id is None:
+            return None
+        row = conn.execute(
+            select(catalog_items).where(
+                catalog_items.c.channel == channel,
+                catalog_items.c.snapshot_id == snapshot_id,
+                condition,
+            )
+        ).first()
         return None if row is None else _view(row)
 
     async def item(self, channel: str, key: str) -> ItemView | None:
-        return await self._one(channel, catalog_items.c.key == key)
+        return await self._read(self._one, channel, catalog_items.c.key == key)
 
     async def by_manifest(self, channel: str, manifest_url: str) -> ItemView | None:
-        return await self._one(channel, catalog_items.c.manifest_url == manifest_url)
+        return await self._read(self._one, channel, catalog_items.c.manifest_url == manifest_url)
 
     async def items(self, channel: str, snapshot_id: str) -> dict[str, CatalogItem]:
-        async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(catalog_items)
-                    .where(
-                        catalog_items.c.channel == channel,
-                        catalog_items.c.snapshot_id == snapshot_id,
-                    )
-                    .order_by(catalog_items.c.position)
-                )
-            ).all()
+        return await self._read(self._items, channel, snapshot_id)
+
+    def _items(self, conn: Connection, channel: str, snapshot_id: str) -> dict[str, CatalogItem]:
+        rows = conn.execute(
+            select(catalog_items)
+            .where(catalog_items.c.channel == channel, catalog_items.c.snapshot_id == snapshot_id)
+            .order_by(catalog_items.c.position)
+        ).all()
         found = {}
         for row in rows:
             data = dict(row._mapping)
@@ -259,19 +333,19 @@ class SqlCatalogIndex:
         return found
 
     async def categories(self, channel: str) -> list[CategoryCount]:
+        return await self._read(self._categories, channel)
+
+    def _categories(self, conn: Connection, channel: str) -> list[CategoryCount]:
         cats = catalog_item_categories.c
-        async with self._engine.connect() as conn:
-            snapshot_id = await self._current(conn, channel)
-            if snapshot_id is None:
-                return []
-            rows = (
-                await conn.execute(
-                    select(func.min(cats.category), func.count())
-                    .where(cats.channel == channel, cats.snapshot_id == snapshot_id)
-                    .group_by(cats.category_norm)
-                    .order_by(cats.category_norm)
-                )
-            ).all()
+        snapshot_id = self._current(conn, channel)
+        if snapshot_id is None:
+            return []
+        rows = conn.execute(
+            select(func.min(cats.category), func.count())
+            .where(cats.channel == channel, cats.snapshot_id == snapshot_id)
+            .group_by(cats.category_norm)
+            .order_by(cats.category_norm)
+        ).all()
         return [CategoryCount(str(name), int(count)) for name, count in rows]
 
     # ---- snapshots ----------------------------------------------------------------------------
@@ -296,30 +370,30 @@ class SqlCatalogIndex:
         )
 
     async def snapshots(self, channel: str, limit: int) -> list[SnapshotInfo]:
+        return await self._read(self._snapshots, channel, limit)
+
+    def _snapshots(self, conn: Connection, channel: str, limit: int) -> list[SnapshotInfo]:
         snaps = catalog_snapshots.c
-        async with self._engine.connect() as conn:
-            current = await self._current(conn, channel)
-            rows = (
-                await conn.execute(
-                    select(catalog_snapshots)
-                    .where(snaps.channel == channel)
-                    .order_by(snaps.started_at.desc())
-                    .limit(limit)
-                )
-            ).all()
+        current = self._current(conn, channel)
+        rows = conn.execute(
+            select(catalog_snapshots)
+            .where(snaps.channel == channel)
+            .order_by(snaps.started_at.desc())
+            .limit(limit)
+        ).all()
         return [self._info(r, current) for r in rows]
 
     async def snapshot(self, channel: str, snapshot_id: str) -> SnapshotDetail | None:
+        return await self._read(self._snapshot, channel, snapshot_id)
+
+    def _snapshot(self, conn: Connection, channel: str, snapshot_id: str) -> SnapshotDetail | None:
         snaps = catalog_snapshots.c
-        async with self._engine.connect() as conn:
-            current = await self._current(conn, channel)
-            row = (
-                await conn.execute(
-                    select(catalog_snapshots).where(
-                        snaps.channel == channel, snaps.snapshot_id == snapshot_id
-                    )
-                )
-            ).first()
+        current = self._current(conn, channel)
+        row = conn.execute(
+            select(catalog_snapshots).where(
+                snaps.channel == channel, snaps.snapshot_id == snapshot_id
+            )
+        ).first()
         if row is None:
             return None
         changes = msgspec.json.decode(row._mapping["changes"], type=list[dict[str, Any]])

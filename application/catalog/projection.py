@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from application.log.ports import StoredCommit
-from application.projections.ports import ProjectionStore, ReplaceRows, Upsert, Write
+from application.projections.ports import InsertRows, ProjectionStore, ReplaceRows, Upsert, Write
 from domain.catalog.items import CatalogItem
 from domain.catalog.model import ItemsIndexed, RefreshCompleted, RefreshFailed, RefreshStarted
 from domain.catalog.text import fold
@@ -79,11 +79,18 @@ class CatalogProjection:
         self._current: dict[str, str] = {}
         self._writes: list[Write] = []
         self._touched: set[str] = set()
+        # The keys each running refresh has written: its rows are inserted, never rewritten,
+        # and a key a writer sends twice is skipped rather than breaking the batch.
+        self._keys: dict[Key, set[str]] = {}
 
     async def warm(self, store: ProjectionStore) -> None:
         self.forget()
         for row in await store.fetch(CATALOG_SNAPSHOTS):
-            self._snapshots[(row["channel"], row["snapshot_id"])] = dict(row)
+            key = (row["channel"], row["snapshot_id"])
+            self._snapshots[key] = dict(row)
+            if row["status"] == "running":
+                match = {"channel": key[0], "snapshot_id": key[1]}
+                self._keys[key] = {r["key"] for r in await store.fetch(CATALOG_ITEMS, match)}
         for row in await store.fetch(CATALOG_CURRENT):
             self._current[row["channel"]] = row["snapshot_id"]
 
@@ -92,6 +99,7 @@ class CatalogProjection:
         self._current.clear()
         self._writes = []
         self._touched = set()
+        self._keys.clear()
 
     def _drop_items(self, channel: str, snapshot_id: str) -> None:
         match = {"channel": channel, "snapshot_id": snapshot_id}
@@ -129,6 +137,7 @@ class CatalogProjection:
                     "warnings": "[]",
                     "changes": "[]",
                 }
+                self._keys[key] = set()
                 self._header(key)
             elif isinstance(event, ItemsIndexed):
                 key = (channel, event.refresh_id)
@@ -136,19 +145,32 @@ class CatalogProjection:
                 if header is None or header["status"] != "running":
                     continue
                 start = header["item_count"]
-                for offset, item in enumerate(event.items):
-                    row = item_row(channel, event.refresh_id, start + offset, item)
-                    self._writes.append(
-                        Upsert(CATALOG_ITEMS, ("channel", "snapshot_id", "key"), row)
-                    )
-                    match = {"channel": channel, "snapshot_id": event.refresh_id, "key": item.key}
-                    categories = [
-                        {**match, "category_norm": fold(name)[:200], "category": name}
-                        for name in item.categories
-                    ]
-                    self._writes.append(ReplaceRows(CATALOG_ITEM_CATEGORIES, match, categories))
-                header["item_count"] = start + len(event.items)
-                header["available_count"] += sum(1 for i in event.items if i.available)
+                seen = self._keys.setdefault(key, set())
+                fresh = []
+                for item in event.items:
+                    if item.key not in seen:
+                        seen.add(item.key)
+                        fresh.append(item)
+                rows = [
+                    item_row(channel, event.refresh_id, start + n, item)
+                    for n, item in enumerate(fresh)
+                ]
+                categories = [
+                    {
+                        "channel": channel,
+                        "snapshot_id": event.refresh_id,
+                        "key": item.key,
+                        "category_norm": norm,
+                        "category": name,
+                    }
+                    for item in fresh
+                    for norm, name in _categories(item)
+                ]
+                self._writes.append(InsertRows(CATALOG_ITEMS, rows))
+                if categories:
+                    self._writes.append(InsertRows(CATALOG_ITEM_CATEGORIES, categories))
+                header["item_count"] = start + len(fresh)
+                header["available_count"] += sum(1 for i in fresh if i.available)
                 self._header(key)
             elif isinstance(event, RefreshCompleted):
                 key = (channel, event.refresh_id)
@@ -172,6 +194,7 @@ class CatalogProjection:
                 if old is not None and old != event.refresh_id:
                     self._drop_items(channel, old)
                 self._current[channel] = event.refresh_id
+                self._keys.pop(key, None)
                 self._writes.append(
                     Upsert(
                         CATALOG_CURRENT,
@@ -189,6 +212,7 @@ class CatalogProjection:
                 if header is None:
                     continue
                 header.update(status="failed", finished_at=event.at, reason=event.reason)
+                self._keys.pop(key, None)
                 self._header(key)
                 self._drop_items(channel, event.refresh_id)
             else:
@@ -199,6 +223,14 @@ class CatalogProjection:
         writes, touched = self._writes, self._touched
         self._writes, self._touched = [], set()
         return writes, touched
+
+
+def _categories(item: CatalogItem) -> list[tuple[str, str]]:
+    """(folded, as named) once per folded name: the rows' key."""
+    seen: dict[str, str] = {}
+    for name in item.categories:
+        seen.setdefault(fold(name)[:200], name[:200])
+    return [(norm, name) for norm, name in seen.items() if norm]
 
 
 def _change(change: Any) -> dict[str, Any]:

@@ -64,6 +64,18 @@ async def _status(settings: Settings) -> int:
     return 0
 
 
+async def _project(events: object, read_models: object) -> None:
+    """Fold the log into the catalog's read model here too, so the new snapshot is current
+    whether the service runs or not (a runner that finds its checkpoint moved by the service's
+    reloads and goes on: they never interleave rows)."""
+    from application.catalog.projection import CatalogProjection
+    from application.projections.runner import ProjectionRunner
+
+    runner = ProjectionRunner(events, read_models, CatalogProjection())  # type: ignore[arg-type]
+    await runner.start()
+    await runner.catch_up()
+
+
 async def _refresh(settings: Settings, full: bool) -> int:
     from adapters.clock import WallClock
     from adapters.sql.catalog_index import SqlCatalogIndex
@@ -127,6 +139,8 @@ async def _refresh(settings: Settings, full: bool) -> int:
             print(f"webqueue: the refresh failed: {progress.error}", file=out)
             return 1
         print(f"snapshot {progress.refresh_id} recorded: {progress.item_count:,} items", file=out)
+        await _project(log_.events, read_models)
+        print("it is the current snapshot now", file=out)
         return 0
     finally:
         await refresher.stop()

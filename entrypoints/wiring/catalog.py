@@ -42,6 +42,7 @@ class Catalog(Plain):
 
     async def close(self) -> None:
         await self.refresher.stop()
+        await self.service.index.close()
 
     async def health(self) -> Mapping[str, PartHealth]:
         progress = self.refresher.progress
