@@ -135,11 +135,12 @@ async def raw_like(index: SqlCatalogIndex, query: str) -> None:
     args: dict[str, Any] = {"c": CHANNEL, "s": "snap"} | {
         f"w{n}": f"%{w}%" for n, w in enumerate(words)
     }
+    # (title_norm || '') so that PostgreSQL cannot use the trigram index: a scan, as SQLite's
     where = "channel = :c AND snapshot_id = :s" + "".join(
-        f" AND title_norm LIKE :w{n}" for n in range(len(words))
+        f" AND (title_norm || '') LIKE :w{n}" for n in range(len(words))
     )
     count = text(f"SELECT count(*) FROM catalog_items WHERE {where}")
-    first = text(f"SELECT * FROM catalog_items WHERE {where} ORDER BY title_norm LIMIT 24")
+    first = text(f"SELECT * FROM catalog_items WHERE {where} ORDER BY title_norm || '' LIMIT 24")
 
     def run(conn: Any) -> None:
         conn.execute(count, args).scalar_one()

@@ -132,6 +132,8 @@ class SqlCatalogIndex:
         self._dialect = engine.dialect.name
         self.trigram_index = False  # PostgreSQL: whether pg_trgm could be used
         self._paramstyle = engine.dialect.paramstyle  # qmark (SQLite) or numeric_dollar
+        # Reads outside a transaction: no BEGIN and ROLLBACK round trips around each search.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sync: Engine | None = None
         if self._dialect == "sqlite":
             url = engine.url.set(drivername="sqlite")
@@ -177,7 +179,7 @@ class SqlCatalogIndex:
         close is a hop to its thread and back, which cost more than the search itself."""
         if self._sync is not None:
             return await asyncio.to_thread(self._in_thread, fn, *args)
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             return await conn.run_sync(fn, *args)
 
     def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
@@ -273,23 +275,32 @@ class SqlCatalogIndex:
         return body, order, args, n_where
 
     def _search(self, conn: Connection, query: SearchQuery) -> SearchPage:
-        """Two statements (the count, then the page), the current snapshot read inside each;
-        a third only when nothing matched, to tell "no snapshot" from "no match"."""
+        """With words to match, one statement: the page, each row carrying the total (a window
+        count over the hits, which are few and sorted anyway). Without, two: the count (an
+        index count) and the page (in index order), since a window would sort the whole
+        snapshot. A page past the end counts apart; no row at all reads the snapshot apart,
+        to tell "no snapshot" from "no match"."""
         body, order, args, n_where = self._search_sql(query)
-        count = f"SELECT count(*) {body}"
-        total = int(conn.exec_driver_sql(count, tuple(args[:n_where])).scalar_one())
-        rows: list[Any] = []
         offset = (query.page - 1) * query.per_page
-        if total > offset:
+        windowed = bool(self._words(query.text))
+        rows: list[Any] = []
+        total = -1
+        if not windowed:
+            count = f"SELECT count(*) {body}"
+            total = int(conn.exec_driver_sql(count, tuple(args[:n_where])).scalar_one())
+        if windowed or total > offset:
             page_args = list(args)
             limit = self._mark(page_args, query.per_page)
             skip = self._mark(page_args, offset)
-            rows = list(
-                conn.exec_driver_sql(
-                    f"SELECT {_COLUMNS} {body} ORDER BY {order} LIMIT {limit} OFFSET {skip}",
-                    tuple(page_args),
-                ).all()
-            )
+            columns = f"{_COLUMNS}, count(*) OVER ()" if windowed else _COLUMNS
+            sql = f"SELECT {columns} {body} ORDER BY {order} LIMIT {limit} OFFSET {skip}"
+            rows = list(conn.exec_driver_sql(sql, tuple(page_args)).all())
+        if windowed:
+            if rows:
+                total = int(rows[0][len(rows[0]) - 1])
+            else:
+                count = f"SELECT count(*) {body}"
+                total = int(conn.exec_driver_sql(count, tuple(args[:n_where])).scalar_one())
         snapshot_id = str(rows[0][1]) if rows else self._current(conn, query.channel)
         if snapshot_id is None:
             return SearchPage(None, 0, query.page, query.per_page, [])
