@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.catalog.model import CATALOG_EVENTS
 from domain.identity.access import ACCESS_EVENTS
 from domain.identity.blessed import BLESSED_EVENTS
 from domain.identity.ip_blocks import IP_BLOCK_EVENTS
@@ -36,6 +37,7 @@ ALL_EVENTS: tuple[type, ...] = (
     *BLESSED_EVENTS,
     *IP_BLOCK_EVENTS,
     *LIKE_EVENTS,
+    *CATALOG_EVENTS,
 )
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in ALL_EVENTS}
 assert len(EVENT_TYPES) == len(ALL_EVENTS), "event type names must be unique"

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import random
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from adapters.nats.credentials import (
 from adapters.nats.embedded_server import SERVICE_USER, EmbeddedNatsServer
 from adapters.private_dir import make_private
 from adapters.service_lock import ServiceLock
+from adapters.sql.catalog_index import SqlCatalogIndex
 from adapters.sql.projection_store import SqlProjectionStore
 from adapters.stats.kv_mirror import NatsKvStatsBucket
 from adapters.telemetry.prometheus import PrometheusMetrics, StateSources
@@ -44,6 +47,7 @@ from entrypoints import wiring
 from entrypoints.config.settings import Settings
 from entrypoints.services import Services
 from entrypoints.wiring.admin import wire_admin
+from entrypoints.wiring.catalog import wire_catalog
 from entrypoints.wiring.cytube import Cytube, wire_cytube
 from entrypoints.wiring.identity import wire_identity
 from entrypoints.wiring.kernel import Kernel, Log
@@ -103,6 +107,7 @@ async def open_read_models(settings: Settings) -> SqlProjectionStore:
     make_private(settings.data_dir)
     store = SqlProjectionStore(settings.database_url)
     await store.prepare()
+    await SqlCatalogIndex(store.engine).prepare()  # the search structures over its tables
     return store
 
 
@@ -132,9 +137,45 @@ def _identity(settings: Settings, kernel: Kernel, cytube: Cytube) -> Any:
 def projections() -> list[Projection]:
     """Every read model, for the service and for `webqueue rebuild` alike."""
     made: list[Projection] = []
-    for capability in (wiring.queue, wiring.playlists, wiring.stats, wiring.likes):
+    for capability in (wiring.queue, wiring.playlists, wiring.stats, wiring.likes, wiring.catalog):
         made.extend(capability.projections())
     return made
+
+
+def catalog_source(settings: Settings) -> Any:
+    """Where the catalog comes from ([catalog] source): the demo file shipped with webqueue, a
+    file of the operator's, MediaCMS, or nothing."""
+    from adapters.catalog_file.source import FileCatalogSource
+
+    config = settings.catalog
+    if config.source == "demo":
+        return FileCatalogSource(None, config.manifest_template)
+    if config.source == "file":
+        if config.file is None:
+            raise RuntimeError('[catalog] source = "file" needs [catalog] file')
+        return FileCatalogSource(config.file, config.manifest_template)
+    if config.source == "mediacms":
+        from adapters.mediacms.source import MediaCmsSource
+
+        if not config.mediacms_url:
+            raise RuntimeError('[catalog] source = "mediacms" needs [catalog] mediacms_url')
+        return MediaCmsSource(
+            config.mediacms_url,
+            config.manifest_template,
+            token=config.mediacms_token,
+            timeout_sec=config.timeout_sec,
+            retries=config.retries,
+            detail_concurrency=config.detail_concurrency,
+            facets_endpoint=config.facets_endpoint,
+        )
+    return None
+
+
+def node_name(settings: Settings) -> str:
+    """A name for this service that stays the same across its restarts (one per data dir):
+    a refresh it left running is recognised as interrupted when it starts again."""
+    digest = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:10]
+    return f"{socket.gethostname()}:{digest}"
 
 
 def _sim_state_path(settings: Settings) -> Path:
@@ -291,6 +332,14 @@ async def build_services(settings: Settings) -> Services:
         kernel, queue, NatsKvStatsBucket(log_.nc, f"{settings.stream}_STATS", settings.channel)
     )
     admin = wire_admin(kernel, projections)
+    catalog = wire_catalog(
+        kernel,
+        playlists,
+        pay,
+        SqlCatalogIndex(read_models.engine),
+        catalog_source(settings),
+        owner=node_name(settings),
+    )
     services = Services(
         kernel=kernel,
         identity=_identity(settings, kernel, cytube),
@@ -303,6 +352,7 @@ async def build_services(settings: Settings) -> Services:
         stats=stats,
         likes=likes,
         admin=admin,
+        catalog=catalog,
         runners=[],
         lock=lock,
     )

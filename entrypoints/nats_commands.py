@@ -18,6 +18,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from adapters.log.subjects import token as subject_token
+from application.catalog.ports import CategoryMode, SearchQuery, Sort
 from application.cytube.port import CytubeUnavailable
 from application.errors import NotFoundError
 from application.identity.roles import Forbidden, Identity, Unauthenticated
@@ -48,6 +49,7 @@ from entrypoints.schemas import (
     Lock,
     MediaId,
     MediaType,
+    RequestId,
     TierName,
 )
 from entrypoints.services import Services
@@ -238,6 +240,64 @@ async def _top_liked(services: Services, channel: str, m: TopLikedMsg) -> Any:
     return {"items": found}
 
 
+# ---- the catalog ----------------------------------------------------------------------------
+
+
+class RefreshCatalogMsg(Authed, forbid_unknown_fields=True, kw_only=True):
+    full: bool = False
+
+
+class SearchCatalogMsg(Authed, forbid_unknown_fields=True, kw_only=True):
+    q: Annotated[str, Meta(max_length=200)] = ""
+    categories: Annotated[list[Annotated[str, Meta(max_length=200)]], Meta(max_length=20)] = []
+    category_mode: CategoryMode = "any"
+    sort: Sort = "relevance"
+    page: Annotated[int, Meta(ge=1, le=100_000)] = 1
+    per_page: Annotated[int, Meta(ge=1, le=100)] = 24
+    available_only: bool = False
+
+
+class CatalogItemRef(Authed, forbid_unknown_fields=True, kw_only=True):
+    key: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class BuyCatalogItemMsg(CatalogItemRef, forbid_unknown_fields=True, kw_only=True):
+    tier: TierName = "queue"
+    request_id: RequestId | None = None
+
+
+async def _refresh_catalog(services: Services, channel: str, m: RefreshCatalogMsg) -> Any:
+    return await services.catalog.service.refresh(_who(services, m.token), full=m.full)
+
+
+async def _catalog_refresh(services: Services, channel: str, m: Authed) -> Any:
+    return services.catalog.service.progress(_who(services, m.token))
+
+
+async def _search_catalog(services: Services, channel: str, m: SearchCatalogMsg) -> Any:
+    query = SearchQuery(
+        channel,
+        text=m.q,
+        categories=list(m.categories),
+        category_mode=m.category_mode,
+        sort=m.sort,
+        page=m.page,
+        per_page=m.per_page,
+        available_only=m.available_only,
+    )
+    return await services.catalog.service.search(_who(services, m.token), query)
+
+
+async def _catalog_item(services: Services, channel: str, m: CatalogItemRef) -> Any:
+    return await services.catalog.service.item(channel, _who(services, m.token), m.key)
+
+
+async def _buy_catalog_item(services: Services, channel: str, m: BuyCatalogItemMsg) -> Any:
+    who = _who(services, m.token)
+    require_peers(services, cytube=True, economy=True)
+    return await services.catalog.purchases.buy(channel, who, m.key, m.tier, m.request_id)
+
+
 #: command (the last subject token) -> (message type, handler); see docs/nats-commands.md.
 COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "request_pay_item": (RequestPayItemMsg, _request),
@@ -258,6 +318,11 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "like": (LikeMsg, _like),
     "get_likes_now": (Empty, _likes_now),
     "top_liked": (TopLikedMsg, _top_liked),
+    "refresh_catalog": (RefreshCatalogMsg, _refresh_catalog),
+    "get_catalog_refresh": (Authed, _catalog_refresh),
+    "search_catalog": (SearchCatalogMsg, _search_catalog),
+    "get_catalog_item": (CatalogItemRef, _catalog_item),
+    "buy_catalog_item": (BuyCatalogItemMsg, _buy_catalog_item),
 }
 
 _encode = msgspec.json.Encoder().encode
@@ -287,6 +352,8 @@ WRITES = frozenset(
         "like",
         "apply_playlist",
         "abort_playlist_apply",
+        "refresh_catalog",
+        "buy_catalog_item",
     }
 )
 

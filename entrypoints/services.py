@@ -18,6 +18,7 @@ from application.projections.runner import ProjectionRunner
 from application.supervisor import Supervised
 from application.tasks import cancel_and_wait
 from entrypoints.wiring.admin import Admin
+from entrypoints.wiring.catalog import Catalog
 from entrypoints.wiring.cytube import Cytube
 from entrypoints.wiring.identity import Identity
 from entrypoints.wiring.kernel import Kernel
@@ -46,6 +47,7 @@ class Services:
     stats: Stats
     likes: Likes
     admin: Admin
+    catalog: Catalog
     runners: list[ProjectionRunner]
     lock: ServiceLock | None = None
     tasks: list[asyncio.Task[Any]] = field(factory=list)
@@ -60,6 +62,7 @@ class Services:
             self.queue,
             self.playlists,
             self.pay,
+            self.catalog,
             self.promos,
             self.presence,
             self.stats,

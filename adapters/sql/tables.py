@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
@@ -245,4 +246,70 @@ likes_items = Table(
     Column("title", Text, nullable=False),
     Column("likes", BigInteger, nullable=False),
     Column("last_liked", DateTime(timezone=True), nullable=False),
+)
+
+
+# ---- catalog (application/catalog/projection.py; search in adapters/sql/catalog_index.py) -----
+
+catalog_items = Table(
+    "catalog_items",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("snapshot_id", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("video_id", String(400), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("title_norm", Text, nullable=False),  # domain.catalog.text.fold(title)
+    Column("categories", Text, nullable=False),  # JSON list, as the source names them
+    Column("tags", Text, nullable=False),  # JSON list
+    Column("duration_sec", Integer, nullable=False),
+    Column("thumbnail_url", Text),
+    Column("published_at", DateTime(timezone=True)),
+    Column("manifest_url", Text),
+    Column("available", Boolean, nullable=False),
+    Column("unavailable_reason", Text),
+    Index("catalog_items_by_title", "channel", "snapshot_id", "title_norm"),
+    Index("catalog_items_by_published", "channel", "snapshot_id", "published_at"),
+    Index("catalog_items_by_manifest", "channel", "snapshot_id", "manifest_url"),
+)
+
+catalog_item_categories = Table(
+    "catalog_item_categories",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("snapshot_id", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("category_norm", String(200), primary_key=True),
+    Column("category", String(200), nullable=False),
+    Index("catalog_item_categories_by_category", "channel", "snapshot_id", "category_norm"),
+)
+
+catalog_snapshots = Table(
+    "catalog_snapshots",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("snapshot_id", String(64), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("by", String(100), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("item_count", Integer, nullable=False),
+    Column("available_count", Integer, nullable=False),
+    Column("added", Integer, nullable=False),
+    Column("removed", Integer, nullable=False),
+    Column("changed", Integer, nullable=False),
+    Column("reason", Text),
+    Column("warnings", Text, nullable=False),  # JSON list
+    Column("changes", Text, nullable=False),  # JSON list of the first changes
+)
+
+catalog_current = Table(
+    "catalog_current",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("snapshot_id", String(64), nullable=False),
+    Column("switched_at", DateTime(timezone=True), nullable=False),
 )

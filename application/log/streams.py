@@ -67,3 +67,7 @@ def playlist_names_stream(channel: str) -> StreamId:
 
 def playlist_apply_stream(channel: str) -> StreamId:
     return StreamId(channel, "playlist_apply", channel)
+
+
+def catalog_stream(channel: str) -> StreamId:
+    return StreamId(channel, "catalog", channel)

@@ -15,8 +15,12 @@ from attrs import frozen
 
 @frozen
 class KnownMedia:
+    """`available` False (with `reason`): known, and not to be bought (the catalog says why)."""
+
     title: str
     duration_sec: int
+    available: bool = True
+    reason: str | None = None
 
 
 class MediaInfo(Protocol):

@@ -96,6 +96,10 @@ class LockState(msgspec.Struct):
     until: datetime | None = None
 
 
+#: A medium the catalog knows and says cannot be played (its reason is in the message).
+CATALOG_ITEM_UNAVAILABLE = "catalog_item_unavailable"
+
+
 class RequestIdReused(Rejected):
     """409: the request id was used before (however long ago); `extra` says how it stands."""
 
@@ -144,6 +148,10 @@ class PayService:
         self._non_payable = non_payable
         self._status_url = status_url
 
+    def plug_media_info(self, media_info: MediaInfo) -> None:
+        """What the channel knows of media before CyTube plays it (the catalog, once wired)."""
+        self._media_info = media_info
+
     async def _rules(self, channel: str) -> dict[str, Any]:
         """What the decision needs to know beyond the queue: media the channel keeps for itself
         (promo pools, immutable playlists) cannot be bought."""
@@ -159,6 +167,12 @@ class PayService:
         """`media` as the buyer names it (type, id, a length as a hint), with what the channel
         knows of it instead where it knows (the catalog); never the buyer's title."""
         known = await self._media_info.lookup(channel, media.key)
+        if known is not None and not known.available:
+            raise Rejected(
+                CATALOG_ITEM_UNAVAILABLE,
+                "The catalog lists this media as not playable: "
+                f"{known.reason or 'no reason given'}.",
+            )
         if known is not None:
             return Media(media.type, media.id, known.title, known.duration_sec)
         return Media(media.type, media.id, "", media.duration_sec)

@@ -15,6 +15,7 @@ import msgspec
 
 from application.log.intake import IntakeConfig
 from domain.names import InvalidName, channel_name
+from entrypoints.cli.catalog import add_catalog_parser, run_catalog
 from entrypoints.cli.identity import add_identity_parsers, run_blessed, run_secret
 from entrypoints.cli.nats_options import ENV_ALLOW_OPEN, add_nats_options
 from entrypoints.cli.playlists import add_playlist_parsers, run_playlist
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_parser(sub)
     add_identity_parsers(sub, _common)
     add_playlist_parsers(sub, _common)
+    add_catalog_parser(sub, _common)
     return parser
 
 
@@ -428,6 +430,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_secret(settings)
         elif args.command == "events":
             asyncio.run(_events(settings, args.channel, args.follow, args.after))
+        elif args.command == "catalog":
+            return asyncio.run(
+                run_catalog(settings, args.catalog_action, full=getattr(args, "full", False))
+            )
         elif args.command == "replay":
             return asyncio.run(run_replay(args))
         elif args.command == "audit":

@@ -33,6 +33,8 @@ ENVIRONMENT: dict[str, str] = {
     "WEBQUEUE_NATS_URL": "nats_url",
     "WEBQUEUE_DB_URL": "db_url",
     "WEBQUEUE_ADMINS": "identity.admins",
+    "WEBQUEUE_MEDIACMS_URL": "catalog.mediacms_url",
+    "WEBQUEUE_MEDIACMS_TOKEN": "catalog.mediacms_token",
 }
 #: Variables that hold a comma-separated list.
 LIST_ENVIRONMENT = frozenset({"WEBQUEUE_ADMINS"})

@@ -18,6 +18,7 @@ from attrs import Attribute, field, frozen
 
 from adapters.kryten.config import KrytenConfig
 from adapters.ledger.local_ledger import Pricing
+from application.catalog.config import CatalogConfig
 from application.cytube.resync import ResyncConfig
 from application.identity.rules import IdentityConfig
 from application.likes.config import LikesConfig
@@ -129,6 +130,7 @@ class Settings:
     # The promo settings a channel starts with; an admin's PUT promos/config then rules.
     promos: PromoConfig = field(factory=PromoConfig, validator=_promos)
     likes: LikesConfig = field(factory=LikesConfig)
+    catalog: CatalogConfig = field(factory=CatalogConfig)
 
     @property
     def embedded(self) -> bool:

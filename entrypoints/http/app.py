@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 
 from entrypoints.http.admin import AdminController
 from entrypoints.http.auth import AUTH_DEPENDENCIES, AUTH_EXCEPTION_HANDLERS, TokenController
+from entrypoints.http.catalog import CatalogController
 from entrypoints.http.errors import EXCEPTION_HANDLERS, error_body
 from entrypoints.http.events import EventsController
 from entrypoints.http.hardening import hardened
@@ -73,6 +74,7 @@ def create_app(services: Services) -> Litestar:
         StatsController,
         LikesController,
         EventsController,
+        CatalogController,
     ]
     if services.cytube.simulator is not None:
         handlers.extend([SimController, SimDemoController])

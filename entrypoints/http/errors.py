@@ -64,6 +64,10 @@ REJECTION_STATUS = {
     "version_conflict": 409,
     "apply_running": 409,
     "mode_not_allowed": 403,
+    # the catalog (application.catalog)
+    "refresh_running": 409,
+    "refresh_unavailable": 503,
+    "catalog_item_unavailable": 409,
 }
 
 

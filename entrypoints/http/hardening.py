@@ -4,7 +4,8 @@
   An error nobody foresaw is logged with it (and its traceback) and answered as a 500
   `internal_error` that carries the same id, so a report can be matched to the log line.
 - Security headers on every answer: a Content-Security-Policy that allows scripts, styles and
-  connections from this origin only (no inline code, no framing), `nosniff`,
+  connections from this origin only (images also over https: catalog thumbnails live on the
+  media library), no inline code, no framing, `nosniff`,
   `X-Frame-Options: DENY` and no referrer. A page that still has inline code may name its exact
   blocks by hash (`page_csp`), never 'unsafe-inline'.
 """
@@ -32,8 +33,9 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 def _csp(scripts: str = "'self'", styles: str = "'self'") -> str:
     return (
-        f"default-src 'self'; script-src {scripts}; style-src {styles}; img-src 'self' data:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        f"default-src 'self'; script-src {scripts}; style-src {styles}; "
+        "img-src 'self' data: https:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; "
         "frame-ancestors 'none'"
     )
 

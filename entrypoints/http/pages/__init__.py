@@ -16,6 +16,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from entrypoints.http.pages.admin import admin_people_page, admin_viewer_page
+from entrypoints.http.pages.catalog import admin_catalog_page, catalog_item_page, catalog_page
 from entrypoints.http.pages.layout import theme_css
 from entrypoints.http.pages.likes import top_page
 from entrypoints.http.pages.me import me_page
@@ -39,6 +40,9 @@ def page_routes() -> list[Any]:
     return [
         queue_page,
         buy_page,
+        catalog_page,
+        catalog_item_page,
+        admin_catalog_page,
         me_page,
         top_page,
         playlists_page,

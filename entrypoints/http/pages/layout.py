@@ -30,11 +30,13 @@ class NavItem:
 
 NAV: tuple[NavItem, ...] = (
     NavItem("/", "Queue", None),
+    NavItem("/catalog", "Catalog", "viewer"),
     NavItem("/buy", "Buy a slot", "viewer"),
     NavItem("/me", "My purchases", "viewer"),
     NavItem("/top", "Top", "viewer"),
     NavItem("/playlists", "Playlists", "viewer"),
     NavItem("/admin/people", "People", "admin"),
+    NavItem("/admin/catalog", "Refresh", "admin"),
     NavItem("/admin", "Projections", "admin"),
 )
 """The sections, in order. A new section is one line here (and its page)."""

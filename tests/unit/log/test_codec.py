@@ -9,6 +9,9 @@ from attrs import frozen
 
 from adapters.log.codec import Codec, CodecError, UnknownEvent
 from application.log.ports import Commit, StreamId
+from domain.catalog.diff import Change, SnapshotDiff
+from domain.catalog.items import CatalogItem
+from domain.catalog.model import ItemsIndexed, RefreshCompleted, RefreshFailed, RefreshStarted
 from domain.identity.access import (
     SessionEnded,
     SessionSeen,
@@ -220,6 +223,30 @@ SAMPLES: list[Any] = [
     IpBlocked("10.0.0.9", AT, "not_requested", "anonymous", AT),
     IpUnblocked("10.0.0.9", "boss", AT),
     Liked("Bob", "q7", Media("cu", "https://e.x/a.mp4", "Tïtle", 60), AT, AT - timedelta(days=1)),
+    RefreshStarted("r1", "MediaCMS at m.example", "host:abc", "boss", AT),
+    ItemsIndexed(
+        "r1",
+        0,
+        (
+            CatalogItem(
+                "v1",
+                "v1",
+                "Häxan",
+                ("Horror",),
+                ("silent",),
+                6000,
+                "https://m.example/t.jpg",
+                AT,
+                "https://m.example/api/v1/media/cytube/v1.json?format=json",
+            ),
+            CatalogItem("~1-lost", "", "Lost", available=False, unavailable_reason="no id"),
+        ),
+        AT,
+    ),
+    RefreshCompleted(
+        "r1", 2, 1, SnapshotDiff(1, 0, 0, (Change("v1", "Häxan", "added"),)), ("capped",), AT
+    ),
+    RefreshFailed("r2", "MediaCMS at m.example: refused", AT),
 ]
 
 
