@@ -214,3 +214,46 @@ async def test_search_answers_from_the_last_snapshot_while_nats_is_down(
         refresh = await svc.http.post(f"{BASE}/refresh", json={}, headers=admin)
         assert refresh.status_code == 503, refresh.text
         assert "NATS" in refresh.json()["error"]["message"]
+
+
+async def test_the_catalog_prices_a_plain_purchase_and_fills_playlists(service: Running) -> None:
+    """The catalog plugged into pay and playlists: a plain purchase of a catalog item's manifest
+    URL is priced by the catalog's length, whatever length the buyer hints; an unavailable one
+    is refused; a playlist item naming a catalog id takes the catalog's title and length."""
+    await snapshot_ready(service)
+    admin, alice = bearer(service, "boss", "admin"), bearer(service, "alice", "viewer")
+    await joins(service, "alice")
+    await service.http.post(
+        "/api/v1/channels/lobby/wallets/alice/grants", json={"amount": 5000}, headers=admin
+    )
+    episode = await find(service, "flash gordon s01e03", alice)
+    catalog_price = (
+        await service.http.get(f"{BASE}/items/{episode['key']}/preview", headers=alice)
+    ).json()["cost"]
+    hinted = await service.http.get(
+        "/api/v1/channels/lobby/pay-items/preview",
+        params={"media_type": "cm", "media_id": episode["manifest_url"], "duration_sec": 1},
+        headers=alice,
+    )
+    assert hinted.status_code == 200, hinted.text
+    assert hinted.json()["cost"] == catalog_price  # not the 1-second hint's price
+    plain = await service.http.post(
+        "/api/v1/channels/lobby/pay-items",
+        json={"media_type": "cm", "media_id": episode["manifest_url"], "duration_sec": 1},
+        headers=alice,
+    )
+    assert plain.status_code == 202, plain.text
+    status = await settled(service, plain.json()["request_id"], alice)
+    assert (status["title"], status["duration_sec"]) == (episode["title"], episode["duration_sec"])
+    assert status["cost"] == catalog_price
+
+    editor = await blessed(service, "carol")
+    made = await service.http.post(
+        "/api/v1/channels/lobby/playlists",
+        json={"name": "Serial night", "items": [{"catalog_id": episode["key"]}]},
+        headers=editor,
+    )
+    assert made.status_code == 201, made.text
+    [entry] = made.json()["items"]
+    assert entry["title"] == episode["title"]
+    assert entry["duration_sec"] == episode["duration_sec"]
