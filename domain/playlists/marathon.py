@@ -17,6 +17,7 @@ Repeated media are left in; the application drops repeats when it saves (CyTube 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Literal, TypeVar
@@ -237,8 +238,10 @@ def shuffle(items: Sequence[T], seed: int) -> list[T]:
 _EPISODE = re.compile(r"(?<![a-z0-9])s(\d{1,3})(?:\s*\.\s*|\s+)?e(\d{1,4})(?!\d)", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=8192)
 def episode(title: str) -> tuple[int, int] | None:
-    """(season, episode) read from a title, or None."""
+    """(season, episode) read from a title, or None (remembered: a pure function of the title,
+    asked for each item several times by the methods)."""
     found = _EPISODE.search(title)
     return None if found is None else (int(found.group(1)), int(found.group(2)))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.errors import Rejected
@@ -197,6 +197,7 @@ def pattern_st(draw: st.DrawFn, n: int) -> str:
     return "".join(out)
 
 
+@settings(deadline=None)  # a busy machine is not a failure
 @given(sources_st, st.data())
 def test_interleave_uses_every_named_item_once_in_each_source_order(
     sources: list[list[str]], data: st.DataObject
@@ -211,6 +212,7 @@ def test_interleave_uses_every_named_item_once_in_each_source_order(
         assert [x for x in out if x[0] == s] == tagged[s]
 
 
+@settings(deadline=None)  # a busy machine is not a failure
 @given(sources_st, st.integers(0, 2**63 - 1), st.booleans())
 def test_shuffle_is_a_permutation_and_a_function_of_its_seed(
     sources: list[list[str]], seed: int, keep: bool
@@ -225,6 +227,7 @@ def test_shuffle_is_a_permutation_and_a_function_of_its_seed(
             assert eps == sorted(eps)  # type: ignore[type-var]
 
 
+@settings(deadline=None)  # a busy machine is not a failure
 @given(st.lists(st.text(alphabet="abSE0123 .x", max_size=8), max_size=12))
 def test_run_order_moves_only_episodes_and_sorts_them(titles: list[str]) -> None:
     out = run_order(titles, same)
@@ -236,6 +239,7 @@ def test_run_order_moves_only_episodes_and_sorts_them(titles: list[str]) -> None
     assert eps == sorted(eps)  # type: ignore[type-var]
 
 
+@settings(deadline=None)  # a busy machine is not a failure
 @given(sources_st)
 def test_concatenate_keeps_the_sources_in_order(sources: list[list[str]]) -> None:
     tagged = _tag(sources)
@@ -243,6 +247,7 @@ def test_concatenate_keeps_the_sources_in_order(sources: list[list[str]]) -> Non
     assert out == [x for s in tagged for x in s]
 
 
+@settings(deadline=None)  # a busy machine is not a failure
 @given(st.text(max_size=30), st.integers(1, 26))
 def test_any_text_parses_or_is_refused_as_an_invalid_pattern(text: str, n: int) -> None:
     try:
