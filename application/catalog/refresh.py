@@ -113,6 +113,8 @@ class CatalogRefresher:
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self.progress = RefreshProgress()
+        # Set once the start-up step of the schedule is over (its refresh, if any, ended).
+        self.started_up = asyncio.Event()
 
     @property
     def source(self) -> str:
@@ -291,10 +293,15 @@ class CatalogRefresher:
         """Resume an interrupted refresh or make the first snapshot at start (when
         `refresh_on_start`), then refresh every `refresh_interval_minutes` (0: never)."""
         if self._source is None:
+            self.started_up.set()
             return
         config = self._config
         if config.refresh_on_start:
             await self._start_quietly("system:start", only_if_needed=True)
+            task = self._task
+            if task is not None:
+                await asyncio.wait([task])
+        self.started_up.set()
         interval = config.refresh_interval_minutes * 60
         if interval <= 0:
             return

@@ -59,6 +59,9 @@ async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
         task = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
             await asyncio.sleep(0.02)
+        # The catalog's start-up refresh (the demo catalog) appends to the log: let it end
+        # first, so a test that watches the log sees only what it does itself.
+        await asyncio.wait_for(services.catalog.refresher.started_up.wait(), 30)
         base = f"http://127.0.0.1:{settings.port}"
         token, _ = services.identity.signer.issue(
             "boss", "admin", ttl_sec=24 * 3600, now=services.kernel.wall_clock.now()
