@@ -65,6 +65,8 @@ from common import (
     write_json,
 )
 
+from entrypoints.config.settings import IdentityConfig
+
 NAME = "command_latency"
 CHANNELS = [f"ch{i}" for i in range(10)]
 TARGET_CLIENTS = 16
@@ -282,7 +284,12 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
     out: dict[str, Any] = {"cells": []}
     common.count_calls()
     with fresh_nats_server() as (url, tmp, nats_pid):
-        async with service(tmp / "svc", url, channel=CHANNELS[0]) as (services, base):
+        # The simulator's controls need an admin the facts know (not only an admin token).
+        admins = IdentityConfig(admins=("bench-admin",))
+        async with service(tmp / "svc", url, channel=CHANNELS[0], identity=admins) as (
+            services,
+            base,
+        ):
             await _seed_channels(services)
             extra = [NatsCommands(services.kernel.log.nc, services, ch) for ch in CHANNELS[1:]]
             for cmd in extra:

@@ -36,6 +36,9 @@ class Decider(Generic[S, C, E]):
     initial: Callable[[str], S]
     decide: Callable[[S, C, Context], tuple[E, ...]]
     evolve: Callable[[S, E], S]
+    #: False for aggregates whose streams stay a few commits long (one per purchase id, one
+    #: per ledger key): a cold load then reads the stream without looking for a snapshot.
+    snapshots: bool = True
 
     def fold(self, aggregate_id: str, events: tuple[E, ...] | list[E]) -> S:
         state = self.initial(aggregate_id)

@@ -97,7 +97,7 @@ class CommandHandler:
 
     async def load(self, decider: Decider[Any, Any, Any], stream: StreamId) -> _Loaded:
         cached = self._cache.get(stream)
-        if cached is None and self._snapshots is not None:
+        if cached is None and self._snapshots is not None and decider.snapshots:
             return await self._load_from_snapshot(decider, stream)
         base = cached or _Loaded(decider.initial(stream.id), 0, 0)
         return await self._catch_up(decider, stream, base)
@@ -215,15 +215,19 @@ class CommandHandler:
         *,
         random: RandomSource | None = None,
         config: Mapping[str, Any] | None = None,
+        new_stream: bool = False,
     ) -> Outcome:
         """Raises Rejected (nothing appended) or ConcurrencyConflict after the retry budget.
         `random` is where this decision draws from (what it draws goes into its events);
-        `config` adds to the handler's configuration for this decision only."""
+        `config` adds to the handler's configuration for this decision only. `new_stream`: the
+        stream is expected to be empty (a purchase id's claim), so a stream not in the cache is
+        decided on its initial state and appended as the first commit without reading it first;
+        if it is not empty after all, the conflict reads it and the decision is taken again."""
         started = time.perf_counter()
         outcome: CommandOutcome | None = None
         try:
             result = await self._handle(
-                decider, stream, command, meta, random=random, config=config
+                decider, stream, command, meta, random=random, config=config, new_stream=new_stream
             )
             outcome = "ok" if result.events else "noop"
             return result
@@ -245,10 +249,17 @@ class CommandHandler:
         *,
         random: RandomSource | None,
         config: Mapping[str, Any] | None,
+        new_stream: bool = False,
     ) -> Outcome:
         lock = self._locks.setdefault(stream, asyncio.Lock())
         async with lock:
-            loaded = self._cache.get(stream) or await self.load(decider, stream)
+            loaded = self._cache.get(stream)
+            if loaded is None:
+                loaded = (
+                    _Loaded(decider.initial(stream.id), 0, 0)
+                    if new_stream
+                    else await self.load(decider, stream)
+                )
             for attempt in range(self._max_retries + 1):
                 now = self._clock.now()
                 settings = {**self._config, **config} if config else self._config

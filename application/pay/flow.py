@@ -28,13 +28,14 @@ from application.cytube.pacing import AddPacer, ChannelSignals
 from application.cytube.port import Cytube, CytubeUnavailable
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.ports import ConcurrencyConflict, EventStore, StoreUnavailable
-from application.log.streams import queue_stream
+from application.log.streams import purchase_stream, queue_stream
 from application.pay.economy import Economy, EconomyUnavailable, OutcomeUnknown, payment_key
 from application.tasks import cancel_and_wait
 from application.telemetry import NullTelemetry, PayOutcome, Telemetry
 from domain.errors import Rejected
 from domain.queue.commands import ObservePlaylist
 from domain.queue.decider import queue_decider
+from domain.queue.pay_claim import OpenClaim, claim_decider
 from domain.queue.pay_model import (
     AbandonPayItemAdd,
     AttachPayItem,
@@ -231,6 +232,8 @@ class PayFlow:
 
     async def _step(self, channel: str, state: QueueState, pay: PayItem) -> bool:
         if pay.payment == "pending":
+            if not pay.spend_started:
+                await self._open_claim(channel, pay.request_id)
             if pay.cancelled and not pay.spend_started:
                 # Cancelled before any spend went out: none goes out now.
                 await self._do(channel, VoidPayment(pay.request_id), f"{pay.request_id}:void")
@@ -246,6 +249,19 @@ class PayFlow:
             async with self._placing[channel]:
                 return await self._place(channel, pay.request_id)
         return False
+
+    async def _open_claim(self, channel: str, request_id: str) -> None:
+        """Mark the purchase id's claim opened before any payment step (domain.queue.pay_claim):
+        from here the purchase can finish and be forgotten by the queue, and its id can never
+        be taken for one whose request did not reach the queue."""
+        await self._handler.handle(
+            claim_decider,
+            purchase_stream(channel, request_id),
+            OpenClaim(request_id),
+            CommandMeta(
+                f"claim-open:{channel}:{request_id}", actor="pay-flow", correlation_id=request_id
+            ),
+        )
 
     async def _answered(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """The economy's answer, asking again with the same request id (never a new one, never

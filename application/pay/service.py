@@ -211,26 +211,34 @@ class PayService:
         rid = request_id or uuid.uuid4().hex
         media = await self.known_media(channel, media)
         claim_at = purchase_stream(channel, rid)
-        claim: PurchaseClaim = await self._handler.state(claim_decider, claim_at)
         command = RequestPayItem(rid, who.user, media, tier)
-        if claim.request_id is not None and not await self._unfinished(channel, claim, command):
-            raise await self._reused(channel, claim)
         rules = await self._rules(channel)
         state = await self._state(channel)
-        # Refused before the claim (the queue locked, the media already queued...): the id stays
-        # free for a later try.
-        queue_decider.decide(state, command, Context(now=self._clock.now(), config=rules))
-        if claim.request_id is None:
-            try:
-                await self._handler.handle(
-                    claim_decider,
-                    claim_at,
-                    ClaimPurchase(rid, who.user, media.type, media.id, tier),
-                    CommandMeta(f"claim:{channel}:{rid}", actor=who.user, correlation_id=rid),
-                )
-            except RequestIdUsed as used:  # claimed a moment ago
-                if not await self._unfinished(channel, used.claim, command):
-                    raise await self._reused(channel, used.claim) from None
+        try:
+            # Refused before the claim (the queue locked, the media already queued...): the id
+            # stays free for a later try, and nothing is appended.
+            queue_decider.decide(state, command, Context(now=self._clock.now(), config=rules))
+        except Rejected:
+            held: PurchaseClaim = await self._handler.state(claim_decider, claim_at)
+            if held.request_id is not None and not await self._unfinished(channel, held, command):
+                raise await self._reused(channel, held) from None  # a reuse says so first
+            raise
+        try:
+            # Appended as the stream's first commit without a read: one round trip for a new id;
+            # an id claimed before fails JetStream's expected-sequence check and is refused. Its
+            # commit id is new each time: one derived from the request id would make a second
+            # claim look like a retry of the first (JetStream's duplicate window, or the store
+            # finding "its own" commit among those it missed) and let it through.
+            await self._handler.handle(
+                claim_decider,
+                claim_at,
+                ClaimPurchase(rid, who.user, media.type, media.id, tier),
+                CommandMeta.new(who.user, correlation_id=rid),
+                new_stream=True,
+            )
+        except RequestIdUsed as used:
+            if not await self._unfinished(channel, used.claim, command):
+                raise await self._reused(channel, used.claim) from None
         try:
             await self._handler.handle(
                 queue_decider,
@@ -262,14 +270,9 @@ class PayService:
             command.media.id,
             command.tier,
         )
-        if not same or claim.refused_code is not None:
-            return False
-        if (await self._state(channel)).pay_item(command.request_id) is not None:
-            return False
-        rows = await self._read.fetch(
-            PAY_ITEMS, {"request_id": command.request_id, "channel": channel}
-        )
-        return not rows
+        if not same or claim.refused_code is not None or claim.opened:
+            return False  # opened: the flow took it up, so the queue has (or had) it
+        return (await self._state(channel)).pay_item(command.request_id) is None
 
     def _url(self, channel: str, request_id: str) -> str:
         return self._status_url.format(channel=channel, request_id=request_id)

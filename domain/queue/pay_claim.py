@@ -7,7 +7,10 @@ expected position, so a second claim, however much later and from whatever proce
 optimistic concurrency check and is refused here. Nothing ever removes a claim.
 
 A claim the queue then refused (the media already queued, the queue locked...) stays a claim:
-the id was used, and says why it bought nothing.
+the id was used, and says why it bought nothing. The pay flow marks the claim opened before it
+takes any payment step, so a purchase that could have been paid, finished and forgotten by the
+queue always has an opened claim: a claim neither opened nor refused, whose id the queue does not
+hold, is one whose purchase never reached the queue (the process stopped between the two).
 """
 
 from __future__ import annotations
@@ -41,7 +44,15 @@ class RefuseClaim:
     code: str
 
 
-ClaimCommand = ClaimPurchase | RefuseClaim
+@frozen
+class OpenClaim:
+    """The pay flow takes the purchase up (before its first payment step): from here it can be
+    paid, finished and forgotten by the queue, and the claim says it reached the queue."""
+
+    request_id: str
+
+
+ClaimCommand = ClaimPurchase | RefuseClaim | OpenClaim
 
 
 @frozen
@@ -62,8 +73,14 @@ class PurchaseClaimRefused:
     code: str
 
 
-ClaimEvent = PurchaseClaimed | PurchaseClaimRefused
-CLAIM_EVENTS: tuple[type, ...] = (PurchaseClaimed, PurchaseClaimRefused)
+@frozen
+class PurchaseOpened:
+    VERSION: ClassVar[int] = 1
+    request_id: str
+
+
+ClaimEvent = PurchaseClaimed | PurchaseClaimRefused | PurchaseOpened
+CLAIM_EVENTS: tuple[type, ...] = (PurchaseClaimed, PurchaseClaimRefused, PurchaseOpened)
 
 
 @frozen
@@ -78,6 +95,7 @@ class PurchaseClaim:
     tier: str = ""
     at: datetime | None = None
     refused_code: str | None = None
+    opened: bool = False
 
 
 def initial(key: str) -> PurchaseClaim:
@@ -112,6 +130,10 @@ def decide(state: PurchaseClaim, cmd: ClaimCommand, ctx: Context) -> tuple[Claim
             if state.request_id != cmd.request_id or state.refused_code is not None:
                 return ()
             return (PurchaseClaimRefused(cmd.request_id, cmd.code),)
+        case OpenClaim():
+            if state.request_id != cmd.request_id or state.opened:
+                return ()  # (a purchase from before claims has none: nothing to open)
+            return (PurchaseOpened(cmd.request_id),)
     raise Rejected("unknown_command", f"A claim does not handle {type(cmd).__name__}.")
 
 
@@ -129,9 +151,11 @@ def evolve(state: PurchaseClaim, event: ClaimEvent) -> PurchaseClaim:
             )
         case PurchaseClaimRefused():
             return replace(state, refused_code=event.code)
+        case PurchaseOpened():
+            return replace(state, opened=True)
     return state
 
 
 claim_decider: Decider[PurchaseClaim, ClaimCommand, ClaimEvent] = Decider(
-    aggregate="purchase", initial=initial, decide=decide, evolve=evolve
+    aggregate="purchase", initial=initial, decide=decide, evolve=evolve, snapshots=False
 )

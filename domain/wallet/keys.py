@@ -118,5 +118,5 @@ def evolve(state: KeyRecord, event: KeyEvent) -> KeyRecord:
 
 
 key_decider: Decider[KeyRecord, KeyCommand, KeyEvent] = Decider(
-    aggregate="ledger_key", initial=initial, decide=decide, evolve=evolve
+    aggregate="ledger_key", initial=initial, decide=decide, evolve=evolve, snapshots=False
 )

@@ -6,14 +6,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from application.log.command_handler import CommandMeta
+from application.identity.roles import Identity
+from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.streams import purchase_stream
 from application.pay.economy import RefundOutcome
+from application.pay.service import PayService
 from domain.errors import Rejected
 from domain.media import Media
+from domain.queue import pay_evolve
 from domain.queue.pay_claim import ClaimPurchase, claim_decider
 from domain.queue.pay_model import PayItemCancelled
-from tests.integration.pay.pay_world import PayWorld
+from tests.integration.pay.pay_world import NoRows, PayWorld
 
 P = [Media("yt", f"paid{i}", f"Paid {i}", 300) for i in range(10)]
 COST = 250  # five minutes on the default price table
@@ -252,3 +255,31 @@ async def test_a_claim_whose_request_never_reached_the_queue_is_carried_on_by_it
         await world.buy("ann", P[2], request_id="crashed-1")
     assert again.value.code == "request_id_used"
     assert (await world.money("ann"))["debited"] == [("crashed-1", COST)]
+
+
+async def test_a_reuse_from_another_process_is_refused_however_long_ago(
+    world: PayWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second process knows nothing of the first's cache, and the queue has forgotten the
+    purchase: the claim alone refuses the id (a claim whose commit id came from the request id
+    would have passed as a repeat of the first)."""
+    monkeypatch.setattr(pay_evolve, "KEEP_FINISHED", 1)
+    before = await world.ledger.balance("lobby", "ann")
+    for n, rid in enumerate(("old-1", "later-2")):
+        await world.buy("ann", P[3 + n], request_id=rid)
+        await world.settled(rid)
+        await world.admin_cancel(rid)
+        await world.until(lambda s, r=rid: s.pay_item(r) is None or s.pay_item(r).finished, rid)  # type: ignore[union-attr]
+    assert (await world.state()).pay_item("old-1") is None, "the queue still remembers it"
+    other = PayService(
+        CommandHandler(world.store, world.clock),
+        world.ledger,
+        NoRows(),  # type: ignore[arg-type]
+        world.clock,
+    )
+    for who, media in (("bob", P[6]), ("ann", P[3])):
+        with pytest.raises(Rejected) as used:
+            await other.request("lobby", Identity(who, "viewer"), media, "queue", "old-1")
+        assert used.value.code == "request_id_used"
+    assert (await world.state()).pay_item("old-1") is None
+    assert await world.ledger.balance("lobby", "ann") == before

@@ -67,7 +67,7 @@ from domain.queue.events import (
     PlaylistReordered,
     SnapshotReconciled,
 )
-from domain.queue.pay_claim import PurchaseClaimed, PurchaseClaimRefused
+from domain.queue.pay_claim import PurchaseClaimed, PurchaseClaimRefused, PurchaseOpened
 from domain.queue.pay_model import (
     PayItemAddStarted,
     PayItemAttached,
@@ -157,6 +157,7 @@ SAMPLES: list[Any] = [
     RequestRefunded("r1", 250, "move_failed", 5000),
     PurchaseClaimed("r1", "ann", "yt", "abc", "queue", datetime(2026, 11, 20, tzinfo=UTC)),
     PurchaseClaimRefused("r1", "media_on_playlist"),
+    PurchaseOpened("r1"),
     PaymentStarted("r1"),
     PaymentVoided("r1"),
     PayItemPriceChecked("r1", 1800, 500),
