@@ -32,7 +32,9 @@ WAIT = 15.0
 
 @pytest.fixture(scope="module")
 def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with EmbeddedNatsServer(tmp_path_factory.mktemp("nats-kryten-mode")) as server:
+    # An open test server (no users), as the session's is: the robot, economy and service
+    # shaped peers here connect without credentials; the service is told it may.
+    with EmbeddedNatsServer(tmp_path_factory.mktemp("nats-kryten-mode"), auth=False) as server:
         yield server.url
 
 
@@ -87,6 +89,7 @@ async def peers(nc: Client) -> AsyncIterator[Peers]:
 def settings_for(peers: Peers, nats_url: str) -> dict[str, Any]:
     return {
         "nats_url": nats_url,
+        "allow_open_nats": True,
         "cytube": "kryten",
         "economy": "kryten",
         "channel": peers.channel,
@@ -292,7 +295,7 @@ async def test_after_a_nats_reconnect_what_changed_meanwhile_is_read_again(
         peers.robot.emit = _lost  # type: ignore[method-assign]  # while we are disconnected
         await peers.robot.add("added-while-away-240", 240)
         assert uids(await queue(svc, ch)) == [0, 1, 2]
-        for back in svc.services.kernel.log.on_reconnect:  # what nats-py calls on reconnect
+        for back in svc.services.kernel.log.connection.on_reconnected:  # the reconnect hooks
             back()
 
         async def healed() -> bool:

@@ -43,6 +43,6 @@ async def test_an_admin_may_and_anyone_may_look(service: Running) -> None:
     await caught_up(service)
     assert (await service.http.get("/api/v1/sim/lobby")).status_code == 200
     r = await service.http.post(
-        "/api/v1/sim/lobby/users", json={"name": "alice"}, headers=bearer(service, "b", "admin")
+        "/api/v1/sim/lobby/users", json={"name": "alice"}, headers=bearer(service, "boss", "admin")
     )
     assert r.status_code == 204, r.text
