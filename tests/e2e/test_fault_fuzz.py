@@ -266,6 +266,14 @@ COMMANDS = (
     "apply_playlist",
     "get_playlist_apply",
     "abort_playlist_apply",
+    "like",
+    "get_likes_now",
+    "top_liked",
+    "refresh_catalog",
+    "get_catalog_refresh",
+    "search_catalog",
+    "get_catalog_item",
+    "buy_catalog_item",
 )
 unicode_heavy = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40
@@ -305,6 +313,19 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "name": st.text(min_size=1, max_size=30),
     "mode": st.sampled_from(["preserve_current", "append", "hard_replace"]),
     "apply_id": st.text(string.hexdigits.lower()[:16], min_size=1, max_size=32),
+    "item_id": st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=20),
+    "since": st.datetimes().map(lambda d: d.isoformat() + "Z"),
+    "window": st.sampled_from(["30m", "12h", "7d", "2w"]),
+    "limit": st.integers(1, 100),
+    "full": st.booleans(),
+    "q": st.text(max_size=30),
+    "categories": st.lists(st.text(min_size=1, max_size=20), max_size=3),
+    "category_mode": st.sampled_from(["any", "all"]),
+    "sort": st.sampled_from(["relevance", "title", "newest"]),
+    "page": st.integers(1, 50),
+    "per_page": st.integers(1, 100),
+    "available_only": st.booleans(),
+    "key": st.text(string.ascii_letters + string.digits, min_size=1, max_size=12),
 }
 SHAPES = {
     "request_pay_item": [
@@ -330,6 +351,23 @@ SHAPES = {
     "apply_playlist": ["token", "playlist_id", "name", "mode"],
     "get_playlist_apply": ["token", "apply_id"],
     "abort_playlist_apply": ["token", "apply_id"],
+    "like": ["token", "item_id"],
+    "get_likes_now": ["token"],
+    "top_liked": ["token", "since", "until", "window", "limit"],
+    "refresh_catalog": ["token", "full"],
+    "get_catalog_refresh": ["token"],
+    "search_catalog": [
+        "token",
+        "q",
+        "categories",
+        "category_mode",
+        "sort",
+        "page",
+        "per_page",
+        "available_only",
+    ],
+    "get_catalog_item": ["token", "key"],
+    "buy_catalog_item": ["token", "key", "tier", "request_id"],
 }
 
 
