@@ -1,7 +1,9 @@
 """The catalog in a real headless Chromium, on a phone and a desktop: search as you type, a
 category chip, the keyboard through results, an item bought at the catalog's price and followed
 to its place, an unavailable item saying why with buying off; the admin refreshing with live
-progress and reading a snapshot's changes. Screenshots as in test_web_app_browser."""
+progress and reading a snapshot's changes; a blessed user filling the working playlist from an
+item page and from the playlists page's catalog search, then saving it. Screenshots as in
+test_web_app_browser."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from tests.e2e.conftest import Running, serving
 from tests.e2e.test_admin_browser import ARGS, CHROMIUM
 from tests.e2e.test_catalog_http import snapshot_ready
 from tests.e2e.test_http_and_live import caught_up
+from tests.e2e.test_pay_to_play import blessed
 from tests.e2e.test_web_app_browser import SIZES, shot, sign_in, tab_for
 
 pytestmark = pytest.mark.skipif(
@@ -88,7 +91,7 @@ async def test_browse_search_and_buy_from_the_catalog(app: tuple[Any, Running], 
     await tab.goto(f"{svc.base}/catalog?q=still%20encoding")
     await tab.click("#results .result-link")
     await tab.locator("#unavailable:has-text('duration is not known')").wait_for()
-    assert await tab.is_disabled("#buy-btn")
+    await tab.locator("#buy-btn[disabled]").wait_for()  # the page's script turns it off
     await tab.locator("#why-not").wait_for()
     assert tab.errors == [], tab.errors
 
@@ -102,7 +105,7 @@ async def test_an_admin_refreshes_with_live_progress_and_reads_the_diff(
     tab = await tab_for(browser, "desktop")
     await sign_in(tab, svc, "boss")
     await tab.goto(f"{svc.base}/catalog/items/{await _key(svc, 'nosferatu')}")
-    await tab.locator("#add-to-playlist[disabled]").wait_for()  # the hook, for later
+    await tab.locator("#add-to-playlist:not([disabled])").wait_for()  # an admin builds too
     await tab.click("nav a[href='/admin/catalog']")
     await tab.locator("#snapshots tbody tr").first.wait_for()
     await tab.click("#refresh-btn")
@@ -119,3 +122,74 @@ async def test_an_admin_refreshes_with_live_progress_and_reads_the_diff(
 async def _key(svc: Running, q: str) -> str:
     r = await svc.sim.get("/api/v1/channels/lobby/catalog/search", params={"q": q})
     return str(r.json()["items"][0]["key"])
+
+
+async def test_a_blessed_user_fills_the_working_playlist_from_the_catalog(
+    app: tuple[Any, Running],
+) -> None:
+    browser, svc = app
+    await caught_up(svc)
+    found = await snapshot_ready(svc)
+    assert found["total"] > 0
+    mod = await blessed(svc, "mod")
+    first = await _item(svc, "nosferatu")
+    middle = await _item(svc, "flash gordon s01e03")
+    second = await _item(svc, "flash gordon s01e04")
+    tab = await tab_for(browser, "desktop")
+    await sign_in(tab, svc, "mod")
+
+    # From the item page: added, said so, with the way to the playlist; twice is once.
+    await tab.goto(f"{svc.base}/catalog/items/{first['key']}")
+    await tab.click("#add-to-playlist")
+    await tab.locator("#playlist-note:has-text('working playlist (1 item)')").wait_for()
+    await tab.click("#add-to-playlist")
+    await tab.locator("#playlist-note:has-text('in your working playlist already')").wait_for()
+    await shot(tab, "catalog-item-added-desktop")
+    # From a search result: the same store.
+    await tab.goto(f"{svc.base}/catalog?q=flash%20gordon%20s01e03")
+    await tab.click(f"#results [data-add='{middle['key']}']")
+    await tab.locator("#summary:has-text('your working playlist (2 items)')").wait_for()
+    await tab.click("#summary a[href='/playlists']")
+
+    # The playlists page shows it; another is found by the search box and added by keyboard.
+    await tab.locator(f"#worklist li[data-media='{first['key']}']").wait_for()
+    assert "catalog" in await tab.locator("#worklist li").first.inner_text()
+    await tab.locator("#catalog-q").press_sequentially("flash gordon s01e04", delay=30)
+    await tab.locator("#catalog-results li:has-text('Flash Gordon S01E04')").wait_for()
+    await tab.locator("#catalog-msg:has-text('1 found')").wait_for()
+    await tab.focus("#catalog-q")
+    await tab.keyboard.press("ArrowDown")
+    assert await tab.evaluate("document.activeElement.textContent") == "Add"
+    await tab.keyboard.press("Enter")
+    await tab.locator(f"#worklist li[data-media='{second['key']}']").wait_for()
+    await tab.locator("#catalog-msg:has-text('Added “Flash Gordon S01E04” (item 3)')").wait_for()
+    total = fmt(sum(x["duration_sec"] for x in (first, middle, second)))
+    assert f"3 items, {total} in all" in await tab.inner_text("#worklist-total")
+    await tab.fill("#save-name", "From the catalog")
+    await tab.click("#save-btn")
+    await tab.locator("#save-msg:has-text('Saved “From the catalog” (3 items)')").wait_for()
+    await tab.locator("#saved tr:has-text('From the catalog')").wait_for()
+    await shot(tab, "playlists-catalog-desktop")
+
+    # Saved as catalog ids, with the catalog's titles and lengths.
+    listed = (await svc.http.get("/api/v1/channels/lobby/playlists", headers=mod)).json()
+    pid = next(p["playlist_id"] for p in listed if p["name"] == "From the catalog")
+    full = (await svc.http.get(f"/api/v1/channels/lobby/playlists/{pid}", headers=mod)).json()
+    assert [(i["catalog_id"], i["title"], i["duration_sec"]) for i in full["items"]] == [
+        (x["key"], x["title"], x["duration_sec"]) for x in (first, middle, second)
+    ]
+    # It stays the working playlist after a reload (kept in this browser).
+    await tab.reload()
+    await tab.locator(f"#worklist li[data-media='{second['key']}']").wait_for()
+    assert await tab.input_value("#save-name") == "From the catalog"
+    assert tab.errors == [], tab.errors
+
+
+def fmt(sec: int) -> str:
+    hours, rest = divmod(sec, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+async def _item(svc: Running, q: str) -> dict[str, Any]:
+    r = await svc.sim.get("/api/v1/channels/lobby/catalog/search", params={"q": q})
+    return dict(r.json()["items"][0])

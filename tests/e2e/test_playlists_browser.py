@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.conftest import Running
 from tests.e2e.test_admin_browser import CHROMIUM
-from tests.e2e.test_http_and_live import caught_up
+from tests.e2e.test_http_and_live import caught_up, eventually
 from tests.e2e.test_pay_to_play import blessed
 from tests.e2e.test_web_app_browser import app, shot, sign_in, tab_for
 
@@ -117,8 +117,12 @@ async def test_build_reorder_save_marathon_and_apply(app: tuple[Any, Running]) -
     await tab.fill("#save-name", "Friday Marathon")
     await tab.click("#save-btn")
     await tab.locator("#save-msg:has-text('Saved “Friday Marathon” (6 items)')").wait_for()
-    saved = (await svc.http.get(f"{BASE}/playlists", headers=mod)).json()
-    marathon = next(p for p in saved if p["name"] == "Friday Marathon")
+
+    async def saved_marathon() -> dict[str, Any] | None:  # the list is a read model: it follows
+        saved = (await svc.http.get(f"{BASE}/playlists", headers=mod)).json()
+        return next((p for p in saved if p["name"] == "Friday Marathon"), None)
+
+    marathon = await eventually(saved_marathon, "the marathon in the list", within=10)
     full = (await svc.http.get(f"{BASE}/playlists/{marathon['playlist_id']}", headers=mod)).json()
     assert full["recipe"]["method"] == "interleave" and full["recipe"]["pattern"] == "a2 b"
     assert [i["media_id"] for i in full["items"]][-2:] == ["ep3xxxxxxxx", "ep2xxxxxxxx"]

@@ -1,6 +1,8 @@
 // One catalog item: the price for the chosen tier (from the catalog's own length), buy, then
 // the purchase's status, moved on by the live queue. Unavailable items cannot be bought.
+// Blessed users add the item to their working playlist (kept in this browser for /playlists).
 import { $, api, channel, checkHealth, coins, h, liveQueue, me, say, statusInfo, watchHealth, wireTopBar } from "./common.js";
+import { addCatalogItem } from "./working_playlist.js";
 
 const chan = `/api/v1/channels/${encodeURIComponent(channel)}`;
 const box = $("item");
@@ -56,8 +58,17 @@ async function loadWallet() {
   catch (e) { $("balance").textContent = "unknown"; $("balance").title = e.message; }
 }
 
+function addToPlaylist() {
+  const added = addCatalogItem({ key, title: box.dataset.title, duration_sec: Number(box.dataset.durationSec) || 0 });
+  const link = h("a", { href: "/playlists", id: "playlist-link" }, "Open the working playlist");
+  const note = $("playlist-note");
+  note.className = added === "already" ? "muted" : "okc";
+  note.replaceChildren(added === "already" ? "It is in your working playlist already. " : `Added to your working playlist (${added} ${added === 1 ? "item" : "items"}). `, link);
+}
+
 wireTopBar();
 watchHealth();
+$("add-to-playlist")?.addEventListener("click", addToPlaylist);
 if (key) {
   document.querySelectorAll("input[name=tier]").forEach((r) => r.addEventListener("change", preview));
   $("buy-form").addEventListener("submit", buy);

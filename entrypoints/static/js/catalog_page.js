@@ -1,7 +1,11 @@
 // Browse and search the catalog: results follow the search box as you type (a short pause,
 // and an answer to an older query never replaces a newer one), category chips, sort, "only what
 // can be bought", more results on demand. Keys: "/" to the search box, arrows through results.
-import { $, api, channel, fmtDuration, h, wireTopBar, watchHealth } from "./common.js";
+// Blessed users add a result that can be queued to their working playlist (see /playlists).
+import { $, api, channel, fmtDuration, h, me, wireTopBar, watchHealth } from "./common.js";
+import { addCatalogItem } from "./working_playlist.js";
+
+const editor = me.role === "blessed" || me.role === "admin";
 
 const base = `/api/v1/channels/${encodeURIComponent(channel)}/catalog`;
 const PER_PAGE = 24;
@@ -30,7 +34,16 @@ function card(item) {
   const thumb = item.thumbnail_url
     ? h("img", { class: "thumb", src: item.thumbnail_url, alt: "", loading: "lazy", width: 160, height: 90 })
     : h("span", { class: "thumb thumb-none", "aria-hidden": "true" });
-  return h("li", { class: `result${item.available ? "" : " off"}` }, thumb, h("div", { class: "result-body" }, h("h3", {}, link), facts, status));
+  const add = editor && item.available && !item.hidden ? h("p", {}, h("button", { type: "button", class: "btn btn-small btn-quiet", "data-add": item.key, "aria-label": `Add ${item.title} to the working playlist`, onclick: (ev) => addOne(ev.currentTarget, item) }, "Add to working playlist")) : null;
+  return h("li", { class: `result${item.available ? "" : " off"}` }, thumb, h("div", { class: "result-body" }, h("h3", {}, link), facts, status, add));
+}
+
+function addOne(button, item) {
+  const added = addCatalogItem(item);
+  const note = $("summary");
+  note.className = "okc";
+  note.replaceChildren(added === "already" ? `“${item.title}” is in your working playlist already. ` : `Added “${item.title}” to your working playlist (${added} ${added === 1 ? "item" : "items"}). `, h("a", { href: "/playlists" }, "Open it"));
+  button.textContent = "In the working playlist";
 }
 
 async function search({ more = false } = {}) {

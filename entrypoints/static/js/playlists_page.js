@@ -1,9 +1,11 @@
 // Saved playlists: the list (everyone signed in), and for blessed users the working playlist
-// (add media links, reorder by drag-and-drop or Alt+arrows, save by name, with versions), the
+// (add media links or catalog items, found by a search box or added from the catalog's item
+// page (the list is kept in this browser: working_playlist.js), reorder by drag-and-drop or Alt+arrows, save by name, with versions), the
 // marathon builder (sources A, B, …, method, pattern checked as you type, seed, preview) and
 // applying a playlist to the queue (modes explained, live progress and failures).
 import { $, ApiError, api, channel, checkHealth, fmtClock, fmtDuration, h, me, say, watchHealth, wireTopBar } from "./common.js";
 import { parseMediaLink } from "./media_link.js";
+import { loadWork, storeWork } from "./working_playlist.js";
 
 const base = `/api/v1/channels/${encodeURIComponent(channel)}`;
 const editor = me.role === "blessed" || me.role === "admin";
@@ -76,8 +78,8 @@ function move(from, to, focus = true) {
 function render() {
   const list = $("worklist");
   list.replaceChildren(...work.items.map((item, i) => {
-    const li = h("li", { tabindex: editor ? 0 : -1, draggable: editor ? "true" : false, "data-index": i, "data-media": item.media_id, "aria-label": `${i + 1}. ${item.title || item.media_id}` },
-      h("span", { class: "grow" }, item.title || item.media_id, " ", h("span", { class: "muted" }, `${item.media_type}:${item.media_id}`)),
+    const li = h("li", { tabindex: editor ? 0 : -1, draggable: editor ? "true" : false, "data-index": i, "data-media": item.catalog_id || item.media_id, "aria-label": `${i + 1}. ${item.title || item.media_id}` },
+      h("span", { class: "grow" }, item.title || item.media_id, " ", item.catalog_id ? h("span", { class: "badge" }, "catalog") : h("span", { class: "muted" }, `${item.media_type}:${item.media_id}`)),
       h("span", { class: "muted" }, fmtDuration(item.duration_sec)),
       editor ? [
         h("button", { type: "button", class: "btn btn-small btn-quiet", "aria-label": `Move ${item.title || item.media_id} up`, onclick: () => move(i, i - 1) }, "↑"),
@@ -90,6 +92,55 @@ function render() {
   $("worklist-empty").hidden = work.items.length > 0;
   const total = work.items.reduce((s, i) => s + (i.duration_sec || 0), 0);
   $("worklist-total").textContent = work.items.length ? `${work.items.length} items, ${fmtDuration(total)} in all.` : "";
+  if (editor) storeWork(work);
+}
+
+/** The working playlist kept in this browser (added to from the catalog's item pages). */
+function restore() {
+  const kept = loadWork();
+  if (!kept) return;
+  Object.assign(work, { id: kept.id ?? null, version: kept.version ?? null, name: kept.name || "", items: kept.items.map(copyItem), recipe: kept.recipe ?? null });
+  $("save-name").value = work.name;
+  $("editor-title").textContent = work.name || "Working playlist";
+  if (work.items.length) $("editor-meta").textContent = `Kept in this browser since you left it${work.id ? ` (saved as “${work.name}”, version ${work.version}: save again to keep changes)` : ", not saved yet"}.`;
+}
+
+// ---- adding from the catalog ------------------------------------------------------------------
+let catalogAsked = 0;
+let catalogTimer = null;
+async function searchCatalog() {
+  const mine = ++catalogAsked;
+  const q = $("catalog-q").value.trim();
+  const list = $("catalog-results");
+  if (!q) { list.replaceChildren(); return say($("catalog-msg"), "", true); }
+  let r;
+  try { r = await api(`${base}/catalog/search?${new URLSearchParams({ q, per_page: 8, available_only: "true" })}`); }
+  catch (e) { if (mine === catalogAsked) say($("catalog-msg"), e.message); return; }
+  if (mine !== catalogAsked) return;
+  list.replaceChildren(...r.items.map((item) => h("li", { "data-key": item.key },
+    h("span", { class: "grow" }, item.title), h("span", { class: "muted" }, fmtDuration(item.duration_sec)),
+    h("button", { type: "button", class: "btn btn-small", "aria-label": `Add ${item.title}`, onclick: () => addFound(item) }, "Add"))));
+  say($("catalog-msg"), r.total ? `${r.total} found${r.total > r.items.length ? `, the first ${r.items.length} shown` : ""}.` : "Nothing that can be queued matches.", r.total > 0);
+  $("catalog-msg").classList.add("muted");
+}
+
+function addFound(item) {
+  if (work.items.some((i) => i.catalog_id === item.key)) return say($("catalog-msg"), `“${item.title}” is in the list already.`);
+  work.items.push({ media_type: "", media_id: "", title: item.title, duration_sec: item.duration_sec, catalog_id: item.key });
+  render();
+  say($("catalog-msg"), `Added “${item.title}” (item ${work.items.length}).`, true);
+}
+
+function catalogKeys(ev) {
+  if (ev.key !== "ArrowDown" && ev.key !== "ArrowUp") return;
+  const buttons = [...$("catalog-results").querySelectorAll("button")];
+  if (!buttons.length) return;
+  const at = buttons.indexOf(document.activeElement);
+  if (ev.target === $("catalog-q")) { if (ev.key === "ArrowDown") { ev.preventDefault(); buttons[0].focus(); } return; }
+  if (at < 0) return;
+  ev.preventDefault();
+  if (ev.key === "ArrowUp" && at === 0) return $("catalog-q").focus();
+  buttons[Math.min(buttons.length - 1, at + (ev.key === "ArrowDown" ? 1 : -1))].focus();
 }
 
 let dragFrom = null;
@@ -144,6 +195,7 @@ async function save(asNew) {
       p = await api(`${base}/playlists`, { method: "POST", body: { name, items: work.items.map(body) } });
     }
     Object.assign(work, { id: p.playlist_id, version: p.version, name: p.name, recipe: null });
+    storeWork(work);
     $("editor-title").textContent = p.name;
     $("editor-meta").textContent = `Saved by ${p.created_by} on ${fmtClock(p.created_at)}; version ${p.version}.`;
     say(msg, `Saved “${p.name}” (${p.item_count} items).`, true);
@@ -296,9 +348,15 @@ function liveApplies() {
 // ---- wiring --------------------------------------------------------------------------------
 wireTopBar();
 watchHealth();
+if (editor) restore();
 render();
 loadSaved();
 if (editor) {
+  $("catalog-form").addEventListener("submit", (ev) => { ev.preventDefault(); clearTimeout(catalogTimer); searchCatalog(); });
+  $("catalog-q").addEventListener("input", () => { clearTimeout(catalogTimer); catalogTimer = setTimeout(searchCatalog, 150); });
+  $("catalog-form").addEventListener("keydown", catalogKeys);
+  // an item added from the catalog in another tab shows here too
+  window.addEventListener("storage", () => { restore(); render(); });
   $("add-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const parsed = parseMediaLink($("item-link").value);
