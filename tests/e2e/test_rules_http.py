@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.e2e.conftest import Running
-from tests.e2e.test_http_and_live import caught_up
+from tests.e2e.test_http_and_live import caught_up, eventually
 from tests.e2e.test_pay_refusals_http import code
 from tests.e2e.test_pay_to_play import balance, bearer, buy, joins, settled
 
@@ -102,6 +102,13 @@ async def test_a_refusal_by_rule_and_a_rule_change_taking_effect_live(service: R
         ("alice", "ruleThree", "rule_max_pending"),
         ("alice", "ruleThree", "rule_cooldown"),
     ]
+
+    async def counted() -> dict[str, int] | None:
+        r = await service.http.get(f"{C}/stats/", headers=admin)
+        found = r.json().get("refusals_by_rule") if r.status_code == 200 else None
+        return found if found == {"rule_max_pending": 1, "rule_cooldown": 1} else None
+
+    await eventually(counted, "refusals by rule in the stats")
 
 
 async def test_fair_order_switched_on_is_a_fact_in_the_queues_log(service: Running) -> None:
