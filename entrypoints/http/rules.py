@@ -13,6 +13,7 @@ from litestar import Controller, get, post, put
 from litestar.params import JSONBody
 
 from application.identity.roles import require
+from application.rules.service import RulesService
 from domain.rules.config import RulesConfig, validate
 from entrypoints.http.auth import IdentityDep
 from entrypoints.http.params import Channel, ServicesDep
@@ -66,7 +67,7 @@ class RulesPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     fair_order: bool | msgspec.UnsetType = msgspec.UNSET
 
 
-def _to_domain(current: RulesConfig, patch: RulesPatch) -> RulesConfig:
+def rules_to_domain(current: RulesConfig, patch: RulesPatch) -> RulesConfig:
     plain: dict[str, Any] = msgspec.to_builtins(current)
     for name in patch.__struct_fields__:
         value = getattr(patch, name)
@@ -75,11 +76,11 @@ def _to_domain(current: RulesConfig, patch: RulesPatch) -> RulesConfig:
     return msgspec.convert(plain, RulesConfig)
 
 
-def _to_body(config: RulesConfig) -> RulesBody:
+def rules_to_body(config: RulesConfig) -> RulesBody:
     return msgspec.convert(msgspec.to_builtins(config), RulesBody)
 
 
-async def _service(services: Services, channel: str) -> Any:
+async def rules_service(services: Services, channel: str) -> RulesService:
     await known_channel(services, channel)
     if services.rules is None:
         raise RuntimeError("request rules are not wired")
@@ -94,8 +95,8 @@ class RulesController(Controller):
     async def get_rules(
         self, services: ServicesDep, identity: IdentityDep, channel: Channel
     ) -> RulesBody:
-        service = await _service(services, channel)
-        return _to_body(await service.config(channel, identity))
+        service = await rules_service(services, channel)
+        return rules_to_body(await service.config(channel, identity))
 
     @put(
         "",
@@ -109,10 +110,10 @@ class RulesController(Controller):
         channel: Channel,
         data: JSONBody[RulesPatch],
     ) -> RulesBody:
-        service = await _service(services, channel)
+        service = await rules_service(services, channel)
         require(identity, "admin")
-        changed = _to_domain(await service.config(channel, identity), data)
-        return _to_body(await service.set_config(channel, identity, changed))
+        changed = rules_to_domain(await service.config(channel, identity), data)
+        return rules_to_body(await service.set_config(channel, identity, changed))
 
     @post(
         "/check",
@@ -126,8 +127,8 @@ class RulesController(Controller):
         channel: Channel,
         data: JSONBody[RulesPatch],
     ) -> RulesBody:
-        service = await _service(services, channel)
+        service = await rules_service(services, channel)
         require(identity, "admin")
-        changed = _to_domain(await service.config(channel, identity), data)
-        validate(changed)
-        return _to_body(changed)
+        changed = rules_to_domain(await service.config(channel, identity), data)
+        validate(changed)  # InvalidSetting: 422 naming the field
+        return rules_to_body(changed)

@@ -4,12 +4,16 @@ live validation naming the bad field; every change and every refusal in the log.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
-from tests.e2e.conftest import Running
+import pytest
+from nats.aio.client import Client
+
+from tests.e2e.conftest import Running, command_client
 from tests.e2e.test_http_and_live import caught_up, eventually
 from tests.e2e.test_pay_refusals_http import code
-from tests.e2e.test_pay_to_play import balance, bearer, buy, joins, settled
+from tests.e2e.test_pay_to_play import ask, balance, bearer, buy, joins, settled
 
 C = "/api/v1/channels/lobby"
 
@@ -120,3 +124,33 @@ async def test_fair_order_switched_on_is_a_fact_in_the_queues_log(service: Runni
     assert [(e.fair, e.by) for e in orders] == [(True, "boss")]
     state = await service.services.pay.service._state("lobby")
     assert state.fair_order is True
+
+
+@pytest.fixture
+async def nc(service: Running) -> AsyncIterator[Client]:
+    client = await command_client(service)
+    yield client
+    await client.close()
+
+
+async def test_rules_over_nats_command_subjects(service: Running, nc: Client) -> None:
+    await caught_up(service)
+    admin = bearer(service, "boss", "admin")["authorization"][7:]
+    vic = bearer(service, "vic", "viewer")["authorization"][7:]
+    got = await ask(nc, "get_rules", {"token": vic})
+    assert got["ok"] and got["max_pending_per_viewer"] == 2, got
+    denied = await ask(nc, "set_rules", {"token": vic, "max_pending_per_viewer": 5})
+    assert denied["ok"] is False and denied["error"]["code"] == "insufficient_role", denied
+    bad = await ask(nc, "set_rules", {"token": admin, "cooldown_minutes": -1})
+    assert (
+        bad["error"]["code"] == "invalid_config" and "cooldown_minutes" in bad["error"]["message"]
+    )
+    blocked = {"media_type": "yt", "media_id": "loud1", "reason": "too loud"}
+    done = await ask(nc, "set_rules", {"token": admin, "blocked_media": [blocked]})
+    assert done["ok"] and done["blocked_media"] == [blocked], done
+    preview = await ask(
+        nc,
+        "preview_pay_item",
+        {"token": vic, "media_type": "yt", "media_id": "loud1", "duration_sec": 60},
+    )
+    assert preview["code"] == "rule_media_blocked" and "too loud" in preview["reason"], preview
