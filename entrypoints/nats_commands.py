@@ -39,8 +39,8 @@ from entrypoints.failures import (
     PeerUnavailable,
     too_large_message,
 )
-from entrypoints.http.rules import RulesPatch, rules_service, rules_to_body, rules_to_domain
 from entrypoints.peers import require_peers
+from entrypoints.rules_bodies import RulesPatch, rules_service, rules_to_body, rules_to_domain
 from entrypoints.schemas import (
     BuyItem,
     CytubeUser,
@@ -166,13 +166,13 @@ class BlessedRef(Authed, forbid_unknown_fields=True, kw_only=True):
 
 
 async def _get_rules(services: Services, channel: str, m: Authed) -> Any:
-    service = await rules_service(services, channel)
+    service = rules_service(services)
     return rules_to_body(await service.config(channel, _who(services, m.token)))
 
 
 async def _set_rules(services: Services, channel: str, m: SetRulesMsg) -> Any:
     who = _who(services, m.token)
-    service = await rules_service(services, channel)
+    service = rules_service(services)
     require(who, "admin")
     changed = rules_to_domain(await service.config(channel, who), m)
     return rules_to_body(await service.set_config(channel, who, changed))
