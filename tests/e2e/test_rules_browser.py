@@ -24,7 +24,7 @@ async def test_rules_validated_live_saved_and_explained_in_the_buy_form(
     await admin.click("#tabs button[data-tab=rules]")
     await admin.locator("#rules-config").wait_for()
     await admin.locator("#rules-check:has-text('as in effect now')").wait_for()
-    assert '"max_pending_per_viewer": 2' in await admin.input_value("#rules-config")
+    assert '"fair_order": false' in await admin.input_value("#rules-config")
 
     await admin.fill("#rules-config", '{"min_length_sec": 60, "max_length_sec": 10}')
     await admin.locator("#rules-check:has-text('max_length_sec')").wait_for()

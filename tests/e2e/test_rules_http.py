@@ -5,12 +5,14 @@ live validation naming the bad field; every change and every refusal in the log.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from nats.aio.client import Client
 
-from tests.e2e.conftest import Running, command_client
+from domain.rules.config import RulesConfig
+from tests.e2e.conftest import Running, command_client, serving
 from tests.e2e.test_http_and_live import caught_up, eventually
 from tests.e2e.test_pay_refusals_http import code
 from tests.e2e.test_pay_to_play import ask, balance, bearer, buy, joins, settled
@@ -124,6 +126,13 @@ async def test_fair_order_switched_on_is_a_fact_in_the_queues_log(service: Runni
     assert [(e.fair, e.by) for e in orders] == [(True, "boss")]
     state = await service.services.pay.service._state("lobby")
     assert state.fair_order is True
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[Running]:
+    """The service with the request rules' defaults (the harness turns them off)."""
+    async with serving(tmp_path / "data", sim_speed=1.0, rules=RulesConfig()) as svc:
+        yield svc
 
 
 @pytest.fixture
