@@ -45,6 +45,8 @@ WRITES: list[tuple[str, str, Any, str | None]] = [
     ("POST", f"{C}/marathons", {"sources": ["nope"], "name": "M", "items": []}, "blessed"),
     ("POST", f"{C}/playlist-applies/nope/abort", None, "admin"),
     ("PUT", f"{C}/promos/config", {}, "admin"),
+    ("PUT", f"{C}/rules", {}, "admin"),
+    ("POST", f"{C}/rules/check", {}, "admin"),
     ("POST", "/api/v1/admin/projections/queue_shadow/rebuild", None, "admin"),
     ("POST", "/api/v1/ip-blocks", {"ip": "203.0.113.9", "seconds": 600}, "admin"),
     ("DELETE", "/api/v1/ip-blocks/203.0.113.9", None, "admin"),
