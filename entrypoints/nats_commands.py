@@ -21,7 +21,7 @@ from adapters.log.subjects import token as subject_token
 from application.catalog.ports import CategoryMode, SearchQuery, Sort
 from application.cytube.port import CytubeUnavailable
 from application.errors import NotFoundError
-from application.identity.roles import Forbidden, Identity, Unauthenticated
+from application.identity.roles import Forbidden, Identity, Unauthenticated, require
 from application.log.intake import Busy
 from application.log.ports import CommitTooLarge, ConcurrencyConflict, StoreUnavailable
 from application.pay.economy import EconomyUnavailable, OutcomeUnknown
@@ -40,6 +40,7 @@ from entrypoints.failures import (
     too_large_message,
 )
 from entrypoints.peers import require_peers
+from entrypoints.rules_bodies import RulesPatch, rules_service, rules_to_body, rules_to_domain
 from entrypoints.schemas import (
     BuyItem,
     CytubeUser,
@@ -93,6 +94,10 @@ class GrantMsg(Grant, forbid_unknown_fields=True, kw_only=True):
 
 
 class LockMsg(Lock, forbid_unknown_fields=True, kw_only=True):
+    token: Token
+
+
+class SetRulesMsg(RulesPatch, forbid_unknown_fields=True, kw_only=True):
     token: Token
 
 
@@ -158,6 +163,19 @@ async def _unlock(services: Services, channel: str, m: Authed) -> Any:
 
 class BlessedRef(Authed, forbid_unknown_fields=True, kw_only=True):
     user: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+async def _get_rules(services: Services, channel: str, m: Authed) -> Any:
+    service = rules_service(services)
+    return rules_to_body(await service.config(channel, _who(services, m.token)))
+
+
+async def _set_rules(services: Services, channel: str, m: SetRulesMsg) -> Any:
+    who = _who(services, m.token)
+    service = rules_service(services)
+    require(who, "admin")
+    changed = rules_to_domain(await service.config(channel, who), m)
+    return rules_to_body(await service.set_config(channel, who, changed))
 
 
 async def _blessed(services: Services, channel: str, m: Authed) -> Any:
@@ -312,6 +330,8 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "apply_playlist": (ApplyPlaylistMsg, _apply_playlist),
     "get_playlist_apply": (ApplyRef, _get_apply),
     "abort_playlist_apply": (ApplyRef, _abort_apply),
+    "get_rules": (Authed, _get_rules),
+    "set_rules": (SetRulesMsg, _set_rules),
     "list_blessed": (Authed, _blessed),
     "bless_user": (BlessedRef, _bless),
     "unbless_user": (BlessedRef, _unbless),
@@ -347,6 +367,7 @@ WRITES = frozenset(
         "grant",
         "lock_queue",
         "unlock_queue",
+        "set_rules",
         "bless_user",
         "unbless_user",
         "like",

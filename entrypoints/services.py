@@ -29,6 +29,7 @@ from entrypoints.wiring.playlists import Playlists
 from entrypoints.wiring.presence import Presence
 from entrypoints.wiring.promos import Promos
 from entrypoints.wiring.queue import Queue
+from entrypoints.wiring.rules import Rules
 from entrypoints.wiring.stats import Stats
 
 log = logging.getLogger("webqueue")
@@ -50,6 +51,7 @@ class Services:
     catalog: Catalog
     runners: list[ProjectionRunner]
     lock: ServiceLock | None = None
+    rules: Rules | None = None
     tasks: list[asyncio.Task[Any]] = field(factory=list)
     supervised: list[Supervised] = field(factory=list)  # every background task, restarted
 

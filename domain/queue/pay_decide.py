@@ -60,6 +60,8 @@ from domain.queue.pay_model import (
     UnlockQueue,
     VoidPayment,
 )
+from domain.queue.pay_rules import check as check_rules
+from domain.queue.pay_rules import fair_slot
 from domain.queue.promo_decide import promo_facts
 from domain.queue.promo_model import PromoEvent
 from domain.queue.state import QueueItem, QueueState, evolve
@@ -70,7 +72,9 @@ MAX_USER = 100
 def choose_slot(state: QueueState, pay: PayItem) -> str | None:
     """`playnext`: right after now playing (so stacked ones play newest first). `queue`: after
     the last paid item already in place, else right after now playing (first come, first
-    served)."""
+    served), or round-robin between buyers when the channel's rules ask for a fair order."""
+    if pay.tier == "queue" and state.fair_order:
+        return fair_slot(state, pay)
     if pay.tier == "queue":
         anchors = {
             p.item_id
@@ -127,6 +131,7 @@ def _request(state: QueueState, cmd: RequestPayItem, ctx: Context) -> tuple[PayE
         )
     if any(i.media.key == cmd.media.key for i in state.items):
         raise Rejected("media_on_playlist", "This media is already on the playlist.")
+    check_rules(state, cmd, ctx)  # the channel's request rules (domain/queue/pay_rules.py)
     return (PayItemRequested(cmd.request_id, cmd.user, cmd.media, cmd.tier, ctx.now),)
 
 

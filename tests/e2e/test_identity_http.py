@@ -47,6 +47,8 @@ WRITES: list[tuple[str, str, Any, str | None]] = [
     ("PUT", f"{C}/promos/config", {}, "admin"),
     ("POST", f"{C}/catalog/items/nope/buy", {"tier": "queue"}, "viewer"),
     ("POST", f"{C}/catalog/refresh", {}, "admin"),
+    ("PUT", f"{C}/rules", {}, "admin"),
+    ("POST", f"{C}/rules/check", {}, "admin"),
     ("POST", "/api/v1/admin/projections/queue_shadow/rebuild", None, "admin"),
     ("POST", "/api/v1/ip-blocks", {"ip": "203.0.113.9", "seconds": 600}, "admin"),
     ("DELETE", "/api/v1/ip-blocks/203.0.113.9", None, "admin"),

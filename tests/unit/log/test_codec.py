@@ -67,6 +67,7 @@ from domain.queue.events import (
     PlaylistReordered,
     SnapshotReconciled,
 )
+from domain.queue.order_model import QueueOrderSet
 from domain.queue.pay_claim import PurchaseClaimed, PurchaseClaimRefused, PurchaseOpened
 from domain.queue.pay_model import (
     PayItemAddStarted,
@@ -103,6 +104,13 @@ from domain.queue.promo_model import (
     PromoPositioned,
 )
 from domain.registry import ALL_EVENTS
+from domain.rules.config import (
+    BlockedMedia,
+    BlockedUser,
+    RequestRefusedByRule,
+    RulesChanged,
+    RulesConfig,
+)
 from domain.wallet.keys import KeyDecided, KeyRefunded
 from domain.wallet.model import CreditGranted, DebitDeclined, RequestDebited, RequestRefunded
 
@@ -151,6 +159,19 @@ SAMPLES: list[Any] = [
     PromoCancelled("p2", "target_cancelled"),
     PromoConfigChanged(PromoConfig(general=GeneralCadence(every_n_items=3)), "admin"),
     PayOwnerBack("ann"),
+    RulesChanged(
+        RulesConfig(
+            max_pending_per_viewer=None,
+            exempt_roles=("admin",),
+            max_viewer_pending_minutes=12.5,
+            blocked_media=(BlockedMedia("yt", "x", "loud"),),
+            blocked_users=(BlockedUser("troll", "spam"),),
+            fair_order=True,
+        ),
+        "admin",
+    ),
+    RequestRefusedByRule("ann", "yt", "abc", "rule_cooldown"),
+    QueueOrderSet(True, "admin"),
     CreditGranted(5000, "admin", "grant", 5000),
     RequestDebited("r1", 250, 4750),
     DebitDeclined("r2", 1000, 4750, "insufficient_balance"),
