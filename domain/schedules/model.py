@@ -328,6 +328,8 @@ def _validate(spec: ScheduleSpec, lock_minutes: int, ctx: Context) -> None:
         raise Rejected("invalid_schedule", "A schedule plays a saved playlist: name one.")
     if spec.fire_at.tzinfo is None:
         raise Rejected("invalid_schedule", "A fire time has a time zone (it is kept in UTC).")
+    if spec.fire_at.microsecond:
+        raise Rejected("invalid_schedule", "A fire time is in whole seconds.")
     if spec.duration_sec <= 0:
         raise Rejected("invalid_schedule", "The playlist has no length, so the event has none.")
     if not 0 <= lock_minutes <= MAX_LOCK_MINUTES:
