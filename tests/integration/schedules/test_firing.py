@@ -59,7 +59,7 @@ class ScheduleWorld(ApplyWorld):
             if await ok():
                 return
             if time.monotonic() >= deadline:
-                run = (await firer._applier.state("lobby")).latest  # noqa: SLF001
+                run = (await firer._applier.state("lobby")).latest
                 q = await self.state()
                 raise AssertionError(
                     f"not met: {q.schedule_lock} {self.playlist_ids()} {q.current} "
