@@ -57,6 +57,7 @@ from entrypoints.wiring.playlists import wire_playlists
 from entrypoints.wiring.presence import wire_presence
 from entrypoints.wiring.promos import wire_promos
 from entrypoints.wiring.queue import wire_queue
+from entrypoints.wiring.schedules import wire_schedules
 from entrypoints.wiring.stats import wire_stats
 
 log = logging.getLogger("webqueue")
@@ -354,6 +355,7 @@ async def build_services(settings: Settings) -> Services:
         admin=admin,
         catalog=catalog,
         runners=[],
+        schedules=wire_schedules(kernel, playlists),
         lock=lock,
     )
     services.runners = [

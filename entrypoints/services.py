@@ -29,6 +29,7 @@ from entrypoints.wiring.playlists import Playlists
 from entrypoints.wiring.presence import Presence
 from entrypoints.wiring.promos import Promos
 from entrypoints.wiring.queue import Queue
+from entrypoints.wiring.schedules import Schedules
 from entrypoints.wiring.stats import Stats
 
 log = logging.getLogger("webqueue")
@@ -49,6 +50,7 @@ class Services:
     admin: Admin
     catalog: Catalog
     runners: list[ProjectionRunner]
+    schedules: Schedules | None = None
     lock: ServiceLock | None = None
     tasks: list[asyncio.Task[Any]] = field(factory=list)
     supervised: list[Supervised] = field(factory=list)  # every background task, restarted
@@ -68,6 +70,7 @@ class Services:
             self.stats,
             self.likes,
             self.admin,
+            *((self.schedules,) if self.schedules is not None else ()),
         )
 
     async def start(self) -> None:

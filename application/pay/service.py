@@ -47,6 +47,8 @@ class Preview(msgspec.Struct):
     code: str | None = None
     reason: str | None = None
     balance: int | None = None
+    #: When the queue is locked: its kind (manual, pre_fire, event), label and times.
+    lock: dict[str, Any] | None = None
 
 
 class Accepted(msgspec.Struct):
@@ -188,6 +190,7 @@ class PayService:
             queue_decider.decide(state, trial, Context(now=self._clock.now(), config=rules))
         except Rejected as exc:
             base.code, base.reason = exc.code, exc.message
+            base.lock = dict(exc.extra) if exc.code == "queue_locked" else None
             return base
         try:
             quote = await self._economy.preview(channel, who.user, media.duration_sec, tier)

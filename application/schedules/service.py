@@ -11,6 +11,7 @@ import builtins
 import uuid
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 import msgspec
@@ -48,15 +49,26 @@ def _not_negative(_: object, attribute: Any, value: float) -> None:
         raise ValueError(f"{attribute.name} must be 0 or more, not {value}")
 
 
+def _zone(_: object, attribute: Any, value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{attribute.name}: {value!r} is not a time zone (IANA)") from exc
+
+
 @frozen
 class ScheduleConfig:
     """`[schedules]` in the config file (docs/configuration.md)."""
 
-    time_zone: str = "UTC"
+    time_zone: str = field(default="UTC", validator=_zone)
     pre_fire_lock_minutes: int = field(default=15, validator=_not_negative)
     too_late_minutes: float = field(default=10.0, validator=_not_negative)
     horizon_days: int = field(default=366, validator=_not_negative)
     tick_sec: float = field(default=1.0, validator=_not_negative)
+
+    @property
+    def zone(self) -> tzinfo:
+        return ZoneInfo(self.time_zone)
 
     def rules(self, tz: tzinfo) -> dict[str, Any]:
         """What the schedule decider reads from its context."""

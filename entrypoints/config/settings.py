@@ -25,6 +25,7 @@ from application.likes.config import LikesConfig
 from application.log.intake import IntakeConfig
 from application.pay.flow import PayFlowConfig
 from application.playlists.apply import ApplyConfig
+from application.schedules.service import ScheduleConfig
 from domain.promos.config import InvalidSetting, PromoConfig, validate
 from domain.queue.presence_policy import PresenceRefundConfig
 
@@ -131,6 +132,7 @@ class Settings:
     promos: PromoConfig = field(factory=PromoConfig, validator=_promos)
     likes: LikesConfig = field(factory=LikesConfig)
     catalog: CatalogConfig = field(factory=CatalogConfig)
+    schedules: ScheduleConfig = field(factory=ScheduleConfig)
 
     @property
     def embedded(self) -> bool:

@@ -68,6 +68,10 @@ REJECTION_STATUS = {
     "refresh_running": 409,
     "refresh_unavailable": 503,
     "catalog_item_unavailable": 409,
+    # scheduled events (application.schedules)
+    "schedule_overlap": 409,
+    "schedule_exists": 409,
+    "event_running": 409,
 }
 
 

@@ -1,0 +1,107 @@
+"""Scheduled events over HTTP against the running service: create in the channel's wall time,
+list and the coming week, overlap refused (409, both named), bad input 4xx changing nothing,
+fire now with the event lock refusing pay-to-play (423, kind event) and saying so in the
+preview, the admin lifting it, and viewers kept out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from tests.e2e.conftest import Running
+from tests.e2e.test_http_and_live import caught_up, eventually
+from tests.e2e.test_pay_to_play import bearer, joins
+from tests.e2e.test_playlists_http import BASE, item
+
+SCHEDULES = f"{BASE}/schedules"
+
+
+async def _playlist(service: Running, admin: dict[str, str], name: str) -> str:
+    made = await service.http.post(
+        f"{BASE}/playlists", json={"name": name, "items": [item("ev1", 600)]}, headers=admin
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["playlist_id"])
+
+
+async def test_schedules_over_http(service: Running) -> None:
+    await caught_up(service)
+    admin, viewer = bearer(service, "boss", "admin"), bearer(service, "alice", "viewer")
+    pid = await _playlist(service, admin, "Movie night")
+    start = service.services.kernel.clock.now() + timedelta(days=1)
+    body: dict[str, Any] = {
+        "playlist_id": pid,
+        "label": "Movie night",
+        "fire_at": start.strftime("%Y-%m-%dT%H:%M:%S"),  # no offset: the channel's zone (UTC)
+        "rrule": "FREQ=WEEKLY",
+    }
+    assert (await service.http.post(SCHEDULES, json=body, headers=viewer)).status_code == 403
+    made = await service.http.post(SCHEDULES, json=body, headers=admin)
+    assert made.status_code == 201, made.text
+    first = made.json()
+    assert first["lock_minutes"] == 15 and first["duration_sec"] == 600
+    assert first["next_at"].startswith(start.strftime("%Y-%m-%dT%H:%M:%S"))
+
+    clash = await service.http.post(
+        SCHEDULES, json={**body, "label": "Quiz", "rrule": None}, headers=admin
+    )
+    assert clash.status_code == 409, clash.text
+    error = clash.json()["error"]
+    assert error["code"] == "schedule_overlap" and "Quiz" in error["message"]
+    assert error["other"]["label"] == "Movie night"
+    for bad in ({**body, "rrule": "FREQ=SOMETIMES"}, {**body, "fire_at": "soon-ish-later"}):
+        r = await service.http.post(SCHEDULES, json={**bad, "label": "Other"}, headers=admin)
+        assert r.status_code in (400, 422), r.text
+    listed = (await service.http.get(SCHEDULES, headers=admin)).json()
+    assert [s["label"] for s in listed["schedules"]] == ["Movie night"]
+    week = (await service.http.get(f"{SCHEDULES}/upcoming", headers=admin)).json()
+    assert len(week["occurrences"]) == 1
+    assert (
+        (await service.http.get(f"{SCHEDULES}/upcoming?days=15", headers=admin))
+        .json()["occurrences"][1]["fire_at"]
+        .startswith((start + timedelta(days=7)).strftime("%Y-%m-%d"))
+    )
+
+    sid = first["schedule_id"]
+    fired = await service.http.post(f"{SCHEDULES}/{sid}/fire", headers=admin)
+    assert fired.status_code == 202, fired.text
+    assert fired.json()["manual"] is True
+
+    await joins(service, "alice")
+
+    async def locked() -> dict[str, Any] | None:
+        r = await service.http.get(
+            f"{BASE}/pay-items/preview",
+            params={"media_type": "yt", "media_id": "zz1", "duration_sec": 60, "tier": "queue"},
+            headers=viewer,
+        )
+        lock = r.json().get("lock")
+        return lock if lock and lock.get("kind") == "event" else None
+
+    lock = await eventually(locked, "the event lock", within=20)
+    assert lock["label"] == "Movie night" and lock["estimated_end_at"]
+    bought = await service.http.post(
+        f"{BASE}/pay-items",
+        json={"media_type": "yt", "media_id": "zz1", "duration_sec": 60, "tier": "queue"},
+        headers=viewer,
+    )
+    assert bought.status_code == 423, bought.text
+    assert bought.json()["error"]["kind"] == "event"
+
+    lifted = await service.http.post(f"{SCHEDULES}/lift", headers=admin)
+    assert lifted.status_code == 201 and lifted.json()["finish_reason"] == "admin"
+
+    async def open_again() -> bool | None:
+        r = await service.http.get(
+            f"{BASE}/pay-items/preview",
+            params={"media_type": "yt", "media_id": "zz1", "duration_sec": 60, "tier": "queue"},
+            headers=viewer,
+        )
+        lock = r.json().get("lock")
+        return True if not lock or lock.get("kind") != "event" else None
+
+    await eventually(open_again, "the lock lifted", within=20)
+    off = await service.http.patch(f"{SCHEDULES}/{sid}", json={"active": False}, headers=admin)
+    assert off.status_code == 200 and off.json()["active"] is False
+    assert (await service.http.delete(f"{SCHEDULES}/{sid}", headers=admin)).status_code == 204
+    assert (await service.http.delete(f"{SCHEDULES}/{sid}", headers=admin)).status_code == 404
