@@ -5,6 +5,7 @@ preview, the admin lifting it, and viewers kept out."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -105,3 +106,37 @@ async def test_schedules_over_http(service: Running) -> None:
     assert off.status_code == 200 and off.json()["active"] is False
     assert (await service.http.delete(f"{SCHEDULES}/{sid}", headers=admin)).status_code == 204
     assert (await service.http.delete(f"{SCHEDULES}/{sid}", headers=admin)).status_code == 404
+
+
+async def test_schedules_over_nats(service: Running) -> None:
+    await caught_up(service)
+    admin = bearer(service, "boss", "admin")
+    pid = await _playlist(service, admin, "Quiz night")
+    token = admin["authorization"].split()[1]
+    viewer = bearer(service, "ann", "viewer")["authorization"].split()[1]
+    nc = service.services.kernel.log.nc
+
+    async def ask(command: str, **body: Any) -> dict[str, Any]:
+        reply = await nc.request(f"wq.cmd.lobby.{command}", json.dumps(body).encode(), timeout=10)
+        return dict(json.loads(reply.data))
+
+    at = (service.services.kernel.clock.now() + timedelta(days=2)).isoformat()
+    made = await ask("create_schedule", token=token, playlist_id=pid, label="Quiz", fire_at=at)
+    assert made["ok"] is True and made["label"] == "Quiz", made
+    again = await ask("create_schedule", token=token, playlist_id=pid, label="Two", fire_at=at)
+    assert again["ok"] is False and again["error"]["code"] == "schedule_overlap"
+    assert again["error"]["other"]["label"] == "Quiz"
+    bad = await ask("create_schedule", token=token, playlist_id=pid, label="x", fire_at=at, no=1)
+    assert bad["error"]["code"] == "invalid_request"
+    refused = await ask("list_schedules", token=viewer)
+    assert refused["ok"] is False
+    listed = await ask("list_schedules", token=token)
+    assert [s["label"] for s in listed["schedules"]] == ["Quiz"]
+    week = await ask("upcoming_schedules", token=token, days=3)
+    assert [o["label"] for o in week["occurrences"]] == ["Quiz"]
+    off = await ask(
+        "set_schedule_active", token=token, schedule_id=made["schedule_id"], active=False
+    )
+    assert off["active"] is False
+    gone = await ask("delete_schedule", token=token, schedule_id=made["schedule_id"])
+    assert gone == {"ok": True, "deleted": made["schedule_id"]}
