@@ -21,9 +21,12 @@ from application.clock import Clock
 from application.errors import NotFoundError
 from application.identity.roles import Identity, require
 from application.log.command_handler import CommandHandler, CommandMeta
-from application.log.streams import schedules_stream
+from application.log.streams import queue_stream, schedules_stream
 from application.playlists.service import PlaylistService
 from domain.errors import Rejected
+from domain.queue.decider import queue_decider
+from domain.queue.lock import lock_details
+from domain.queue.state import QueueState
 from domain.schedules.model import (
     CreateSchedule,
     DeleteSchedule,
@@ -106,6 +109,20 @@ class OccurrenceOut(msgspec.Struct):
     ends_at: datetime
     immutable: bool
     fallback_playlist_id: str | None
+
+
+class NextEventOut(msgspec.Struct):
+    label: str
+    fire_at: datetime
+    fire_at_local: str
+    lock_from: datetime
+
+
+class EventStatusOut(msgspec.Struct):
+    """What a viewer may know: the lock a scheduled event holds now, and the next event."""
+
+    lock: dict[str, Any] | None
+    next: NextEventOut | None
 
 
 class FireOut(msgspec.Struct):
@@ -308,6 +325,25 @@ class ScheduleService:
         fire = (await self.state(channel)).fire(running.fire_id)
         assert fire is not None
         return fire_out(fire)
+
+    async def status(self, channel: str) -> EventStatusOut:
+        """Anyone's: the scheduled lock in force now (as a 423's error says it) and the next
+        armed event, for the viewers' banner and the queue page."""
+        now = self._clock.now()
+        queue: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
+        held = queue.schedule_lock
+        lock = lock_details(queue, now) if held is not None and held.active(now) else None
+        if lock is not None and lock.get("kind") == "manual":
+            lock = None  # the manual lock has its own banner (the queue's `lock`)
+        armed = [
+            s for s in (await self.state(channel)).schedules if s.active and s.next_at is not None
+        ]
+        nxt = None
+        if armed:
+            soon = min(armed, key=lambda s: s.next_at or now)
+            assert soon.next_at is not None and soon.lock_from is not None
+            nxt = NextEventOut(soon.label, soon.next_at, self.local(soon.next_at), soon.lock_from)
+        return EventStatusOut(lock, nxt)
 
     async def list(self, channel: str, who: Identity) -> builtins.list[ScheduleOut]:
         require(who, "admin")

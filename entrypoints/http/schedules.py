@@ -14,7 +14,13 @@ from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody, Parameter
 from msgspec import Meta
 
-from application.schedules.service import FireOut, OccurrenceOut, ScheduleOut, ScheduleService
+from application.schedules.service import (
+    EventStatusOut,
+    FireOut,
+    OccurrenceOut,
+    ScheduleOut,
+    ScheduleService,
+)
 from entrypoints.http.auth import IdentityDep
 from entrypoints.http.params import Channel, ServicesDep
 from entrypoints.http.queue import known_channel
@@ -91,6 +97,11 @@ class ScheduleController(Controller):
     ) -> ScheduleOut:
         await known_channel(services, channel)
         return await _service(services).create(channel, identity, **msgspec.structs.asdict(data))
+
+    @get("/status", summary="The scheduled lock in force now and the next event (anyone)")
+    async def status(self, services: ServicesDep, channel: Channel) -> EventStatusOut:
+        await known_channel(services, channel)
+        return await _service(services).status(channel)
 
     @get("/upcoming", summary="The coming occurrences (default a week): lock windows, fallbacks")
     async def upcoming(

@@ -80,6 +80,9 @@ async def test_schedules_over_http(service: Running) -> None:
         return lock if lock and lock.get("kind") == "event" else None
 
     lock = await eventually(locked, "the event lock", within=20)
+    public = (await service.http.get(f"{SCHEDULES}/status")).json()  # anyone, for the banner
+    assert public["lock"]["kind"] == "event" and public["lock"]["label"] == "Movie night"
+    assert public["next"]["label"] == "Movie night"  # the weekly one is still armed
     assert lock["label"] == "Movie night" and lock["estimated_end_at"]
     bought = await service.http.post(
         f"{BASE}/pay-items",
