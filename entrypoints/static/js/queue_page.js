@@ -90,17 +90,11 @@ setInterval(tick, 1000);
 
 const at = (iso) => new Date(iso).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
 
-/** A scheduled event's lock (the earlier web queue's lockout banner) and the next event. */
+/** The next scheduled event (its lock, when on, is a banner on every page). */
 async function events() {
   let s;
   try { s = await api(`/api/v1/channels/${encodeURIComponent(channel)}/schedules/status`); } catch { return; }
   const lock = s.lock;
-  $("event-banner").hidden = !lock;
-  if (lock) {
-    $("event-banner").textContent = lock.kind === "pre_fire"
-      ? `Pay-to-play is closed: "${lock.label}" starts at ${at(lock.fire_at)}.`
-      : `Pay-to-play is closed while "${lock.label}" is on${lock.estimated_end_at ? ` (until about ${at(lock.estimated_end_at)})` : ""}.`;
-  }
   const next = s.next;
   $("next-event").hidden = !next || (lock && lock.label === next.label);
   if (next) $("next-event").textContent = `Next event: "${next.label}" at ${at(next.fire_at)} (pay-to-play closes at ${at(next.lock_from)}).`;
