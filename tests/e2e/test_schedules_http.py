@@ -18,8 +18,12 @@ SCHEDULES = f"{BASE}/schedules"
 
 
 async def _playlist(service: Running, admin: dict[str, str], name: str) -> str:
+    for n in (1, 2):  # two: the event lock lifts when the last one begins
+        service.services.cytube.simulator.know_media("yt", f"ev{n}", f"Event {n}", 300)
     made = await service.http.post(
-        f"{BASE}/playlists", json={"name": name, "items": [item("ev1", 600)]}, headers=admin
+        f"{BASE}/playlists",
+        json={"name": name, "items": [item("ev1", 300), item("ev2", 300)]},
+        headers=admin,
     )
     assert made.status_code == 201, made.text
     return str(made.json()["playlist_id"])
