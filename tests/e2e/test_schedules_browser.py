@@ -84,3 +84,44 @@ async def test_the_lock_banner_follows_the_event(page: tuple[Any, Running]) -> N
     lifted = await svc.http.post(f"{BASE}/schedules/lift", headers=admin)
     assert lifted.status_code == 201
     await tab.locator("#event-banners .banner-lock").wait_for(state="detached", timeout=30_000)
+
+
+async def test_an_admin_creates_a_recurring_schedule_and_sees_the_week(
+    page: tuple[Any, Running],
+) -> None:
+    from tests.e2e.test_web_app_browser import sign_in
+
+    tab, svc = page
+    await caught_up(svc)
+    admin = bearer(svc, "boss", "admin")
+    for name, mid in (("Friday film", "ff1"), ("After party", "ap1")):
+        r = await svc.http.post(
+            f"{BASE}/playlists", json={"name": name, "items": [item(mid, 1800)]}, headers=admin
+        )
+        assert r.status_code == 201, r.text
+    await sign_in(tab, svc, "boss")
+    await tab.goto(f"{svc.base}/admin/schedules")
+    await tab.locator("#playlist option", has_text="Friday film").wait_for(state="attached")
+    await tab.select_option("#playlist", label="Friday film (1 items)")
+    await tab.select_option("#fallback", label="After party (1 items)")
+    await tab.fill("#label", "Film club")
+    start = svc.services.kernel.clock.now() + timedelta(days=1)
+    await tab.fill("#fire_at", start.strftime("%Y-%m-%dT%H:%M"))
+    await tab.fill("#rrule", "FREQ=DAILY;COUNT=3")
+    await tab.click("#add-btn")
+    await tab.locator("#form-error:has-text('is scheduled')").wait_for()
+    week = tab.locator("#week li")
+    await week.first.wait_for()
+    assert await week.count() == 3
+    assert "then After party" in await week.first.inner_text()
+    row = tab.locator("#schedules tbody tr", has_text="Film club")
+    assert "FREQ=DAILY;COUNT=3" in await row.inner_text()
+    # The same again overlaps: refused in the form, naming both.
+    await tab.fill("#label", "Clash")
+    await tab.click("#add-btn")
+    await tab.locator("#form-error:has-text('overlap')").wait_for()
+    assert "Film club" in await tab.inner_text("#form-error")
+    await tab.screenshot(
+        path=str(Path(__file__).parents[2] / "docs" / "screenshots" / "admin-schedules.png"),
+        full_page=True,
+    )

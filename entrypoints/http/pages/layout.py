@@ -38,6 +38,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/playlists", "Playlists", "viewer"),
     NavItem("/admin/people", "People", "admin"),
     NavItem("/admin/catalog", "Refresh", "admin"),
+    NavItem("/admin/schedules", "Schedules", "admin"),
     NavItem("/admin", "Projections", "admin"),
 )
 """The sections, in order. A new section is one line here (and its page)."""
