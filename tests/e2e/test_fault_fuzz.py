@@ -266,6 +266,13 @@ COMMANDS = (
     "apply_playlist",
     "get_playlist_apply",
     "abort_playlist_apply",
+    "list_schedules",
+    "create_schedule",
+    "set_schedule_active",
+    "delete_schedule",
+    "fire_schedule",
+    "lift_event_lock",
+    "upcoming_schedules",
 )
 unicode_heavy = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40
@@ -305,6 +312,11 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "name": st.text(min_size=1, max_size=30),
     "mode": st.sampled_from(["preserve_current", "append", "hard_replace"]),
     "apply_id": st.text(string.hexdigits.lower()[:16], min_size=1, max_size=32),
+    "schedule_id": st.text(string.hexdigits.lower()[:16], min_size=1, max_size=32),
+    "fire_at": st.datetimes().map(lambda d: d.isoformat()),
+    "rrule": st.sampled_from(["FREQ=WEEKLY", "FREQ=DAILY;COUNT=3", "nope"]),
+    "active": st.booleans(),
+    "days": st.floats(0.5, 30),
 }
 SHAPES = {
     "request_pay_item": [
@@ -330,6 +342,13 @@ SHAPES = {
     "apply_playlist": ["token", "playlist_id", "name", "mode"],
     "get_playlist_apply": ["token", "apply_id"],
     "abort_playlist_apply": ["token", "apply_id"],
+    "list_schedules": ["token"],
+    "create_schedule": ["token", "playlist_id", "label", "fire_at", "rrule"],
+    "set_schedule_active": ["token", "schedule_id", "active"],
+    "delete_schedule": ["token", "schedule_id"],
+    "fire_schedule": ["token", "schedule_id"],
+    "lift_event_lock": ["token"],
+    "upcoming_schedules": ["token", "days"],
 }
 
 
