@@ -19,6 +19,7 @@ from domain.queue.pay_claim import CLAIM_EVENTS
 from domain.queue.pay_model import PAY_EVENTS
 from domain.queue.promo_model import PROMO_EVENTS
 from domain.rules.config import RULES_EVENTS
+from domain.schedules.model import SCHEDULE_EVENTS
 from domain.wallet.keys import KEY_EVENTS
 from domain.wallet.model import WALLET_EVENTS
 
@@ -42,6 +43,7 @@ ALL_EVENTS: tuple[type, ...] = (
     *CATALOG_EVENTS,
     *ORDER_EVENTS,
     *RULES_EVENTS,
+    *SCHEDULE_EVENTS,
 )
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in ALL_EVENTS}
 assert len(EVENT_TYPES) == len(ALL_EVENTS), "event type names must be unique"

@@ -58,6 +58,7 @@ from entrypoints.wiring.presence import wire_presence
 from entrypoints.wiring.promos import wire_promos
 from entrypoints.wiring.queue import wire_queue
 from entrypoints.wiring.rules import wire_rules
+from entrypoints.wiring.schedules import wire_schedules
 from entrypoints.wiring.stats import wire_stats
 
 log = logging.getLogger("webqueue")
@@ -356,6 +357,7 @@ async def build_services(settings: Settings) -> Services:
         admin=admin,
         catalog=catalog,
         runners=[],
+        schedules=wire_schedules(kernel, playlists),
         lock=lock,
         rules=rules,
     )

@@ -316,6 +316,68 @@ async def _buy_catalog_item(services: Services, channel: str, m: BuyCatalogItemM
     return await services.catalog.purchases.buy(channel, who, m.key, m.tier, m.request_id)
 
 
+class ScheduleMsg(Authed, forbid_unknown_fields=True, kw_only=True):
+    playlist_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    label: Annotated[str, Meta(min_length=1, max_length=200)]
+    fire_at: Annotated[str, Meta(min_length=10, max_length=40)]
+    lock_minutes: Annotated[int, Meta(ge=0, le=1440)] | None = None
+    fallback_playlist_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    immutable: bool = True
+    active: bool = True
+    rrule: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class ScheduleRef(Authed, forbid_unknown_fields=True, kw_only=True):
+    schedule_id: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+class ScheduleActiveMsg(ScheduleRef, forbid_unknown_fields=True, kw_only=True):
+    active: bool
+
+
+class UpcomingMsg(Authed, forbid_unknown_fields=True, kw_only=True):
+    days: Annotated[float, Meta(gt=0, le=366)] = 7
+
+
+def _schedules(services: Services) -> Any:
+    if services.schedules is None:
+        raise CommandError("not_found", "This service has no scheduled events.")
+    return services.schedules.service
+
+
+async def _list_schedules(services: Services, channel: str, m: Authed) -> Any:
+    return {"schedules": await _schedules(services).list(channel, _who(services, m.token))}
+
+
+async def _create_schedule(services: Services, channel: str, m: ScheduleMsg) -> Any:
+    fields = msgspec.structs.asdict(m)
+    fields.pop("token")
+    return await _schedules(services).create(channel, _who(services, m.token), **fields)
+
+
+async def _set_schedule_active(services: Services, channel: str, m: ScheduleActiveMsg) -> Any:
+    who = _who(services, m.token)
+    return await _schedules(services).set_active(channel, who, m.schedule_id, m.active)
+
+
+async def _delete_schedule(services: Services, channel: str, m: ScheduleRef) -> Any:
+    await _schedules(services).delete(channel, _who(services, m.token), m.schedule_id)
+    return {"deleted": m.schedule_id}
+
+
+async def _fire_schedule(services: Services, channel: str, m: ScheduleRef) -> Any:
+    return await _schedules(services).fire_now(channel, _who(services, m.token), m.schedule_id)
+
+
+async def _lift_event_lock(services: Services, channel: str, m: Authed) -> Any:
+    return await _schedules(services).lift(channel, _who(services, m.token))
+
+
+async def _upcoming(services: Services, channel: str, m: UpcomingMsg) -> Any:
+    who = _who(services, m.token)
+    return {"occurrences": await _schedules(services).upcoming(channel, who, m.days)}
+
+
 #: command (the last subject token) -> (message type, handler); see docs/nats-commands.md.
 COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "request_pay_item": (RequestPayItemMsg, _request),
@@ -343,6 +405,13 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "search_catalog": (SearchCatalogMsg, _search_catalog),
     "get_catalog_item": (CatalogItemRef, _catalog_item),
     "buy_catalog_item": (BuyCatalogItemMsg, _buy_catalog_item),
+    "list_schedules": (Authed, _list_schedules),
+    "create_schedule": (ScheduleMsg, _create_schedule),
+    "set_schedule_active": (ScheduleActiveMsg, _set_schedule_active),
+    "delete_schedule": (ScheduleRef, _delete_schedule),
+    "fire_schedule": (ScheduleRef, _fire_schedule),
+    "lift_event_lock": (Authed, _lift_event_lock),
+    "upcoming_schedules": (UpcomingMsg, _upcoming),
 }
 
 _encode = msgspec.json.Encoder().encode
@@ -375,6 +444,11 @@ WRITES = frozenset(
         "abort_playlist_apply",
         "refresh_catalog",
         "buy_catalog_item",
+        "create_schedule",
+        "set_schedule_active",
+        "delete_schedule",
+        "fire_schedule",
+        "lift_event_lock",
     }
 )
 

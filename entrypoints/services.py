@@ -30,6 +30,7 @@ from entrypoints.wiring.presence import Presence
 from entrypoints.wiring.promos import Promos
 from entrypoints.wiring.queue import Queue
 from entrypoints.wiring.rules import Rules
+from entrypoints.wiring.schedules import Schedules
 from entrypoints.wiring.stats import Stats
 
 log = logging.getLogger("webqueue")
@@ -50,6 +51,7 @@ class Services:
     admin: Admin
     catalog: Catalog
     runners: list[ProjectionRunner]
+    schedules: Schedules | None = None
     lock: ServiceLock | None = None
     rules: Rules | None = None
     tasks: list[asyncio.Task[Any]] = field(factory=list)
@@ -70,6 +72,7 @@ class Services:
             self.stats,
             self.likes,
             self.admin,
+            *((self.schedules,) if self.schedules is not None else ()),
         )
 
     async def start(self) -> None:

@@ -79,3 +79,7 @@ def playlist_apply_stream(channel: str) -> StreamId:
 
 def catalog_stream(channel: str) -> StreamId:
     return StreamId(channel, "catalog", channel)
+
+
+def schedules_stream(channel: str) -> StreamId:
+    return StreamId(channel, "schedules", channel)

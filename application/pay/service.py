@@ -51,6 +51,8 @@ class Preview(msgspec.Struct):
     balance: int | None = None
     #: Every request rule this purchase would break now (the first one is `code`/`reason`).
     refusals: list[RuleRefusal] = msgspec.field(default_factory=list)
+    #: When the queue is locked: its kind (manual, pre_fire, event), label and times.
+    lock: dict[str, Any] | None = None
 
 
 class Accepted(msgspec.Struct):
@@ -209,6 +211,7 @@ class PayService:
             queue_decider.decide(state, trial, ctx)
         except Rejected as exc:
             base.code, base.reason = exc.code, exc.message
+            base.lock = dict(exc.extra) if exc.code == "queue_locked" else None
             return base
         try:
             quote = await self._economy.preview(channel, who.user, media.duration_sec, tier)

@@ -28,7 +28,14 @@ from domain.queue.events import (
 )
 from domain.queue.order_model import QueueOrderSet
 from domain.queue.pay_evolve import evolve_pay
-from domain.queue.pay_model import AwayWindow, PayEvent, PayItem, PayItems, QueueLock
+from domain.queue.pay_model import (
+    AwayWindow,
+    PayEvent,
+    PayItem,
+    PayItems,
+    QueueLock,
+    ScheduleLock,
+)
 from domain.queue.promo_evolve import evolve_promo
 from domain.queue.promo_model import PromoCadence, PromoEvent, PromoInsert
 
@@ -69,6 +76,7 @@ class QueueState:
     playback_paused: bool = False
     pay: tuple[PayItem, ...] = ()
     lock: QueueLock | None = None
+    schedule_lock: ScheduleLock | None = None
     away: tuple[AwayWindow, ...] = ()
     promos: tuple[PromoInsert, ...] = ()
     cadence: PromoCadence = field(factory=PromoCadence)

@@ -25,6 +25,7 @@ from application.likes.config import LikesConfig
 from application.log.intake import IntakeConfig
 from application.pay.flow import PayFlowConfig
 from application.playlists.apply import ApplyConfig
+from application.schedules.service import ScheduleConfig
 from domain.promos.config import InvalidSetting, PromoConfig, validate
 from domain.queue.presence_policy import PresenceRefundConfig
 from domain.rules.config import RulesConfig
@@ -142,6 +143,7 @@ class Settings:
     # The request rules a channel starts with; an admin's PUT rules then rules.
     rules: RulesConfig = field(factory=RulesConfig, validator=_rules)
     catalog: CatalogConfig = field(factory=CatalogConfig)
+    schedules: ScheduleConfig = field(factory=ScheduleConfig)
 
     @property
     def embedded(self) -> bool:

@@ -78,6 +78,10 @@ REJECTION_STATUS = {
     "rule_repeat": 409,
     "rule_media_blocked": 403,
     "rule_user_blocked": 403,
+    # scheduled events (application.schedules)
+    "schedule_overlap": 409,
+    "schedule_exists": 409,
+    "event_running": 409,
 }
 
 
