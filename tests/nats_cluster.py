@@ -8,6 +8,7 @@ back on the same ports and store, as a crashed server restarted by its superviso
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import subprocess
 import time
@@ -34,6 +35,20 @@ def _healthy(monitor_port: int) -> bool:
         return conn.getresponse().status == 200
     except OSError:
         return False
+    finally:
+        conn.close()
+
+
+def _meta(monitor_port: int) -> dict[str, object]:
+    """The node's view of the JetStream meta group (`/jsz`): its leader and each peer."""
+    conn = http.client.HTTPConnection(HOST, monitor_port, timeout=0.5)
+    try:
+        conn.request("GET", "/jsz")
+        body = json.loads(conn.getresponse().read())
+        meta = body.get("meta_cluster") or {}
+        return meta if isinstance(meta, dict) else {}
+    except (OSError, ValueError):
+        return {}
     finally:
         conn.close()
 
@@ -91,10 +106,26 @@ class NatsCluster:
                     raise RuntimeError(f"cluster node n{i} not healthy in time:\n{tail}")
                 time.sleep(0.1)
 
+    def wait_meta_current(self) -> None:
+        """Healthy nodes may still be electing: wait for a meta leader that sees every other
+        node current, or the first stream created can time out."""
+        deadline = time.monotonic() + READY_WITHIN_SEC
+        while time.monotonic() < deadline:
+            leader = _meta(self.monitor_ports[0]).get("leader")
+            if isinstance(leader, str) and leader.startswith("n"):
+                seen = _meta(self.monitor_ports[int(leader[1:])])
+                replicas = seen.get("replicas")
+                settled = isinstance(replicas, list) and len(replicas) == self.size - 1
+                if settled and all(isinstance(r, dict) and r.get("current") for r in replicas):
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("the cluster's meta group did not settle in time")
+
     def start(self) -> NatsCluster:
         for i in range(self.size):
             self._launch(i)
         self.wait_healthy()
+        self.wait_meta_current()
         return self
 
     def kill(self, i: int) -> None:
