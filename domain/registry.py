@@ -14,9 +14,12 @@ from domain.playlists.names import NAMES_EVENTS
 from domain.presence.model import PRESENCE_EVENTS
 from domain.promos.config import PROMO_CONFIG_EVENTS
 from domain.queue.events import QUEUE_EVENTS
+from domain.queue.order_model import ORDER_EVENTS
 from domain.queue.pay_claim import CLAIM_EVENTS
 from domain.queue.pay_model import PAY_EVENTS
 from domain.queue.promo_model import PROMO_EVENTS
+from domain.rules.config import RULES_EVENTS
+from domain.schedules.model import SCHEDULE_EVENTS
 from domain.wallet.keys import KEY_EVENTS
 from domain.wallet.model import WALLET_EVENTS
 
@@ -38,6 +41,9 @@ ALL_EVENTS: tuple[type, ...] = (
     *IP_BLOCK_EVENTS,
     *LIKE_EVENTS,
     *CATALOG_EVENTS,
+    *ORDER_EVENTS,
+    *RULES_EVENTS,
+    *SCHEDULE_EVENTS,
 )
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in ALL_EVENTS}
 assert len(EVENT_TYPES) == len(ALL_EVENTS), "event type names must be unique"

@@ -57,6 +57,8 @@ from entrypoints.wiring.playlists import wire_playlists
 from entrypoints.wiring.presence import wire_presence
 from entrypoints.wiring.promos import wire_promos
 from entrypoints.wiring.queue import wire_queue
+from entrypoints.wiring.rules import wire_rules
+from entrypoints.wiring.schedules import wire_schedules
 from entrypoints.wiring.stats import wire_stats
 
 log = logging.getLogger("webqueue")
@@ -326,6 +328,7 @@ async def build_services(settings: Settings) -> Services:
     playlists = wire_playlists(kernel, cytube)
     pay = wire_pay(kernel, cytube, playlists, economy, granter, economy_watch=economy_watch)
     promos = wire_promos(kernel, cytube, playlists)
+    rules = wire_rules(kernel, pay)
     presence = wire_presence(kernel, cytube)
     stats = wire_stats(kernel)
     likes = wire_likes(
@@ -354,7 +357,9 @@ async def build_services(settings: Settings) -> Services:
         admin=admin,
         catalog=catalog,
         runners=[],
+        schedules=wire_schedules(kernel, playlists),
         lock=lock,
+        rules=rules,
     )
     services.runners = [
         ProjectionRunner(

@@ -21,7 +21,7 @@ from adapters.log.subjects import token as subject_token
 from application.catalog.ports import CategoryMode, SearchQuery, Sort
 from application.cytube.port import CytubeUnavailable
 from application.errors import NotFoundError
-from application.identity.roles import Forbidden, Identity, Unauthenticated
+from application.identity.roles import Forbidden, Identity, Unauthenticated, require
 from application.log.intake import Busy
 from application.log.ports import CommitTooLarge, ConcurrencyConflict, StoreUnavailable
 from application.pay.economy import EconomyUnavailable, OutcomeUnknown
@@ -40,6 +40,7 @@ from entrypoints.failures import (
     too_large_message,
 )
 from entrypoints.peers import require_peers
+from entrypoints.rules_bodies import RulesPatch, rules_service, rules_to_body, rules_to_domain
 from entrypoints.schemas import (
     BuyItem,
     CytubeUser,
@@ -93,6 +94,10 @@ class GrantMsg(Grant, forbid_unknown_fields=True, kw_only=True):
 
 
 class LockMsg(Lock, forbid_unknown_fields=True, kw_only=True):
+    token: Token
+
+
+class SetRulesMsg(RulesPatch, forbid_unknown_fields=True, kw_only=True):
     token: Token
 
 
@@ -158,6 +163,19 @@ async def _unlock(services: Services, channel: str, m: Authed) -> Any:
 
 class BlessedRef(Authed, forbid_unknown_fields=True, kw_only=True):
     user: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+async def _get_rules(services: Services, channel: str, m: Authed) -> Any:
+    service = rules_service(services)
+    return rules_to_body(await service.config(channel, _who(services, m.token)))
+
+
+async def _set_rules(services: Services, channel: str, m: SetRulesMsg) -> Any:
+    who = _who(services, m.token)
+    service = rules_service(services)
+    require(who, "admin")
+    changed = rules_to_domain(await service.config(channel, who), m)
+    return rules_to_body(await service.set_config(channel, who, changed))
 
 
 async def _blessed(services: Services, channel: str, m: Authed) -> Any:
@@ -298,6 +316,68 @@ async def _buy_catalog_item(services: Services, channel: str, m: BuyCatalogItemM
     return await services.catalog.purchases.buy(channel, who, m.key, m.tier, m.request_id)
 
 
+class ScheduleMsg(Authed, forbid_unknown_fields=True, kw_only=True):
+    playlist_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    label: Annotated[str, Meta(min_length=1, max_length=200)]
+    fire_at: Annotated[str, Meta(min_length=10, max_length=40)]
+    lock_minutes: Annotated[int, Meta(ge=0, le=1440)] | None = None
+    fallback_playlist_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    immutable: bool = True
+    active: bool = True
+    rrule: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class ScheduleRef(Authed, forbid_unknown_fields=True, kw_only=True):
+    schedule_id: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+class ScheduleActiveMsg(ScheduleRef, forbid_unknown_fields=True, kw_only=True):
+    active: bool
+
+
+class UpcomingMsg(Authed, forbid_unknown_fields=True, kw_only=True):
+    days: Annotated[float, Meta(gt=0, le=366)] = 7
+
+
+def _schedules(services: Services) -> Any:
+    if services.schedules is None:
+        raise CommandError("not_found", "This service has no scheduled events.")
+    return services.schedules.service
+
+
+async def _list_schedules(services: Services, channel: str, m: Authed) -> Any:
+    return {"schedules": await _schedules(services).list(channel, _who(services, m.token))}
+
+
+async def _create_schedule(services: Services, channel: str, m: ScheduleMsg) -> Any:
+    fields = msgspec.structs.asdict(m)
+    fields.pop("token")
+    return await _schedules(services).create(channel, _who(services, m.token), **fields)
+
+
+async def _set_schedule_active(services: Services, channel: str, m: ScheduleActiveMsg) -> Any:
+    who = _who(services, m.token)
+    return await _schedules(services).set_active(channel, who, m.schedule_id, m.active)
+
+
+async def _delete_schedule(services: Services, channel: str, m: ScheduleRef) -> Any:
+    await _schedules(services).delete(channel, _who(services, m.token), m.schedule_id)
+    return {"deleted": m.schedule_id}
+
+
+async def _fire_schedule(services: Services, channel: str, m: ScheduleRef) -> Any:
+    return await _schedules(services).fire_now(channel, _who(services, m.token), m.schedule_id)
+
+
+async def _lift_event_lock(services: Services, channel: str, m: Authed) -> Any:
+    return await _schedules(services).lift(channel, _who(services, m.token))
+
+
+async def _upcoming(services: Services, channel: str, m: UpcomingMsg) -> Any:
+    who = _who(services, m.token)
+    return {"occurrences": await _schedules(services).upcoming(channel, who, m.days)}
+
+
 #: command (the last subject token) -> (message type, handler); see docs/nats-commands.md.
 COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "request_pay_item": (RequestPayItemMsg, _request),
@@ -312,6 +392,8 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "apply_playlist": (ApplyPlaylistMsg, _apply_playlist),
     "get_playlist_apply": (ApplyRef, _get_apply),
     "abort_playlist_apply": (ApplyRef, _abort_apply),
+    "get_rules": (Authed, _get_rules),
+    "set_rules": (SetRulesMsg, _set_rules),
     "list_blessed": (Authed, _blessed),
     "bless_user": (BlessedRef, _bless),
     "unbless_user": (BlessedRef, _unbless),
@@ -323,6 +405,13 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "search_catalog": (SearchCatalogMsg, _search_catalog),
     "get_catalog_item": (CatalogItemRef, _catalog_item),
     "buy_catalog_item": (BuyCatalogItemMsg, _buy_catalog_item),
+    "list_schedules": (Authed, _list_schedules),
+    "create_schedule": (ScheduleMsg, _create_schedule),
+    "set_schedule_active": (ScheduleActiveMsg, _set_schedule_active),
+    "delete_schedule": (ScheduleRef, _delete_schedule),
+    "fire_schedule": (ScheduleRef, _fire_schedule),
+    "lift_event_lock": (Authed, _lift_event_lock),
+    "upcoming_schedules": (UpcomingMsg, _upcoming),
 }
 
 _encode = msgspec.json.Encoder().encode
@@ -347,6 +436,7 @@ WRITES = frozenset(
         "grant",
         "lock_queue",
         "unlock_queue",
+        "set_rules",
         "bless_user",
         "unbless_user",
         "like",
@@ -354,6 +444,11 @@ WRITES = frozenset(
         "abort_playlist_apply",
         "refresh_catalog",
         "buy_catalog_item",
+        "create_schedule",
+        "set_schedule_active",
+        "delete_schedule",
+        "fire_schedule",
+        "lift_event_lock",
     }
 )
 

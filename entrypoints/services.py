@@ -29,6 +29,8 @@ from entrypoints.wiring.playlists import Playlists
 from entrypoints.wiring.presence import Presence
 from entrypoints.wiring.promos import Promos
 from entrypoints.wiring.queue import Queue
+from entrypoints.wiring.rules import Rules
+from entrypoints.wiring.schedules import Schedules
 from entrypoints.wiring.stats import Stats
 
 log = logging.getLogger("webqueue")
@@ -49,7 +51,9 @@ class Services:
     admin: Admin
     catalog: Catalog
     runners: list[ProjectionRunner]
+    schedules: Schedules | None = None
     lock: ServiceLock | None = None
+    rules: Rules | None = None
     tasks: list[asyncio.Task[Any]] = field(factory=list)
     supervised: list[Supervised] = field(factory=list)  # every background task, restarted
 
@@ -68,6 +72,7 @@ class Services:
             self.stats,
             self.likes,
             self.admin,
+            *((self.schedules,) if self.schedules is not None else ()),
         )
 
     async def start(self) -> None:

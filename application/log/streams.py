@@ -30,6 +30,14 @@ def promo_config_stream(channel: str) -> StreamId:
     return StreamId(channel, "promo_config", channel)
 
 
+def rules_stream(channel: str) -> StreamId:
+    return StreamId(channel, "request_rules", channel)
+
+
+def rule_refusals_stream(channel: str) -> StreamId:
+    return StreamId(channel, "rule_refusals", channel)
+
+
 def otp_stream(channel: str, user_key: str) -> StreamId:
     return StreamId(channel, "otp", user_key)
 
@@ -71,3 +79,7 @@ def playlist_apply_stream(channel: str) -> StreamId:
 
 def catalog_stream(channel: str) -> StreamId:
     return StreamId(channel, "catalog", channel)
+
+
+def schedules_stream(channel: str) -> StreamId:
+    return StreamId(channel, "schedules", channel)

@@ -20,6 +20,7 @@ from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.streams import purchase_stream, queue_stream
 from application.pay.economy import Economy, EconomyUnavailable, Tier
 from application.pay.media_info import MediaInfo, NoMediaInfo
+from application.pay.rules import RequestRules, RuleRefusal, as_refusal
 from application.projections.ports import ProjectionStore
 from application.queue.shadow import PAY_HISTORY, PAY_ITEMS
 from domain.decider import Context
@@ -35,6 +36,7 @@ from domain.queue.pay_claim import (
     claim_decider,
 )
 from domain.queue.pay_model import CancelPayItem, LockQueue, RequestPayItem, UnlockQueue
+from domain.queue.pay_rules import refusals as rule_refusals
 from domain.queue.state import QueueState
 
 
@@ -47,6 +49,10 @@ class Preview(msgspec.Struct):
     code: str | None = None
     reason: str | None = None
     balance: int | None = None
+    #: Every request rule this purchase would break now (the first one is `code`/`reason`).
+    refusals: list[RuleRefusal] = msgspec.field(default_factory=list)
+    #: When the queue is locked: its kind (manual, pre_fire, event), label and times.
+    lock: dict[str, Any] | None = None
 
 
 class Accepted(msgspec.Struct):
@@ -140,6 +146,7 @@ class PayService:
         media_info: MediaInfo | None = None,
     ) -> None:
         self._media_info: MediaInfo = media_info or NoMediaInfo()
+        self._request_rules: RequestRules | None = None
         self._handler = handler
         self._economy = economy
         self._read = read_models
@@ -152,12 +159,25 @@ class PayService:
         """What the channel knows of media before CyTube plays it (the catalog, once wired)."""
         self._media_info = media_info
 
-    async def _rules(self, channel: str) -> dict[str, Any]:
+    def plug_rules(self, rules: RequestRules) -> None:
+        """The channel's request rules (domain/queue/pay_rules.py), once wired."""
+        self._request_rules = rules
+
+    async def _rules(self, channel: str, who: Identity, media: Media) -> dict[str, Any]:
         """What the decision needs to know beyond the queue: media the channel keeps for itself
-        (promo pools, immutable playlists) cannot be bought."""
-        if self._non_payable is None:
-            return {}
-        return {"non_payable_media": await self._non_payable(channel)}
+        (promo pools, immutable playlists) cannot be bought; the channel's request rules."""
+        found: dict[str, Any] = {}
+        if self._non_payable is not None:
+            found["non_payable_media"] = await self._non_payable(channel)
+        if self._request_rules is not None:
+            found.update(await self._request_rules.decision_config(channel, who, media))
+        return found
+
+    async def _refused_by_rule(
+        self, channel: str, who: Identity, media: Media, exc: Rejected
+    ) -> None:
+        if self._request_rules is not None and exc.code.startswith("rule_"):
+            await self._request_rules.refused(channel, who, media, exc)
 
     async def _state(self, channel: str) -> QueueState:
         state: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
@@ -183,11 +203,15 @@ class PayService:
         trial = RequestPayItem(f"preview-{uuid.uuid4().hex}", who.user, media, tier)
         state = await self._state(channel)
         base = Preview(media.type, media.id, tier, None, False)
+        rules = await self._rules(channel, who, media)
+        ctx = Context(now=self._clock.now(), config=rules)
+        # Every rule that would refuse, even when something else refuses first.
+        base.refusals = [as_refusal(r) for r in rule_refusals(state, trial, ctx)]
         try:
-            rules = await self._rules(channel)
-            queue_decider.decide(state, trial, Context(now=self._clock.now(), config=rules))
+            queue_decider.decide(state, trial, ctx)
         except Rejected as exc:
             base.code, base.reason = exc.code, exc.message
+            base.lock = dict(exc.extra) if exc.code == "queue_locked" else None
             return base
         try:
             quote = await self._economy.preview(channel, who.user, media.duration_sec, tier)
@@ -212,16 +236,19 @@ class PayService:
         media = await self.known_media(channel, media)
         claim_at = purchase_stream(channel, rid)
         command = RequestPayItem(rid, who.user, media, tier)
-        rules = await self._rules(channel)
+        if self._request_rules is not None:
+            await self._request_rules.prepare(channel)
+        rules = await self._rules(channel, who, media)
         state = await self._state(channel)
         try:
-            # Refused before the claim (the queue locked, the media already queued...): the id
-            # stays free for a later try, and nothing is appended.
+            # Refused before the claim (the queue locked, the media already queued, a request
+            # rule...): the id stays free for a later try, and nothing is appended to the queue.
             queue_decider.decide(state, command, Context(now=self._clock.now(), config=rules))
-        except Rejected:
+        except Rejected as exc:
             held: PurchaseClaim = await self._handler.state(claim_decider, claim_at)
             if held.request_id is not None and not await self._unfinished(channel, held, command):
                 raise await self._reused(channel, held) from None  # a reuse says so first
+            await self._refused_by_rule(channel, who, media, exc)
             raise
         try:
             # Appended as the stream's first commit without a read: one round trip for a new id;
@@ -248,6 +275,7 @@ class PayService:
                 config=rules,
             )
         except Rejected as exc:  # the queue changed since: the id is spent, on nothing
+            await self._refused_by_rule(channel, who, media, exc)
             await self._handler.handle(
                 claim_decider,
                 claim_at,

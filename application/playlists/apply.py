@@ -277,6 +277,7 @@ class PlaylistApplier:
         *,
         apply_id: str | None = None,
         drive: bool = True,
+        displaced_reason: str = DISPLACED,
     ) -> ApplyStatus:
         """Record the start (refused with `apply_running` and its id while one runs); the
         manager takes it from there (this one at once with `drive`, else the service's, which
@@ -321,6 +322,7 @@ class PlaylistApplier:
             refs,
             removals(queue, mode),
             tuple(unavailable),
+            displaced_reason,
         )
         await self._record(channel, command, f"apply:{apply_id}:start", actor=who.user)
         state = await self.state(channel)
@@ -469,7 +471,7 @@ class PlaylistApplier:
                 await self._handler.handle(
                     queue_decider,
                     queue_stream(channel),
-                    CancelPayItem(target.request_id, DISPLACED, run.by),
+                    CancelPayItem(target.request_id, run.displaced_reason, run.by),
                     CommandMeta(
                         f"apply:{run.apply_id}:cancel:{target.request_id}",
                         actor="playlist-apply",

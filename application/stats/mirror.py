@@ -28,6 +28,7 @@ from application.log.ports import EventStore, StoredCommit
 from domain.likes.model import Liked
 from domain.media import Media
 from domain.queue.events import ItemAdded, ItemRemoved, NowPlayingChanged
+from domain.rules.config import RequestRefusedByRule
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
@@ -94,6 +95,7 @@ class StatsFold:
             "likes": 0,
         }
         self._item_likes: dict[str, int] = {}
+        self._refusals: dict[str, int] = {}  # purchases refused by a request rule, by rule
         self._now: tuple[str, Media, datetime] | None = None
 
     # ---- folding -----------------------------------------------------------------------------
@@ -104,6 +106,7 @@ class StatsFold:
         if commit.stream.channel != self.channel or commit.stream.aggregate not in (
             "queue",
             "likes",
+            "rule_refusals",
         ):
             return
         for event in commit.events:
@@ -120,6 +123,9 @@ class StatsFold:
                     self._played(event.item_id, commit.at)
                 case Liked():
                     self._liked(event)
+                case RequestRefusedByRule():
+                    self._refusals[event.code] = self._refusals.get(event.code, 0) + 1
+                    self.dirty.add("refusals")
 
     def _day(self, at: datetime) -> dict[str, Any]:
         key = at.date().isoformat()
@@ -216,6 +222,10 @@ class StatsFold:
                 "started_at": since,
                 "likes": self._item_likes.get(item_id, 0),
             }
+        if key == "refusals":
+            if not self._refusals:
+                return None
+            return {"channel": self.channel, "by_rule": dict(sorted(self._refusals.items()))}
         if key == "top.played":
             return self._top("plays")
         if key == "top.liked":
@@ -233,6 +243,8 @@ class StatsFold:
             "top.played": self._top("plays"),
             "top.liked": self._top("likes"),
         }
+        if self._refusals:
+            found["refusals"] = self.value("refusals")
         for day in self._days.values():
             found[f"day.{day['date']}"] = day
         for media, totals in self._media.items():

@@ -63,6 +63,7 @@ from domain.queue.promo_model import (
     PromoDone,
     PromoPlaying,
 )
+from domain.rules.config import RequestRefusedByRule
 
 CHANNELS = "stats_channels"
 COUNTERS = "stats_counters"
@@ -84,6 +85,7 @@ REFUNDED_TOTAL = "refunded_total"
 REFUNDED_BY_REASON = "refunded_by_reason"
 PROMO_PLAYS_BY_TYPE = "promo_plays_by_type"
 CANCELLATIONS_BY_REASON = "cancellations_by_reason"
+REFUSALS_BY_RULE = "refusals_by_rule"
 
 CounterKey = tuple[str, str, str]  # (channel, metric, key)
 MediaKey = tuple[str, str, str]  # (channel, media type, media id)
@@ -170,6 +172,11 @@ class StatsProjection:
 
     def apply(self, stored: StoredCommit) -> None:
         commit = stored.commit
+        if commit.stream.aggregate == "rule_refusals":  # purchases a request rule refused
+            for event in commit.events:
+                if isinstance(event, RequestRefusedByRule):
+                    self._add(commit.stream.channel, REFUSALS_BY_RULE, event.code)
+            return
         if commit.stream.aggregate != "queue":
             return
         channel = commit.stream.channel

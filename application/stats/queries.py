@@ -33,6 +33,7 @@ from application.stats.projection import (
     QUEUED_DURATION,
     REFUNDED_BY_REASON,
     REFUNDED_TOTAL,
+    REFUSALS_BY_RULE,
     StatsProjection,
 )
 
@@ -136,6 +137,8 @@ class ChannelStats(msgspec.Struct):
     net: int
     promo_plays_by_type: dict[str, int]
     cancellations_by_reason: dict[str, int]
+    #: Purchases a request rule refused before any money moved, by rule (`rule_*` code).
+    refusals_by_rule: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class TopItem(msgspec.Struct):
@@ -196,6 +199,7 @@ class StatsQueries:
             net=captured - refunded,
             promo_plays_by_type=keyed(PROMO_PLAYS_BY_TYPE),
             cancellations_by_reason=keyed(CANCELLATIONS_BY_REASON),
+            refusals_by_rule=keyed(REFUSALS_BY_RULE),
         )
 
     async def top_played(

@@ -79,6 +79,7 @@ class ApplyRun:
     status: RunStatus = "running"
     finished_at: datetime | None = None
     reason: str = ""
+    displaced_reason: str = DISPLACED
 
     @property
     def queued(self) -> int:
@@ -110,6 +111,8 @@ class StartApply:
     removals: tuple[ApplyTarget, ...] = ()
     #: (position, reason) of items known unusable at the start (say, gone from the catalog).
     unavailable: tuple[tuple[int, str], ...] = ()
+    #: Why displaced purchases are cancelled (a scheduled event's fire says schedule_displaced).
+    displaced_reason: str = DISPLACED
 
 
 @frozen
@@ -179,6 +182,7 @@ class ApplyStarted:
     removals: tuple[ApplyTarget, ...]
     unavailable: tuple[tuple[int, str], ...]
     at: datetime | None = None
+    displaced_reason: str = DISPLACED
 
 
 @frozen
@@ -315,6 +319,7 @@ def decide(state: ApplyState, command: ApplyCommand, ctx: Context) -> tuple[Appl
                     tuple(command.removals),
                     tuple(command.unavailable),
                     ctx.now,
+                    command.displaced_reason,
                 ),
             )
         case RecordQueueCleared():
@@ -406,6 +411,7 @@ def evolve(state: ApplyState, event: ApplyEvent) -> ApplyState:
                 tuple(event.removals),
                 started_at=event.at,
                 cleared=not event.removals,
+                displaced_reason=event.displaced_reason,
             )
             return replace(state, running=started, started=state.started + 1)
     current = state.running

@@ -32,6 +32,7 @@ from domain.queue.events import (
     QueueEvent,
     RemovalReason,
 )
+from domain.queue.order_model import QueueOrderSet, SetQueueOrder
 from domain.queue.pay_decide import decide_pay, follow_ups
 from domain.queue.pay_model import (
     AbandonPayItemAdd,
@@ -39,6 +40,7 @@ from domain.queue.pay_model import (
     CancelPayItem,
     ChoosePayItemSlot,
     FailPayItem,
+    LiftScheduleLock,
     LockQueue,
     NoteOwnerAway,
     NoteOwnerBack,
@@ -52,11 +54,13 @@ from domain.queue.pay_model import (
     RecordTopUp,
     RecordUnderpaid,
     RequestPayItem,
+    SetScheduleLock,
     StartPayItemAdd,
     StartPayment,
     UnlockQueue,
     VoidPayment,
 )
+from domain.queue.pay_rules import decide_order
 from domain.queue.promo_decide import decide_promo
 from domain.queue.promo_model import (
     DirectPromos,
@@ -226,8 +230,8 @@ def _decide_count(state: QueueState, cmd: ObservePlaylistCount) -> tuple[QueueEv
     return (PlaylistCountObserved(cmd.count, len(state.items)),)
 
 
-AnyQueueCommand = QueueCommand | PayCommand | PromoCommand
-AnyQueueEvent = QueueEvent | PayEvent | PromoEvent
+AnyQueueCommand = QueueCommand | PayCommand | PromoCommand | SetQueueOrder
+AnyQueueEvent = QueueEvent | PayEvent | PromoEvent | QueueOrderSet
 
 
 def decide(state: QueueState, command: AnyQueueCommand, ctx: Context) -> tuple[AnyQueueEvent, ...]:
@@ -237,6 +241,8 @@ def decide(state: QueueState, command: AnyQueueCommand, ctx: Context) -> tuple[A
         events = decide_pay(state, command, ctx)
     elif isinstance(command, (DirectPromos, StartPromoAdd, FailPromo)):
         events = decide_promo(state, command, ctx)
+    elif isinstance(command, SetQueueOrder):
+        events = decide_order(state, command)
     else:
         events = _decide_observation(state, command, ctx)
     if not events:
@@ -299,6 +305,8 @@ PAY_COMMANDS = (
     RecordRefundRefused,
     LockQueue,
     UnlockQueue,
+    SetScheduleLock,
+    LiftScheduleLock,
     StartPayment,
     VoidPayment,
     RecordPriceChecked,

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from domain.decider import Context
 from domain.errors import Rejected
 from domain.media import validate_media
-from domain.queue.lock import lock_message
+from domain.queue.lock import lock_details, lock_message
 from domain.queue.pay_model import (
     AbandonPayItemAdd,
     AttachPayItem,
     CancelPayItem,
     ChoosePayItemSlot,
     FailPayItem,
+    LiftScheduleLock,
     LockQueue,
     NoteOwnerAway,
     NoteOwnerBack,
@@ -55,11 +56,16 @@ from domain.queue.pay_model import (
     RecordTopUp,
     RecordUnderpaid,
     RequestPayItem,
+    ScheduleLockLifted,
+    ScheduleLockSet,
+    SetScheduleLock,
     StartPayItemAdd,
     StartPayment,
     UnlockQueue,
     VoidPayment,
 )
+from domain.queue.pay_rules import check as check_rules
+from domain.queue.pay_rules import fair_slot
 from domain.queue.promo_decide import promo_facts
 from domain.queue.promo_model import PromoEvent
 from domain.queue.state import QueueItem, QueueState, evolve
@@ -70,7 +76,9 @@ MAX_USER = 100
 def choose_slot(state: QueueState, pay: PayItem) -> str | None:
     """`playnext`: right after now playing (so stacked ones play newest first). `queue`: after
     the last paid item already in place, else right after now playing (first come, first
-    served)."""
+    served), or round-robin between buyers when the channel's rules ask for a fair order."""
+    if pay.tier == "queue" and state.fair_order:
+        return fair_slot(state, pay)
     if pay.tier == "queue":
         anchors = {
             p.item_id
@@ -93,6 +101,9 @@ def _known(state: QueueState, request_id: str) -> PayItem:
     return pay
 
 
+SCHEDULE_LOCK_KINDS = ("pre_fire", "event")
+
+
 def _request(state: QueueState, cmd: RequestPayItem, ctx: Context) -> tuple[PayEvent, ...]:
     held = state.pay_item(cmd.request_id)
     if held is not None:
@@ -111,7 +122,7 @@ def _request(state: QueueState, cmd: RequestPayItem, ctx: Context) -> tuple[PayE
         )
     closed = lock_message(state, ctx.now)
     if closed is not None:
-        raise Rejected("queue_locked", closed)
+        raise Rejected("queue_locked", closed, lock_details(state, ctx.now))
     if state.now_playing is None and state.now_playing_uid is None and not state.items:
         # Between two items (CyTube deletes a finished temp item before it names the next)
         # nothing is playing for a moment; only an empty playlist means there is no queue.
@@ -127,6 +138,7 @@ def _request(state: QueueState, cmd: RequestPayItem, ctx: Context) -> tuple[PayE
         )
     if any(i.media.key == cmd.media.key for i in state.items):
         raise Rejected("media_on_playlist", "This media is already on the playlist.")
+    check_rules(state, cmd, ctx)  # the channel's request rules (domain/queue/pay_rules.py)
     return (PayItemRequested(cmd.request_id, cmd.user, cmd.media, cmd.tier, ctx.now),)
 
 
@@ -152,6 +164,43 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
             return (QueueLocked(cmd.label, cmd.until, cmd.by),)
         case UnlockQueue():
             return () if state.lock is None else (QueueUnlocked(cmd.by),)
+        case SetScheduleLock():
+            if cmd.kind not in SCHEDULE_LOCK_KINDS or not cmd.label.strip():
+                raise Rejected("invalid_lock", "A schedule lock is pre_fire or event, labelled.")
+            wanted = ScheduleLockSet(
+                cmd.schedule_id,
+                cmd.kind,
+                cmd.label,
+                cmd.starts_at,
+                cmd.fire_at,
+                cmd.estimated_end_at,
+                cmd.by,
+            )
+            sched_lock = state.schedule_lock
+            if sched_lock is not None and (
+                sched_lock.schedule_id,
+                sched_lock.kind,
+                sched_lock.label,
+                sched_lock.starts_at,
+                sched_lock.fire_at,
+                sched_lock.estimated_end_at,
+            ) == (
+                cmd.schedule_id,
+                cmd.kind,
+                cmd.label,
+                cmd.starts_at,
+                cmd.fire_at,
+                cmd.estimated_end_at,
+            ):
+                return ()
+            return (wanted,)
+        case LiftScheduleLock():
+            sched_lock = state.schedule_lock
+            if sched_lock is None or (
+                cmd.schedule_id is not None and sched_lock.schedule_id != cmd.schedule_id
+            ):
+                return ()
+            return (ScheduleLockLifted(sched_lock.schedule_id, cmd.reason, cmd.by),)
         case NoteOwnerAway():
             held = state.away_window(cmd.user)
             if held is not None and (held.reason, held.since) == (cmd.reason, cmd.since):

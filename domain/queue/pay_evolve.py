@@ -33,6 +33,9 @@ from domain.queue.pay_model import (
     QueueLock,
     QueueLocked,
     QueueUnlocked,
+    ScheduleLock,
+    ScheduleLockLifted,
+    ScheduleLockSet,
 )
 
 if TYPE_CHECKING:
@@ -182,4 +185,17 @@ def evolve_pay(state: QueueState, event: object) -> QueueState:
             return replace(state, lock=QueueLock(event.label, event.until, event.by))
         case QueueUnlocked():
             return replace(state, lock=None)
+        case ScheduleLockSet():
+            held = ScheduleLock(
+                event.schedule_id,
+                event.kind,
+                event.label,
+                event.starts_at,
+                event.fire_at,
+                event.estimated_end_at,
+                event.by,
+            )
+            return replace(state, schedule_lock=held)
+        case ScheduleLockLifted():
+            return replace(state, schedule_lock=None)
     return state

@@ -147,6 +147,24 @@ class QueueLock:
     by: str
 
 
+@frozen
+class ScheduleLock:
+    """A scheduled event's lock: `pre_fire` from `starts_at` (fire time minus the lock length)
+    until the fire replaces or lifts it, `event` while an immutable event runs. Armed ahead by
+    the firing process manager, so the log alone says when pay-to-play closes."""
+
+    schedule_id: str
+    kind: str  # "pre_fire" | "event"
+    label: str
+    starts_at: datetime
+    fire_at: datetime
+    estimated_end_at: datetime | None
+    by: str
+
+    def active(self, now: datetime) -> bool:
+        return now >= self.starts_at
+
+
 # ---- commands ------------------------------------------------------------------------------
 
 
@@ -297,6 +315,24 @@ class UnlockQueue:
     by: str
 
 
+@frozen
+class SetScheduleLock:
+    schedule_id: str
+    kind: str
+    label: str
+    starts_at: datetime
+    fire_at: datetime
+    estimated_end_at: datetime | None
+    by: str = "system"
+
+
+@frozen
+class LiftScheduleLock:
+    reason: str
+    by: str = "system"
+    schedule_id: str | None = None  # only this schedule's lock; None: whatever is set
+
+
 PayCommand = (
     RequestPayItem
     | StartPayment
@@ -316,6 +352,8 @@ PayCommand = (
     | RecordRefundRefused
     | LockQueue
     | UnlockQueue
+    | SetScheduleLock
+    | LiftScheduleLock
     | NoteOwnerAway
     | NoteOwnerBack
 )
@@ -496,6 +534,26 @@ class QueueUnlocked:
     by: str
 
 
+@frozen
+class ScheduleLockSet:
+    VERSION: ClassVar[int] = 1
+    schedule_id: str
+    kind: str
+    label: str
+    starts_at: datetime
+    fire_at: datetime
+    estimated_end_at: datetime | None
+    by: str
+
+
+@frozen
+class ScheduleLockLifted:
+    VERSION: ClassVar[int] = 1
+    schedule_id: str
+    reason: str
+    by: str
+
+
 PayEvent = (
     PayItemRequested
     | PaymentStarted
@@ -517,6 +575,8 @@ PayEvent = (
     | PayItemRefundRefused
     | QueueLocked
     | QueueUnlocked
+    | ScheduleLockSet
+    | ScheduleLockLifted
     | PayOwnerAway
     | PayOwnerBack
 )
@@ -542,6 +602,8 @@ PAY_EVENTS: tuple[type, ...] = (
     PayItemRefundRefused,
     QueueLocked,
     QueueUnlocked,
+    ScheduleLockSet,
+    ScheduleLockLifted,
     PayOwnerAway,
     PayOwnerBack,
 )

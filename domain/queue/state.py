@@ -26,8 +26,16 @@ from domain.queue.events import (
     SnapshotReconciled,
     SnapshotSource,
 )
+from domain.queue.order_model import QueueOrderSet
 from domain.queue.pay_evolve import evolve_pay
-from domain.queue.pay_model import AwayWindow, PayEvent, PayItem, PayItems, QueueLock
+from domain.queue.pay_model import (
+    AwayWindow,
+    PayEvent,
+    PayItem,
+    PayItems,
+    QueueLock,
+    ScheduleLock,
+)
 from domain.queue.promo_evolve import evolve_promo
 from domain.queue.promo_model import PromoCadence, PromoEvent, PromoInsert
 
@@ -68,10 +76,13 @@ class QueueState:
     playback_paused: bool = False
     pay: tuple[PayItem, ...] = ()
     lock: QueueLock | None = None
+    schedule_lock: ScheduleLock | None = None
     away: tuple[AwayWindow, ...] = ()
     promos: tuple[PromoInsert, ...] = ()
     cadence: PromoCadence = field(factory=PromoCadence)
     next_promo_seq: int = 1
+    #: Tier `queue` round-robin between buyers (`QueueOrderSet`), else first come first served.
+    fair_order: bool = False
 
     def away_window(self, user: str) -> AwayWindow | None:
         key = user.lower()
@@ -152,7 +163,9 @@ def _seq_of(item_id: str) -> int:
     return int(digits) if digits.isdigit() else 0
 
 
-def evolve(state: QueueState, event: QueueEvent | PayEvent | PromoEvent) -> QueueState:
+def evolve(
+    state: QueueState, event: QueueEvent | PayEvent | PromoEvent | QueueOrderSet
+) -> QueueState:
     match event:
         case ItemAdded():
             item = QueueItem(
@@ -264,4 +277,6 @@ def evolve(state: QueueState, event: QueueEvent | PayEvent | PromoEvent) -> Queu
             if event.source == "cytube":
                 return replace(state, deleted_since_broadcast=(), moves_robot_missed=())
             return state
+        case QueueOrderSet():
+            return replace(state, fair_order=event.fair)
     return evolve_promo(evolve_pay(state, event), event)

@@ -20,6 +20,7 @@ from entrypoints.cli.identity import add_identity_parsers, run_blessed, run_secr
 from entrypoints.cli.nats_options import ENV_ALLOW_OPEN, add_nats_options
 from entrypoints.cli.playlists import add_playlist_parsers, run_playlist
 from entrypoints.cli.replay import add_replay_parser, run_replay
+from entrypoints.cli.schedules import add_schedule_parser, run_schedule
 from entrypoints.cli.token import add_token_parser, run_token
 from entrypoints.config.loader import ConfigError, load
 from entrypoints.config.settings import HttpLimits, Settings
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_identity_parsers(sub, _common)
     add_playlist_parsers(sub, _common)
     add_catalog_parser(sub, _common)
+    add_schedule_parser(sub, _common)
     return parser
 
 
@@ -434,6 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 run_catalog(settings, args.catalog_action, full=getattr(args, "full", False))
             )
+        elif args.command == "schedule":
+            return asyncio.run(run_schedule(settings, args))
         elif args.command == "replay":
             return asyncio.run(run_replay(args))
         elif args.command == "audit":

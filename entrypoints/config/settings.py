@@ -25,8 +25,11 @@ from application.likes.config import LikesConfig
 from application.log.intake import IntakeConfig
 from application.pay.flow import PayFlowConfig
 from application.playlists.apply import ApplyConfig
+from application.schedules.service import ScheduleConfig
 from domain.promos.config import InvalidSetting, PromoConfig, validate
 from domain.queue.presence_policy import PresenceRefundConfig
+from domain.rules.config import RulesConfig
+from domain.rules.config import validate as validate_rules
 
 DEFAULT_DATA_DIR = Path(".webqueue")
 
@@ -71,6 +74,13 @@ class SectionError(ValueError):
 def _promos(_: object, attribute: Attribute[PromoConfig], value: PromoConfig) -> None:
     try:
         validate(value)
+    except InvalidSetting as exc:
+        raise SectionError(exc.field, exc.message.split(": ", 1)[-1]) from None
+
+
+def _rules(_: object, attribute: Attribute[RulesConfig], value: RulesConfig) -> None:
+    try:
+        validate_rules(value)
     except InvalidSetting as exc:
         raise SectionError(exc.field, exc.message.split(": ", 1)[-1]) from None
 
@@ -130,7 +140,10 @@ class Settings:
     # The promo settings a channel starts with; an admin's PUT promos/config then rules.
     promos: PromoConfig = field(factory=PromoConfig, validator=_promos)
     likes: LikesConfig = field(factory=LikesConfig)
+    # The request rules a channel starts with; an admin's PUT rules then rules.
+    rules: RulesConfig = field(factory=RulesConfig, validator=_rules)
     catalog: CatalogConfig = field(factory=CatalogConfig)
+    schedules: ScheduleConfig = field(factory=ScheduleConfig)
 
     @property
     def embedded(self) -> bool:

@@ -30,6 +30,8 @@ from entrypoints.http.playlists import ApplyController, MarathonController, Play
 from entrypoints.http.promos import PromoController
 from entrypoints.http.purchases import PurchasesController
 from entrypoints.http.queue import QueueController
+from entrypoints.http.rules import RulesController
+from entrypoints.http.schedules import ScheduleController
 from entrypoints.http.schema_page import OfflineSchemaPage
 from entrypoints.http.sim import QueueFailed, SimController
 from entrypoints.http.sim_demo import SimDemoController
@@ -65,6 +67,8 @@ def create_app(services: Services) -> Litestar:
         MarathonController,
         ApplyController,
         PromoController,
+        RulesController,
+        ScheduleController,
         AdminController,
         SignInController,
         SessionController,

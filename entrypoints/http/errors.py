@@ -68,6 +68,20 @@ REJECTION_STATUS = {
     "refresh_running": 409,
     "refresh_unavailable": 503,
     "catalog_item_unavailable": 409,
+    # request rules (domain.queue.pay_rules): the purchase conflicts with the channel's rules
+    "rule_max_pending": 409,
+    "rule_too_short": 409,
+    "rule_too_long": 409,
+    "rule_viewer_minutes": 409,
+    "rule_queue_minutes": 409,
+    "rule_cooldown": 429,
+    "rule_repeat": 409,
+    "rule_media_blocked": 403,
+    "rule_user_blocked": 403,
+    # scheduled events (application.schedules)
+    "schedule_overlap": 409,
+    "schedule_exists": 409,
+    "event_running": 409,
 }
 
 

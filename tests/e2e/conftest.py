@@ -20,6 +20,7 @@ from nats.aio.client import Client
 
 from adapters.nats.embedded_server import COMMANDS_INBOX, COMMANDS_USER, pid_alive
 from application.identity.rules import IdentityConfig
+from domain.rules.config import RulesConfig
 from entrypoints.config.settings import Settings
 from entrypoints.http.server import http_server
 from entrypoints.nats_commands import NatsCommands
@@ -52,6 +53,9 @@ async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
     # "boss" is the admin every test's admin token names: roles come from the facts now, and a
     # token's role is only a ceiling (application.identity.credentials).
     overrides.setdefault("identity", IdentityConfig(admins=("boss",)))
+    # The tests written before the request rules buy many items per viewer: the harness runs
+    # without the rules unless a test asks for them (test_rules_http.py runs the defaults).
+    overrides.setdefault("rules", RulesConfig(max_pending_per_viewer=None))
     settings = Settings(data_dir=data_dir, port=free_port(), **overrides)
     async with running(settings) as served:
         services = served.services

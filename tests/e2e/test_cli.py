@@ -170,6 +170,10 @@ def test_kill_9_mid_purchase_then_restart_leaves_nothing_unresolved(data_dir: Pa
         "/api/v1/channels/lobby/wallets/vic/grants", json={"amount": 100_000}, headers=admin
     ).raise_for_status()
     svc.http.post("/api/v1/sim/lobby/users", json={"name": "vic"}, headers=admin).raise_for_status()
+    # Twelve by one viewer: the request rules' default of 2 waiting per viewer is lifted.
+    svc.http.put(
+        "/api/v1/channels/lobby/rules", json={"max_pending_per_viewer": None}, headers=admin
+    ).raise_for_status()
     rids = []
     for n in range(12):
         body = {"media_type": "yt", "media_id": f"kill{n}", "duration_sec": 120, "tier": "queue"}

@@ -274,6 +274,15 @@ COMMANDS = (
     "search_catalog",
     "get_catalog_item",
     "buy_catalog_item",
+    "get_rules",
+    "set_rules",
+    "list_schedules",
+    "create_schedule",
+    "set_schedule_active",
+    "delete_schedule",
+    "fire_schedule",
+    "lift_event_lock",
+    "upcoming_schedules",
 )
 unicode_heavy = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40
@@ -326,6 +335,14 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "per_page": st.integers(1, 100),
     "available_only": st.booleans(),
     "key": st.text(string.ascii_letters + string.digits, min_size=1, max_size=12),
+    "max_pending_per_viewer": st.integers(0, 10),
+    "cooldown_minutes": st.floats(0, 60),
+    "fair_order": st.booleans(),
+    "schedule_id": st.text(string.hexdigits.lower()[:16], min_size=1, max_size=32),
+    "fire_at": st.datetimes().map(lambda d: d.isoformat()),
+    "rrule": st.sampled_from(["FREQ=WEEKLY", "FREQ=DAILY;COUNT=3", "nope"]),
+    "active": st.booleans(),
+    "days": st.floats(0.5, 30),
 }
 SHAPES = {
     "request_pay_item": [
@@ -368,6 +385,15 @@ SHAPES = {
     ],
     "get_catalog_item": ["token", "key"],
     "buy_catalog_item": ["token", "key", "tier", "request_id"],
+    "get_rules": ["token"],
+    "set_rules": ["token", "max_pending_per_viewer", "cooldown_minutes", "fair_order"],
+    "list_schedules": ["token"],
+    "create_schedule": ["token", "playlist_id", "label", "fire_at", "rrule"],
+    "set_schedule_active": ["token", "schedule_id", "active"],
+    "delete_schedule": ["token", "schedule_id"],
+    "fire_schedule": ["token", "schedule_id"],
+    "lift_event_lock": ["token"],
+    "upcoming_schedules": ["token", "days"],
 }
 
 

@@ -190,6 +190,11 @@ def test_kill_9_during_a_burst_of_200_purchases_loses_and_doubles_nothing(
         wait_up(svc)
         admin = bearer(data_dir, "boss", "admin")
         viewers = {u: bearer(data_dir, u, "viewer") for u in USERS}
+        # A burst of 40 each: the request rules' default of 2 waiting per viewer is lifted.
+        lifted = svc.http.put(
+            "/api/v1/channels/lobby/rules", json={"max_pending_per_viewer": None}, headers=admin
+        )
+        assert lifted.status_code == 200, lifted.text
         for user in USERS:
             joined = svc.http.post("/api/v1/sim/lobby/users", json={"name": user}, headers=admin)
             assert joined.status_code == 204, joined.text

@@ -176,6 +176,9 @@ async def test_a_locked_queue_refuses_with_what_and_until_when(service: Running)
     assert refused.json()["error"] == {
         "code": "queue_locked",
         "message": 'Pay-to-play is closed: "Movie night" until an admin reopens it.',
+        "kind": "manual",  # a scheduled event's lock says pre_fire or event
+        "label": "Movie night",
+        "until": None,
     }
     assert (await service.http.delete("/api/v1/channels/lobby/lock", headers=admin)).json()[
         "locked"

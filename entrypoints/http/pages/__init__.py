@@ -15,7 +15,11 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from entrypoints.http.pages.admin import admin_people_page, admin_viewer_page
+from entrypoints.http.pages.admin import (
+    admin_people_page,
+    admin_schedules_page,
+    admin_viewer_page,
+)
 from entrypoints.http.pages.catalog import admin_catalog_page, catalog_item_page, catalog_page
 from entrypoints.http.pages.layout import theme_css
 from entrypoints.http.pages.likes import top_page
@@ -49,6 +53,7 @@ def page_routes() -> list[Any]:
         signin_page,
         admin_viewer_page,
         admin_people_page,
+        admin_schedules_page,
         theme_css,
         static_router(),
     ]

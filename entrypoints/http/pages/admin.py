@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from entrypoints.http.pages.layout import caller_of, page
 from entrypoints.http.params import ServicesDep
@@ -40,4 +40,24 @@ async def admin_people_page(request: Request[Any, Any, Any], services: ServicesD
         caller=caller,
         title="People",
         is_admin=admin,
+    )
+
+
+@get("/admin/schedules", include_in_schema=False)
+async def admin_schedules_page(
+    request: Request[Any, Any, Any], services: ServicesDep
+) -> Template | Redirect:
+    caller = await caller_of(request, services)
+    if caller is None:
+        return Redirect("/signin?next=/admin/schedules")
+    if not caller.identity.at_least("admin"):
+        return Redirect("/")
+    return await page(
+        request,
+        services,
+        "admin_schedules.html",
+        "admin_schedules",
+        caller=caller,
+        title="Schedules",
+        time_zone=services.kernel.settings.schedules.time_zone,
     )

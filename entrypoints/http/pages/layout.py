@@ -8,6 +8,7 @@ template extends `base.html` and uses the macros in `components.html`.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from attrs import frozen
@@ -37,6 +38,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/playlists", "Playlists", "viewer"),
     NavItem("/admin/people", "People", "admin"),
     NavItem("/admin/catalog", "Refresh", "admin"),
+    NavItem("/admin/schedules", "Schedules", "admin"),
     NavItem("/admin", "Projections", "admin"),
 )
 """The sections, in order. A new section is one line here (and its page)."""
@@ -95,7 +97,30 @@ async def banners(services: Services) -> list[Banner]:
                         f"{what} is {part.status}: {part.detail or 'no answer'}.",
                     )
                 )
+    found.extend(await _event_lock(services))
     return found
+
+
+async def _event_lock(services: Services) -> list[Banner]:
+    """A scheduled event's lock (the earlier web queue's lockout banner), on every page."""
+    if services.schedules is None:
+        return []
+    try:
+        status = await services.schedules.service.status(services.kernel.settings.channel)
+    except Exception:
+        return []
+    lock = status.lock
+    if lock is None:
+        return []
+    local = services.schedules.service.local
+    if lock.get("kind") == "pre_fire":
+        starts = datetime.fromisoformat(lock["fire_at"])
+        return [
+            Banner("lock", f'Pay-to-play is closed: "{lock["label"]}" starts at {local(starts)}.')
+        ]
+    end = lock.get("estimated_end_at")
+    until = f" (until about {local(datetime.fromisoformat(end))})" if end else ""
+    return [Banner("lock", f'Pay-to-play is closed while "{lock["label"]}" is on{until}.')]
 
 
 async def page(

@@ -50,6 +50,7 @@ document.querySelectorAll("#tabs button").forEach(b => b.onclick = () => {
   document.querySelectorAll("#tabs button").forEach(x => x.classList.toggle("on", x === b));
   document.querySelectorAll("#app section").forEach(s => s.classList.toggle("on", s.id === b.dataset.tab));
   if (b.dataset.tab === "promos") loadPromos();
+  if (b.dataset.tab === "rules") loadRules();
   if (b.dataset.tab === "money") loadAudit();
 });
 
@@ -229,6 +230,48 @@ $("tt-live").onclick = async () => {
   travelling = false;
   const q = await api(`/api/v1/channels/${encodeURIComponent(channel)}/queue`);
   renderQueue(q);
+};
+
+// ---- request rules -------------------------------------------------------------------------
+// Live validation: every edit (debounced) is checked by POST rules/check, which changes nothing
+// and names the field it refuses; Save puts it (in effect on the next purchase).
+const rulesPath = () => `/api/v1/channels/${encodeURIComponent(channel)}/rules`;
+let rulesTimer = null;
+async function loadRules() {
+  $("rules-config").value = JSON.stringify(await api(rulesPath()), null, 2);
+  $("rules-check").innerHTML = '<span class="muted">as in effect now</span>';
+  const stats = await api(`/api/v1/channels/${encodeURIComponent(channel)}/stats/`);
+  const counts = Object.entries(stats.refusals_by_rule || {});
+  $("rules-refusals").innerHTML = counts.length
+    ? counts.map(([k, v]) => `<p><span class="badge">${esc(k)}</span> ${n(v)}</p>`).join("")
+    : "No purchase has been refused by a rule.";
+}
+function rulesBody() {
+  try { return {ok: true, text: JSON.stringify(JSON.parse($("rules-config").value))}; }
+  catch (e) { return {ok: false, message: `not JSON: ${e.message}`}; }
+}
+function showRulesError(message, field) {
+  $("rules-config").setAttribute("aria-invalid", "true");
+  $("rules-check").innerHTML = `<span class="err">${esc(message)}${field ? ` (${esc(field)})` : ""}</span>`;
+}
+async function checkRules() {
+  const body = rulesBody();
+  if (!body.ok) return showRulesError(body.message);
+  try {
+    await api(`${rulesPath()}/check`, {method: "POST", body: body.text});
+    $("rules-config").removeAttribute("aria-invalid");
+    $("rules-check").innerHTML = '<span class="okc">valid</span> <span class="muted">(not saved yet)</span>';
+  } catch (e) { showRulesError(e.message, e.body?.error?.field); }
+}
+$("rules-config").oninput = () => { clearTimeout(rulesTimer); rulesTimer = setTimeout(checkRules, 300); };
+$("rules-save").onclick = async () => {
+  const body = rulesBody();
+  if (!body.ok) return showRulesError(body.message);
+  try {
+    $("rules-config").value = JSON.stringify(await api(rulesPath(), {method: "PUT", body: body.text}), null, 2);
+    $("rules-config").removeAttribute("aria-invalid");
+    $("rules-check").innerHTML = '<span class="okc">saved</span>';
+  } catch (e) { showRulesError(e.message, e.body?.error?.field); }
 };
 
 // ---- promos and lock -----------------------------------------------------------------------

@@ -37,11 +37,18 @@ async function preview() {
   const q = new URLSearchParams({ media_type: parsed.type, media_id: parsed.id, duration_sec: duration, tier: tier() });
   try {
     const p = await api(`${base}/pay-items/preview?${q}`);
+    // Every channel rule this purchase would break, each with its number and when it clears,
+    // before anything is paid; otherwise the one reason it cannot go (or that it can).
+    const rules = p.refusals || [];
+    const verdict = rules.length
+      ? h("ul", { class: "error", id: "preview-rules" }, ...rules.map((r) => h("li", { "data-code": r.code }, r.message)))
+      : p.available ? h("span", { class: "okc" }, `You have ${coins(p.balance)}; it can go now.`) : h("span", { class: "error" }, p.reason || "It cannot be bought now.");
     box.replaceChildren(
       h("span", { class: "price" }, p.cost == null ? "–" : `${coins(p.cost)} coins`), " ",
       h("span", { class: "muted" }, tier() === "playnext" ? "to play next" : "to queue"),
       h("br"),
-      p.available ? h("span", { class: "okc" }, `You have ${coins(p.balance)}; it can go now.`) : h("span", { class: "error" }, p.reason || "It cannot be bought now."));
+      ...(rules.length ? [h("span", { class: "error" }, "Not now, by the channel's rules:")] : []),
+      verdict);
     box.className = "";
   } catch (e) { box.textContent = e.message; box.className = "error"; }
 }

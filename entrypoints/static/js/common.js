@@ -167,6 +167,28 @@ export async function checkHealth() {
 export function watchHealth(everyMs = 10000) {
   checkHealth();
   setInterval(checkHealth, everyMs);
+  setInterval(checkEventLock, everyMs);
+}
+
+const when = (iso) => new Date(iso).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+
+/** A scheduled event's lock (the earlier web queue's lockout banner), kept current. */
+export async function checkEventLock() {
+  const box = $("event-banners");
+  if (!box || !channel) return;
+  let s;
+  try {
+    const r = await fetch(`/api/v1/channels/${encodeURIComponent(channel)}/schedules/status`, { headers: { accept: "application/json" } });
+    if (!r.ok) return;
+    s = await r.json();
+  } catch { return; }
+  const lock = s.lock;
+  box.replaceChildren();
+  if (!lock) return;
+  const text = lock.kind === "pre_fire"
+    ? `Pay-to-play is closed: "${lock.label}" starts at ${when(lock.fire_at)}.`
+    : `Pay-to-play is closed while "${lock.label}" is on${lock.estimated_end_at ? ` (until about ${when(lock.estimated_end_at)})` : ""}.`;
+  box.append(h("div", { class: "banner banner-lock", role: "status" }, text));
 }
 
 // ---- the live queue ---------------------------------------------------------------------------

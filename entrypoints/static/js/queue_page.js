@@ -87,3 +87,17 @@ watchHealth();
 if ($("like-btn")) $("like-btn").addEventListener("click", like);
 liveQueue(render);
 setInterval(tick, 1000);
+
+const at = (iso) => new Date(iso).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+
+/** The next scheduled event (its lock, when on, is a banner on every page). */
+async function events() {
+  let s;
+  try { s = await api(`/api/v1/channels/${encodeURIComponent(channel)}/schedules/status`); } catch { return; }
+  const lock = s.lock;
+  const next = s.next;
+  $("next-event").hidden = !next || (lock && lock.label === next.label);
+  if (next) $("next-event").textContent = `Next event: "${next.label}" at ${at(next.fire_at)} (pay-to-play closes at ${at(next.lock_from)}).`;
+}
+events();
+setInterval(events, 15000);

@@ -22,6 +22,7 @@ from application.log.streams import queue_stream
 from application.pay.audit import parse_key
 from application.pay.economy import Economy
 from application.pay.flow import PayFlow, PayFlowConfig
+from application.pay.rules import RequestRules
 from application.pay.service import PayService
 from domain.media import Media
 from domain.queue.decider import queue_decider
@@ -72,6 +73,7 @@ class PayWorld:
         self.cytube_port: Cytube = self.cytube
         self.flow: PayFlow | None = None
         self._task: asyncio.Task[None] | None = None
+        self.rules: RequestRules | None = None  # the channel's request rules, when a test sets
 
     async def seed(self, n: int = 3) -> None:
         for i in range(n):
@@ -124,6 +126,8 @@ class PayWorld:
     ) -> str:
         """A purchase as HTTP and NATS make one (PayService: the request id claimed first)."""
         service = PayService(self.handler, self.economy, NoRows(), self.clock)  # type: ignore[arg-type]
+        if self.rules is not None:
+            service.plug_rules(self.rules)
         accepted = await service.request(
             "lobby",
             Identity(user.lower(), "viewer"),

@@ -25,7 +25,7 @@ from application.cytube.observing import Observer
 from application.cytube.pacing import AddPacer
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.ports import StoredCommit
-from application.log.streams import promo_config_stream, queue_stream
+from application.log.streams import promo_config_stream, queue_stream, rule_refusals_stream
 from application.projections.runner import ProjectionRunner
 from application.promos.director import PromoDirector
 from application.stats.projection import StatsProjection
@@ -53,6 +53,7 @@ from domain.queue.pay_model import (
 )
 from domain.queue.promo_model import PromoChosen, PromoPlaying
 from domain.queue.state import QueueItem, QueueState, evolve, initial
+from domain.rules.config import RecordRuleRefusal, RequestRefusedByRule, refusal_decider
 from tests.integration.pay.pay_world import START, PayWorld
 
 POOLS = {
@@ -173,9 +174,12 @@ def count_by_hand(commits: list[StoredCommit], channel: str) -> Expected:
     refunds: Counter[str] = Counter()
     cancels: Counter[str] = Counter()
     promo_plays: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
     out = Expected()
     for stored in commits:
         commit = stored.commit
+        if commit.stream.aggregate == "rule_refusals" and commit.stream.channel == channel:
+            refused.update(e.code for e in commit.events if isinstance(e, RequestRefusedByRule))
         if commit.stream.aggregate != "queue" or commit.stream.channel != channel:
             continue
         out.channel_position = stored.position
@@ -226,6 +230,7 @@ def count_by_hand(commits: list[StoredCommit], channel: str) -> Expected:
         "net": captured - refunded,
         "promo_plays_by_type": dict(promo_plays),
         "cancellations_by_reason": dict(cancels),
+        "refusals_by_rule": dict(refused),
     }
     return out
 
@@ -282,6 +287,16 @@ async def world() -> AsyncIterator[StatsWorld]:
     await w.stop_flow()
 
 
+async def refuse(w: StatsWorld, user: str, code: str) -> None:
+    """A purchase a request rule refused, as the rules service records it."""
+    await w.handler.handle(
+        refusal_decider,
+        rule_refusals_stream("lobby"),
+        RecordRuleRefusal(user, "yt", "refused", code),
+        CommandMeta.new(user),
+    )
+
+
 async def make_history_part_one(w: StatsWorld) -> None:
     """Purchases in both tiers, one declined, one cancelled by an admin (and so refunded)."""
     r1, _ = await w.request("ann", PAID[1], "queue")
@@ -292,6 +307,8 @@ async def make_history_part_one(w: StatsWorld) -> None:
     await w.settled(r3, declined)
     await w.admin(CancelPayItem(r3, "admin_remove", "admin"))
     await w.until(lambda s: s.pay_item(r3).finished, "the admin cancel refunded")  # type: ignore[union-attr]
+    await refuse(w, "ann", "rule_max_pending")
+    await refuse(w, "bob", "rule_cooldown")
     # A Viewer's Choice waits in front of a paid item: a promo the fold must remember.
     await w.until(
         lambda s: any(p.promo_type == "viewers_choice" and p.active for p in s.promos),
@@ -301,6 +318,7 @@ async def make_history_part_one(w: StatsWorld) -> None:
 
 async def make_history_part_two(w: StatsWorld) -> None:
     """Skips, a jump to a paid item, then an hour of playback with promos between items."""
+    await refuse(w, "bob", "rule_max_pending")  # after the restart: counted on from the rows
     for _ in range(3):
         await w.sim.skip()
         await asyncio.sleep(0.05)
@@ -375,6 +393,7 @@ async def test_stats_equal_a_count_by_hand_across_restart_and_rebuild(
     assert {"content", "pay", "promo"} <= set(counts["plays_by_kind"])
     assert set(counts["paid_by_tier"]) == {"queue", "playnext"}
     assert counts["cancellations_by_reason"].get("admin_remove") == 1
+    assert counts["refusals_by_rule"] == {"rule_max_pending": 2, "rule_cooldown": 1}
     assert counts["refunded_total"] > 0 and counts["net"] > 0
     assert counts["promo_plays_by_type"].get("viewers_choice", 0) >= 1
     assert len(counts["promo_plays_by_type"]) >= 2

@@ -67,6 +67,7 @@ from domain.queue.events import (
     PlaylistReordered,
     SnapshotReconciled,
 )
+from domain.queue.order_model import QueueOrderSet
 from domain.queue.pay_claim import PurchaseClaimed, PurchaseClaimRefused, PurchaseOpened
 from domain.queue.pay_model import (
     PayItemAddStarted,
@@ -91,6 +92,8 @@ from domain.queue.pay_model import (
     PayOwnerBack,
     QueueLocked,
     QueueUnlocked,
+    ScheduleLockLifted,
+    ScheduleLockSet,
 )
 from domain.queue.promo_model import (
     PromoAddStarted,
@@ -103,10 +106,28 @@ from domain.queue.promo_model import (
     PromoPositioned,
 )
 from domain.registry import ALL_EVENTS
+from domain.rules.config import (
+    BlockedMedia,
+    BlockedUser,
+    RequestRefusedByRule,
+    RulesChanged,
+    RulesConfig,
+)
+from domain.schedules.model import (
+    FireFinished,
+    OccurrenceFired,
+    OccurrencesMissed,
+    ScheduleActiveSet,
+    ScheduleCreated,
+    ScheduleDeleted,
+    ScheduleEdited,
+    ScheduleSpec,
+)
 from domain.wallet.keys import KeyDecided, KeyRefunded
 from domain.wallet.model import CreditGranted, DebitDeclined, RequestDebited, RequestRefunded
 
 AT = datetime(2026, 11, 20, 21, 30, 15, 123456, tzinfo=UTC)
+T0 = datetime(2026, 11, 20, 19, 0, tzinfo=UTC)
 SAMPLES: list[Any] = [
     ItemAdded("q1", 7, Media("yt", "x1", "Tïtle ✓", 95), True, "ann", None, "content", "snapshot"),
     ItemAdded("q2", 8, Media("fi", "https://e.x/a.json", "", 0), False, "", "q1"),
@@ -140,6 +161,26 @@ SAMPLES: list[Any] = [
     QueueLocked("Movie night", AT, "admin"),
     QueueLocked("Maintenance", None, "admin"),
     QueueUnlocked("admin"),
+    ScheduleLockSet("s1", "pre_fire", "Movie night", T0, T0 + timedelta(minutes=15), None, "x"),
+    ScheduleLockSet("s1", "event", "Movie night", T0, T0, T0 + timedelta(hours=2), "x"),
+    ScheduleLockLifted("s1", "last_item_began", "system"),
+    ScheduleCreated(
+        "s1",
+        ScheduleSpec("p1", "Movie night", T0, 3600, None, "p2", True, "FREQ=WEEKLY"),
+        15,
+        True,
+        T0,
+        "boss",
+        T0,
+    ),
+    ScheduleEdited("s1", ScheduleSpec("p1", "Film", T0, 60), 15, None, "boss", T0),
+    ScheduleActiveSet("s1", False, T0, "boss", T0),
+    ScheduleDeleted("s1", "boss", T0),
+    OccurrenceFired(
+        "s1", "s1-1", T0, "p1", "Film", True, None, T0 + timedelta(hours=1), None, False, "x", T0
+    ),
+    OccurrencesMissed("s1", (T0, T0 + timedelta(days=1)), T0 + timedelta(days=2), T0),
+    FireFinished("s1-1", "admin", "boss", T0),
     PayOwnerAway("ann", "owner_left", AT, AT),
     PromoCadenceStarted(AT),
     PromoChosen("p1", "viewers_choice", "lead_in", Media("yt", "vc1", "VC", 12), "q4", AT, 0),
@@ -151,6 +192,19 @@ SAMPLES: list[Any] = [
     PromoCancelled("p2", "target_cancelled"),
     PromoConfigChanged(PromoConfig(general=GeneralCadence(every_n_items=3)), "admin"),
     PayOwnerBack("ann"),
+    RulesChanged(
+        RulesConfig(
+            max_pending_per_viewer=None,
+            exempt_roles=("admin",),
+            max_viewer_pending_minutes=12.5,
+            blocked_media=(BlockedMedia("yt", "x", "loud"),),
+            blocked_users=(BlockedUser("troll", "spam"),),
+            fair_order=True,
+        ),
+        "admin",
+    ),
+    RequestRefusedByRule("ann", "yt", "abc", "rule_cooldown"),
+    QueueOrderSet(True, "admin"),
     CreditGranted(5000, "admin", "grant", 5000),
     RequestDebited("r1", 250, 4750),
     DebitDeclined("r2", 1000, 4750, "insufficient_balance"),

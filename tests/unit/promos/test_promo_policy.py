@@ -21,9 +21,11 @@ from domain.queue.commands import (
 from domain.queue.decider import queue_decider
 from domain.queue.pay_model import (
     CancelPayItem,
+    LiftScheduleLock,
     LockQueue,
     RecordPaymentCaptured,
     RequestPayItem,
+    SetScheduleLock,
     StartPayItemAdd,
 )
 from domain.queue.promo_decide import promo_slot
@@ -232,6 +234,16 @@ def test_nothing_while_the_immutable_event_lock_is_on() -> None:
     s.given_commands(LockQueue("Movie marathon", None, "admin"))
     s.given_commands(ObserveNowPlaying(2), ObserveNowPlaying(3), ObserveNowPlaying(1))
     assert Director(s).direct() == []
+
+
+def test_nothing_while_a_scheduled_event_lock_is_on_and_back_after_it() -> None:
+    s = channel(3, 97, 3)
+    end = s.now + timedelta(hours=2)
+    s.given_commands(SetScheduleLock("s1", "event", "Film club", s.now, s.now, end))
+    s.given_commands(ObserveNowPlaying(2), ObserveNowPlaying(3), ObserveNowPlaying(1))
+    assert Director(s).direct() == []
+    s.given_commands(LiftScheduleLock("last_item_began"))
+    assert Director(s).direct() != []
 
 
 def test_disabled_or_empty_pools_are_skipped_without_error() -> None:

@@ -1,0 +1,1 @@
+"""Request rules: the settings admins read and change, and what the pay decision is handed."""

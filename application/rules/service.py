@@ -1,0 +1,103 @@
+"""Request rules as admins read and change them (a change is an event, in effect at once), and
+what a purchase's decision is handed: the channel's rules, the buyer's role, when the media last
+played. A refusal by rule is written to the log (`RequestRefusedByRule`) for the stats."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from application.identity.roles import Identity, require
+from application.log.command_handler import CommandHandler, CommandMeta
+from application.log.streams import queue_stream, rule_refusals_stream, rules_stream
+from domain.errors import Rejected
+from domain.media import Media
+from domain.queue.decider import queue_decider
+from domain.queue.order_model import SetQueueOrder
+from domain.queue.state import QueueState
+from domain.rules.config import (
+    RecordRuleRefusal,
+    RulesConfig,
+    RulesState,
+    SetRules,
+    refusal_decider,
+    rules_decider,
+)
+
+log = logging.getLogger(__name__)
+
+#: When a medium last played on a channel (the stats' read model), or None.
+LastPlayed = Callable[[str, tuple[str, str]], Awaitable[datetime | None]]
+
+
+class RulesService:
+    def __init__(
+        self,
+        handler: CommandHandler,
+        *,
+        defaults: RulesConfig | None = None,
+        last_played: LastPlayed | None = None,
+    ) -> None:
+        self._handler = handler
+        self.defaults = defaults or RulesConfig()
+        self._last_played = last_played
+
+    async def effective(self, channel: str) -> RulesConfig:
+        """The channel's rules now: an admin's last change, else the operator's defaults."""
+        state: RulesState = await self._handler.state(rules_decider, rules_stream(channel))
+        return state.effective(self.defaults)
+
+    async def config(self, channel: str, who: Identity) -> RulesConfig:
+        """Anyone signed in may read the rules they buy under."""
+        return await self.effective(channel)
+
+    async def set_config(self, channel: str, who: Identity, config: RulesConfig) -> RulesConfig:
+        """Raises InvalidSetting (a Rejected naming the field) for a setting out of range."""
+        require(who, "admin")
+        await self._handler.handle(
+            rules_decider,
+            rules_stream(channel),
+            SetRules(config, who.user),
+            CommandMeta.new(who.user),
+        )
+        await self.sync_order(channel, config, who.user)
+        return config
+
+    async def sync_order(self, channel: str, config: RulesConfig, by: str = "webqueue") -> None:
+        """The queue's log carries the order rule as a fact of its own (`QueueOrderSet`), so a
+        replay knows how each paid item was placed; written when it differs from the rules."""
+        state: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
+        if state.fair_order != config.fair_order:
+            await self._handler.handle(
+                queue_decider,
+                queue_stream(channel),
+                SetQueueOrder(config.fair_order, by),
+                CommandMeta.new(by),
+            )
+
+    async def prepare(self, channel: str) -> None:
+        await self.sync_order(channel, await self.effective(channel))
+
+    async def decision_config(self, channel: str, who: Identity, media: Media) -> dict[str, Any]:
+        """What `domain.queue.pay_rules` reads from a purchase's decision context."""
+        rules = await self.effective(channel)
+        last = None
+        if rules.no_repeat_hours > 0 and self._last_played is not None:
+            last = await self._last_played(channel, media.key)
+        return {"request_rules": rules, "buyer_role": who.role, "last_played": last}
+
+    async def refused(self, channel: str, who: Identity, media: Media, refusal: Rejected) -> None:
+        """Record a refusal by rule; never in the way of the answer to the buyer."""
+        if not refusal.code.startswith("rule_"):
+            return
+        try:
+            await self._handler.handle(
+                refusal_decider,
+                rule_refusals_stream(channel),
+                RecordRuleRefusal(who.user, media.type, media.id, refusal.code),
+                CommandMeta.new(who.user),
+            )
+        except Exception:
+            log.warning("could not record a refusal by %s on %s", refusal.code, channel)

@@ -1,0 +1,1 @@
+"""Scheduled events: the admin service and the firing process manager."""

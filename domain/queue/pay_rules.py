@@ -1,0 +1,266 @@
+"""The channel's request rules checked in the queue's pay decision, and the fair order.
+
+`refusals()` lists every rule a purchase breaks (the price preview shows them all, before any
+money moves); the decision refuses with the first, carrying the others in `extra`. Each refusal
+is a stable code (`rule_*`) and a sentence with the number that applies and when it clears.
+
+What the decision needs beyond the queue comes in `Context.config`:
+- `request_rules`: the channel's `RulesConfig` (absent: no rules);
+- `buyer_role`: the buyer's role, for `exempt_roles`;
+- `last_played`: when this media last played on the channel (from the stats), or None.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from domain.decider import Context
+from domain.errors import Rejected
+from domain.queue.order_model import QueueOrderSet, SetQueueOrder
+from domain.queue.pay_model import PayItem, RequestPayItem
+from domain.queue.state import QueueState
+from domain.rules.config import RulesConfig
+
+RULE_MAX_PENDING = "rule_max_pending"
+RULE_TOO_SHORT = "rule_too_short"
+RULE_TOO_LONG = "rule_too_long"
+RULE_VIEWER_MINUTES = "rule_viewer_minutes"
+RULE_QUEUE_MINUTES = "rule_queue_minutes"
+RULE_COOLDOWN = "rule_cooldown"
+RULE_REPEAT = "rule_repeat"
+RULE_MEDIA_BLOCKED = "rule_media_blocked"
+RULE_USER_BLOCKED = "rule_user_blocked"
+RULE_CODES = (
+    RULE_USER_BLOCKED,
+    RULE_MEDIA_BLOCKED,
+    RULE_TOO_SHORT,
+    RULE_TOO_LONG,
+    RULE_REPEAT,
+    RULE_COOLDOWN,
+    RULE_MAX_PENDING,
+    RULE_VIEWER_MINUTES,
+    RULE_QUEUE_MINUTES,
+)
+
+
+def _minutes(seconds: float) -> str:
+    value = seconds / 60
+    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _wait(seconds: float) -> str:
+    seconds = max(1, int(seconds + 0.999))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def _mine(state: QueueState, user: str) -> list[PayItem]:
+    low = user.lower()
+    return [p for p in state.pay if p.user.lower() == low]
+
+
+def refusals(state: QueueState, cmd: RequestPayItem, ctx: Context) -> list[Rejected]:
+    """Every rule `cmd` breaks now, in the order of `RULE_CODES`; [] when it may go ahead."""
+    rules = ctx.config.get("request_rules")
+    if not isinstance(rules, RulesConfig):
+        return []
+    found: list[Rejected] = []
+    exempt = ctx.config.get("buyer_role") in rules.exempt_roles
+    length = cmd.media.duration_sec
+    blocked_user = rules.user_block(cmd.user)
+    if blocked_user is not None:
+        found.append(
+            Rejected(
+                RULE_USER_BLOCKED,
+                "You may not buy items on this channel"
+                + (f": {blocked_user.reason}." if blocked_user.reason else ".")
+                + " It clears when an admin lifts the block.",
+                {"reason": blocked_user.reason},
+            )
+        )
+    blocked = rules.media_block(cmd.media.key)
+    if blocked is not None:
+        found.append(
+            Rejected(
+                RULE_MEDIA_BLOCKED,
+                "This media is blocked on this channel"
+                + (f": {blocked.reason}." if blocked.reason else ".")
+                + " It clears when an admin lifts the block.",
+                {"reason": blocked.reason},
+            )
+        )
+    if length < rules.min_length_sec:
+        found.append(
+            Rejected(
+                RULE_TOO_SHORT,
+                f"This media is {length} s long; the shortest that can be bought is "
+                f"{rules.min_length_sec} s.",
+                {"limit_sec": rules.min_length_sec, "duration_sec": length},
+            )
+        )
+    if rules.max_length_sec is not None and length > rules.max_length_sec:
+        found.append(
+            Rejected(
+                RULE_TOO_LONG,
+                f"This media is {length} s long; the longest that can be bought is "
+                f"{rules.max_length_sec} s.",
+                {"limit_sec": rules.max_length_sec, "duration_sec": length},
+            )
+        )
+    found.extend(_repeat(state, cmd, ctx, rules))
+    pending = [p for p in _mine(state, cmd.user) if p.pending]
+    if not exempt:
+        found.extend(_cooldown(state, cmd, ctx, rules))
+        limit = rules.max_pending_per_viewer
+        if limit is not None and len(pending) >= limit:
+            found.append(
+                Rejected(
+                    RULE_MAX_PENDING,
+                    f"You have {len(pending)} paid items waiting to play; the limit is {limit} "
+                    "per viewer. It clears when one of them plays.",
+                    {"limit": limit, "pending": len(pending)},
+                )
+            )
+        cap = rules.max_viewer_pending_minutes
+        mine = sum(p.media.duration_sec for p in pending)
+        if cap is not None and mine + length > cap * 60:
+            found.append(
+                Rejected(
+                    RULE_VIEWER_MINUTES,
+                    f"Your paid items waiting add up to {_minutes(mine)} min; with this one "
+                    f"{_minutes(mine + length)} min, above the cap of {_minutes(cap * 60)} min "
+                    "per viewer. It clears as your items play.",
+                    {"limit_minutes": cap, "pending_sec": mine},
+                )
+            )
+    cap = rules.max_queue_pending_minutes
+    total = sum(p.media.duration_sec for p in state.pay if p.pending)
+    if cap is not None and total + length > cap * 60:
+        found.append(
+            Rejected(
+                RULE_QUEUE_MINUTES,
+                f"Paid items waiting add up to {_minutes(total)} min; with this one "
+                f"{_minutes(total + length)} min, above the channel's cap of "
+                f"{_minutes(cap * 60)} min. It clears as paid items play.",
+                {"limit_minutes": cap, "pending_sec": total},
+            )
+        )
+    return found
+
+
+def _repeat(
+    state: QueueState, cmd: RequestPayItem, ctx: Context, rules: RulesConfig
+) -> list[Rejected]:
+    hours = rules.no_repeat_hours
+    if hours <= 0:
+        return []
+    window = f"{hours:g} h"
+    if any(p.pending and p.media.key == cmd.media.key for p in state.pay):
+        return [
+            Rejected(
+                RULE_REPEAT,
+                f"This media is already queued; it can be bought again {window} after it plays.",
+                {"hours": hours},
+            )
+        ]
+    last = ctx.config.get("last_played")
+    if isinstance(last, datetime):
+        again = last + timedelta(hours=hours)
+        if again > ctx.now:
+            return [
+                Rejected(
+                    RULE_REPEAT,
+                    f"This media played at {_when(last)}; no repeats within {window}, so it can "
+                    f"be bought again at {_when(again)}.",
+                    {"hours": hours, "retry_at": again.isoformat()},
+                )
+            ]
+    return []
+
+
+def _cooldown(
+    state: QueueState, cmd: RequestPayItem, ctx: Context, rules: RulesConfig
+) -> list[Rejected]:
+    if rules.cooldown_minutes <= 0:
+        return []
+    bought = [
+        p.requested_at for p in _mine(state, cmd.user) if p.payment not in ("declined", "void")
+    ]
+    if not bought:
+        return []
+    ready = max(bought) + timedelta(minutes=rules.cooldown_minutes)
+    left = (ready - ctx.now).total_seconds()
+    if left <= 0:
+        return []
+    return [
+        Rejected(
+            RULE_COOLDOWN,
+            f"One purchase every {_minutes(rules.cooldown_minutes * 60)} min per viewer: wait "
+            f"{_wait(left)} more (until {_when(ready)}).",
+            {"retry_at": ready.isoformat(), "wait_sec": int(left + 0.999)},
+        )
+    ]
+
+
+def check(state: QueueState, cmd: RequestPayItem, ctx: Context) -> None:
+    """Refuse with the first rule `cmd` breaks; the others ride along in `extra["refusals"]`."""
+    found = refusals(state, cmd, ctx)
+    if not found:
+        return
+    first = found[0]
+    first.extra["refusals"] = [{"code": r.code, "message": r.message} for r in found]
+    raise first
+
+
+def decide_order(state: QueueState, cmd: SetQueueOrder) -> tuple[QueueOrderSet, ...]:
+    if state.fair_order == cmd.fair:
+        return ()
+    return (QueueOrderSet(cmd.fair, cmd.by),)
+
+
+def fair_slot(state: QueueState, pay: PayItem) -> str | None:
+    """Round-robin between buyers for tier `queue`: a buyer's k-th waiting item goes after
+    every other buyer's k-th (a viewer's second item after everyone else's first).
+
+    Each paid item in place has a round: 0 for `playnext` (they stay right after now playing),
+    else how many of its buyer's `queue` items stand before it, plus one (never below the
+    round of the item before it). The new item takes
+    its buyer's next round and goes after the last item in place whose round is not above it
+    (after now playing when there is none)."""
+    placed = {
+        p.item_id: p
+        for p in state.pay
+        if p.request_id != pay.request_id
+        and p.placement == "positioned"
+        and not p.cancelled
+        and p.item_id is not None
+    }
+    counts: dict[str, int] = {}
+    rounds: list[tuple[str, int]] = []
+    # An item's round never falls below the one before it: after a cancel, a buyer's next item
+    # can stand in a later round than its count, and the rounds stay in playing order.
+    floor = 0
+    for item in state.upcoming():
+        held = placed.get(item.item_id)
+        if held is None:
+            continue
+        if held.tier == "playnext":
+            rounds.append((item.item_id, 0))
+            continue
+        key = held.user.lower()
+        counts[key] = counts.get(key, 0) + 1
+        floor = max(floor, counts[key])
+        rounds.append((item.item_id, floor))
+    mine = counts.get(pay.user.lower(), 0) + 1
+    last = None
+    for item_id, round_no in rounds:
+        if round_no <= mine:
+            last = item_id
+    return last if last is not None else state.now_playing
