@@ -84,9 +84,15 @@ async def test_apply_over_http_with_progress_on_the_socket(service: Running) -> 
     assert progress == sorted(progress) and progress[-1] == 3 and len(set(progress)) > 1
     done = await _done(service, mod, apply_id)
     assert (done["queued"], done["failed"], done["mode"], done["by"]) == (3, 0, "append", "mod")
-    ids = await _queue_ids(service)
-    at = ids.index("n1")
-    assert ids[at : at + 3] == ["n1", "n2", "n3"]
+
+    async def in_order() -> tuple[list[str]] | None:
+        # "queued" is CyTube's add reply; the queue shows an item once CyTube's own event for
+        # it has been observed, a moment later.
+        ids = await _queue_ids(service)
+        at = ids.index("n1") if "n1" in ids else -1
+        return (ids,) if at >= 0 and ids[at : at + 3] == ["n1", "n2", "n3"] else None
+
+    await eventually(in_order, "the applied items in the queue, in order", within=10)
 
     async def counted() -> tuple[dict[str, Any]] | None:
         body = (await service.http.get(f"{BASE}/playlists/{pid}", headers=mod)).json()
