@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from typing import Any
 
 import pytest
@@ -28,11 +28,12 @@ def ep(n: int, length: int = 60) -> Media:
 
 
 class ScheduleWorld(ApplyWorld):
-    def __init__(self, tmp: Any) -> None:
+    def __init__(self, tmp: Any, tz: tzinfo = UTC) -> None:
         super().__init__(tmp)
+        self.tz = tz
         self.schedule_config = ScheduleConfig(too_late_minutes=10)
         self.schedules = ScheduleService(
-            self.handler, self.playlists, self.clock, config=self.schedule_config
+            self.handler, self.playlists, self.clock, config=self.schedule_config, tz=tz
         )
 
     def firer(self, *, store: Any = None, cytube: Any = None) -> ScheduleFirer:
@@ -44,6 +45,7 @@ class ScheduleWorld(ApplyWorld):
             PlaylistService(handler, self.read, self.clock),
             self.clock,
             config=self.schedule_config,
+            tz=self.tz,
         )
         return ScheduleFirer(handler, self.clock, service, applier, channels=["lobby"])
 
