@@ -6,7 +6,8 @@ log: by `webqueue audit`, by `GET /api/v1/admin/audit`, and by the money tests. 
 - for every purchase, what was captured is what was refunded plus what was kept, and the wallet
   debited and refunded exactly what the queue says it captured and refunded (local ledger);
 - no purchase was captured twice, refunded twice, or requested twice under one id;
-- none both played and was refunded; none kept money without playing (unless its refund was
+- none both played and was refunded (but one a scheduled event cut off while it played, which
+  is refunded as `schedule_displaced`); none kept money without playing (unless its refund was
   refused: then it waits for a person, and is listed);
 - none played for less than the price of the length CyTube reported;
 - none is stuck in a status that should have moved on (`paying`, `cancelling`, placing)
@@ -32,6 +33,7 @@ from application.log.ports import StoredCommit
 from domain.queue.decider import queue_decider
 from domain.queue.pay_model import (
     PayItem,
+    PayItemCancelled,
     PayItemPlaying,
     PayItemPriceChecked,
     PayItemRefunded,
@@ -84,6 +86,8 @@ class PurchaseAudit:
     refunds: int = 0
     refunded: int = 0
     played: bool = False
+    #: Cut off while playing by a scheduled event (so refunded although it began to play).
+    cut_off: bool = False
     price: int | None = None
     owed: int = 0
     wallet_debited: int = 0
@@ -259,6 +263,8 @@ class _Builder:
                     p.refunded += event.amount
                 case PayItemPlaying():
                     p.played = True
+                case PayItemCancelled(cut_off=True):
+                    p.cut_off = True
                 case PayItemPriceChecked():
                     p.price = event.price
                 case PayItemUnderpaid():
@@ -396,7 +402,7 @@ def _purchase_findings(
         found("refunded_twice", f"refunded {p.refunds} times")
     if p.refunded > p.captured:
         found("refund_exceeds_capture", f"refunded {p.refunded} of {p.captured}")
-    if p.played and p.refunded:
+    if p.played and p.refunded and not p.cut_off:
         found("played_and_refunded", f"played, and {p.refunded} was refunded")
     if p.status in FINAL and p.status not in ("played", "refund_refused") and p.kept:
         found("kept_without_play", f"{p.status}, yet {p.kept} of {p.captured} was kept")

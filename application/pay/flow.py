@@ -306,7 +306,12 @@ class PayFlow:
     async def _unwind(self, channel: str, state: QueueState, pay: PayItem) -> bool:
         """A cancelled purchase: take the media off the playlist, then give the money back.
         In that order: money goes back only for media that will not play. One that started
-        playing before the delete landed has played, and keeps its price."""
+        playing before the delete landed has played, and keeps its price. One a scheduled
+        event cut off while it played (`cut_off`) did not play in full: once it is off the
+        air (the event's hard-replace takes it off) its money goes back."""
+        if pay.cut_off and pay.placement in ("played", "removed") and pay.payment == "captured":
+            await self._refund(channel, pay)
+            return True
         if pay.placement in ("playing", "played"):
             return False
         item = state.by_id(pay.item_id) if pay.item_id else None

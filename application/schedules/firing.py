@@ -11,7 +11,8 @@ Each pass (`tick`), per channel:
 2. The running fire's effects, each idempotent: the event lock (immutable) or the pre-fire lock
    lifted (mutable); the playlist applied in `hard_replace` mode as the system, with the fire id
    as the apply id (so it starts once) and displaced purchases cancelled as
-   `schedule_displaced` (the pay flow refunds them, its one refund path).
+   `schedule_displaced` (the pay flow refunds them, its one refund path); a purchase playing
+   at the fire is cut off first (it cannot finish before the event), and refunded too.
 3. The end of an event: when the apply is done and the last queued item has begun, or none of
    the event's items is left, the fire is finished; then the event lock lifts and the fallback
    playlist, if any, is appended (apply id `{fire}-fallback`, once).
@@ -36,7 +37,12 @@ from application.schedules.service import SCHEDULE_DISPLACED, ScheduleService
 from domain.errors import Rejected
 from domain.playlists.apply import ApplyRun
 from domain.queue.decider import queue_decider
-from domain.queue.pay_model import CancelPayItem, LiftScheduleLock, SetScheduleLock
+from domain.queue.pay_model import (
+    CancelPayItem,
+    CutOffPayItem,
+    LiftScheduleLock,
+    SetScheduleLock,
+)
 from domain.queue.state import QueueState
 from domain.schedules.model import (
     FinishFire,
@@ -165,6 +171,8 @@ class ScheduleFirer:
             )
         else:
             await self._queue_cmd(channel, LiftScheduleLock("fired", schedule_id=fire.schedule_id))
+        if await self._run_of(channel, fire.fire_id) is None:
+            await self._cut_off(channel, fire)
         await self._start_apply(
             channel, fire.playlist_id, fire.fire_id, "hard_replace", SCHEDULE_DISPLACED
         )
@@ -177,16 +185,48 @@ class ScheduleFirer:
                 f"schedule:{channel}:finish:{fire.fire_id}",
             )
 
+    async def _cut_off(self, channel: str, fire: Fire) -> None:
+        """A purchase playing when the event fires does not finish before it (point 2: only
+        those that finish before the event keep their place): the hard-replace takes it off,
+        and it is cut off first so the pay flow refunds it as `schedule_displaced` once it is
+        off. Done before the apply starts (so after a restart, a purchase playing during a
+        mutable event that fired earlier is never touched)."""
+        queue = await self._queue(channel)
+        for pay in queue.pay:
+            playing = pay.placement == "playing" and not pay.cut_off
+            if playing and pay.payment == "captured" and pay.requested_at < fire.at:
+                with contextlib.suppress(Rejected):
+                    await self._queue_cmd(
+                        channel, CutOffPayItem(pay.request_id, SCHEDULE_DISPLACED, SYSTEM.user)
+                    )
+
     async def _sweep(self, channel: str, fire: Fire) -> None:
         """Purchases made before the fire that the replace could not see (still being paid
         for or added when it began) are displaced too, once the apply is done: cancelled as
-        `schedule_displaced`, so the pay flow takes them off and refunds them."""
+        `schedule_displaced`, so the pay flow takes them off and refunds them. One this
+        replace displaced that began to play only because the replace deleted what played
+        before it is cut off (refunded too): it did not play."""
         run = await self._run_of(channel, fire.fire_id)
         if run is None or run.status == "running":
             return
         queue = await self._queue(channel)
+        removed = {t.request_id for t in run.removals if t.request_id}
         for pay in queue.pay:
-            if pay.pending and pay.placement != "playing" and pay.requested_at < fire.at:
+            late = (
+                pay.request_id in removed
+                and pay.cancel_reason == SCHEDULE_DISPLACED
+                and pay.placement in ("playing", "played")
+                and pay.payment == "captured"
+                and not pay.cut_off
+            )
+            if late and pay.requested_at < fire.at:
+                # Displaced, then started by the replace's own delete of what played before
+                # it: it did not play, it was cut off.
+                with contextlib.suppress(Rejected):
+                    await self._queue_cmd(
+                        channel, CutOffPayItem(pay.request_id, SCHEDULE_DISPLACED, SYSTEM.user)
+                    )
+            elif pay.pending and pay.placement != "playing" and pay.requested_at < fire.at:
                 with contextlib.suppress(Rejected):
                     await self._queue_cmd(
                         channel, CancelPayItem(pay.request_id, SCHEDULE_DISPLACED, SYSTEM.user)

@@ -328,16 +328,19 @@ class ScheduleService:
 
     async def status(self, channel: str) -> EventStatusOut:
         """Anyone's: the scheduled lock in force now (as a 423's error says it) and the next
-        armed event, for the viewers' banner and the queue page."""
-        now = self._clock.now()
+        armed event, for the viewers' banner and the queue page. Read from the log; the
+        pages and `/schedules/status` read `ScheduleStatusView`'s copy in memory instead."""
         queue: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
+        return self.status_of(queue, await self.state(channel))
+
+    def status_of(self, queue: QueueState, schedules: SchedulesState) -> EventStatusOut:
+        """`status` from the two aggregates as given (no I/O)."""
+        now = self._clock.now()
         held = queue.schedule_lock
         lock = lock_details(queue, now) if held is not None and held.active(now) else None
         if lock is not None and lock.get("kind") == "manual":
             lock = None  # the manual lock has its own banner (the queue's `lock`)
-        armed = [
-            s for s in (await self.state(channel)).schedules if s.active and s.next_at is not None
-        ]
+        armed = [s for s in schedules.schedules if s.active and s.next_at is not None]
         nxt = None
         if armed:
             soon = min(armed, key=lambda s: s.next_at or now)

@@ -14,10 +14,12 @@ from domain.errors import Rejected
 from domain.media import validate_media
 from domain.queue.lock import lock_details, lock_message
 from domain.queue.pay_model import (
+    CUT_OFF_REASONS,
     AbandonPayItemAdd,
     AttachPayItem,
     CancelPayItem,
     ChoosePayItemSlot,
+    CutOffPayItem,
     FailPayItem,
     LiftScheduleLock,
     LockQueue,
@@ -296,10 +298,25 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
                 raise Rejected("already_played", "It has already played.")
             detail = cmd.detail[:500] if isinstance(cmd, FailPayItem) else ""
             return (PayItemCancelled(pay.request_id, cmd.reason, by, detail),)
+        case CutOffPayItem():
+            if pay.cut_off:
+                return ()
+            if cmd.reason not in CUT_OFF_REASONS:
+                raise Rejected(
+                    "not_cut_off", "Only a scheduled event's hard-replace cuts off a playing item."
+                )
+            # Playing now; or displaced by the event already and started by its own delete of
+            # what played before it (the cancel lost that race), then taken off by it.
+            late = pay.placement == "played" and pay.cancel_reason in CUT_OFF_REASONS
+            if pay.placement != "playing" and not late:
+                raise Rejected("not_playing", f"Purchase {pay.request_id} is not playing.")
+            if pay.payment != "captured":
+                raise Rejected("not_refundable", f"Purchase {pay.request_id} is {pay.status}.")
+            return (PayItemCancelled(pay.request_id, cmd.reason, cmd.by, cut_off=True),)
         case RecordRefund():
             if pay.payment == "refunded":
                 return ()
-            if pay.placement in ("playing", "played"):
+            if pay.placement in ("playing", "played") and not pay.cut_off:
                 raise Rejected("already_played", "It played, so it is not refunded.")
             if not pay.cancelled or pay.payment != "captured":
                 raise Rejected("not_refundable", f"Purchase {pay.request_id} is {pay.status}.")

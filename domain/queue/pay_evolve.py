@@ -168,6 +168,8 @@ def evolve_pay(state: QueueState, event: object) -> QueueState:
         case PayItemRemoved():
             return _update(state, event.request_id, placement="removed")
         case PayItemCancelled():
+            if event.cut_off:
+                return _update(state, event.request_id, cancel_reason=event.reason, cut_off=True)
             return _update(state, event.request_id, cancel_reason=event.reason)
         case PayItemRefunded():
             return _update(state, event.request_id, payment="refunded", refunded=event.amount)

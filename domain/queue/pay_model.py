@@ -49,6 +49,9 @@ class PayItem:
     top_up: int = 0
     #: Still owed: the media played before the difference could be taken (for the audit).
     owed: int = 0
+    #: Cut off while playing by a scheduled event's hard-replace: it did not play in full, so
+    #: (unlike any other cancel that lands on a playing item) it is refunded once it is off.
+    cut_off: bool = False
 
     @property
     def cancelled(self) -> bool:
@@ -56,6 +59,8 @@ class PayItem:
 
     @property
     def finished(self) -> bool:
+        if self.cut_off:
+            return self.refund_answered and self.placement in ("played", "removed")
         if self.payment in ("declined", "void") or self.placement == "played":
             return True
         if self.cancelled and self.placement == "playing":
@@ -87,7 +92,7 @@ class PayItem:
         if self.payment == "void":
             return "cancelled"  # cancelled before any money was asked for
         if self.cancelled:
-            if self.placement in ("playing", "played"):
+            if self.placement in ("playing", "played") and not self.cut_off:
                 return self.placement  # the cancel lost the race with play: it keeps its price
             if self.refund_answered:
                 return self.payment
@@ -277,6 +282,21 @@ class CancelPayItem:
     by: str
 
 
+#: The only reasons a playing purchase may be cut off (and so refunded): a scheduled event's
+#: hard-replace taking the channel over. Every other cancel of a playing item is refused.
+CUT_OFF_REASONS = frozenset({"schedule_displaced"})
+
+
+@frozen
+class CutOffPayItem:
+    """A scheduled event takes over while this purchase plays: it will not play in full, so it
+    is cancelled and (once it is off) refunded. Only for `CUT_OFF_REASONS`."""
+
+    request_id: str
+    reason: str
+    by: str
+
+
 @frozen
 class RecordRefund:
     request_id: str
@@ -348,6 +368,7 @@ PayCommand = (
     | ChoosePayItemSlot
     | FailPayItem
     | CancelPayItem
+    | CutOffPayItem
     | RecordRefund
     | RecordRefundRefused
     | LockQueue
@@ -484,6 +505,8 @@ class PayItemCancelled:
     reason: str
     by: str
     detail: str = ""
+    #: Cancelled while playing, by a scheduled event's hard-replace (see `CutOffPayItem`).
+    cut_off: bool = False
 
 
 @frozen

@@ -21,6 +21,7 @@ from application.schedules.service import (
     ScheduleOut,
     ScheduleService,
 )
+from application.schedules.status_view import ScheduleStatusView
 from entrypoints.http.auth import IdentityDep
 from entrypoints.http.params import Channel, ServicesDep
 from entrypoints.http.queue import known_channel
@@ -75,6 +76,12 @@ def _service(services: Services) -> ScheduleService:
     return services.schedules.service
 
 
+def _view(services: Services) -> ScheduleStatusView:
+    if services.schedules is None:
+        raise NotFoundException("This service has no scheduled events.")
+    return services.schedules.view
+
+
 class ScheduleController(Controller):
     path = "/api/v1/channels/{channel:str}/schedules"
     tags = ["schedules"]
@@ -101,7 +108,7 @@ class ScheduleController(Controller):
     @get("/status", summary="The scheduled lock in force now and the next event (anyone)")
     async def status(self, services: ServicesDep, channel: Channel) -> EventStatusOut:
         await known_channel(services, channel)
-        return await _service(services).status(channel)
+        return await _view(services).status(channel)
 
     @get("/upcoming", summary="The coming occurrences (default a week): lock windows, fallbacks")
     async def upcoming(

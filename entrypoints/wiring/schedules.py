@@ -9,6 +9,7 @@ from attrs import define
 
 from application.schedules.firing import ScheduleFirer
 from application.schedules.service import ScheduleService
+from application.schedules.status_view import ScheduleStatusView
 from entrypoints.wiring.kernel import Kernel
 from entrypoints.wiring.parts import Background, Plain
 from entrypoints.wiring.playlists import Playlists
@@ -18,9 +19,14 @@ from entrypoints.wiring.playlists import Playlists
 class Schedules(Plain):
     service: ScheduleService
     firer: ScheduleFirer
+    #: The viewers' status from memory (the lock banner on every page reads no log).
+    view: ScheduleStatusView
 
     def background(self) -> Sequence[Background]:
-        return (Background("schedule-firer", self.firer.run),)
+        return (
+            Background("schedule-firer", self.firer.run),
+            Background("schedule-status-view", self.view.run),
+        )
 
 
 def wire_schedules(kernel: Kernel, playlists: Playlists) -> Schedules:
@@ -35,4 +41,7 @@ def wire_schedules(kernel: Kernel, playlists: Playlists) -> Schedules:
         playlists.applier,
         channels=[kernel.settings.channel],
     )
-    return Schedules(service, firer)
+    view = ScheduleStatusView(
+        kernel.handler, kernel.tail, service, channels=[kernel.settings.channel]
+    )
+    return Schedules(service, firer, view)

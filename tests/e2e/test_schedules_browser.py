@@ -1,6 +1,7 @@
 """The viewers' lock banner in a real headless Chromium: a schedule made over HTTP, then the
 queue page says when the next event is; fired, the page shows the event lock banner; lifted by
-the admin, the banner goes."""
+the admin, the banner goes. And a schedule made in the admin page, inside its lock window at
+once: the pre-fire banner on the viewers' pages, pay-to-play refused (423)."""
 
 from __future__ import annotations
 
@@ -124,4 +125,60 @@ async def test_an_admin_creates_a_recurring_schedule_and_sees_the_week(
     await tab.screenshot(
         path=str(Path(__file__).parents[2] / "docs" / "screenshots" / "admin-schedules.png"),
         full_page=True,
+    )
+
+
+async def test_a_schedule_created_in_the_browser_closes_pay_to_play_with_a_banner(
+    page: tuple[Any, Running],
+) -> None:
+    """Created on /admin/schedules to fire in ten minutes, inside its 15-minute lock window
+    from the start: every viewer page shows the pre-fire banner, and a purchase is refused."""
+    from tests.e2e.test_web_app_browser import sign_in
+
+    tab, svc = page
+    await caught_up(svc)
+    admin = bearer(svc, "boss", "admin")
+    r = await svc.http.post(
+        f"{BASE}/playlists",
+        json={"name": "Quiz night", "items": [item("quiz1", 1800)]},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    await sign_in(tab, svc, "boss")
+    await tab.goto(f"{svc.base}/admin/schedules")
+    await tab.locator("#playlist option", has_text="Quiz night").wait_for(state="attached")
+    await tab.select_option("#playlist", label="Quiz night (1 items)")
+    await tab.fill("#label", "Quiz")
+    start = svc.services.kernel.clock.now() + timedelta(minutes=10)
+    await tab.fill("#fire_at", start.strftime("%Y-%m-%dT%H:%M"))
+    await tab.click("#add-btn")
+    await tab.locator("#form-error:has-text('is scheduled')").wait_for()
+
+    async def pre_fire() -> bool | None:
+        lock = (await svc.http.get(f"{BASE}/schedules/status")).json()["lock"]
+        return True if lock and lock["kind"] == "pre_fire" else None
+
+    await eventually(pre_fire, "the pre-fire lock", within=30)
+    for path in ("/", "/catalog"):
+        await tab.goto(f"{svc.base}{path}")
+        banner = tab.locator("#event-banners .banner-lock")
+        await banner.wait_for(state="visible", timeout=20_000)
+        text = await banner.inner_text()
+        assert 'Pay-to-play is closed: "Quiz" starts at' in text, text
+    await tab.goto(f"{svc.base}/")
+    await tab.locator("#event-banners .banner-lock").wait_for(state="visible", timeout=20_000)
+    await tab.screenshot(
+        path=str(Path(__file__).parents[2] / "docs" / "screenshots" / "pre-fire-lock-banner.png")
+    )
+    bought = await svc.http.post(
+        f"{BASE}/pay-items",
+        json={"media_type": "yt", "media_id": "late1", "duration_sec": 300, "tier": "queue"},
+        headers=bearer(svc, "ann", "viewer"),
+    )
+    assert bought.status_code == 423, bought.text
+    refused = bought.json()["error"]
+    assert (refused["code"], refused["kind"], refused["label"]) == (
+        "queue_locked",
+        "pre_fire",
+        "Quiz",
     )

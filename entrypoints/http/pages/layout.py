@@ -106,7 +106,7 @@ async def _event_lock(services: Services) -> list[Banner]:
     if services.schedules is None:
         return []
     try:
-        status = await services.schedules.service.status(services.kernel.settings.channel)
+        status = await services.schedules.view.status(services.kernel.settings.channel)
     except Exception:
         return []
     lock = status.lock

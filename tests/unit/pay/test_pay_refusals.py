@@ -11,8 +11,11 @@ from domain.queue.commands import ObserveItemQueued, ObserveNowPlaying
 from domain.queue.decider import queue_decider
 from domain.queue.pay_model import (
     CancelPayItem,
+    CutOffPayItem,
     FailPayItem,
     LockQueue,
+    PayItemCancelled,
+    PayItemRefunded,
     PaymentCaptured,
     RecordPaymentCaptured,
     RecordPaymentDeclined,
@@ -95,3 +98,35 @@ def test_a_played_purchase_is_neither_cancelled_nor_failed_nor_refunded(s: Scena
     refused(s, CancelPayItem("r1", "buyer_cancelled", "ann"), "already_played")
     refused(s, FailPayItem("r1", "move_failed"), "already_played")
     refused(s, RecordRefund("r1", 250), "already_played")
+
+
+def test_only_a_scheduled_event_cuts_off_a_playing_purchase_and_then_it_is_refunded(
+    s: Scenario,
+) -> None:
+    buy(s, "r1", P1, "playnext", uid=11)
+    s.given_commands(ObserveNowPlaying(11))
+    assert s.state.pay_item("r1").placement == "playing"  # type: ignore[union-attr]
+    refused(s, CancelPayItem("r1", "admin_remove", "admin"), "already_playing")
+    refused(s, CutOffPayItem("r1", "admin_remove", "admin"), "not_cut_off")
+    refused(s, CutOffPayItem("r1", "replaced_by_playlist", "boss"), "not_cut_off")
+    refused(s, RecordRefund("r1", 250), "already_played")
+    s.then(
+        CutOffPayItem("r1", "schedule_displaced", "scheduler"),
+        [PayItemCancelled("r1", "schedule_displaced", "scheduler", cut_off=True)],
+    )
+    s.given_commands(CutOffPayItem("r1", "schedule_displaced", "scheduler"))
+    s.then(CutOffPayItem("r1", "schedule_displaced", "scheduler"), [])  # once
+    pay = s.state.pay_item("r1")
+    assert pay is not None and pay.status == "cancelling" and not pay.finished
+    s.given_commands(ObserveNowPlaying(2))  # the event took it off the air
+    s.then(RecordRefund("r1", 250), [PayItemRefunded("r1", 250, "schedule_displaced")])
+    s.given_commands(RecordRefund("r1", 250))
+    pay = s.state.pay_item("r1")
+    assert pay is not None and pay.status == "refunded" and pay.finished
+
+
+def test_a_purchase_not_playing_is_not_cut_off(s: Scenario) -> None:
+    buy(s, "r1", P1, uid=11)
+    refused(s, CutOffPayItem("r1", "schedule_displaced", "scheduler"), "not_playing")
+    s.given_commands(RequestPayItem("r2", "ann", Media("yt", "p2", "Paid two", 200), "queue"))
+    refused(s, CutOffPayItem("r2", "schedule_displaced", "scheduler"), "not_playing")
