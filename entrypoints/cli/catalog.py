@@ -148,6 +148,7 @@ async def _refresh(settings: Settings, full: bool) -> int:
             print(f"warning: {warning}", file=out)
         if progress.phase != "completed":
             print(f"webqueue: the refresh failed: {progress.error}", file=out)
+            await _project(log_.events, read_models)  # so `catalog status` shows it too
             return 1
         print(f"snapshot {progress.refresh_id} recorded: {progress.item_count:,} items", file=out)
         await _project(log_.events, read_models)
