@@ -15,8 +15,8 @@ DEFAULT_MANIFEST = "https://www.420grindhouse.com/api/v1/media/cytube/{video_id}
 def _template(_: object, attribute: Attribute[str], value: str) -> None:
     if "{video_id}" not in value:
         raise ValueError("must contain {video_id}")
-    if not value.startswith(("https://", "http://")):
-        raise ValueError("must be an http(s) URL")
+    if not value.startswith(("https://", "http://", "{base}/")):
+        raise ValueError("must be an http(s) URL, or start with {base}/ (the MediaCMS URL)")
 
 
 def _batch(_: object, attribute: Attribute[int], value: int) -> None:

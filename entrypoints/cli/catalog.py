@@ -64,16 +64,27 @@ async def _status(settings: Settings) -> int:
     return 0
 
 
+_PROJECT_TRIES = 20
+
+
 async def _project(events: object, read_models: object) -> None:
     """Fold the log into the catalog's read model here too, so the new snapshot is current
     whether the service runs or not (a runner that finds its checkpoint moved by the service's
     reloads and goes on: they never interleave rows)."""
     from application.catalog.projection import CatalogProjection
+    from application.projections.ports import CheckpointMoved
     from application.projections.runner import ProjectionRunner
 
     runner = ProjectionRunner(events, read_models, CatalogProjection())  # type: ignore[arg-type]
-    await runner.start()
-    await runner.catch_up()
+    for attempt in range(_PROJECT_TRIES):
+        try:
+            await runner.start()
+            await runner.catch_up()
+            return
+        except CheckpointMoved:
+            # The running service folded the same commits first: reload its rows, go on.
+            if attempt == _PROJECT_TRIES - 1:
+                raise
 
 
 async def _refresh(settings: Settings, full: bool) -> int:
@@ -137,6 +148,7 @@ async def _refresh(settings: Settings, full: bool) -> int:
             print(f"warning: {warning}", file=out)
         if progress.phase != "completed":
             print(f"webqueue: the refresh failed: {progress.error}", file=out)
+            await _project(log_.events, read_models)  # so `catalog status` shows it too
             return 1
         print(f"snapshot {progress.refresh_id} recorded: {progress.item_count:,} items", file=out)
         await _project(log_.events, read_models)

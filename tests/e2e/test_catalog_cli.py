@@ -70,3 +70,6 @@ def test_refresh_from_a_csv_file_then_serve_it(tmp_path: Path) -> None:
     failed = run("refresh", data_dir=data_dir, config=config)
     assert failed.returncode == 1
     assert "cannot read the catalog file" in failed.stderr and "catalog.csv" in failed.stderr
+    status = run("status", data_dir=data_dir, config=config)
+    assert " failed " in status.stdout.splitlines()[0], status.stdout
+    assert "cannot read the catalog file" in status.stdout

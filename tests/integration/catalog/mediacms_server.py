@@ -1,10 +1,16 @@
 """A MediaCMS-shaped HTTP server (real HTTP, a thread of its own) with the page and field shapes
-and rules of MediaCMS 8.3 as ../MEDIACMS facts describe them: DRF pages of a fixed 50 with an
-absolute `next` (repeating `page_size`), the public listing capped at 1,000 and showing only
-listable items newest first, the editors-only uncapped `manage_media` (403 for other tokens, 403
-"Invalid token." for a bad one), details without `friendly_token` (400 for an anonymous caller
-on a private item or an unknown token), categories as a bare list. Faults on demand: a 500, a
-page slower than the client's timeout, both once."""
+and rules of MediaCMS 8.3, as a real 8.3.2 (1,300 items, PostgreSQL) answered them: DRF pages of
+a fixed 50 with an absolute `next` that is the request's own URL with `page` replaced (so it
+repeats `page_size` only when it was asked; `previous` of page 2 has no `page`), 404 "Invalid
+page." past the end or for a page that is not a number; the public listing capped at 1,000,
+newest first, showing only listable items except to editors (who see everything there too); the
+editors-only uncapped `manage_media` (403 for other tokens, 403 "Authentication credentials were
+not provided." without one); a bad token 403 "Invalid token." everywhere; details without
+`friendly_token` (a private item: 400 "media file does not exist" for an anonymous caller, 401
+"media is private" for a signed-in non-editor; an unknown token 400); the page's `tags` joined by
+", "; categories as a bare list (`user` only when there is one); a path it does not know answers
+Django's HTML 404 page, not JSON. Faults on demand: a 500, a page slower than the client's
+timeout, both once."""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from attrs import define, field
 
@@ -24,6 +30,10 @@ EDITOR_TOKEN = "e" * 40
 USER_TOKEN = "a" * 40
 PAGE = 50
 CAP = 1000
+NOT_FOUND_PAGE = (
+    '<!DOCTYPE html>\n<html lang="en">\n<head>\n<title> - error</title>\n</head>\n'
+    "<body><h1>Page not found</h1></body>\n</html>\n"
+)
 
 
 @define
@@ -38,6 +48,7 @@ class Media:
     categories: list[str] = field(factory=list)
     tags: list[str] = field(factory=list)
     added: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    thumbnail: bool = True  # MediaCMS answers `thumbnail_url: null` for an item without one
 
     @property
     def listable(self) -> bool:
@@ -83,7 +94,7 @@ def _list_item(m: Media, base: str) -> dict[str, Any]:
         "media_type": m.media_type,
         "state": m.state,
         "duration": m.duration,
-        "thumbnail_url": f"{base}/media/original/thumbnails/{m.token}.jpg",
+        "thumbnail_url": f"{base}/media/original/thumbnails/{m.token}.jpg" if m.thumbnail else None,
         "is_reviewed": m.is_reviewed,
         "encoding_status": m.encoding_status,
         "likes": 1,
@@ -107,6 +118,15 @@ class _Handler(BaseHTTPRequestHandler):
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(data)
+
+    def _send_html_404(self) -> None:
+        data = NOT_FOUND_PAGE.encode()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -150,9 +170,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(403, {"detail": "Invalid token."})
             return
         if path == "/api/v1/media":
-            items = [m for m in reversed(lib.media) if m.listable][:CAP]
+            editor = caller == EDITOR_TOKEN
+            items = [m for m in reversed(lib.media) if editor or m.listable][:CAP]
             self._page(path, items, query)
         elif path == "/api/v1/manage_media":
+            if caller is None:
+                self._send(403, {"detail": "Authentication credentials were not provided."})
+                return
             if caller != EDITOR_TOKEN:
                 self._send(403, {"detail": "You do not have permission to perform this action."})
                 return
@@ -170,6 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
                         "description": "",
                         "is_global": False,
                         "media_count": sum(n in m.categories for m in lib.media),
+                        "user": "admin",
                         "thumbnail_url": None,
                         "is_lms_course": False,
                     }
@@ -191,12 +216,21 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         else:
-            self._send(404, {"detail": "Not found."})
+            self._send_html_404()
+
+    def _link(self, path: str, query: dict[str, list[str]], page: int) -> str:
+        """DRF's: the request's URL with `page` replaced, or removed for the first page."""
+        rest = {k: v for k, v in query.items() if k != "page"}
+        pairs = ([("page", str(page))] if page > 1 else []) + [
+            (k, x) for k, v in rest.items() for x in v
+        ]
+        return f"{self.base}{path}" + (f"?{urlencode(pairs)}" if pairs else "")
 
     def _page(self, path: str, items: list[Media], query: dict[str, list[str]]) -> None:
-        page = int(query.get("page", ["1"])[0])
-        chunk = items[(page - 1) * PAGE : page * PAGE]
-        if page > 1 and not chunk:
+        raw = query.get("page", ["1"])[0]
+        page = int(raw) if raw.isdigit() else 0
+        chunk = items[(page - 1) * PAGE : page * PAGE] if page else []
+        if page < 1 or (page > 1 and not chunk):
             self._send(404, {"detail": "Invalid page."})
             return
         more = page * PAGE < len(items)
@@ -204,10 +238,10 @@ class _Handler(BaseHTTPRequestHandler):
             200,
             {
                 "count": len(items),
-                "next": f"{self.base}{path}?page={page + 1}&page_size=50" if more else None,
-                "previous": f"{self.base}{path}?page={page - 1}" if page > 1 else None,
+                "next": self._link(path, query, page + 1) if more else None,
+                "previous": self._link(path, query, page - 1) if page > 1 else None,
                 "results": [_list_item(m, self.base) for m in chunk],
-                "tags": ",".join(sorted({t for m in chunk for t in m.tags})),
+                "tags": ", ".join(sorted({t for m in chunk for t in m.tags})),
             },
         )
 
@@ -215,6 +249,9 @@ class _Handler(BaseHTTPRequestHandler):
         found = next((m for m in self.library.media if m.token == token), None)
         if found is None or (found.state == "private" and caller is None):
             self._send(400, {"detail": "media file does not exist"})
+            return
+        if found.state == "private" and caller != EDITOR_TOKEN:
+            self._send(401, {"detail": "media is private"})
             return
         body = _list_item(found, self.base)
         del body["friendly_token"]  # the detail has none
@@ -225,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
             ],
             tags_info=[{"title": t, "url": f"/search?t={t}"} for t in found.tags],
             edit_date=found.added.isoformat(),
-            thumbnail_url=f"/media/original/thumbnails/{token}.jpg",
+            thumbnail_url=f"/media/original/thumbnails/{token}.jpg" if found.thumbnail else None,
             poster_url=f"/media/original/posters/{token}.jpg",
             related_media=[_list_item(m, self.base) for m in self.library.media[:100]],
         )

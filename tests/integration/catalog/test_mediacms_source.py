@@ -47,6 +47,7 @@ def library() -> Library:
     lib.media[5].state = "private"
     lib.media[6].encoding_status = "pending"
     lib.media[7].duration = 0  # no duration yet
+    lib.media[8].thumbnail = False  # `thumbnail_url: null`, as MediaCMS lists one without
     return lib
 
 
@@ -86,6 +87,7 @@ async def test_the_editor_listing_reads_everything_with_details(
     )
     assert "encoding" in (by_id["tok000006"].unavailable_reason or "")
     assert "duration" in (by_id["tok000007"].unavailable_reason or "")
+    assert by_id["tok000008"].thumbnail_url is None and by_id["tok000008"].available
     assert by_id["tok000007"].categories == ("Comedy",)  # kept, with its details
     assert sum(v for k, v in library.hits.items() if k.startswith("/api/v1/media/")) == 120
     assert library.most_in_flight <= 3
@@ -135,8 +137,8 @@ async def test_a_bad_token_is_a_clear_error(server: MediaCmsServer) -> None:
 
 
 async def test_a_500_and_a_slow_page_are_retried(server: MediaCmsServer, library: Library) -> None:
-    library.fail["/api/v1/manage_media?page=2&page_size=50"] = 1
-    library.slow_once["/api/v1/manage_media?page=3&page_size=50"] = 1.5
+    library.fail["/api/v1/manage_media?page=2"] = 1
+    library.slow_once["/api/v1/manage_media?page=3"] = 1.5
     items = await source(server, token=EDITOR_TOKEN, timeout_sec=0.5).read({}, Report())
     assert len(items) == 120
     assert library.hits["/api/v1/manage_media"] == 5  # two pages asked twice

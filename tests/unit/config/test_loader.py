@@ -86,6 +86,11 @@ weight = 4
         ("[promos.general]\nevery_n_items = 0", "promos.general.every_n_items", "1 to 1000"),
         ("[presence_refund]\non_afk = 1", "presence_refund.on_afk", "true or false"),
         ("presence_refund = 3", "presence_refund", "table"),
+        (
+            '[catalog]\nmanifest_template = "ftp://m/{video_id}.json"',
+            "catalog.manifest_template",
+            "http(s) URL",
+        ),
     ],
 )
 def test_a_bad_setting_is_named_with_its_value(
@@ -104,6 +109,12 @@ def test_a_file_that_is_not_toml_is_refused(tmp_path: Path) -> None:
         load(toml(tmp_path, "port = = 1"), env={})
     with pytest.raises(ConfigError, match="no such file"):
         load(tmp_path / "missing.toml", env={})
+
+
+def test_a_manifest_template_may_start_with_the_mediacms_url(tmp_path: Path) -> None:
+    text = '[catalog]\nmanifest_template = "{base}/api/v1/media/cytube/{video_id}.json"'
+    settings = load(toml(tmp_path, text), env={})
+    assert settings.catalog.manifest_template.startswith("{base}/")
 
 
 def test_environment_beats_the_file_and_flags_beat_both(tmp_path: Path) -> None:
