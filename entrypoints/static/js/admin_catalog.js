@@ -57,7 +57,7 @@ async function loadSnapshots(ended = null, tries = 20) {
     h("td", { class: "when" }, fmtClock(s.started_at)),
     h("td", {}, h("span", { class: `badge badge-${tone[s.status] || "neutral"}` }, s.status), s.current ? " " : "", s.current ? h("span", { class: "badge badge-pending" }, "current") : ""),
     h("td", { class: "num", "data-label": "Items" }, s.item_count.toLocaleString("en")),
-    h("td", { class: "num", "data-label": "Added" }, s.added), h("td", { class: "num", "data-label": "Removed" }, s.removed), h("td", { class: "num", "data-label": "Changed" }, s.changed),
+    h("td", { class: "num", "data-label": "Added" }, s.added.toLocaleString("en")), h("td", { class: "num", "data-label": "Removed" }, s.removed.toLocaleString("en")), h("td", { class: "num", "data-label": "Changed" }, s.changed.toLocaleString("en")),
     h("td", { "data-label": "By" }, s.by),
     h("td", { class: s.reason ? "error" : "muted" }, s.reason || (s.warnings.length ? s.warnings.join(" ") : s.source)))));
 }
@@ -66,7 +66,7 @@ async function diff(id) {
   const d = await api(`${base}/snapshots/${encodeURIComponent(id)}`);
   $("diff").hidden = false;
   const s = d.snapshot;
-  $("diff-summary").textContent = `${fmtClock(s.started_at)}: ${s.added} added, ${s.removed} removed, ${s.changed} changed${d.changes.length < s.added + s.removed + s.changed ? ` (the first ${d.changes.length} are listed)` : ""}.`;
+  $("diff-summary").textContent = `${fmtClock(s.started_at)}: ${s.added.toLocaleString("en")} added, ${s.removed.toLocaleString("en")} removed, ${s.changed.toLocaleString("en")} changed${d.changes.length < s.added + s.removed + s.changed ? ` (the first ${d.changes.length} are listed)` : ""}.`;
   const tone = { added: "good", removed: "bad", changed: "pending" };
   $("diff-list").replaceChildren(...d.changes.map((c) => h("li", {}, h("span", { class: `badge badge-${tone[c.kind]}` }, c.kind), " ", c.title, c.fields.length ? h("span", { class: "muted" }, ` (${c.fields.join(", ").replaceAll("_", " ")})`) : "")));
   if (!d.changes.length) $("diff-list").append(h("li", { class: "muted" }, "Nothing changed."));
