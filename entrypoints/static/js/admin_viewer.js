@@ -52,6 +52,7 @@ document.querySelectorAll("#tabs button").forEach(b => b.onclick = () => {
   if (b.dataset.tab === "promos") loadPromos();
   if (b.dataset.tab === "rules") loadRules();
   if (b.dataset.tab === "money") loadAudit();
+  if (b.dataset.tab === "viewers") loadViewers();
 });
 
 // ---- money audit -------------------------------------------------------------------------
@@ -79,6 +80,26 @@ async function loadAudit() {
     <td class="num">${n(p.refunded)}</td><td class="num">${n(p.kept)}</td><td class="num">${n(p.price)}</td><td>${p.played ? "yes" : ""}</td></tr>`).join("");
 }
 $("audit-run").onclick = loadAudit;
+
+// ---- purchases and spend per viewer (stats) ------------------------------------------------
+async function loadViewers() {
+  const summary = $("viewers-summary");
+  let r;
+  try { r = await api(`/api/v1/channels/${encodeURIComponent(channel)}/stats/viewers`); }
+  catch (e) { summary.textContent = e.message; summary.className = "error"; return; }
+  const v = r.viewers;
+  const sum = k => v.reduce((a, x) => a + x[k], 0);
+  summary.className = "muted";
+  summary.textContent = v.length
+    ? `${n(v.length)} viewer(s), ${n(sum("purchases"))} purchases, ${n(sum("played"))} played, ${n(sum("refunded"))} refunded; `
+      + `${n(sum("spent"))} coins spent (captured ${n(sum("captured"))} − refunded ${n(sum("refunded_coins"))}); as of log position ${n(r.position)}.`
+    : `Nobody has bought anything in ${channel} yet (as of log position ${n(r.position)}).`;
+  $("viewers-table").tBodies[0].innerHTML = v.map(x => `<tr data-user="${esc(x.user)}"><td>${esc(x.user)}</td>
+    <td class="num purchases">${n(x.purchases)}</td><td class="num declined">${n(x.declined)}</td><td class="num played">${n(x.played)}</td>
+    <td class="num refunded">${n(x.refunded)}</td><td class="num captured">${n(x.captured)}</td><td class="num refunded-coins">${n(x.refunded_coins)}</td>
+    <td class="num spent">${n(x.spent)}</td></tr>`).join("");
+}
+$("viewers-reload").onclick = loadViewers;
 
 // ---- projections -------------------------------------------------------------------------
 let projectionList = [];
