@@ -1,12 +1,11 @@
 """Request rules as admins read and change them (a change is an event, in effect at once), and
-what a purchase's decision is handed: the channel's rules, the buyer's role, when the media last
-played. A refusal by rule is written to the log (`RequestRefusedByRule`) for the stats."""
+what a purchase's decision is handed: the channel's rules and the buyer's role (when a medium
+last played the decision reads from the queue itself). A refusal by rule is written to the log
+(`RequestRefusedByRule`) for the stats."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 from application.identity.roles import Identity, require
@@ -28,9 +27,6 @@ from domain.rules.config import (
 
 log = logging.getLogger(__name__)
 
-#: When a medium last played on a channel (the stats' read model), or None.
-LastPlayed = Callable[[str, tuple[str, str]], Awaitable[datetime | None]]
-
 
 class RulesService:
     def __init__(
@@ -38,11 +34,9 @@ class RulesService:
         handler: CommandHandler,
         *,
         defaults: RulesConfig | None = None,
-        last_played: LastPlayed | None = None,
     ) -> None:
         self._handler = handler
         self.defaults = defaults or RulesConfig()
-        self._last_played = last_played
 
     async def effective(self, channel: str) -> RulesConfig:
         """The channel's rules now: an admin's last change, else the operator's defaults."""
@@ -83,10 +77,7 @@ class RulesService:
     async def decision_config(self, channel: str, who: Identity, media: Media) -> dict[str, Any]:
         """What `domain.queue.pay_rules` reads from a purchase's decision context."""
         rules = await self.effective(channel)
-        last = None
-        if rules.no_repeat_hours > 0 and self._last_played is not None:
-            last = await self._last_played(channel, media.key)
-        return {"request_rules": rules, "buyer_role": who.role, "last_played": last}
+        return {"request_rules": rules, "buyer_role": who.role}
 
     async def refused(self, channel: str, who: Identity, media: Media, refusal: Rejected) -> None:
         """Record a refusal by rule; never in the way of the answer to the buyer."""

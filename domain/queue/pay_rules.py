@@ -6,8 +6,10 @@ is a stable code (`rule_*`) and a sentence with the number that applies and when
 
 What the decision needs beyond the queue comes in `Context.config`:
 - `request_rules`: the channel's `RulesConfig` (absent: no rules);
-- `buyer_role`: the buyer's role, for `exempt_roles`;
-- `last_played`: when this media last played on the channel (from the stats), or None.
+- `buyer_role`: the buyer's role, for `exempt_roles`.
+
+When a medium last played ("no repeats") is the queue's own (`QueueState.last_started`, folded
+from its log), so a medium that has just started is refused at once, whatever the read models.
 """
 
 from __future__ import annotations
@@ -170,8 +172,8 @@ def _repeat(
                 {"hours": hours},
             )
         ]
-    last = ctx.config.get("last_played")
-    if isinstance(last, datetime):
+    last = state.started_at(cmd.media.type, cmd.media.id)
+    if last is not None:
         again = last + timedelta(hours=hours)
         if again > ctx.now:
             return [

@@ -19,6 +19,8 @@ from domain.promos.config import InvalidSetting
 
 ROLES = ("viewer", "blessed", "admin")
 MAX_REASON = 300
+#: The longest "no repeats" window (90 days); the queue remembers starts this long.
+MAX_NO_REPEAT_HOURS = 90 * 24
 
 
 @frozen
@@ -85,8 +87,10 @@ def validate(config: RulesConfig) -> None:
             raise InvalidSetting(name, "must be above 0 and at most 10080 minutes (or null)")
     if not 0 <= config.cooldown_minutes <= 7 * 24 * 60:
         raise InvalidSetting("cooldown_minutes", "must be 0 to 10080 minutes")
-    if not 0 <= config.no_repeat_hours <= 90 * 24:
-        raise InvalidSetting("no_repeat_hours", "must be 0 to 2160 hours (90 days)")
+    if not 0 <= config.no_repeat_hours <= MAX_NO_REPEAT_HOURS:
+        raise InvalidSetting(
+            "no_repeat_hours", f"must be 0 to {MAX_NO_REPEAT_HOURS} hours (90 days)"
+        )
     seen: set[tuple[str, str]] = set()
     for i, media in enumerate(config.blocked_media):
         if not media.media_type or not media.media_id or media.key in seen:
