@@ -1,11 +1,12 @@
 """Request rules as admins read and change them (a change is an event, in effect at once), and
-what a purchase's decision is handed: the channel's rules and the buyer's role (when a medium
-last played the decision reads from the queue itself). A refusal by rule is written to the log
-(`RequestRefusedByRule`) for the stats."""
+what a purchase's decision is handed: the channel's rules, the buyer's role and CyTube rank (when
+a medium last played the decision reads from the queue itself). A refusal by rule is written to
+the log (`RequestRefusedByRule`) for the stats."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from application.identity.roles import Identity, require
@@ -27,6 +28,9 @@ from domain.rules.config import (
 
 log = logging.getLogger(__name__)
 
+#: A user's CyTube rank in a channel as CyTube last reported it (presence), or None.
+RankOf = Callable[[str, str], float | None]
+
 
 class RulesService:
     def __init__(
@@ -34,9 +38,11 @@ class RulesService:
         handler: CommandHandler,
         *,
         defaults: RulesConfig | None = None,
+        rank_of: RankOf | None = None,
     ) -> None:
         self._handler = handler
         self.defaults = defaults or RulesConfig()
+        self._rank_of = rank_of
 
     async def effective(self, channel: str) -> RulesConfig:
         """The channel's rules now: an admin's last change, else the operator's defaults."""
@@ -77,7 +83,10 @@ class RulesService:
     async def decision_config(self, channel: str, who: Identity, media: Media) -> dict[str, Any]:
         """What `domain.queue.pay_rules` reads from a purchase's decision context."""
         rules = await self.effective(channel)
-        return {"request_rules": rules, "buyer_role": who.role}
+        rank = None
+        if rules.exempt_min_rank is not None and self._rank_of is not None:
+            rank = self._rank_of(channel, who.user)
+        return {"request_rules": rules, "buyer_role": who.role, "buyer_rank": rank}
 
     async def refused(self, channel: str, who: Identity, media: Media, refusal: Rejected) -> None:
         """Record a refusal by rule; never in the way of the answer to the buyer."""

@@ -57,6 +57,8 @@ async def test_rules_validated_live_saved_and_explained_in_the_buy_form(
     await user.locator(".bu-user").fill("Troll")
     await user.locator(".bu-reason").fill("spam buying")
     await admin.check("input[data-exempt=blessed]")
+    await admin.check("#rule-exempt_min_rank-on")
+    await admin.fill("#rule-exempt_min_rank", "2")
     await admin.check("#rule-fair_order")
     await admin.locator("#rules-check:has-text('valid')").wait_for()
     still = await svc.services.rules.service.effective("lobby")  # type: ignore[union-attr]
@@ -66,7 +68,7 @@ async def test_rules_validated_live_saved_and_explained_in_the_buy_form(
     saved = await svc.services.rules.service.effective("lobby")  # type: ignore[union-attr]
     assert saved.max_length_sec == 120 and saved.min_length_sec == 0
     assert saved.max_pending_per_viewer == 3 and saved.fair_order
-    assert saved.exempt_roles == ("blessed",)
+    assert saved.exempt_roles == ("blessed",) and saved.exempt_min_rank == 2
     assert [(m.media_id, m.reason) for m in saved.blocked_media] == [("earrape1", "too loud")]
     assert [(u.user, u.reason) for u in saved.blocked_users] == [("Troll", "spam buying")]
     # Read back after a reload: the form shows what is in effect.

@@ -121,6 +121,23 @@ def test_exempt_roles_skip_the_per_viewer_rules_only() -> None:
     assert [r["code"] for r in refused.extra["refusals"]] == ["rule_cooldown", "rule_max_pending"]
 
 
+def test_a_cytube_rank_at_the_minimum_is_exempt_below_it_is_not() -> None:
+    rules = RulesConfig(max_pending_per_viewer=1, exempt_min_rank=2, max_length_sec=600)
+    ch = Channel(rules, buyer_role="viewer", buyer_rank=2)  # a moderator, exactly the minimum
+    ch.buy("r1", "mod", media(1))
+    ch.buy("r2", "mod", media(2))  # the count does not apply
+    ch.refused("r3", "mod", media(3, sec=601), "rule_too_long")  # the media rules do
+    ch.extra = {"buyer_role": "viewer", "buyer_rank": 1.5}  # a leader: below the minimum
+    ch.buy("r4", "lead", media(4))
+    ch.refused("r5", "lead", media(5), "rule_max_pending")
+    ch.extra = {"buyer_role": "viewer", "buyer_rank": None}  # never seen in the channel
+    ch.buy("r6", "anon", media(6))
+    ch.refused("r7", "anon", media(7), "rule_max_pending")
+    ch.rules = evolve(rules, exempt_min_rank=None)  # ranks exempt nobody
+    ch.extra = {"buyer_role": "viewer", "buyer_rank": 5}
+    ch.refused("r8", "mod", media(8), "rule_max_pending")
+
+
 def test_length_limits_are_inclusive() -> None:
     ch = Channel(RulesConfig(max_pending_per_viewer=None, min_length_sec=60, max_length_sec=600))
     too_short = ch.refused("r1", "ann", media(1, sec=59), "rule_too_short")
@@ -275,6 +292,8 @@ def test_rules_settings_are_an_aggregate_with_validation() -> None:
         (RulesConfig(min_length_sec=100, max_length_sec=99), "max_length_sec"),
         (RulesConfig(exempt_roles=("owner",)), "exempt_roles"),
         (RulesConfig(cooldown_minutes=-1), "cooldown_minutes"),
+        (RulesConfig(exempt_min_rank=-0.5), "exempt_min_rank"),
+        (RulesConfig(exempt_min_rank=256), "exempt_min_rank"),
         (RulesConfig(blocked_users=(BlockedUser(" "),)), "blocked_users[0]"),
         (
             RulesConfig(blocked_media=(BlockedMedia("yt", "x"), BlockedMedia("yt", "x"))),
