@@ -45,6 +45,7 @@ from adapters.log.jetstream_store import JetStreamEventStore
 from adapters.stats.kv_mirror import NatsKvStatsBucket
 from application.identity.roles import Identity
 from application.likes.playing import QueueNowPlaying
+from application.likes.rules import LikeRulesService
 from application.likes.service import LikeService
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.streams import queue_stream
@@ -89,8 +90,12 @@ async def run(ops: int, client_counts: list[int], max_seconds: float) -> dict[st
             queue_decider, queue_stream("lobby"), ObserveNowPlaying(1), CommandMeta.new()
         )
         playing = QueueNowPlaying(handler)
-        counted = LikeService(handler, playing, LikeRules(1_000, 1, 0), "lobby")
-        deduped = LikeService(handler, playing, LikeRules(1_000, 1, 86_400), "lobby")
+        counted = LikeService(
+            handler, playing, LikeRulesService(handler, LikeRules(1_000, 1, 0)), "lobby"
+        )
+        deduped = LikeService(
+            handler, playing, LikeRulesService(handler, LikeRules(1_000, 1, 86_400)), "lobby"
+        )
         payload = b"x" * 420  # about a like's commit on the wire
         measured: dict[str, Any] = {}
 

@@ -11,6 +11,7 @@ from application.health import PartHealth
 from application.likes.playing import QueueNowPlaying
 from application.likes.projection import LikesProjection
 from application.likes.queries import LikesQueries
+from application.likes.rules import LikeRulesService
 from application.likes.service import LikeService
 from application.stats.mirror import StatsBucket, StatsMirrorRunner
 from entrypoints.wiring.kernel import Kernel
@@ -56,7 +57,12 @@ def wire_likes(kernel: Kernel, queue: Queue, bucket: StatsBucket | None) -> Like
     if bucket is not None and settings.likes.kv_mirror:
         mirror = StatsMirrorRunner(kernel.tail, bucket, settings.channel)
     return Likes(
-        service=LikeService(kernel.handler, now_playing, settings.likes.rules(), settings.channel),
+        service=LikeService(
+            kernel.handler,
+            now_playing,
+            LikeRulesService(kernel.handler, settings.likes.rules()),
+            settings.channel,
+        ),
         queries=LikesQueries(kernel.read_models, kernel.clock, projection, now_playing),
         projection=projection,
         queue=queue,
