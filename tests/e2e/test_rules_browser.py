@@ -77,6 +77,18 @@ async def test_rules_validated_live_saved_and_explained_in_the_buy_form(
     await admin.locator("#rules-check:has-text('as in effect now')").wait_for()
     assert await admin.input_value("#rule-max_length_sec") == "120"
     assert await admin.input_value("#blocked-media tbody tr .bm-reason") == "too loud"
+    # The like rules, in the same tab: a bad value named, a good one in effect at once.
+    assert await admin.input_value("#like-rate_limit") == "5"
+    await admin.fill("#like-rate_limit", "0")
+    await admin.click("#like-rules-save")
+    await admin.locator("#like-rules-msg:has-text('rate_limit')").wait_for()
+    assert await admin.get_attribute("#like-rate_limit", "aria-invalid") == "true"
+    await admin.fill("#like-rate_limit", "3")
+    await admin.fill("#like-dedupe_window_seconds", "3600")
+    await admin.click("#like-rules-save")
+    await admin.locator("#like-rules-msg:has-text('saved')").wait_for()
+    likes = await svc.services.likes.service.current_rules()
+    assert (likes.rate_limit, likes.dedupe_window_sec) == (3, 3600)
     await shot(admin, "admin-rules-desktop")
 
     viewer = await tab_for(browser, "desktop")
@@ -96,5 +108,9 @@ async def test_rules_validated_live_saved_and_explained_in_the_buy_form(
     await viewer.locator("#preview-text:has-text('it can go now')").wait_for()
     assert await viewer.locator("#preview-rules").count() == 0
     # The only 4xx are the live check refusing the bad fields, as it should.
-    asked = [e for e in admin.errors if not (e.startswith("422 ") and e.endswith("/rules/check"))]
+    asked = [
+        e
+        for e in admin.errors
+        if not (e.startswith("422 ") and e.endswith(("/rules/check", "/likes/rules")))
+    ]
     assert asked == [] and viewer.errors == [], (admin.errors, viewer.errors)

@@ -333,7 +333,35 @@ function showRulesError(message, field) {
   if (at) at.setAttribute("aria-invalid", "true");
   $("rules-check").innerHTML = `<span class="err">${esc(message)}${field ? ` (${esc(field)})` : ""}</span>`;
 }
+// The like rules: three whole numbers, saved with PUT likes/rules (a 422 names the field).
+const likeRulesPath = () => `/api/v1/channels/${encodeURIComponent(channel)}/likes/rules`;
+const likeFields = ["rate_limit", "rate_window_seconds", "dedupe_window_seconds"];
+function showLikeRules(r) {
+  for (const f of likeFields) { $(`like-${f}`).value = r[f]; $(`like-${f}`).removeAttribute("aria-invalid"); }
+}
+$("like-rules-save").onclick = async () => {
+  const body = {};
+  for (const f of likeFields) {
+    const v = Number($(`like-${f}`).value.trim());
+    if ($(`like-${f}`).value.trim() === "" || !Number.isInteger(v)) {
+      $(`like-${f}`).setAttribute("aria-invalid", "true");
+      $("like-rules-msg").innerHTML = `<span class="err">${esc(f)} needs a whole number</span>`;
+      return;
+    }
+    body[f] = v;
+  }
+  try {
+    showLikeRules(await api(likeRulesPath(), {method: "PUT", body: JSON.stringify(body)}));
+    $("like-rules-msg").innerHTML = '<span class="okc">saved</span>';
+  } catch (e) {
+    const field = e.body?.error?.field;
+    if (field) $(`like-${field}`)?.setAttribute("aria-invalid", "true");
+    $("like-rules-msg").innerHTML = `<span class="err">${esc(e.message)}</span>`;
+  }
+};
 async function loadRules() {
+  showLikeRules(await api(likeRulesPath()));
+  $("like-rules-msg").textContent = "";
   showRules(await api(rulesPath()));
   $("rules-check").innerHTML = '<span class="muted">as in effect now</span>';
   const stats = await api(`/api/v1/channels/${encodeURIComponent(channel)}/stats/`);
