@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.exceptions import ValidationException
 from litestar.params import Body, FromPath, JSONBody, QueryParameter
@@ -23,11 +22,12 @@ from application.likes.queries import (
 from application.likes.service import LikeReceipt
 from application.stats.queries import DEFAULT_LIMIT, MAX_LIMIT, InvalidWindow
 from domain.errors import Rejected
-from domain.likes.model import LikeRefused, LikeRules
+from domain.likes.model import LikeRefused
 from entrypoints.http.auth import BEARER, IdentityDep
 from entrypoints.http.errors import REJECTION_STATUS, error_body
 from entrypoints.http.params import Channel, ServicesDep
 from entrypoints.http.queue import known_channel
+from entrypoints.like_rules_bodies import LikeRulesBody, LikeRulesPatch, like_rules_body, patched
 from entrypoints.schemas import LikeItem
 from entrypoints.services import Services
 
@@ -75,38 +75,6 @@ def _refused(_: Request[Any, Any, Any], exc: Rejected) -> Response[Any]:
     )
 
 
-class LikeRulesBody(msgspec.Struct):
-    """At most `rate_limit` likes per user in any `rate_window_seconds`; one like per user per
-    medium in `dedupe_window_seconds` (0: no dedupe). The `[likes]` keys of the config file."""
-
-    rate_limit: int
-    rate_window_seconds: int
-    dedupe_window_seconds: int
-
-
-class LikeRulesPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """What a PUT may name; what it leaves out stays as it is."""
-
-    rate_limit: int | msgspec.UnsetType = msgspec.UNSET
-    rate_window_seconds: int | msgspec.UnsetType = msgspec.UNSET
-    dedupe_window_seconds: int | msgspec.UnsetType = msgspec.UNSET
-
-
-def _rules_body(rules: LikeRules) -> LikeRulesBody:
-    return LikeRulesBody(rules.rate_limit, rules.rate_window_sec, rules.dedupe_window_sec)
-
-
-def _patched(rules: LikeRules, patch: LikeRulesPatch) -> LikeRules:
-    def pick(value: int | msgspec.UnsetType, current: int) -> int:
-        return current if isinstance(value, msgspec.UnsetType) else value
-
-    return LikeRules(
-        pick(patch.rate_limit, rules.rate_limit),
-        pick(patch.rate_window_seconds, rules.rate_window_sec),
-        pick(patch.dedupe_window_seconds, rules.dedupe_window_sec),
-    )
-
-
 def _this_channel(services: Services, channel: str) -> None:
     if channel != services.kernel.settings.channel:
         raise NotFoundError(
@@ -151,7 +119,7 @@ class LikesController(Controller):
         self, services: ServicesDep, identity: IdentityDep, channel: Channel
     ) -> LikeRulesBody:
         _this_channel(services, await known_channel(services, channel))
-        return _rules_body(await services.likes.service.current_rules())
+        return like_rules_body(await services.likes.service.current_rules())
 
     @put(
         "/rules",
@@ -168,8 +136,8 @@ class LikesController(Controller):
     ) -> LikeRulesBody:
         _this_channel(services, await known_channel(services, channel))
         service = services.likes.service
-        changed = _patched(await service.current_rules(), data)
-        return _rules_body(await service.rules.set_rules(channel, identity, changed))
+        changed = patched(await service.current_rules(), data)
+        return like_rules_body(await service.rules.set_rules(channel, identity, changed))
 
     @get("/now", summary="What plays now and how many likes this play has (everyone)")
     async def now(self, services: ServicesDep, channel: Channel) -> NowLiked:

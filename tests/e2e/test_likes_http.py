@@ -151,6 +151,19 @@ async def test_like_over_nats_with_structured_errors(service: Running, nc: Clien
 
     await eventually(top, "top liked to count the like")
 
+    # The like rules over NATS: anyone signed in reads them, only an admin changes them.
+    got = await ask(nc, "get_like_rules", {"token": alice})
+    assert got["ok"] and got["dedupe_window_seconds"] == 86_400, got
+    denied = await ask(nc, "set_like_rules", {"token": alice, "dedupe_window_seconds": 0})
+    assert denied["error"]["code"] == "insufficient_role"
+    bad = await ask(nc, "set_like_rules", {"token": admin, "rate_window_seconds": 0})
+    assert bad["error"]["code"] == "invalid_config", bad
+    assert bad["error"]["field"] == "rate_window_seconds"
+    done = await ask(nc, "set_like_rules", {"token": admin, "dedupe_window_seconds": 0})
+    assert done["ok"] and done["dedupe_window_seconds"] == 0 and done["rate_limit"] == 5, done
+    counted = await ask(nc, "like", {"token": alice, "item_id": liked["item_id"]})
+    assert counted["ok"] is True, counted  # no dedupe any more: the same medium counts again
+
 
 async def _now_with(nc: Client, likes: int) -> dict[str, Any] | None:
     now = await ask(nc, "get_likes_now", {})
