@@ -135,7 +135,8 @@ async def test_the_viewer_end_to_end(page: tuple[Any, Running]) -> None:
     await tab.click("#tabs button[data-tab='events']")
     await tab.fill("#ev-type", "PayItemRequested")
     await tab.click("#ev-load")
-    await tab.locator("#event-table tbody tr").first.click()
+    # The filtered rows, not the ones shown before the load answered (a race under load).
+    await tab.locator("#event-table tbody tr:has-text('PayItemRequested')").first.click()
     await tab.wait_for_selector("#commit-card:not([hidden])")
     assert "PayItemRequested" in await tab.inner_text("#commit-events")
     assert await tab.inner_text("#commit-correlation") != "none"
