@@ -13,6 +13,7 @@ from application.likes.projection import LikesProjection
 from application.likes.queries import LikesQueries
 from application.likes.rules import LikeRulesService
 from application.likes.service import LikeService
+from application.log.ports import EventStore
 from application.stats.mirror import StatsBucket, StatsMirrorRunner
 from entrypoints.wiring.kernel import Kernel
 from entrypoints.wiring.parts import Background, Plain, ProjectionPart
@@ -25,6 +26,7 @@ class Likes(Plain):
     queries: LikesQueries
     projection: LikesProjection
     queue: Queue
+    tail: EventStore
     mirror: StatsMirrorRunner | None = None
 
     def projections(self) -> Sequence[ProjectionPart]:
@@ -36,9 +38,11 @@ class Likes(Plain):
             await self.queue.live.refresh(channel)
 
     def background(self) -> Sequence[Background]:
-        if self.mirror is None:
-            return ()
-        return (Background("stats-kv", self.mirror.run),)
+        rules = self.service.rules
+        work = [Background("like-rules", lambda: rules.run(self.tail))]
+        if self.mirror is not None:
+            work.append(Background("stats-kv", self.mirror.run))
+        return tuple(work)
 
     async def health(self) -> Mapping[str, PartHealth]:
         return {} if self.mirror is None else {"stats-kv": self.mirror.health}
@@ -66,5 +70,6 @@ def wire_likes(kernel: Kernel, queue: Queue, bucket: StatsBucket | None) -> Like
         queries=LikesQueries(kernel.read_models, kernel.clock, projection, now_playing),
         projection=projection,
         queue=queue,
+        tail=kernel.tail,
         mirror=mirror,
     )

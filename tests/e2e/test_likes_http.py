@@ -205,6 +205,12 @@ async def test_like_rules_changed_by_an_admin_take_effect_on_the_next_like(
     """No restart: an admin turns the dedupe off and tightens the rate limit, and the very next
     likes are judged by the new rules; the change is an event in the log."""
     await caught_up(service)
+    like_rules = service.services.likes.service.rules
+
+    async def following() -> bool | None:
+        return True if like_rules.from_memory else None
+
+    await eventually(following, "the like rules folded from the tail, as wired")
     admin, alice = bearer(service, "boss", "admin"), bearer(service, "alice", "viewer")
     rules = f"{LIKES}/rules"
     before = await service.http.get(rules, headers=alice)
