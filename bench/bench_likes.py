@@ -6,6 +6,8 @@ One process, a fresh nats-server (file store). The like path is the service's ow
 batched direct get), decides against the user's likes aggregate and appends one commit with
 optimistic concurrency. Rows:
 
+The like rules are folded from the shared tail, as the service is wired (no read per like).
+
 * `like (counted)`: `clients` users, each liking back to back with the dedupe off and a rate
   limit no one reaches, so every like appends a `Liked`;
 * `like (flood, refused)`: the same users liking the same medium again, which the dedupe window
@@ -45,6 +47,7 @@ from adapters.log.jetstream_store import JetStreamEventStore
 from adapters.stats.kv_mirror import NatsKvStatsBucket
 from application.identity.roles import Identity
 from application.likes.playing import QueueNowPlaying
+from application.likes.rules import LikeRulesService
 from application.likes.service import LikeService
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.streams import queue_stream
@@ -89,8 +92,14 @@ async def run(ops: int, client_counts: list[int], max_seconds: float) -> dict[st
             queue_decider, queue_stream("lobby"), ObserveNowPlaying(1), CommandMeta.new()
         )
         playing = QueueNowPlaying(handler)
-        counted = LikeService(handler, playing, LikeRules(1_000, 1, 0), "lobby")
-        deduped = LikeService(handler, playing, LikeRules(1_000, 1, 86_400), "lobby")
+        # The like rules as the service is wired: folded from the shared tail (no read per like).
+        counted_rules = LikeRulesService(handler, LikeRules(1_000, 1, 0))
+        deduped_rules = LikeRulesService(handler, LikeRules(1_000, 1, 86_400))
+        following = [asyncio.create_task(r.run(tail)) for r in (counted_rules, deduped_rules)]
+        while not (counted_rules.from_memory and deduped_rules.from_memory):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        counted = LikeService(handler, playing, counted_rules, "lobby")
+        deduped = LikeService(handler, playing, deduped_rules, "lobby")
         payload = b"x" * 420  # about a like's commit on the wire
         measured: dict[str, Any] = {}
 
@@ -148,6 +157,9 @@ async def run(ops: int, client_counts: list[int], max_seconds: float) -> dict[st
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         keys = len(await bucket.keys())
+        for follow in following:
+            follow.cancel()
+        await asyncio.gather(*following, return_exceptions=True)
         await tail.close()
         await nc.close()
     print(

@@ -90,13 +90,11 @@ def main() -> None:
         config={
             "request_rules": RULES,
             "buyer_role": "viewer",
-            "last_played": NOW - timedelta(hours=7),
+            "buyer_rank": 1,  # when a medium last played is the queue state's own now
         },
     )
     refused = RequestPayItem("bad", "buyer1", Media("yt", "blocked3", "", 5), "queue")
-    strict = Context(
-        now=NOW, config={"request_rules": RulesConfig(cooldown_minutes=60), "last_played": None}
-    )
+    strict = Context(now=NOW, config={"request_rules": RulesConfig(cooldown_minutes=60)})
     assert queue_decider.decide(state, buy, ruled)  # the rules let it through
     assert len(refusals(state, refused, strict)) == 2  # cooldown and count: 2 waiting (of 10)
     rows = {

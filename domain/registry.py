@@ -8,6 +8,7 @@ from domain.identity.blessed import BLESSED_EVENTS
 from domain.identity.ip_blocks import IP_BLOCK_EVENTS
 from domain.identity.otp import OTP_EVENTS
 from domain.likes.model import LIKE_EVENTS
+from domain.likes.rules import LIKE_RULES_EVENTS
 from domain.playlists.apply import APPLY_EVENTS
 from domain.playlists.model import PLAYLIST_EVENTS
 from domain.playlists.names import NAMES_EVENTS
@@ -40,6 +41,7 @@ ALL_EVENTS: tuple[type, ...] = (
     *BLESSED_EVENTS,
     *IP_BLOCK_EVENTS,
     *LIKE_EVENTS,
+    *LIKE_RULES_EVENTS,
     *CATALOG_EVENTS,
     *ORDER_EVENTS,
     *RULES_EVENTS,

@@ -328,7 +328,8 @@ async def build_services(settings: Settings) -> Services:
     playlists = wire_playlists(kernel, cytube)
     pay = wire_pay(kernel, cytube, playlists, economy, granter, economy_watch=economy_watch)
     promos = wire_promos(kernel, cytube, playlists)
-    rules = wire_rules(kernel, pay)
+    identity = _identity(settings, kernel, cytube)
+    rules = wire_rules(kernel, pay, identity.facts.rank)
     presence = wire_presence(kernel, cytube)
     stats = wire_stats(kernel)
     likes = wire_likes(
@@ -345,7 +346,7 @@ async def build_services(settings: Settings) -> Services:
     )
     services = Services(
         kernel=kernel,
-        identity=_identity(settings, kernel, cytube),
+        identity=identity,
         cytube=cytube,
         queue=queue,
         playlists=playlists,

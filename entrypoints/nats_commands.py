@@ -39,6 +39,7 @@ from entrypoints.failures import (
     PeerUnavailable,
     too_large_message,
 )
+from entrypoints.like_rules_bodies import LikeRulesPatch, like_rules_body, patched
 from entrypoints.peers import require_peers
 from entrypoints.rules_bodies import RulesPatch, rules_service, rules_to_body, rules_to_domain
 from entrypoints.schemas import (
@@ -98,6 +99,10 @@ class LockMsg(Lock, forbid_unknown_fields=True, kw_only=True):
 
 
 class SetRulesMsg(RulesPatch, forbid_unknown_fields=True, kw_only=True):
+    token: Token
+
+
+class SetLikeRulesMsg(LikeRulesPatch, forbid_unknown_fields=True, kw_only=True):
     token: Token
 
 
@@ -176,6 +181,19 @@ async def _set_rules(services: Services, channel: str, m: SetRulesMsg) -> Any:
     require(who, "admin")
     changed = rules_to_domain(await service.config(channel, who), m)
     return rules_to_body(await service.set_config(channel, who, changed))
+
+
+async def _get_like_rules(services: Services, channel: str, m: Authed) -> Any:
+    _who(services, m.token)
+    return like_rules_body(await services.likes.service.current_rules())
+
+
+async def _set_like_rules(services: Services, channel: str, m: SetLikeRulesMsg) -> Any:
+    who = _who(services, m.token)
+    require(who, "admin")
+    service = services.likes.service
+    changed = patched(await service.current_rules(), m)
+    return like_rules_body(await service.rules.set_rules(channel, who, changed))
 
 
 async def _blessed(services: Services, channel: str, m: Authed) -> Any:
@@ -400,6 +418,8 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "like": (LikeMsg, _like),
     "get_likes_now": (Empty, _likes_now),
     "top_liked": (TopLikedMsg, _top_liked),
+    "get_like_rules": (Authed, _get_like_rules),
+    "set_like_rules": (SetLikeRulesMsg, _set_like_rules),
     "refresh_catalog": (RefreshCatalogMsg, _refresh_catalog),
     "get_catalog_refresh": (Authed, _catalog_refresh),
     "search_catalog": (SearchCatalogMsg, _search_catalog),

@@ -39,6 +39,7 @@ class RulesBody(msgspec.Struct, forbid_unknown_fields=True):
     blocked_media: list[BlockedMediaBody] = msgspec.field(default_factory=list)
     blocked_users: list[BlockedUserBody] = msgspec.field(default_factory=list)
     fair_order: bool = False
+    exempt_min_rank: float | None = None
 
 
 class RulesPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -56,6 +57,7 @@ class RulesPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     blocked_media: list[BlockedMediaBody] | msgspec.UnsetType = msgspec.UNSET
     blocked_users: list[BlockedUserBody] | msgspec.UnsetType = msgspec.UNSET
     fair_order: bool | msgspec.UnsetType = msgspec.UNSET
+    exempt_min_rank: float | msgspec.UnsetType | None = msgspec.UNSET
 
 
 def rules_to_domain(current: RulesConfig, patch: RulesPatch) -> RulesConfig:

@@ -212,6 +212,27 @@ stats_promos = Table(
     Column("promo_type", String(40), nullable=False),
 )
 
+stats_viewers = Table(
+    "stats_viewers",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("user", String(100), primary_key=True),
+    Column("purchases", BigInteger, nullable=False),
+    Column("declined", BigInteger, nullable=False),
+    Column("played", BigInteger, nullable=False),
+    Column("refunded", BigInteger, nullable=False),
+    Column("captured", BigInteger, nullable=False),
+    Column("refunded_coins", BigInteger, nullable=False),
+)
+
+stats_purchases = Table(
+    "stats_purchases",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    Column("request_id", String(100), primary_key=True),
+    Column("user", String(100), nullable=False),
+)
+
 likes_log = Table(
     "likes_log",
     metadata,

@@ -6,6 +6,6 @@ sessions, token revocations, blocked addresses, CyTube ranks, recent sign-in tri
 bearer token to an Identity, its role decided from the facts on every request), `blessed` (the
 list, managed by admins) and `mirror` (the list copied to a NATS KV bucket).
 
-Uses: `domain.identity`, and `domain.presence`'s `UserJoined` (ranks). Others use: `Identity`,
-`require`, `require_self_or_admin`, `Unauthenticated`, `Forbidden`.
+Uses: `domain.identity`, and `domain.presence`'s `UserJoined` and `UserRankChanged` (ranks).
+Others use: `Identity`, `require`, `require_self_or_admin`, `Unauthenticated`, `Forbidden`.
 """

@@ -34,7 +34,7 @@ from domain.identity.otp import (
     OtpRules,
     OtpVerifyWithoutRequest,
 )
-from domain.presence.model import UserJoined
+from domain.presence.model import UserJoined, UserRankChanged
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class IdentityFacts:
                 self._session_owner.pop(event.session_hash, None)
         elif aggregate == "otp":
             self._fold_otp(event)
-        elif aggregate == "presence" and isinstance(event, UserJoined):
+        elif aggregate == "presence" and isinstance(event, UserJoined | UserRankChanged):
             self._ranks[(channel, name_key(event.name))] = event.rank
 
     def _fold_otp(self, event: object) -> None:

@@ -65,6 +65,10 @@ def ledger_key_stream(channel: str, key: str) -> StreamId:
     return StreamId(channel, "ledger_key", _digest(key))
 
 
+def like_rules_stream(channel: str) -> StreamId:
+    return StreamId(channel, "like_rules", channel)
+
+
 def likes_stream(channel: str, user_key: str) -> StreamId:
     return StreamId(channel, "likes", user_key)
 

@@ -1,12 +1,12 @@
 """Request rules as admins read and change them (a change is an event, in effect at once), and
-what a purchase's decision is handed: the channel's rules, the buyer's role, when the media last
-played. A refusal by rule is written to the log (`RequestRefusedByRule`) for the stats."""
+what a purchase's decision is handed: the channel's rules, the buyer's role and CyTube rank (when
+a medium last played the decision reads from the queue itself). A refusal by rule is written to
+the log (`RequestRefusedByRule`) for the stats."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from application.identity.roles import Identity, require
@@ -28,8 +28,8 @@ from domain.rules.config import (
 
 log = logging.getLogger(__name__)
 
-#: When a medium last played on a channel (the stats' read model), or None.
-LastPlayed = Callable[[str, tuple[str, str]], Awaitable[datetime | None]]
+#: A user's CyTube rank in a channel as CyTube last reported it (presence), or None.
+RankOf = Callable[[str, str], float | None]
 
 
 class RulesService:
@@ -38,11 +38,11 @@ class RulesService:
         handler: CommandHandler,
         *,
         defaults: RulesConfig | None = None,
-        last_played: LastPlayed | None = None,
+        rank_of: RankOf | None = None,
     ) -> None:
         self._handler = handler
         self.defaults = defaults or RulesConfig()
-        self._last_played = last_played
+        self._rank_of = rank_of
 
     async def effective(self, channel: str) -> RulesConfig:
         """The channel's rules now: an admin's last change, else the operator's defaults."""
@@ -83,10 +83,10 @@ class RulesService:
     async def decision_config(self, channel: str, who: Identity, media: Media) -> dict[str, Any]:
         """What `domain.queue.pay_rules` reads from a purchase's decision context."""
         rules = await self.effective(channel)
-        last = None
-        if rules.no_repeat_hours > 0 and self._last_played is not None:
-            last = await self._last_played(channel, media.key)
-        return {"request_rules": rules, "buyer_role": who.role, "last_played": last}
+        rank = None
+        if rules.exempt_min_rank is not None and self._rank_of is not None:
+            rank = self._rank_of(channel, who.user)
+        return {"request_rules": rules, "buyer_role": who.role, "buyer_rank": rank}
 
     async def refused(self, channel: str, who: Identity, media: Media, refusal: Rejected) -> None:
         """Record a refusal by rule; never in the way of the answer to the buyer."""

@@ -18,6 +18,13 @@ What counts:
 - *paid by tier*: `PayItemRequested`; *captured*: `PaymentCaptured.cost` plus
   `PaymentToppedUp.amount`; *refunded by reason*:
   `PayItemRefunded.amount`; *cancellations by reason*: `PayItemCancelled`.
+- *per viewer* (one row per channel and buyer, for admins): *purchases* made
+  (`PayItemRequested`), *declined* (`PaymentDeclined`), *played* (`PayItemPlaying`: the purchase
+  started, counted as every play is, when it starts), *refunded* (`PayItemRefunded`, and the
+  coins given back), *captured* (as above); coins *spent* are captured minus refunded. The later
+  events name only the purchase, so the fold remembers each open purchase's buyer (its own table,
+  `stats_purchases`) and forgets it when the purchase can move no more money or plays: played,
+  declined, voided, refunded or refund refused.
 
 A play's time (`played_at`, and a medium's `last_played`) is its commit's `at`.
 
@@ -51,10 +58,15 @@ from domain.queue.events import ItemAdded, ItemRemoved, NowPlayingChanged
 from domain.queue.pay_model import (
     PayItemAttached,
     PayItemCancelled,
+    PayItemPlayed,
+    PayItemPlaying,
     PayItemRefunded,
+    PayItemRefundRefused,
     PayItemRequested,
     PaymentCaptured,
+    PaymentDeclined,
     PaymentToppedUp,
+    PaymentVoided,
 )
 from domain.queue.promo_model import (
     PromoAttached,
@@ -71,6 +83,8 @@ MEDIA = "stats_media"
 PLAYS = "stats_plays"
 ITEMS = "stats_items"
 PROMOS = "stats_promos"
+VIEWERS = "stats_viewers"
+PURCHASES = "stats_purchases"
 
 # Metrics in `stats_counters`; the ones named `*_by_*` are keyed, the others have key "".
 ITEMS_QUEUED = "items_queued"
@@ -91,6 +105,10 @@ CounterKey = tuple[str, str, str]  # (channel, metric, key)
 MediaKey = tuple[str, str, str]  # (channel, media type, media id)
 COUNTER_KEY = ("channel", "metric", "key")
 MEDIA_KEY = ("channel", "media_type", "media_id")
+ViewerKey = tuple[str, str]  # (channel, user)
+VIEWER_KEY = ("channel", "user")
+#: The per-viewer counts in `stats_viewers`, each added to by a batch.
+VIEWER_COUNTS = ("purchases", "declined", "played", "refunded", "captured", "refunded_coins")
 
 
 @frozen
@@ -119,7 +137,7 @@ def _item_row(channel: str, item_id: str, item: Tracked) -> dict[str, Any]:
 
 class StatsProjection:
     name = "stats"
-    tables: tuple[str, ...] = (CHANNELS, COUNTERS, MEDIA, PLAYS, ITEMS, PROMOS)
+    tables: tuple[str, ...] = (CHANNELS, COUNTERS, MEDIA, PLAYS, ITEMS, PROMOS, VIEWERS, PURCHASES)
 
     def __init__(self) -> None:
         # What the batch being folded added: written as increments, then dropped.
@@ -128,6 +146,10 @@ class StatsProjection:
         # The channels' playlists and chosen promos, as far as stats need them.
         self._items: dict[str, dict[str, Tracked]] = defaultdict(dict)
         self._promos: dict[str, dict[str, str]] = defaultdict(dict)
+        # Each open purchase's buyer, by channel and request id; what a batch added per viewer.
+        self._buyers: dict[str, dict[str, str]] = defaultdict(dict)
+        self._dirty_buyers: set[tuple[str, str]] = set()
+        self._viewers: dict[ViewerKey, dict[str, int]] = {}
         self._channels: dict[str, dict[str, Any]] = {}
         self._dirty_items: set[tuple[str, str]] = set()
         self._dirty_promos: set[tuple[str, str]] = set()
@@ -139,8 +161,13 @@ class StatsProjection:
             self._items[row["channel"]][row["item_id"]] = Tracked(_media(row), row["kind"])
         for row in await store.fetch(PROMOS):
             self._promos[row["channel"]][row["promo_id"]] = row["promo_type"]
+        for row in await store.fetch(PURCHASES):
+            self._buyers[row["channel"]][row["request_id"]] = row["user"]
 
     def forget(self) -> None:
+        self._buyers.clear()
+        self._dirty_buyers.clear()
+        self._viewers.clear()
         self._counters.clear()
         self._media.clear()
         self._items.clear()
@@ -155,6 +182,19 @@ class StatsProjection:
     def _add(self, channel: str, metric: str, key: str = "", amount: int = 1) -> None:
         counter = (channel, metric, key)
         self._counters[counter] = self._counters.get(counter, 0) + amount
+
+    def _viewer(self, channel: str, request_id: str, count: str, amount: int = 1) -> None:
+        """Add `amount` to the `count` of the viewer who made purchase `request_id`."""
+        user = self._buyers[channel].get(request_id)
+        if user is None:  # not a purchase we hold (or one already over): nothing to count
+            return
+        row = self._viewers.setdefault((channel, user), dict.fromkeys(VIEWER_COUNTS, 0))
+        row[count] += amount
+
+    def _over(self, channel: str, request_id: str) -> None:
+        """The purchase can move no more money and has played or never will: forget its buyer."""
+        if self._buyers[channel].pop(request_id, None) is not None:
+            self._dirty_buyers.add((channel, request_id))
 
     def _track(self, channel: str, item_id: str, item: Tracked | None) -> None:
         if item is None:
@@ -199,13 +239,28 @@ class StatsProjection:
                     starts.append((seq, event.item_id, items[event.item_id]))
                 case PayItemRequested():
                     self._add(channel, PAID_BY_TIER, event.tier)
+                    self._buyers[channel][event.request_id] = event.user
+                    self._dirty_buyers.add((channel, event.request_id))
+                    self._viewer(channel, event.request_id, "purchases")
                 case PaymentCaptured():
                     self._add(channel, CAPTURED, amount=event.cost)
+                    self._viewer(channel, event.request_id, "captured", event.cost)
                 case PaymentToppedUp():
                     self._add(channel, CAPTURED, amount=event.amount)
+                    self._viewer(channel, event.request_id, "captured", event.amount)
+                case PaymentDeclined():
+                    self._viewer(channel, event.request_id, "declined")
+                    self._over(channel, event.request_id)
+                case PayItemPlaying():
+                    self._viewer(channel, event.request_id, "played")
                 case PayItemRefunded():
                     self._add(channel, REFUNDED_BY_REASON, event.reason, event.amount)
                     self._add(channel, REFUNDED_TOTAL, amount=event.amount)
+                    self._viewer(channel, event.request_id, "refunded")
+                    self._viewer(channel, event.request_id, "refunded_coins", event.amount)
+                    self._over(channel, event.request_id)
+                case PaymentVoided() | PayItemPlayed() | PayItemRefundRefused():
+                    self._over(channel, event.request_id)
                 case PayItemCancelled():
                     self._add(channel, CANCELLATIONS_BY_REASON, event.reason)
                 case PromoChosen():
@@ -278,6 +333,18 @@ class StatsProjection:
             )
         if self._plays:
             writes.append(InsertRows(PLAYS, self._plays))
+        for (channel, user), counts in sorted(self._viewers.items()):
+            row = {"channel": channel, "user": user, **counts}
+            writes.append(Increment(VIEWERS, VIEWER_KEY, row, add=VIEWER_COUNTS))
+        for channel, request_id in sorted(self._dirty_buyers):
+            buyer = self._buyers[channel].get(request_id)
+            match = {"channel": channel, "request_id": request_id}
+            if buyer is None:
+                writes.append(ReplaceRows(PURCHASES, match, []))
+            else:
+                writes.append(
+                    Upsert(PURCHASES, ("channel", "request_id"), {**match, "user": buyer})
+                )
         for channel, item_id in sorted(self._dirty_items):
             item = self._items[channel].get(item_id)
             if item is None:
@@ -300,4 +367,6 @@ class StatsProjection:
         self._dirty_items = set()
         self._dirty_promos = set()
         self._plays = []
+        self._viewers = {}
+        self._dirty_buyers = set()
         return writes, touched

@@ -34,6 +34,7 @@ from application.stats.projection import (
     REFUNDED_BY_REASON,
     REFUNDED_TOTAL,
     REFUSALS_BY_RULE,
+    VIEWERS,
     StatsProjection,
 )
 
@@ -149,6 +150,31 @@ class TopItem(msgspec.Struct):
     last_played: datetime
 
 
+class ViewerSpend(msgspec.Struct):
+    """One viewer's purchases in a channel since its first event. `purchases`: made (declined
+    ones too); `declined`: the economy said no; `played`: started playing; `refunded`: given
+    back (`refunded_coins` in all); `spent` = `captured` - `refunded_coins`."""
+
+    user: str
+    purchases: int
+    declined: int
+    played: int
+    refunded: int
+    captured: int
+    refunded_coins: int
+    spent: int
+
+
+class ViewersSpend(msgspec.Struct):
+    """Purchases and spend per viewer (admins), most spent first (ties: most purchases, then by
+    name). `position`: the log position the stats reflect."""
+
+    channel: str
+    position: int
+    generated_at: datetime
+    viewers: list[ViewerSpend]
+
+
 def _ranked(items: list[TopItem], limit: int) -> list[TopItem]:
     """Most plays first; ties: most recently played first, then by media."""
     items.sort(key=lambda i: (i.media_type, i.media_id))
@@ -244,3 +270,22 @@ class StatsQueries:
             ],
             limit,
         )
+
+    async def viewers(self, channel: str) -> ViewersSpend:
+        """Every viewer who ever bought in `channel`, with what they bought and spent."""
+        position = await self._store.checkpoint(StatsProjection.name)
+        found = [
+            ViewerSpend(
+                user=r["user"],
+                purchases=int(r["purchases"]),
+                declined=int(r["declined"]),
+                played=int(r["played"]),
+                refunded=int(r["refunded"]),
+                captured=int(r["captured"]),
+                refunded_coins=int(r["refunded_coins"]),
+                spent=int(r["captured"]) - int(r["refunded_coins"]),
+            )
+            for r in await self._store.fetch(VIEWERS, {"channel": channel}, ("user",))
+        ]
+        found.sort(key=lambda v: (-v.spent, -v.purchases, v.user))
+        return ViewersSpend(channel, position, self._clock.now(), found)

@@ -7,7 +7,11 @@ is a stable code (`rule_*`) and a sentence with the number that applies and when
 What the decision needs beyond the queue comes in `Context.config`:
 - `request_rules`: the channel's `RulesConfig` (absent: no rules);
 - `buyer_role`: the buyer's role, for `exempt_roles`;
-- `last_played`: when this media last played on the channel (from the stats), or None.
+- `buyer_rank`: the buyer's CyTube rank as CyTube last reported it, or None, for
+  `exempt_min_rank`.
+
+When a medium last played ("no repeats") is the queue's own (`QueueState.last_started`, folded
+from its log), so a medium that has just started is refused at once, whatever the read models.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def refusals(state: QueueState, cmd: RequestPayItem, ctx: Context) -> list[Rejec
     if not isinstance(rules, RulesConfig):
         return []
     found: list[Rejected] = []
-    exempt = ctx.config.get("buyer_role") in rules.exempt_roles
+    exempt = ctx.config.get("buyer_role") in rules.exempt_roles or _rank_exempt(ctx, rules)
     length = cmd.media.duration_sec
     blocked_user = rules.user_block(cmd.user)
     if blocked_user is not None:
@@ -155,6 +159,12 @@ def refusals(state: QueueState, cmd: RequestPayItem, ctx: Context) -> list[Rejec
     return found
 
 
+def _rank_exempt(ctx: Context, rules: RulesConfig) -> bool:
+    rank = ctx.config.get("buyer_rank")
+    least = rules.exempt_min_rank
+    return least is not None and isinstance(rank, int | float) and rank >= least
+
+
 def _repeat(
     state: QueueState, cmd: RequestPayItem, ctx: Context, rules: RulesConfig
 ) -> list[Rejected]:
@@ -170,8 +180,8 @@ def _repeat(
                 {"hours": hours},
             )
         ]
-    last = ctx.config.get("last_played")
-    if isinstance(last, datetime):
+    last = state.started_at(cmd.media.type, cmd.media.id)
+    if last is not None:
         again = last + timedelta(hours=hours)
         if again > ctx.now:
             return [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from attrs import evolve as replace
 from attrs import field, frozen
@@ -38,6 +40,21 @@ from domain.queue.pay_model import (
 )
 from domain.queue.promo_evolve import evolve_promo
 from domain.queue.promo_model import PromoCadence, PromoEvent, PromoInsert
+from domain.rules.config import MAX_NO_REPEAT_HOURS
+
+#: How long the queue remembers when a medium last started: the longest "no repeats" window a
+#: rule may set, so the rule reads it from the queue and never from a read model that lags.
+PLAYS_REMEMBERED = timedelta(hours=MAX_NO_REPEAT_HOURS)
+
+
+def media_play_key(media_type: str, media_id: str) -> str:
+    """A medium's key in `QueueState.last_started` (a media type has no `:`)."""
+    return f"{media_type}:{media_id}"
+
+
+def _read_only(value: Mapping[str, datetime]) -> Mapping[str, datetime]:
+    # Not copied when it already is one: `replace` runs converters on every fold.
+    return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
 
 
 @frozen
@@ -83,6 +100,14 @@ class QueueState:
     next_promo_seq: int = 1
     #: Tier `queue` round-robin between buyers (`QueueOrderSet`), else first come first served.
     fair_order: bool = False
+    #: When each medium last started playing (`NowPlayingChanged` of an item we hold, at its
+    #: `started_at`), for those started within `PLAYS_REMEMBERED` of the latest start; keyed by
+    #: `media_play_key`. The "no repeats" rule reads it in the decision itself.
+    last_started: Mapping[str, datetime] = field(factory=dict, converter=_read_only)
+
+    def started_at(self, media_type: str, media_id: str) -> datetime | None:
+        """When this medium last started playing, within the plays remembered; else None."""
+        return self.last_started.get(media_play_key(media_type, media_id))
 
     def away_window(self, user: str) -> AwayWindow | None:
         key = user.lower()
@@ -245,6 +270,7 @@ def evolve(
                 playing_since=event.started_at,
                 cadence=cadence,
                 playback_paused=False,
+                last_started=_started(state.last_started, starting, event.started_at),
             )
         case PlaybackClockSet():
             if event.item_id != state.now_playing:
@@ -280,3 +306,18 @@ def evolve(
         case QueueOrderSet():
             return replace(state, fair_order=event.fair)
     return evolve_promo(evolve_pay(state, event), event)
+
+
+def _started(
+    known: Mapping[str, datetime], item: QueueItem | None, at: datetime | None
+) -> Mapping[str, datetime]:
+    """`known` with `item`'s medium started at `at`, and starts older than the plays
+    remembered (counted back from this one) forgotten."""
+    if item is None or at is None:
+        return known
+    oldest = at - PLAYS_REMEMBERED
+    kept = {k: v for k, v in known.items() if v >= oldest}
+    key = media_play_key(item.media.type, item.media.id)
+    previous = kept.get(key)
+    kept[key] = at if previous is None or at >= previous else previous
+    return MappingProxyType(kept)

@@ -19,6 +19,10 @@ from domain.promos.config import InvalidSetting
 
 ROLES = ("viewer", "blessed", "admin")
 MAX_REASON = 300
+#: The longest "no repeats" window (90 days); the queue remembers starts this long.
+MAX_NO_REPEAT_HOURS = 90 * 24
+#: The highest CyTube rank (a site admin is 255; a channel's own go up to 5, the founder).
+MAX_RANK = 255
 
 
 @frozen
@@ -43,7 +47,9 @@ class RulesConfig:
     """`None` (or 0 for the cooldown and repeat window) turns a rule off.
 
     `exempt_roles`: callers with one of these roles skip the per-viewer rules (pending count,
-    pending minutes, cooldown); the rules on the media and the queue apply to everyone."""
+    pending minutes, cooldown); the rules on the media and the queue apply to everyone.
+    `exempt_min_rank`: so do viewers whose CyTube rank (as CyTube last reported it in the
+    channel) is at least this (2 moderator, 3 channel admin; None: ranks exempt nobody)."""
 
     max_pending_per_viewer: int | None = 2
     exempt_roles: tuple[str, ...] = ()
@@ -57,6 +63,7 @@ class RulesConfig:
     blocked_users: tuple[BlockedUser, ...] = ()
     #: Tier `queue` in round-robin between buyers instead of first come, first served.
     fair_order: bool = False
+    exempt_min_rank: float | None = None
 
     def media_block(self, key: tuple[str, str]) -> BlockedMedia | None:
         return next((b for b in self.blocked_media if b.key == key), None)
@@ -72,6 +79,9 @@ def validate(config: RulesConfig) -> None:
     for role in config.exempt_roles:
         if role not in ROLES:
             raise InvalidSetting("exempt_roles", f"unknown role {role!r}; known: {ROLES}")
+    rank = config.exempt_min_rank
+    if rank is not None and not 0 <= rank <= MAX_RANK:
+        raise InvalidSetting("exempt_min_rank", f"must be a CyTube rank, 0 to {MAX_RANK} (or null)")
     if not 0 <= config.min_length_sec <= 24 * 3600:
         raise InvalidSetting("min_length_sec", "must be 0 to 86400 seconds")
     if config.max_length_sec is not None:
@@ -85,8 +95,10 @@ def validate(config: RulesConfig) -> None:
             raise InvalidSetting(name, "must be above 0 and at most 10080 minutes (or null)")
     if not 0 <= config.cooldown_minutes <= 7 * 24 * 60:
         raise InvalidSetting("cooldown_minutes", "must be 0 to 10080 minutes")
-    if not 0 <= config.no_repeat_hours <= 90 * 24:
-        raise InvalidSetting("no_repeat_hours", "must be 0 to 2160 hours (90 days)")
+    if not 0 <= config.no_repeat_hours <= MAX_NO_REPEAT_HOURS:
+        raise InvalidSetting(
+            "no_repeat_hours", f"must be 0 to {MAX_NO_REPEAT_HOURS} hours (90 days)"
+        )
     seen: set[tuple[str, str]] = set()
     for i, media in enumerate(config.blocked_media):
         if not media.media_type or not media.media_id or media.key in seen:

@@ -1,14 +1,15 @@
-"""Likes over HTTP: like what plays now (any signed-in user), the live count (everyone), and
-for blessed users and admins the likes of an item or a medium, likes over time and top liked."""
+"""Likes over HTTP: like what plays now (any signed-in user), the live count (everyone), for
+blessed users and admins the likes of an item or a medium, likes over time and top liked, and the
+like rules (anyone signed in reads them; admins change them, in effect on the next like)."""
 
 from __future__ import annotations
 
 import math
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post, put
 from litestar.exceptions import ValidationException
-from litestar.params import Body, FromPath, QueryParameter
+from litestar.params import Body, FromPath, JSONBody, QueryParameter
 
 from application.errors import NotFoundError
 from application.likes.queries import (
@@ -26,6 +27,7 @@ from entrypoints.http.auth import BEARER, IdentityDep
 from entrypoints.http.errors import REJECTION_STATUS, error_body
 from entrypoints.http.params import Channel, ServicesDep
 from entrypoints.http.queue import known_channel
+from entrypoints.like_rules_bodies import LikeRulesBody, LikeRulesPatch, like_rules_body, patched
 from entrypoints.schemas import LikeItem
 from entrypoints.services import Services
 
@@ -64,13 +66,20 @@ def _refused(_: Request[Any, Any, Any], exc: Rejected) -> Response[Any]:
     and `Retry-After`). Any other refusal as the app maps it."""
     status = LIKE_STATUS.get(exc.code) or REJECTION_STATUS.get(exc.code, 422)
     if not isinstance(exc, LikeRefused):
-        return Response(error_body(exc.code, exc.message), status_code=status)
+        return Response(error_body(exc.code, exc.message, **exc.extra), status_code=status)
     wait = max(1, math.ceil(exc.retry_after_sec))
     return Response(
         error_body(exc.code, exc.message, until=exc.until.isoformat(), retry_after_sec=wait),
         status_code=status,
         headers={"Retry-After": str(wait)},
     )
+
+
+def _this_channel(services: Services, channel: str) -> None:
+    if channel != services.kernel.settings.channel:
+        raise NotFoundError(
+            "unknown_channel", f"Likes are taken for {services.kernel.settings.channel!r} only."
+        )
 
 
 def _window(services: Services, since: str | None, until: str | None, window: str | None) -> Any:
@@ -102,12 +111,33 @@ class LikesController(Controller):
         channel: Channel,
         data: Annotated[LikeItem | None, Body()] = None,
     ) -> LikeReceipt:
-        await known_channel(services, channel)
-        if channel != services.kernel.settings.channel:
-            raise NotFoundError(
-                "unknown_channel", f"Likes are taken for {services.kernel.settings.channel!r} only."
-            )
+        _this_channel(services, await known_channel(services, channel))
         return await services.likes.service.like(identity, None if data is None else data.item_id)
+
+    @get("/rules", summary="The like rules in effect (anyone signed in)", security=BEARER)
+    async def get_rules(
+        self, services: ServicesDep, identity: IdentityDep, channel: Channel
+    ) -> LikeRulesBody:
+        _this_channel(services, await known_channel(services, channel))
+        return like_rules_body(await services.likes.service.current_rules())
+
+    @put(
+        "/rules",
+        summary="Change the like rules (admin): the fields given, in effect on the next like; "
+        "422 names a bad field",
+        security=BEARER,
+    )
+    async def put_rules(
+        self,
+        services: ServicesDep,
+        identity: IdentityDep,
+        channel: Channel,
+        data: JSONBody[LikeRulesPatch],
+    ) -> LikeRulesBody:
+        _this_channel(services, await known_channel(services, channel))
+        service = services.likes.service
+        changed = patched(await service.current_rules(), data)
+        return like_rules_body(await service.rules.set_rules(channel, identity, changed))
 
     @get("/now", summary="What plays now and how many likes this play has (everyone)")
     async def now(self, services: ServicesDep, channel: Channel) -> NowLiked:

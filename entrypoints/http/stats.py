@@ -1,4 +1,5 @@
-"""Channel stats over HTTP: totals, and the most played media in a window. Any valid token."""
+"""Channel stats over HTTP: totals, and the most played media in a window (any valid token);
+purchases and spend per viewer (admins: 403 for others)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from litestar import Controller, get
 from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
-from application.stats.queries import DEFAULT_LIMIT, MAX_LIMIT, ChannelStats, InvalidWindow, TopItem
+from application.identity.roles import require
+from application.stats.queries import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    ChannelStats,
+    InvalidWindow,
+    TopItem,
+    ViewersSpend,
+)
 from entrypoints.http.auth import BEARER, IdentityDep
 from entrypoints.http.params import Channel, ServicesDep
 from entrypoints.http.queue import known_channel
@@ -24,6 +33,17 @@ class StatsController(Controller):
         self, services: ServicesDep, identity: IdentityDep, channel: Channel
     ) -> ChannelStats:
         return await services.stats.queries.summary(await known_channel(services, channel))
+
+    @get(
+        "/viewers",
+        summary="Purchases and spend per viewer (admins): made, declined, played, refunded, "
+        "coins captured, refunded and spent",
+    )
+    async def viewers(
+        self, services: ServicesDep, identity: IdentityDep, channel: Channel
+    ) -> ViewersSpend:
+        require(identity, "admin")
+        return await services.stats.queries.viewers(await known_channel(services, channel))
 
     @get(
         "/top-played",

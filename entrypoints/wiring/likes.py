@@ -11,7 +11,9 @@ from application.health import PartHealth
 from application.likes.playing import QueueNowPlaying
 from application.likes.projection import LikesProjection
 from application.likes.queries import LikesQueries
+from application.likes.rules import LikeRulesService
 from application.likes.service import LikeService
+from application.log.ports import EventStore
 from application.stats.mirror import StatsBucket, StatsMirrorRunner
 from entrypoints.wiring.kernel import Kernel
 from entrypoints.wiring.parts import Background, Plain, ProjectionPart
@@ -24,6 +26,7 @@ class Likes(Plain):
     queries: LikesQueries
     projection: LikesProjection
     queue: Queue
+    tail: EventStore
     mirror: StatsMirrorRunner | None = None
 
     def projections(self) -> Sequence[ProjectionPart]:
@@ -35,9 +38,11 @@ class Likes(Plain):
             await self.queue.live.refresh(channel)
 
     def background(self) -> Sequence[Background]:
-        if self.mirror is None:
-            return ()
-        return (Background("stats-kv", self.mirror.run),)
+        rules = self.service.rules
+        work = [Background("like-rules", lambda: rules.run(self.tail))]
+        if self.mirror is not None:
+            work.append(Background("stats-kv", self.mirror.run))
+        return tuple(work)
 
     async def health(self) -> Mapping[str, PartHealth]:
         return {} if self.mirror is None else {"stats-kv": self.mirror.health}
@@ -56,9 +61,15 @@ def wire_likes(kernel: Kernel, queue: Queue, bucket: StatsBucket | None) -> Like
     if bucket is not None and settings.likes.kv_mirror:
         mirror = StatsMirrorRunner(kernel.tail, bucket, settings.channel)
     return Likes(
-        service=LikeService(kernel.handler, now_playing, settings.likes.rules(), settings.channel),
+        service=LikeService(
+            kernel.handler,
+            now_playing,
+            LikeRulesService(kernel.handler, settings.likes.rules()),
+            settings.channel,
+        ),
         queries=LikesQueries(kernel.read_models, kernel.clock, projection, now_playing),
         projection=projection,
         queue=queue,
+        tail=kernel.tail,
         mirror=mirror,
     )

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from attrs import define
 
-from application.rules.service import RulesService
-from application.stats.projection import MEDIA
+from application.rules.service import RankOf, RulesService
 from entrypoints.wiring.kernel import Kernel
 from entrypoints.wiring.parts import Plain
 from entrypoints.wiring.pay import Pay
@@ -18,16 +15,9 @@ class Rules(Plain):
     service: RulesService
 
 
-def wire_rules(kernel: Kernel, pay: Pay) -> Rules:
-    async def last_played(channel: str, key: tuple[str, str]) -> datetime | None:
-        rows = await kernel.read_models.fetch(
-            MEDIA, {"channel": channel, "media_type": key[0], "media_id": key[1]}
-        )
-        value = rows[0]["last_played"] if rows else None
-        if not isinstance(value, datetime):
-            return None
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-    service = RulesService(kernel.handler, defaults=kernel.settings.rules, last_played=last_played)
+def wire_rules(kernel: Kernel, pay: Pay, rank_of: RankOf | None = None) -> Rules:
+    """`rank_of`: a user's CyTube rank (the identity facts' fold of presence), for the rules'
+    `exempt_min_rank`."""
+    service = RulesService(kernel.handler, defaults=kernel.settings.rules, rank_of=rank_of)
     pay.service.plug_rules(service)
     return Rules(service)

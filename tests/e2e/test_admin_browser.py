@@ -24,7 +24,7 @@ from domain.wallet.model import DebitForRequest, wallet_decider
 from tests.conftest import missing
 from tests.e2e.conftest import Running, serving
 from tests.e2e.test_http_and_live import caught_up
-from tests.e2e.test_pay_to_play import bearer, joins, settled
+from tests.e2e.test_pay_to_play import bearer, buy, joins, settled
 
 SHOTS = Path(
     os.environ.get("WEBQUEUE_SCREENSHOTS")
@@ -135,7 +135,8 @@ async def test_the_viewer_end_to_end(page: tuple[Any, Running]) -> None:
     await tab.click("#tabs button[data-tab='events']")
     await tab.fill("#ev-type", "PayItemRequested")
     await tab.click("#ev-load")
-    await tab.locator("#event-table tbody tr").first.click()
+    # The filtered rows, not the ones shown before the load answered (a race under load).
+    await tab.locator("#event-table tbody tr:has-text('PayItemRequested')").first.click()
     await tab.wait_for_selector("#commit-card:not([hidden])")
     assert "PayItemRequested" in await tab.inner_text("#commit-events")
     assert await tab.inner_text("#commit-correlation") != "none"
@@ -224,3 +225,61 @@ async def test_the_money_audit_tab_shows_the_books_and_what_does_not_add_up(
     findings = await tab.inner_text("#audit-findings")
     assert "debit_without_purchase" in findings and "stray-debit-1" in findings
     await shot(tab, "admin-money")
+
+
+async def test_the_viewers_tab_shows_purchases_and_spend_per_viewer(
+    page: tuple[Any, Running],
+) -> None:
+    """Alice buys twice and an admin cancels one (refunded); bob buys once with no coins
+    (declined). The tab shows each viewer's row as the stats fold the log; a refund made while
+    it is open shows at the next reload."""
+    tab, svc = page
+    await caught_up(svc)
+    admin = bearer(svc, "boss", "admin")
+    for user in ("alice", "bob"):
+        await joins(svc, user)
+    await svc.http.post(
+        "/api/v1/channels/lobby/wallets/alice/grants", json={"amount": 3000}, headers=admin
+    )
+    alice, bob = bearer(svc, "alice", "viewer"), bearer(svc, "bob", "viewer")
+    kept = await buy(svc, alice, "spend-1", "queue")
+    dropped = await buy(svc, alice, "spend-2", "queue")
+    declined = await buy(svc, bob, "spend-3", "queue")
+    for rid, who in ((kept, alice), (dropped, alice)):
+        await settled(svc, rid, who)
+    await settled(svc, declined, bob, want=("declined",))
+    await sign_in(tab, svc)
+
+    await tab.click("#tabs button[data-tab='viewers']")
+    row = tab.locator("#viewers-table tr[data-user='alice']")
+    await row.wait_for()
+    assert await row.locator(".purchases").inner_text() == "2"
+    assert await row.locator(".refunded").inner_text() == "0"
+    spent_before = int((await row.locator(".spent").inner_text()).replace(",", ""))
+    assert spent_before > 0
+    bob_row = tab.locator("#viewers-table tr[data-user='bob']")
+    assert await bob_row.locator(".declined").inner_text() == "1"
+    assert await bob_row.locator(".spent").inner_text() == "0"
+    # Most spent first.
+    assert await tab.locator("#viewers-table tbody tr").first.get_attribute("data-user") == "alice"
+
+    r = await svc.http.delete(f"/api/v1/channels/lobby/pay-items/{dropped}", headers=admin)
+    assert r.status_code in (200, 202), r.text
+    status = await settled(svc, dropped, alice, want=("refunded",))
+    back = status.get("refunded") or 0
+    assert back > 0, status
+
+    async def shows_the_refund() -> bool:
+        await tab.click("#viewers-reload")
+        await tab.locator("#viewers-summary:has-text('as of log position')").wait_for()
+        return await row.locator(".refunded").inner_text() == "1"
+
+    for _ in range(150):  # the stats projection catches up: reload until it has
+        if await shows_the_refund():
+            break
+        await asyncio.sleep(0.2)
+    assert await row.locator(".refunded").inner_text() == "1"
+    assert await row.locator(".refunded-coins").inner_text() == f"{back:,}"
+    spent = int((await row.locator(".spent").inner_text()).replace(",", ""))
+    assert spent == spent_before - back
+    await shot(tab, "admin-viewers")

@@ -48,6 +48,7 @@ WRITES: list[tuple[str, str, Any, str | None]] = [
     ("POST", f"{C}/catalog/items/nope/buy", {"tier": "queue"}, "viewer"),
     ("POST", f"{C}/catalog/refresh", {}, "admin"),
     ("PUT", f"{C}/rules", {}, "admin"),
+    ("PUT", f"{C}/likes/rules", {}, "admin"),
     (
         "POST",
         f"{C}/schedules",

@@ -151,6 +151,19 @@ async def test_like_over_nats_with_structured_errors(service: Running, nc: Clien
 
     await eventually(top, "top liked to count the like")
 
+    # The like rules over NATS: anyone signed in reads them, only an admin changes them.
+    got = await ask(nc, "get_like_rules", {"token": alice})
+    assert got["ok"] and got["dedupe_window_seconds"] == 86_400, got
+    denied = await ask(nc, "set_like_rules", {"token": alice, "dedupe_window_seconds": 0})
+    assert denied["error"]["code"] == "insufficient_role"
+    bad = await ask(nc, "set_like_rules", {"token": admin, "rate_window_seconds": 0})
+    assert bad["error"]["code"] == "invalid_config", bad
+    assert bad["error"]["field"] == "rate_window_seconds"
+    done = await ask(nc, "set_like_rules", {"token": admin, "dedupe_window_seconds": 0})
+    assert done["ok"] and done["dedupe_window_seconds"] == 0 and done["rate_limit"] == 5, done
+    counted = await ask(nc, "like", {"token": alice, "item_id": liked["item_id"]})
+    assert counted["ok"] is True, counted  # no dedupe any more: the same medium counts again
+
 
 async def _now_with(nc: Client, likes: int) -> dict[str, Any] | None:
     now = await ask(nc, "get_likes_now", {})
@@ -184,3 +197,62 @@ async def test_the_stats_bucket_is_readable_by_a_plain_nats_client(service: Runn
         assert now["item_id"] == media["item_id"]
     finally:
         await reader.close()
+
+
+async def test_like_rules_changed_by_an_admin_take_effect_on_the_next_like(
+    service: Running,
+) -> None:
+    """No restart: an admin turns the dedupe off and tightens the rate limit, and the very next
+    likes are judged by the new rules; the change is an event in the log."""
+    await caught_up(service)
+    like_rules = service.services.likes.service.rules
+
+    async def following() -> bool | None:
+        return True if like_rules.from_memory else None
+
+    await eventually(following, "the like rules folded from the tail, as wired")
+    admin, alice = bearer(service, "boss", "admin"), bearer(service, "alice", "viewer")
+    rules = f"{LIKES}/rules"
+    before = await service.http.get(rules, headers=alice)
+    assert before.status_code == 200
+    assert before.json() == {
+        "rate_limit": 5,
+        "rate_window_seconds": 60,
+        "dedupe_window_seconds": 86_400,
+    }
+    assert (await service.http.post(LIKES, headers=alice)).status_code == 201
+    again = await service.http.post(LIKES, headers=alice)
+    assert again.json()["error"]["code"] == "already_liked"
+
+    denied = await service.http.put(rules, json={"dedupe_window_seconds": 0}, headers=alice)
+    assert denied.status_code == 403, denied.text
+    bad = await service.http.put(rules, json={"rate_limit": 0}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "rate_limit", bad.text
+    changed = await service.http.put(
+        rules,
+        json={"dedupe_window_seconds": 0, "rate_limit": 2, "rate_window_seconds": 86_400},
+        headers=admin,
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json() == {
+        "rate_limit": 2,
+        "rate_window_seconds": 86_400,
+        "dedupe_window_seconds": 0,
+    }
+    # The same medium again counts now (no dedupe), and the next within the day is over the
+    # new limit of 2 (the first like above counts towards it).
+    assert (await service.http.post(LIKES, headers=alice)).status_code == 201
+    limited = await service.http.post(LIKES, headers=alice)
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "like_rate_limited"
+    assert "At most 2 likes every day" in limited.json()["error"]["message"]
+    assert (await service.http.get(rules, headers=alice)).json()["rate_limit"] == 2
+
+    changes = [
+        e
+        async for c in service.services.kernel.log.events.read_all(channel="lobby")
+        for e in c.commit.events
+        if type(e).__name__ == "LikeRulesChanged"
+    ]
+    assert [(e.rules.rate_limit, e.rules.dedupe_window_sec, e.by) for e in changes] == [
+        (2, 0, "boss")
+    ]

@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 
+from application.log.command_handler import CommandMeta
+from application.log.streams import presence_stream
+from domain.presence.model import ObserveRankChanged, presence_decider
 from domain.rules.config import RulesConfig
 from tests.e2e.conftest import Running, command_client, serving
 from tests.e2e.test_http_and_live import caught_up, eventually
@@ -126,6 +129,51 @@ async def test_fair_order_switched_on_is_a_fact_in_the_queues_log(service: Runni
     assert [(e.fair, e.by) for e in orders] == [(True, "boss")]
     state = await service.services.pay.service._state("lobby")
     assert state.fair_order is True
+
+
+async def test_a_cytube_rank_at_the_minimum_is_exempt(service: Running) -> None:
+    """The rank is CyTube's, as presence reports it: a moderator (2) in the channel skips the
+    per-viewer count, a registered viewer (1) does not; the rank changing in CyTube changes it."""
+    await caught_up(service)
+    admin = bearer(service, "boss", "admin")
+    r = await service.http.put(
+        f"{C}/rules", json={"max_pending_per_viewer": 1, "exempt_min_rank": 2}, headers=admin
+    )
+    assert r.status_code == 200 and r.json()["exempt_min_rank"] == 2, r.text
+    bad = await service.http.post(f"{C}/rules/check", json={"exempt_min_rank": 300}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "exempt_min_rank"
+    facts = service.services.identity.facts
+    for user, rank in (("mod", 2), ("reg", 1)):
+        joined = await service.sim.post(
+            "/api/v1/sim/lobby/users", json={"name": user, "rank": rank}
+        )
+        assert joined.status_code == 204, joined.text
+        await service.http.post(f"{C}/wallets/{user}/grants", json={"amount": 5000}, headers=admin)
+
+        async def seen(user: str = user, rank: float = rank) -> bool | None:
+            return True if facts.rank("lobby", user) == rank else None
+
+        await eventually(seen, f"{user}'s rank {rank} in the identity facts")
+    mod, reg = bearer(service, "mod", "viewer"), bearer(service, "reg", "viewer")
+    for media_id in ("rankA", "rankB"):  # two waiting: above the limit of 1, exempt
+        await settled(service, await buy(service, mod, media_id, "queue"), mod, ("positioned",))
+    await settled(service, await buy(service, reg, "rankC", "queue"), reg, ("positioned",))
+    refused = await service.http.post(f"{C}/pay-items", json=item("rankD"), headers=reg)
+    assert (refused.status_code, code(refused)) == (409, "rule_max_pending"), refused.text
+
+    # CyTube makes reg a moderator (`setUserRank`): exempt from the next purchase on.
+    await service.services.kernel.handler.handle(
+        presence_decider,
+        presence_stream("lobby"),
+        ObserveRankChanged("reg", 2),
+        CommandMeta.new("cytube"),
+    )
+
+    async def promoted() -> bool | None:
+        return True if facts.rank("lobby", "reg") == 2 else None
+
+    await eventually(promoted, "reg's new rank in the identity facts")
+    await settled(service, await buy(service, reg, "rankD", "queue"), reg, ("positioned",))
 
 
 @pytest.fixture

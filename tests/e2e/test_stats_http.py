@@ -51,3 +51,31 @@ async def test_stats_match_a_count_over_the_log(service: Running) -> None:
         "/api/v1/channels/lobby/stats/top-played", params={"window": "7x"}, headers=alice
     )
     assert bad.status_code == 400
+
+    # Per viewer, for admins only: alice's two purchases, one refunded (counted by hand above).
+    path = "/api/v1/channels/lobby/stats/viewers"
+    refused = await service.http.get(path, headers=alice)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "insufficient_role"
+    viewers = (await service.http.get(path, headers=admin)).json()
+    assert viewers["position"] >= stats["position"]
+    assert viewers["viewers"] == [
+        {
+            "user": "alice",
+            "purchases": 2,
+            "declined": 0,
+            "played": viewers["viewers"][0]["played"],  # whatever the sim got to: checked below
+            "refunded": 1,
+            "captured": by_hand["captured"],
+            "refunded_coins": by_hand["refunded_total"],
+            "spent": by_hand["captured"] - by_hand["refunded_total"],
+        }
+    ]
+    played = [  # up to the position the answer reflects: the sim may play on meanwhile
+        e
+        async for c in service.services.kernel.log.events.read_all(channel="lobby")
+        if c.position <= viewers["position"]
+        for e in c.commit.events
+        if type(e).__name__ == "PayItemPlaying"
+    ]
+    assert viewers["viewers"][0]["played"] == len(played)

@@ -52,6 +52,7 @@ document.querySelectorAll("#tabs button").forEach(b => b.onclick = () => {
   if (b.dataset.tab === "promos") loadPromos();
   if (b.dataset.tab === "rules") loadRules();
   if (b.dataset.tab === "money") loadAudit();
+  if (b.dataset.tab === "viewers") loadViewers();
 });
 
 // ---- money audit -------------------------------------------------------------------------
@@ -79,6 +80,26 @@ async function loadAudit() {
     <td class="num">${n(p.refunded)}</td><td class="num">${n(p.kept)}</td><td class="num">${n(p.price)}</td><td>${p.played ? "yes" : ""}</td></tr>`).join("");
 }
 $("audit-run").onclick = loadAudit;
+
+// ---- purchases and spend per viewer (stats) ------------------------------------------------
+async function loadViewers() {
+  const summary = $("viewers-summary");
+  let r;
+  try { r = await api(`/api/v1/channels/${encodeURIComponent(channel)}/stats/viewers`); }
+  catch (e) { summary.textContent = e.message; summary.className = "error"; return; }
+  const v = r.viewers;
+  const sum = k => v.reduce((a, x) => a + x[k], 0);
+  summary.className = "muted";
+  summary.textContent = v.length
+    ? `${n(v.length)} viewer(s), ${n(sum("purchases"))} purchases, ${n(sum("played"))} played, ${n(sum("refunded"))} refunded; `
+      + `${n(sum("spent"))} coins spent (captured ${n(sum("captured"))} − refunded ${n(sum("refunded_coins"))}); as of log position ${n(r.position)}.`
+    : `Nobody has bought anything in ${channel} yet (as of log position ${n(r.position)}).`;
+  $("viewers-table").tBodies[0].innerHTML = v.map(x => `<tr data-user="${esc(x.user)}"><td>${esc(x.user)}</td>
+    <td class="num purchases">${n(x.purchases)}</td><td class="num declined">${n(x.declined)}</td><td class="num played">${n(x.played)}</td>
+    <td class="num refunded">${n(x.refunded)}</td><td class="num captured">${n(x.captured)}</td><td class="num refunded-coins">${n(x.refunded_coins)}</td>
+    <td class="num spent">${n(x.spent)}</td></tr>`).join("");
+}
+$("viewers-reload").onclick = loadViewers;
 
 // ---- projections -------------------------------------------------------------------------
 let projectionList = [];
@@ -233,12 +254,115 @@ $("tt-live").onclick = async () => {
 };
 
 // ---- request rules -------------------------------------------------------------------------
-// Live validation: every edit (debounced) is checked by POST rules/check, which changes nothing
-// and names the field it refuses; Save puts it (in effect on the next purchase).
+// A form: one field per limit with its unit and a box to turn it on or off, the exempt roles and
+// the fair order as boxes, the block lists as rows. Every edit (debounced) is checked by POST
+// rules/check, which changes nothing and names the field it refuses; Save puts the whole form
+// (in effect on the next purchase).
 const rulesPath = () => `/api/v1/channels/${encodeURIComponent(channel)}/rules`;
+const rulesForm = $("rules-form");
+const limitInputs = () => [...rulesForm.querySelectorAll("input[data-off]")];
 let rulesTimer = null;
+
+function mediaRow(m = {media_type: "yt", media_id: "", reason: ""}) {
+  const tr = document.createElement("tr");
+  tr.innerHTML = `<td><input class="bm-type mono short" value="${esc(m.media_type)}" aria-label="Media type"></td>
+    <td><input class="bm-id mono" value="${esc(m.media_id)}" aria-label="Media id"></td>
+    <td><input class="bm-reason" value="${esc(m.reason)}" aria-label="Reason"></td>
+    <td><button type="button" class="btn btn-small remove" aria-label="Remove this medium">Remove</button></td>`;
+  return tr;
+}
+function userRow(u = {user: "", reason: ""}) {
+  const tr = document.createElement("tr");
+  tr.innerHTML = `<td><input class="bu-user" value="${esc(u.user)}" aria-label="User"></td>
+    <td><input class="bu-reason" value="${esc(u.reason)}" aria-label="Reason"></td>
+    <td><button type="button" class="btn btn-small remove" aria-label="Remove this user">Remove</button></td>`;
+  return tr;
+}
+function numberRows() {  // each row's field name, as the check names a bad one
+  [...$("blocked-media").tBodies[0].rows].forEach((tr, i) => {
+    tr.dataset.field = `blocked_media[${i}]`;
+    tr.querySelector(".bm-reason").dataset.field = `blocked_media[${i}].reason`;
+  });
+  [...$("blocked-users").tBodies[0].rows].forEach((tr, i) => {
+    tr.dataset.field = `blocked_users[${i}]`;
+    tr.querySelector(".bu-reason").dataset.field = `blocked_users[${i}].reason`;
+  });
+}
+function showRules(r) {
+  for (const input of limitInputs()) {
+    const name = input.dataset.field, value = r[name];
+    const on = value != null && !(input.dataset.off === "zero" && value === 0);
+    $(`rule-${name}-on`).checked = on;
+    input.disabled = !on;
+    input.value = on ? value : "";
+  }
+  rulesForm.querySelectorAll("input[data-exempt]").forEach(b => b.checked = (r.exempt_roles || []).includes(b.dataset.exempt));
+  $("rule-fair_order").checked = !!r.fair_order;
+  $("blocked-media").tBodies[0].replaceChildren(...(r.blocked_media || []).map(mediaRow));
+  $("blocked-users").tBodies[0].replaceChildren(...(r.blocked_users || []).map(userRow));
+  numberRows();
+  clearRulesError();
+}
+/** The whole form as a rules body; {error, field} when a number cannot be read. */
+function rulesBody() {
+  const body = {};
+  for (const input of limitInputs()) {
+    const name = input.dataset.field;
+    if (!$(`rule-${name}-on`).checked) { body[name] = input.dataset.off === "zero" ? 0 : null; continue; }
+    const text = input.value.trim();
+    const value = input.dataset.kind === "int" ? Number(text) : parseFloat(text);
+    if (text === "" || !Number.isFinite(value) || (input.dataset.kind === "int" && !Number.isInteger(value)))
+      return {error: `${input.labels[0].textContent} needs ${input.dataset.kind === "int" ? "a whole number" : "a number"}`, field: name};
+    body[name] = value;
+  }
+  body.exempt_roles = [...rulesForm.querySelectorAll("input[data-exempt]:checked")].map(b => b.dataset.exempt);
+  body.fair_order = $("rule-fair_order").checked;
+  body.blocked_media = [...$("blocked-media").tBodies[0].rows].map(tr => ({
+    media_type: tr.querySelector(".bm-type").value.trim(), media_id: tr.querySelector(".bm-id").value.trim(),
+    reason: tr.querySelector(".bm-reason").value.trim()}));
+  body.blocked_users = [...$("blocked-users").tBodies[0].rows].map(tr => ({
+    user: tr.querySelector(".bu-user").value.trim(), reason: tr.querySelector(".bu-reason").value.trim()}));
+  return {body};
+}
+function clearRulesError() {
+  rulesForm.querySelectorAll("[aria-invalid]").forEach(e => e.removeAttribute("aria-invalid"));
+}
+function showRulesError(message, field) {
+  clearRulesError();
+  const at = field ? rulesForm.querySelector(`[data-field="${CSS.escape(field)}"]`) : null;
+  if (at) at.setAttribute("aria-invalid", "true");
+  $("rules-check").innerHTML = `<span class="err">${esc(message)}${field ? ` (${esc(field)})` : ""}</span>`;
+}
+// The like rules: three whole numbers, saved with PUT likes/rules (a 422 names the field).
+const likeRulesPath = () => `/api/v1/channels/${encodeURIComponent(channel)}/likes/rules`;
+const likeFields = ["rate_limit", "rate_window_seconds", "dedupe_window_seconds"];
+function showLikeRules(r) {
+  for (const f of likeFields) { $(`like-${f}`).value = r[f]; $(`like-${f}`).removeAttribute("aria-invalid"); }
+}
+$("like-rules-save").onclick = async () => {
+  const body = {};
+  for (const f of likeFields) {
+    const v = Number($(`like-${f}`).value.trim());
+    if ($(`like-${f}`).value.trim() === "" || !Number.isInteger(v)) {
+      $(`like-${f}`).setAttribute("aria-invalid", "true");
+      $("like-rules-msg").innerHTML = `<span class="err">${esc(f)} needs a whole number</span>`;
+      return;
+    }
+    body[f] = v;
+  }
+  try {
+    showLikeRules(await api(likeRulesPath(), {method: "PUT", body: JSON.stringify(body)}));
+    $("like-rules-msg").innerHTML = '<span class="okc">saved</span>';
+  } catch (e) {
+    const field = e.body?.error?.field;
+    if (field) $(`like-${field}`)?.setAttribute("aria-invalid", "true");
+    $("like-rules-msg").innerHTML = `<span class="err">${esc(e.message)}</span>`;
+  }
+};
 async function loadRules() {
-  $("rules-config").value = JSON.stringify(await api(rulesPath()), null, 2);
+  showLikeRules(await api(likeRulesPath()));
+  $("like-rules-msg").textContent = "";
+  showRules(await api(rulesPath()));
   $("rules-check").innerHTML = '<span class="muted">as in effect now</span>';
   const stats = await api(`/api/v1/channels/${encodeURIComponent(channel)}/stats/`);
   const counts = Object.entries(stats.refusals_by_rule || {});
@@ -246,30 +370,38 @@ async function loadRules() {
     ? counts.map(([k, v]) => `<p><span class="badge">${esc(k)}</span> ${n(v)}</p>`).join("")
     : "No purchase has been refused by a rule.";
 }
-function rulesBody() {
-  try { return {ok: true, text: JSON.stringify(JSON.parse($("rules-config").value))}; }
-  catch (e) { return {ok: false, message: `not JSON: ${e.message}`}; }
-}
-function showRulesError(message, field) {
-  $("rules-config").setAttribute("aria-invalid", "true");
-  $("rules-check").innerHTML = `<span class="err">${esc(message)}${field ? ` (${esc(field)})` : ""}</span>`;
-}
 async function checkRules() {
-  const body = rulesBody();
-  if (!body.ok) return showRulesError(body.message);
+  const made = rulesBody();
+  if (made.error) return showRulesError(made.error, made.field);
   try {
-    await api(`${rulesPath()}/check`, {method: "POST", body: body.text});
-    $("rules-config").removeAttribute("aria-invalid");
+    await api(`${rulesPath()}/check`, {method: "POST", body: JSON.stringify(made.body)});
+    clearRulesError();
     $("rules-check").innerHTML = '<span class="okc">valid</span> <span class="muted">(not saved yet)</span>';
   } catch (e) { showRulesError(e.message, e.body?.error?.field); }
 }
-$("rules-config").oninput = () => { clearTimeout(rulesTimer); rulesTimer = setTimeout(checkRules, 300); };
+function edited() { clearTimeout(rulesTimer); rulesTimer = setTimeout(checkRules, 300); }
+rulesForm.addEventListener("input", edited);
+rulesForm.addEventListener("change", e => {
+  const on = e.target.dataset?.on;
+  if (on) {
+    const input = $(`rule-${on}`);
+    input.disabled = !e.target.checked;
+    if (e.target.checked && input.value === "") input.focus();
+  }
+  edited();
+});
+rulesForm.addEventListener("click", e => {
+  if (!e.target.classList.contains("remove")) return;
+  e.target.closest("tr").remove(); numberRows(); edited();
+});
+rulesForm.addEventListener("submit", e => e.preventDefault());
+$("add-blocked-media").onclick = () => { const tr = mediaRow(); $("blocked-media").tBodies[0].append(tr); numberRows(); tr.querySelector(".bm-id").focus(); edited(); };
+$("add-blocked-user").onclick = () => { const tr = userRow(); $("blocked-users").tBodies[0].append(tr); numberRows(); tr.querySelector(".bu-user").focus(); edited(); };
 $("rules-save").onclick = async () => {
-  const body = rulesBody();
-  if (!body.ok) return showRulesError(body.message);
+  const made = rulesBody();
+  if (made.error) return showRulesError(made.error, made.field);
   try {
-    $("rules-config").value = JSON.stringify(await api(rulesPath(), {method: "PUT", body: body.text}), null, 2);
-    $("rules-config").removeAttribute("aria-invalid");
+    showRules(await api(rulesPath(), {method: "PUT", body: JSON.stringify(made.body)}));
     $("rules-check").innerHTML = '<span class="okc">saved</span>';
   } catch (e) { showRulesError(e.message, e.body?.error?.field); }
 };

@@ -22,6 +22,7 @@ from adapters.log.jetstream_store import JetStreamEventStore
 from adapters.stats.kv_mirror import NatsKvStatsBucket
 from application.identity.roles import Identity
 from application.likes.playing import QueueNowPlaying
+from application.likes.rules import LikeRulesService
 from application.likes.service import LikeService
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.streams import queue_stream
@@ -94,7 +95,9 @@ async def test_the_live_copy_equals_one_rebuilt_from_the_log(
     clock = VirtualClock(START)
     handler = CommandHandler(tail, clock)
     rules = LikeRules(rate_limit=3, rate_window_sec=60, dedupe_window_sec=3600)
-    likes = LikeService(handler, QueueNowPlaying(handler), rules, "lobby")
+    likes = LikeService(
+        handler, QueueNowPlaying(handler), LikeRulesService(handler, rules), "lobby"
+    )
     live, live_task = await run_mirror(tail, nc, f"{name}_LIVE", 0)  # follows from the start
 
     async def observe(command: Any) -> None:

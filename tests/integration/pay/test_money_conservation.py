@@ -16,7 +16,6 @@ import contextlib
 import random
 import time
 from collections import Counter, defaultdict
-from datetime import datetime
 from typing import Any
 
 from application.log.streams import queue_stream
@@ -323,19 +322,7 @@ async def test_money_is_conserved_with_the_request_rules_on() -> None:
         fair_order=True,
     )
 
-    async def last_played(channel: str, key: tuple[str, str]) -> datetime | None:
-        """What the stats' read model answers, from the log itself."""
-        bought: dict[str, tuple[str, str]] = {}
-        last = None
-        for stored in await world.store.read_stream(queue_stream(channel)):
-            for e in stored.commit.events:
-                if isinstance(e, PayItemRequested):
-                    bought[e.request_id] = e.media.key
-                elif isinstance(e, PayItemPlaying) and bought.get(e.request_id) == key:
-                    last = stored.commit.at
-        return last
-
-    service = RulesService(world.handler, defaults=rules, last_played=last_played)
+    service = RulesService(world.handler, defaults=rules)
     world.rules = service
     world.economy = FlakyEconomy(world.ledger, rng, p=0.05)
     world.start_flow()

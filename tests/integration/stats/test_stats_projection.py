@@ -29,7 +29,7 @@ from application.log.streams import promo_config_stream, queue_stream, rule_refu
 from application.projections.runner import ProjectionRunner
 from application.promos.director import PromoDirector
 from application.stats.projection import StatsProjection
-from application.stats.queries import StatsQueries, TopItem
+from application.stats.queries import StatsQueries, TopItem, ViewersSpend
 from domain.media import Media
 from domain.promos.config import GeneralCadence, PromoConfig, SetPromoConfig, promo_config_decider
 from domain.queue.commands import (
@@ -44,9 +44,12 @@ from domain.queue.pay_model import (
     CancelPayItem,
     PayItemAttached,
     PayItemCancelled,
+    PayItemPlaying,
     PayItemRefunded,
     PayItemRequested,
     PaymentCaptured,
+    PaymentDeclined,
+    PaymentToppedUp,
     RecordPaymentCaptured,
     RequestPayItem,
     StartPayItemAdd,
@@ -54,6 +57,7 @@ from domain.queue.pay_model import (
 from domain.queue.promo_model import PromoChosen, PromoPlaying
 from domain.queue.state import QueueItem, QueueState, evolve, initial
 from domain.rules.config import RecordRuleRefusal, RequestRefusedByRule, refusal_decider
+from tests.conftest import POSTGRES_URL, postgres_schema
 from tests.integration.pay.pay_world import START, PayWorld
 
 POOLS = {
@@ -162,6 +166,9 @@ class Expected:
     counts: dict[str, Any] = field(default_factory=dict)
     plays: list[Play] = field(default_factory=list)
     channel_position: int = 0
+    #: Per viewer: (user, purchases, declined, played, refunded, captured, refunded coins,
+    #: spent), most spent first, then most purchases, then by name.
+    viewers: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def count_by_hand(commits: list[StoredCommit], channel: str) -> Expected:
@@ -175,6 +182,8 @@ def count_by_hand(commits: list[StoredCommit], channel: str) -> Expected:
     cancels: Counter[str] = Counter()
     promo_plays: Counter[str] = Counter()
     refused: Counter[str] = Counter()
+    buyer: dict[str, str] = {}  # every purchase's buyer, never forgotten
+    per_viewer: dict[str, Counter[str]] = {}
     out = Expected()
     for stored in commits:
         commit = stored.commit
@@ -194,10 +203,22 @@ def count_by_hand(commits: list[StoredCommit], channel: str) -> Expected:
                 queued_sec += event.media.duration_sec
             elif isinstance(event, PayItemRequested):
                 tiers[event.tier] += 1
+                buyer[event.request_id] = event.user
+                per_viewer.setdefault(event.user, Counter())["purchases"] += 1
             elif isinstance(event, PaymentCaptured):
                 captured += event.cost
+                per_viewer[buyer[event.request_id]]["captured"] += event.cost
+            elif isinstance(event, PaymentToppedUp):
+                captured += event.amount
+                per_viewer[buyer[event.request_id]]["captured"] += event.amount
+            elif isinstance(event, PaymentDeclined):
+                per_viewer[buyer[event.request_id]]["declined"] += 1
+            elif isinstance(event, PayItemPlaying):
+                per_viewer[buyer[event.request_id]]["played"] += 1
             elif isinstance(event, PayItemRefunded):
                 refunds[event.reason] += event.amount
+                per_viewer[buyer[event.request_id]]["refunded"] += 1
+                per_viewer[buyer[event.request_id]]["refunded_coins"] += event.amount
             elif isinstance(event, PayItemCancelled):
                 cancels[event.reason] += 1
             elif isinstance(event, PromoChosen):
@@ -216,6 +237,12 @@ def count_by_hand(commits: list[StoredCommit], channel: str) -> Expected:
         by_kind[play.kind] += 1
         sec_by_kind[play.kind] += play.media.duration_sec
     refunded = sum(refunds.values())
+    fields = ("purchases", "declined", "played", "refunded", "captured", "refunded_coins")
+    out.viewers = [
+        (user, *(c[f] for f in fields), c["captured"] - c["refunded_coins"])
+        for user, c in per_viewer.items()
+    ]
+    out.viewers.sort(key=lambda v: (-v[-1], -v[1], v[0]))
     out.counts = {
         "items_queued": queued,
         "queued_duration_sec": queued_sec,
@@ -252,6 +279,22 @@ def top_by_hand(
     return rows
 
 
+def viewer_tuples(spend: ViewersSpend) -> list[tuple[Any, ...]]:
+    return [
+        (
+            v.user,
+            v.purchases,
+            v.declined,
+            v.played,
+            v.refunded,
+            v.captured,
+            v.refunded_coins,
+            v.spent,
+        )
+        for v in spend.viewers
+    ]
+
+
 def as_tuples(items: list[TopItem]) -> list[tuple[str, str, str, int, datetime]]:
     return [(i.media_type, i.media_id, i.title, i.plays, i.last_played) for i in items]
 
@@ -259,12 +302,23 @@ def as_tuples(items: list[TopItem]) -> list[tuple[str, str, str, int, datetime]]
 # ---- fixtures ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def pstore(tmp_path: Path) -> AsyncIterator[SqlProjectionStore]:
-    store = SqlProjectionStore(sqlite_url(tmp_path / "read.db"))
-    await store.prepare()
-    yield store
-    await store.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def pstore(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[SqlProjectionStore]:
+    if request.param == "sqlite":
+        store = SqlProjectionStore(sqlite_url(tmp_path / "read.db"))
+        await store.prepare()
+        yield store
+        await store.close()
+        return
+    async with postgres_schema() as schema:
+        store = SqlProjectionStore(
+            POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}}
+        )
+        await store.prepare()
+        yield store
+        await store.close()
 
 
 @pytest.fixture
@@ -397,6 +451,14 @@ async def test_stats_equal_a_count_by_hand_across_restart_and_rebuild(
     assert counts["refunded_total"] > 0 and counts["net"] > 0
     assert counts["promo_plays_by_type"].get("viewers_choice", 0) >= 1
     assert len(counts["promo_plays_by_type"]) >= 2
+    # Per viewer: ann had one refunded, bob's purchases played, pauper was declined.
+    by_user = {v[0]: v for v in lobby.viewers}
+    assert set(by_user) == {"ann", "bob", "pauper"}
+    assert by_user["ann"][4] == 1 and by_user["ann"][6] > 0  # refunded, coins back
+    assert by_user["bob"][3] == 2  # both of bob's purchases played
+    assert by_user["pauper"][1:4] == (1, 1, 0) and by_user["pauper"][7] == 0
+    # Bought before the restart, played after it: the buyer came back from the rows.
+    assert rows_at_cut["stats_purchases"], "purchases still open at the restart"
 
     queries = StatsQueries(pstore, world.clock)
     head = await world.store.head()
@@ -405,7 +467,25 @@ async def test_stats_equal_a_count_by_hand_across_restart_and_rebuild(
         assert summary_counts(stats) == expected.counts, channel
         assert stats.position == head
         assert stats.channel_position == expected.channel_position
+        spend = await queries.viewers(channel)
+        assert viewer_tuples(spend) == expected.viewers, channel
+        assert spend.position == head
     assert other.counts["items_played"] == 2 and other.counts["plays_by_kind"] == {"content": 2}
+    assert other.viewers == [] and (await queries.viewers("nowhere")).viewers == []
+    # Nothing open is forgotten and nothing over is kept: the buyers held are those of the
+    # purchases the queue says can still move money or play.
+    state: QueueState = initial("lobby")
+    for stored in commits:
+        if stored.commit.stream == queue_stream("lobby"):
+            for event in stored.commit.events:
+                state = evolve(state, event)
+    open_rows = await pstore.fetch("stats_purchases", {"channel": "lobby"})
+    assert {r["request_id"] for r in open_rows} == {
+        p.request_id
+        for p in state.pay
+        if p.payment not in ("declined", "void", "refunded", "refund_refused")
+        and p.placement != "played"
+    }
 
     # The play log, row for row.
     logged = await pstore.fetch("stats_plays", {"channel": "lobby"}, order_by=("position", "seq"))

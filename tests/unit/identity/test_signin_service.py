@@ -25,7 +25,12 @@ from application.identity.signin import CODE_ALPHABET, SignInService, new_code
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.streams import presence_stream
 from domain.errors import Rejected
-from domain.presence.model import ObservedUser, ObserveUserJoined, presence_decider
+from domain.presence.model import (
+    ObservedUser,
+    ObserveRankChanged,
+    ObserveUserJoined,
+    presence_decider,
+)
 
 T0 = datetime(2025, 3, 1, 20, 0, tzinfo=UTC)
 OLD, NEW = b"o" * 32, b"n" * 32
@@ -256,6 +261,18 @@ async def test_roles_come_from_the_facts_on_every_request(world: World) -> None:
     await asyncio.sleep(0.01)
     assert world.auth.from_token(token).role == "admin"
     assert world.auth.role_of("boss") == "admin"  # configured
+    # CyTube lowers the rank (`setUserRank`, a UserRankChanged): the role follows it down.
+    await world.handler.handle(
+        presence_decider,
+        presence_stream("lobby"),
+        ObserveRankChanged("carol", 1),
+        CommandMeta.new("cytube"),
+    )
+    for _ in range(500):  # the facts fold from the log tail: wait for them to see it
+        if world.auth.from_token(token).role != "admin":
+            break
+        await asyncio.sleep(0.01)
+    assert world.auth.from_token(token).role == "viewer"
 
 
 async def test_a_rotated_secret_keeps_codes_sessions_and_tokens_working(world: World) -> None:

@@ -14,6 +14,7 @@ from adapters.log.memory_store import InMemoryEventStore
 from application.identity.roles import Forbidden, Identity
 from application.likes.projection import LikesProjection
 from application.likes.queries import LikesQueries
+from application.likes.rules import LikeRulesService
 from application.likes.service import LikeService
 from application.log.command_handler import CommandHandler
 from application.log.streams import likes_stream
@@ -60,7 +61,9 @@ class World:
         self.clock = DrivenClock(START)
         self.playlist = Playlist()
         handler = CommandHandler(self.store, self.clock)
-        self.service = LikeService(handler, self.playlist, rules, "lobby")
+        self.service = LikeService(
+            handler, self.playlist, LikeRulesService(handler, rules), "lobby"
+        )
         self.projection = LikesProjection()
 
     async def liked(self, user: str) -> list[Liked]:
@@ -137,11 +140,9 @@ async def test_a_flood_is_held_to_the_rate_limit_and_each_user_has_their_own() -
 
 async def test_rules_out_of_range_are_refused_when_wired() -> None:
     with pytest.raises(ValueError, match="rate_limit"):
+        handler = CommandHandler(InMemoryEventStore(), DrivenClock(START))
         LikeService(
-            CommandHandler(InMemoryEventStore(), DrivenClock(START)),
-            Playlist(),
-            LikeRules(rate_limit=0),
-            "lobby",
+            handler, Playlist(), LikeRulesService(handler, LikeRules(rate_limit=0)), "lobby"
         )
 
 

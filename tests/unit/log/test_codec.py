@@ -30,7 +30,8 @@ from domain.identity.otp import (
     OtpVerified,
     OtpVerifyWithoutRequest,
 )
-from domain.likes.model import Liked
+from domain.likes.model import Liked, LikeRules
+from domain.likes.rules import LikeRulesChanged
 from domain.media import Media
 from domain.playlists.apply import (
     ApplyFinished,
@@ -200,9 +201,11 @@ SAMPLES: list[Any] = [
             blocked_media=(BlockedMedia("yt", "x", "loud"),),
             blocked_users=(BlockedUser("troll", "spam"),),
             fair_order=True,
+            exempt_min_rank=2,
         ),
         "admin",
     ),
+    LikeRulesChanged(LikeRules(rate_limit=3, rate_window_sec=30, dedupe_window_sec=0), "admin"),
     RequestRefusedByRule("ann", "yt", "abc", "rule_cooldown"),
     QueueOrderSet(True, "admin"),
     CreditGranted(5000, "admin", "grant", 5000),

@@ -15,6 +15,7 @@ SECTION = """
 [rules]
 max_pending_per_viewer = 3
 exempt_roles = ["admin"]
+exempt_min_rank = 2
 max_length_sec = 900
 max_queue_pending_minutes = 120.5
 cooldown_minutes = 5
@@ -31,6 +32,7 @@ def test_the_section_is_read(tmp_path: Path) -> None:
     assert load(path, env={}).rules == RulesConfig(
         max_pending_per_viewer=3,
         exempt_roles=("admin",),
+        exempt_min_rank=2,
         max_length_sec=900,
         max_queue_pending_minutes=120.5,
         cooldown_minutes=5,
@@ -48,6 +50,7 @@ def test_the_section_is_read(tmp_path: Path) -> None:
         ("[rules]\nmax_pending_per_viewer = 0", "max_pending_per_viewer"),
         ("[rules]\nmin_length_sec = 100\nmax_length_sec = 50", "max_length_sec"),
         ("[rules]\nexempt_roles = ['owner']", "exempt_roles"),
+        ("[rules]\nexempt_min_rank = 300", "exempt_min_rank"),
     ],
 )
 def test_a_bad_rule_is_refused_naming_its_key(tmp_path: Path, text: str, key: str) -> None:

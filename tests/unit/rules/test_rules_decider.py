@@ -22,8 +22,9 @@ from domain.queue.pay_model import (
     RequestPayItem,
 )
 from domain.queue.pay_rules import refusals
-from domain.queue.state import QueueState
+from domain.queue.state import PLAYS_REMEMBERED, QueueState
 from domain.rules.config import (
+    MAX_NO_REPEAT_HOURS,
     BlockedMedia,
     BlockedUser,
     RulesChanged,
@@ -120,6 +121,23 @@ def test_exempt_roles_skip_the_per_viewer_rules_only() -> None:
     assert [r["code"] for r in refused.extra["refusals"]] == ["rule_cooldown", "rule_max_pending"]
 
 
+def test_a_cytube_rank_at_the_minimum_is_exempt_below_it_is_not() -> None:
+    rules = RulesConfig(max_pending_per_viewer=1, exempt_min_rank=2, max_length_sec=600)
+    ch = Channel(rules, buyer_role="viewer", buyer_rank=2)  # a moderator, exactly the minimum
+    ch.buy("r1", "mod", media(1))
+    ch.buy("r2", "mod", media(2))  # the count does not apply
+    ch.refused("r3", "mod", media(3, sec=601), "rule_too_long")  # the media rules do
+    ch.extra = {"buyer_role": "viewer", "buyer_rank": 1.5}  # a leader: below the minimum
+    ch.buy("r4", "lead", media(4))
+    ch.refused("r5", "lead", media(5), "rule_max_pending")
+    ch.extra = {"buyer_role": "viewer", "buyer_rank": None}  # never seen in the channel
+    ch.buy("r6", "anon", media(6))
+    ch.refused("r7", "anon", media(7), "rule_max_pending")
+    ch.rules = evolve(rules, exempt_min_rank=None)  # ranks exempt nobody
+    ch.extra = {"buyer_role": "viewer", "buyer_rank": 5}
+    ch.refused("r8", "mod", media(8), "rule_max_pending")
+
+
 def test_length_limits_are_inclusive() -> None:
     ch = Channel(RulesConfig(max_pending_per_viewer=None, min_length_sec=60, max_length_sec=600))
     too_short = ch.refused("r1", "ann", media(1, sec=59), "rule_too_short")
@@ -167,12 +185,48 @@ def test_a_declined_purchase_starts_no_cooldown() -> None:
 
 
 def test_no_repeats_within_the_window_says_when_it_can_be() -> None:
-    played = NOW - timedelta(hours=2)
-    ch = Channel(RulesConfig(max_pending_per_viewer=None, no_repeat_hours=3), last_played=played)
+    ch = Channel(RulesConfig(max_pending_per_viewer=None, no_repeat_hours=3))
+    ch.now = NOW - timedelta(hours=2)
+    ch.run(ObserveItemQueued(2, media(1), temp=True), ObserveNowPlaying(2))  # started 18:00
+    ch.now = NOW
+    ch.run(ObserveNowPlaying(1))  # something else plays now; the temp item is gone
     refused = ch.refused("r1", "ann", media(1), "rule_repeat")
     assert "2026-11-20 21:00 UTC" in refused.message  # played 18:00 + 3 h
+    assert refused.extra["retry_at"] == "2026-11-20T21:00:00+00:00"
+    ch.now = NOW + timedelta(hours=1, microseconds=-1)  # a moment before it clears
+    ch.refused("r1", "ann", media(1), "rule_repeat")
     ch.now = NOW + timedelta(hours=1)  # exactly 3 h after it played
     ch.buy("r1", "ann", media(1))
+
+
+def test_no_repeats_refuses_what_started_a_moment_ago() -> None:
+    """The decision reads the start from the queue itself: no read model to wait for. The
+    start is CyTube's (now less how far into it playback is)."""
+    ch = Channel(RulesConfig(max_pending_per_viewer=None, no_repeat_hours=1))
+    ch.run(ObserveItemQueued(2, media(1), temp=True), ObserveNowPlaying(2, elapsed_sec=30))
+    ch.run(ObserveNowPlaying(1))  # skipped at once, in the same instant: off the playlist
+    assert ch.state.by_uid(2) is None
+    refused = ch.refused("r1", "ann", media(1), "rule_repeat")
+    assert (
+        refused.extra["retry_at"] == (NOW - timedelta(seconds=30) + timedelta(hours=1)).isoformat()
+    )
+    ch.buy("r2", "ann", media(3))  # another medium is not held back
+
+
+def test_the_queue_forgets_starts_older_than_the_longest_window() -> None:
+    ch = Channel(RulesConfig(max_pending_per_viewer=None, no_repeat_hours=MAX_NO_REPEAT_HOURS))
+    ch.now = NOW - PLAYS_REMEMBERED
+    ch.run(ObserveItemQueued(2, media(1)), ObserveItemQueued(3, media(2)), ObserveNowPlaying(2))
+    ch.now = NOW - PLAYS_REMEMBERED + timedelta(seconds=1)
+    ch.run(ObserveNowPlaying(3))
+    ch.now = NOW
+    ch.run(ObserveNowPlaying(1))  # A starts now: media(1) is exactly the window old, kept
+    assert ch.state.started_at("yt", "m1") == NOW - PLAYS_REMEMBERED
+    ch.now = NOW + timedelta(seconds=1)
+    ch.run(ObserveNowPlaying(3))  # one second on: media(1) falls out, media(2) stays
+    assert ch.state.started_at("yt", "m1") is None
+    assert ch.state.started_at("yt", "m2") is not None
+    assert set(ch.state.last_started) == {"yt:m2", "yt:aaa"} | {"yt:aaa"}
 
 
 def test_no_repeats_counts_a_pending_one() -> None:
@@ -238,6 +292,8 @@ def test_rules_settings_are_an_aggregate_with_validation() -> None:
         (RulesConfig(min_length_sec=100, max_length_sec=99), "max_length_sec"),
         (RulesConfig(exempt_roles=("owner",)), "exempt_roles"),
         (RulesConfig(cooldown_minutes=-1), "cooldown_minutes"),
+        (RulesConfig(exempt_min_rank=-0.5), "exempt_min_rank"),
+        (RulesConfig(exempt_min_rank=256), "exempt_min_rank"),
         (RulesConfig(blocked_users=(BlockedUser(" "),)), "blocked_users[0]"),
         (
             RulesConfig(blocked_media=(BlockedMedia("yt", "x"), BlockedMedia("yt", "x"))),
