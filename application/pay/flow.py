@@ -344,6 +344,8 @@ class PayFlow:
             await self._refund(channel, after)
         elif after.skipping and item is not None:
             await self._resync(channel)  # refunded, still there: read CyTube before again
+        elif item is None:
+            await self._wait_change(channel, self.config.confirm_timeout_sec)
         return True
 
     async def _check_price(self, channel: str, pay: PayItem) -> None:
