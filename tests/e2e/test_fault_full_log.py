@@ -131,11 +131,27 @@ async def test_a_full_log_refuses_purchases_clearly_and_charges_nothing(
         assert status["status"] in ("positioned", "playing"), status
         assert await balance(svc, "ann", ann) == 750  # charged once, recorded
 
+        # Purchases in flight when the log fills (paid, their adds paced 2 s apart: in a run
+        # seen, all three were still waiting to be added): whatever step each had reached,
+        # once there is room every one finishes, and the wallet took exactly what the queue
+        # recorded (the audit below joins the two).
+        rids = []
+        for n in range(3):
+            r = await svc.http.post(PAY, json=body(f"inFlight{n}"), headers=ann)
+            assert r.status_code == 202, r.text
+            rids.append(r.json()["request_id"])
+        await fill(filler)
+        await asyncio.sleep(1.0)  # the flow meets the full log (and backs off) meanwhile
+        await filler.delete_stream("FILLER")
+        for in_flight in rids:
+            assert (await settled(svc, in_flight, ann))["status"] in ("positioned", "playing")
+        assert await balance(svc, "ann", ann) == 750 - 3 * 250
+
         async def clean() -> bool:
             now = svc.services.kernel.wall_clock.now()
             commits = svc.services.kernel.log.events.read_all(channel="lobby")
             report = await audit_log("lobby", commits, now)
-            return report.ok and rid in report.purchases
+            return report.ok and {rid, *rids} <= set(report.purchases)
 
         deadline = time.monotonic() + 20
         while not await clean():
