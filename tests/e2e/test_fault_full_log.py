@@ -11,6 +11,7 @@ charged once, and the money audit over the whole log is clean.
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -95,7 +96,32 @@ async def named_in_log(svc: Running, rid: str) -> list[str]:
 
 
 async def test_a_full_log_refuses_purchases_clearly_and_charges_nothing(
-    tmp_path: Path, limited_broker: str, filler: nats.js.JetStreamContext
+    tmp_path: Path,
+    limited_broker: str,
+    filler: nats.js.JetStreamContext,
+) -> None:
+    flow_log = logging.getLogger("application.pay.flow")
+    heard = Heard()
+    flow_log.addHandler(heard)
+    try:
+        await full_log_scenario(tmp_path, limited_broker, filler, heard)
+    finally:
+        flow_log.removeHandler(heard)
+
+
+class Heard(logging.Handler):
+    """What the pay flow said (the service sets its own log handlers; this one is ours)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def full_log_scenario(
+    tmp_path: Path, limited_broker: str, filler: nats.js.JetStreamContext, heard: Heard
 ) -> None:
     async with serving(
         tmp_path / "data",
@@ -131,17 +157,25 @@ async def test_a_full_log_refuses_purchases_clearly_and_charges_nothing(
         assert status["status"] in ("positioned", "playing"), status
         assert await balance(svc, "ann", ann) == 750  # charged once, recorded
 
-        # Purchases in flight when the log fills (paid, their adds paced 2 s apart: in a run
-        # seen, all three were still waiting to be added): whatever step each had reached,
-        # once there is room every one finishes, and the wallet took exactly what the queue
-        # recorded (the audit below joins the two).
+        # Purchases in flight when the log fills (paid, their adds paced 2 s apart): the flow
+        # meets the full log and waits it out; whatever step each had reached, once there is
+        # room every one finishes, and the wallet took exactly what the queue recorded (the
+        # audit below joins the two).
         rids = []
         for n in range(3):
             r = await svc.http.post(PAY, json=body(f"inFlight{n}"), headers=ann)
             assert r.status_code == 202, r.text
             rids.append(r.json()["request_id"])
+        heard.messages.clear()
         await fill(filler)
-        await asyncio.sleep(1.0)  # the flow meets the full log (and backs off) meanwhile
+
+        def refused_full() -> bool:  # the pay flow met the full log, and waits it out
+            return any("out of storage" in m for m in heard.messages)
+
+        deadline = time.monotonic() + 30
+        while not refused_full():
+            assert time.monotonic() < deadline, "the pay flow never met the full log"
+            await asyncio.sleep(0.1)
         await filler.delete_stream("FILLER")
         for in_flight in rids:
             assert (await settled(svc, in_flight, ann))["status"] in ("positioned", "playing")
