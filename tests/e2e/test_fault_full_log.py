@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import msgspec
 import nats
 import nats.js.errors
 import pytest
@@ -147,6 +148,14 @@ async def full_log_scenario(
             headers=bearer(svc, "boss", "admin"),
         )
         assert r.status_code == 503 and r.json()["error"]["code"] == "log_full", r.text
+        # Over NATS the same: a structured `log_full`, nothing recorded.
+        token = ann["authorization"].removeprefix("Bearer ")
+        nats_body = {"token": token, **body("fullLog1", request_id=rid)}
+        reply = await svc.commands.handle(
+            "wq.cmd.lobby.request_pay_item", msgspec.json.encode(nats_body)
+        )
+        answer = msgspec.json.decode(reply)
+        assert answer["ok"] is False and answer["error"]["code"] == "log_full", answer
         assert await balance(svc, "ann", ann) == 1000
         assert await named_in_log(svc, rid) == []
 
