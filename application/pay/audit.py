@@ -89,8 +89,7 @@ class PurchaseAudit:
     refunds: int = 0
     refunded: int = 0
     played: bool = False
-    #: Started playing, then taken off as underpaid (`PayItem.skipping`): owed a full refund.
-    skipped: bool = False
+    cancel_reason: str | None = None
     price: int | None = None
     owed: int = 0
     wallet_debited: int = 0
@@ -101,6 +100,12 @@ class PurchaseAudit:
     @property
     def kept(self) -> int:
         return self.captured - self.refunded
+
+    @property
+    def skipped(self) -> bool:
+        """Started playing though it could not pay its price (`PayItem.skipping`): it is taken
+        off, and owed a full refund."""
+        return self.played and self.cancel_reason == UNDERPAID
 
 
 @define
@@ -271,8 +276,8 @@ class _Builder:
                     p.price = event.price
                 case PayItemUnderpaid():
                     p.owed = event.owed
-                case PayItemCancelled() if event.reason == UNDERPAID and p.played and p.owed:
-                    p.skipped = True
+                case PayItemCancelled():
+                    p.cancel_reason = event.reason
         for rid in touched:
             p = self.purchases[rid]
             p.updated_at = stored.commit.at

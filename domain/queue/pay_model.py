@@ -58,11 +58,13 @@ class PayItem:
 
     @property
     def skipping(self) -> bool:
-        """The one playing item that is taken off and refunded: it started playing before
-        CyTube's length was priced (an empty queue plays an add at once), that length cost
-        more, and the difference could not be taken (`PayItemUnderpaid` with the cancel
-        `underpaid`, in one decision). Every other playing item keeps its price."""
-        return self.cancel_reason == UNDERPAID and self.owed > 0 and self.placement == "playing"
+        """The one playing item that is taken off and refunded: CyTube's length costs more than
+        was taken, the difference could not be taken, and it is playing all the same. Either it
+        started before that length was priced (an empty queue plays an add at once: then
+        `PayItemUnderpaid` and the cancel `underpaid` come in one decision), or it started
+        while its delete for `underpaid` was on the way. Every other playing item keeps its
+        price."""
+        return self.cancel_reason == UNDERPAID and self.placement == "playing"
 
     @property
     def finished(self) -> bool:

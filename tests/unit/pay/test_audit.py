@@ -10,6 +10,7 @@ from application.pay.audit import audit_commits
 from domain.media import Media
 from domain.queue.pay_model import (
     PayItemCancelled,
+    PayItemPlayed,
     PayItemPlaying,
     PayItemRefunded,
     PayItemRefundRefused,
@@ -159,3 +160,14 @@ def test_an_underpaid_purchase_that_played_is_found() -> None:
     log.add(ANN, RequestRefunded("wq/lobby/r1/spend", 250, "underpaid", 1000))
     log.add(QUEUE, PayItemRefunded("r1", 250, "underpaid"))
     assert "played_and_refunded" in kinds(log)
+
+
+def test_an_underpaid_purchase_that_played_to_its_end_unrefunded_is_found() -> None:
+    log = Log()
+    log.buy("r1")
+    log.add(QUEUE, PayItemCancelled("r1", "underpaid", "webqueue"))  # the delete on its way
+    log.add(QUEUE, PayItemPlaying("r1"))  # CyTube started it first
+    log.add(QUEUE, PayItemPlayed("r1"))  # and nothing took it off
+    report = audit_commits("lobby", log.commits, NOW + timedelta(minutes=1))
+    assert report.purchases["r1"].skipped
+    assert "skipped_not_refunded" in {f.kind for f in report.findings}

@@ -16,6 +16,7 @@ from domain.queue.decider import queue_decider
 from domain.queue.pay_claim import ClaimPurchase, RefuseClaim, RequestIdUsed, claim_decider
 from domain.queue.pay_model import (
     CancelPayItem,
+    FailPayItem,
     PayItemCancelled,
     PayItemPlayed,
     PayItemRefunded,
@@ -237,3 +238,20 @@ def test_an_underpaid_item_that_already_played_is_only_recorded_as_owing(
 
 
 _QUIET = (ObserveItemQueued(1, A), ObserveNowPlaying(1))
+
+
+def test_an_underpaid_item_that_starts_while_its_delete_is_on_the_way_is_skipped_too(
+    s: Scenario,
+) -> None:
+    s.given_commands(
+        RequestPayItem("r1", "ann", P1, "queue"),
+        RecordPaymentCaptured("r1", 250),
+        StartPayItemAdd("r1"),
+        ObserveItemQueued(3, REAL, temp=True, after=1),  # next after what plays
+    )
+    s.given_commands(FailPayItem("r1", "underpaid", "30:00 costs 500"))  # the delete goes out
+    s.given_commands(ObserveNowPlaying(3))  # ...and CyTube started it first
+    pay = s.state.pay_item("r1")
+    assert pay is not None and pay.skipping and not pay.finished and pay.status == "cancelling"
+    s.then(RecordRefund("r1", 250), [PayItemRefunded("r1", 250, "underpaid")])
+    assert PayItemRemoved("r1", "skipped_underpaid") in s.when(ObserveItemDeleted(3))
