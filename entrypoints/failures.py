@@ -5,6 +5,8 @@ from __future__ import annotations
 from application.log.ports import CommitTooLarge
 
 TOO_LARGE = "too_large"
+#: The log refused a write for want of storage (StoreFull): a 503 that says so, nothing changed.
+LOG_FULL = "log_full"
 
 
 def too_large_message(exc: CommitTooLarge) -> str:

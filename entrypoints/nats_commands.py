@@ -23,7 +23,7 @@ from application.cytube.port import CytubeUnavailable
 from application.errors import NotFoundError
 from application.identity.roles import Forbidden, Identity, Unauthenticated, require
 from application.log.intake import Busy
-from application.log.ports import CommitTooLarge, ConcurrencyConflict, StoreUnavailable
+from application.log.ports import CommitTooLarge, ConcurrencyConflict, StoreFull, StoreUnavailable
 from application.pay.economy import EconomyUnavailable, OutcomeUnknown
 from application.stats.queries import InvalidWindow
 from domain.errors import Rejected
@@ -35,6 +35,7 @@ from entrypoints.failures import (
     BUSY,
     CYTUBE_DOWN,
     ECONOMY_DOWN,
+    LOG_FULL,
     TOO_LARGE,
     PeerUnavailable,
     too_large_message,
@@ -552,6 +553,8 @@ class NatsCommands:
         except CytubeUnavailable as exc:
             log.warning("command %s: CyTube did not answer: %s", name, exc)
             return _error(CYTUBE_DOWN, f"CyTube did not answer through Kryten-Robot ({exc}).")
+        except StoreFull:
+            return _error(LOG_FULL, "The event log is out of storage space; nothing changed.")
         except StoreUnavailable:
             return _error("log_unavailable", "The event log cannot be reached; nothing changed.")
         except ConcurrencyConflict:

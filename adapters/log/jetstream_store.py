@@ -31,6 +31,7 @@ from application.log.ports import (
     CommitTooLarge,
     ConcurrencyConflict,
     StoredCommit,
+    StoreFull,
     StoreUnavailable,
     StreamId,
 )
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 # A stale expected sequence: 10071 on one server ("wrong last sequence: N"); a clustered
 # stream's leader answers 10164, the same refusal without the number.
 WRONG_LAST_SEQUENCE = frozenset({10071, 10164})
+# Out of room: 10023 "insufficient resources" (the server's or account's storage limit, or its
+# disk, reached), 10047 "insufficient storage resources available".
+STORAGE_FULL = frozenset({10023, 10047})
 # A follower's pull request waits this long for new commits before the server ends it (and we
 # ask again); silence beyond it plus the timeout means the consumer is gone.
 _FOLLOW_EXPIRES_SEC = 5.0
@@ -131,6 +135,8 @@ class JetStreamEventStore:
         except nats.js.errors.APIError as exc:
             if exc.err_code in WRONG_LAST_SEQUENCE:
                 return await self._earlier_copy(commit, expected_position, exc)
+            if exc.err_code in STORAGE_FULL:
+                raise StoreFull(f"the event log is out of storage: {exc.description}") from exc
             raise StoreUnavailable(f"append refused: {exc}") from exc
         except nats.errors.MaxPayloadError as exc:
             raise CommitTooLarge(len(data), limit) from exc

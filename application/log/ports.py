@@ -66,6 +66,12 @@ class StoreUnavailable(Exception):
     """The log cannot be reached right now; the caller gets a clear 503, nothing is half-done."""
 
 
+class StoreFull(StoreUnavailable):
+    """The log refused the append for want of storage (a full disk, or JetStream's storage
+    limits): nothing was written, and it takes appends again once it has room. Everything that
+    waits out an unreachable log waits this out the same way; people are told it is full."""
+
+
 class EventStore(Protocol):
     async def append(self, commit: Commit, expected_position: int) -> AppendResult:
         """Append if the stream's last commit is at `expected_position` (0: stream is empty).

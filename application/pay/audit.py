@@ -9,7 +9,10 @@ log: by `webqueue audit`, by `GET /api/v1/admin/audit`, and by the money tests. 
 - none both played and was refunded (but one a scheduled event cut off while it played, which
   is refunded as `schedule_displaced`); none kept money without playing (unless its refund was
   refused: then it waits for a person, and is listed);
-- none played for less than the price of the length CyTube reported;
+- none played for less than the price of the length CyTube reported: one that started playing
+  before that length was priced and could not pay the difference is skipped (`underpaid`), and
+  is a finding unless it was refunded in full (`skipped_not_refunded`, or `underpaid` for one
+  that played to its end owing);
 - none is stuck in a status that should have moved on (`paying`, `cancelling`, placing)
   for longer than `stuck_after`;
 - every wallet debit names a purchase, and every wallet's balance is its grants less its debits
@@ -32,6 +35,7 @@ from attrs import define, field, frozen
 from application.log.ports import StoredCommit
 from domain.queue.decider import queue_decider
 from domain.queue.pay_model import (
+    UNDERPAID,
     PayItem,
     PayItemCancelled,
     PayItemPlaying,
@@ -88,6 +92,7 @@ class PurchaseAudit:
     played: bool = False
     #: Cut off while playing by a scheduled event (so refunded although it began to play).
     cut_off: bool = False
+    cancel_reason: str | None = None
     price: int | None = None
     owed: int = 0
     wallet_debited: int = 0
@@ -98,6 +103,12 @@ class PurchaseAudit:
     @property
     def kept(self) -> int:
         return self.captured - self.refunded
+
+    @property
+    def skipped(self) -> bool:
+        """Started playing though it could not pay its price (`PayItem.skipping`): it is taken
+        off, and owed a full refund."""
+        return self.played and self.cancel_reason == UNDERPAID
 
 
 @define
@@ -137,7 +148,7 @@ class AuditReport:
             "captured": sum(x.captured for x in p),
             "refunded": sum(x.refunded for x in p),
             "kept": sum(x.kept for x in p),
-            "played": sum(1 for x in p if x.played),
+            "played": sum(1 for x in p if x.played and not x.skipped),
             "findings": len(self.findings),
         }
 
@@ -178,6 +189,7 @@ class AuditReport:
                     "refunded": p.refunded,
                     "kept": p.kept,
                     "played": p.played,
+                    "skipped": p.skipped,
                     "price": p.price,
                     "owed": p.owed,
                     "wallet_debited": p.wallet_debited,
@@ -263,12 +275,13 @@ class _Builder:
                     p.refunded += event.amount
                 case PayItemPlaying():
                     p.played = True
-                case PayItemCancelled(cut_off=True):
-                    p.cut_off = True
                 case PayItemPriceChecked():
                     p.price = event.price
                 case PayItemUnderpaid():
                     p.owed = event.owed
+                case PayItemCancelled():
+                    p.cancel_reason = event.reason
+                    p.cut_off = p.cut_off or event.cut_off
         for rid in touched:
             p = self.purchases[rid]
             p.updated_at = stored.commit.at
@@ -402,13 +415,21 @@ def _purchase_findings(
         found("refunded_twice", f"refunded {p.refunds} times")
     if p.refunded > p.captured:
         found("refund_exceeds_capture", f"refunded {p.refunded} of {p.captured}")
-    if p.played and p.refunded and not p.cut_off:
+    if p.played and p.refunded and not (p.cut_off or p.skipped):
         found("played_and_refunded", f"played, and {p.refunded} was refunded")
     if p.status in FINAL and p.status not in ("played", "refund_refused") and p.kept:
         found("kept_without_play", f"{p.status}, yet {p.kept} of {p.captured} was kept")
     if p.status == "refund_refused":
         found("refund_refused", f"the economy refused to give back {p.kept}: settle by hand")
-    if p.owed:
+    if p.skipped:
+        # Skipped as underpaid: clean once refunded in full; while the refund is on its way
+        # (`cancelling`) the stuck rule watches it.
+        if p.status != "cancelling" and (p.status != "refunded" or p.refunded != p.captured):
+            found(
+                "skipped_not_refunded",
+                f"taken off as underpaid, {p.status}: {p.refunded} of {p.captured} refunded",
+            )
+    elif p.owed:
         found("underpaid", f"played owing {p.owed} (it proved longer than it was priced)")
     if p.price is not None and p.status != "refunded" and p.captured < p.price:
         found("underpaid", f"costs {p.price}, {p.captured} was taken")

@@ -306,9 +306,13 @@ class PayFlow:
     async def _unwind(self, channel: str, state: QueueState, pay: PayItem) -> bool:
         """A cancelled purchase: take the media off the playlist, then give the money back.
         In that order: money goes back only for media that will not play. One that started
-        playing before the delete landed has played, and keeps its price. One a scheduled
-        event cut off while it played (`cut_off`) did not play in full: once it is off the
-        air (the event's hard-replace takes it off) its money goes back."""
+        playing before the delete landed has played, and keeps its price, with two
+        exceptions: the one that started before its length was priced and could not pay it
+        (`PayItem.skipping`: taken off, refunded), and one a scheduled event cut off while it
+        played (`cut_off`): it did not play in full, so once it is off the air (the event's
+        hard-replace takes it off) its money goes back."""
+        if pay.skipping:
+            return await self._skip(channel, state, pay)
         if pay.cut_off and pay.placement in ("played", "removed") and pay.payment == "captured":
             await self._refund(channel, pay)
             return True
@@ -332,11 +336,30 @@ class PayFlow:
             return True
         return False
 
+    async def _skip(self, channel: str, state: QueueState, pay: PayItem) -> bool:
+        """A playing item that cannot pay its price: CyTube moves on (the delete starts the
+        next item), and the buyer gets everything back. The refund does not wait for CyTube
+        to confirm: the skip is decided, and the delete is sent again until it takes."""
+        item = state.by_id(pay.item_id) if pay.item_id else None
+        if item is not None:
+            seen = self._signals.mark(channel)
+            await self._cytube.delete(channel, item.uid)
+            await self._wait_change(channel, self.config.confirm_timeout_sec, seen)
+        after = (await self._state(channel)).pay_item(pay.request_id) or pay
+        if after.payment == "captured":
+            await self._refund(channel, after)
+        elif after.skipping and item is not None:
+            await self._resync(channel)  # refunded, still there: read CyTube before again
+        elif item is None:
+            await self._wait_change(channel, self.config.confirm_timeout_sec)
+        return True
+
     async def _check_price(self, channel: str, pay: PayItem) -> None:
         """Price the length CyTube reported (the buyer's was only a hint): take the difference
         if it costs more, or else take the item off and give everything back. Nothing plays for
-        less than its price; one that started playing before the difference could be taken is
-        recorded as owing it (the audit shows it)."""
+        less than its price: one that started playing before the difference could be taken is
+        recorded as owing it and cancelled `underpaid` in the same decision, so the next round
+        skips it and refunds it in full (`_skip`)."""
         duration = pay.media.duration_sec
         rid = pay.request_id
         if duration <= 0:  # a live stream, or a length CyTube does not know: it has no price
@@ -362,8 +385,9 @@ class PayFlow:
             self.outcomes["topped_up"] += 1
             return
         if pay.placement in ("playing", "played"):
-            log.error("%s played for %d less than its price", rid, owed)
+            log.warning("%s started playing %d short of its price: skipped", rid, owed)
             await self._do(channel, RecordUnderpaid(rid, owed, duration), f"{rid}:underpaid")
+            self.outcomes["underpaid"] += 1
             return
         minutes, seconds = divmod(duration, 60)
         detail = (

@@ -15,6 +15,7 @@ from domain.media import validate_media
 from domain.queue.lock import lock_details, lock_message
 from domain.queue.pay_model import (
     CUT_OFF_REASONS,
+    UNDERPAID,
     AbandonPayItemAdd,
     AttachPayItem,
     CancelPayItem,
@@ -248,7 +249,19 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
                 return ()
             if pay.placement not in ("playing", "played"):
                 raise Rejected("not_playing", "An underpaid item that is not playing is removed.")
-            return (PayItemUnderpaid(pay.request_id, cmd.owed, cmd.duration_sec),)
+            if cmd.owed <= 0:
+                raise Rejected("invalid_cost", "An underpaid item owes something.")
+            owing = PayItemUnderpaid(pay.request_id, cmd.owed, cmd.duration_sec)
+            if pay.placement == "played" or pay.cancelled or pay.payment != "captured":
+                return (owing,)  # too late to undo (or being undone already): recorded only
+            # Just started, never priced: skipped and refunded in full (the one playing item
+            # that is; see PayItem.skipping). Nothing plays for less than its price.
+            minutes, seconds = divmod(cmd.duration_sec, 60)
+            detail = (
+                f"It is {minutes}:{seconds:02d} long and costs {pay.cost + cmd.owed:,}; "
+                f"{pay.cost:,} was paid and the difference could not be taken."
+            )
+            return (owing, PayItemCancelled(pay.request_id, UNDERPAID, "webqueue", detail))
         case RecordPaymentCaptured():
             if pay.payment == "pending":
                 if cmd.cost < 0:
@@ -316,7 +329,7 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
         case RecordRefund():
             if pay.payment == "refunded":
                 return ()
-            if pay.placement in ("playing", "played") and not pay.cut_off:
+            if pay.placement in ("playing", "played") and not (pay.cut_off or pay.skipping):
                 raise Rejected("already_played", "It played, so it is not refunded.")
             if not pay.cancelled or pay.payment != "captured":
                 raise Rejected("not_refundable", f"Purchase {pay.request_id} is {pay.status}.")
@@ -361,13 +374,17 @@ def _next_facts(state: QueueState) -> list[PayEvent]:
     for pay in state.pay:
         item = by_id.get(pay.item_id) if pay.item_id else None
         if pay.placement in ("attached", "positioned", "playing") and item is None:
-            if pay.placement == "playing":
+            if pay.skipping:  # taken off as underpaid (by the flow, or CyTube moved on)
+                facts.append(PayItemRemoved(pay.request_id, "skipped_underpaid"))
+            elif pay.placement == "playing":
                 facts.append(PayItemPlayed(pay.request_id))
             else:
                 facts.append(PayItemRemoved(pay.request_id, "gone_from_playlist"))
                 if not pay.cancelled:
                     facts.append(PayItemCancelled(pay.request_id, "removed_in_cytube", "cytube"))
             continue
+        if pay.skipping:
+            continue  # still on the playlist: the flow deletes it; removed once it is gone
         if pay.placement == "playing" and state.now_playing != pay.item_id:
             facts.append(PayItemPlayed(pay.request_id))
         elif pay.placement in ("attached", "positioned") and state.now_playing == pay.item_id:

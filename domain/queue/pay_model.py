@@ -20,6 +20,8 @@ Tier = Literal["queue", "playnext"]
 Payment = Literal["pending", "captured", "declined", "refunded", "refund_refused", "void"]
 Placement = Literal["waiting", "adding", "attached", "positioned", "playing", "played", "removed"]
 PENDING_PLACEMENTS = ("waiting", "adding", "attached", "positioned")
+#: The cancel reason of a purchase whose media costs more than was taken, and which is undone.
+UNDERPAID = "underpaid"
 
 
 @frozen
@@ -58,12 +60,22 @@ class PayItem:
         return self.cancel_reason is not None
 
     @property
+    def skipping(self) -> bool:
+        """The one playing item that is taken off and refunded: CyTube's length costs more than
+        was taken, the difference could not be taken, and it is playing all the same. Either it
+        started before that length was priced (an empty queue plays an add at once: then
+        `PayItemUnderpaid` and the cancel `underpaid` come in one decision), or it started
+        while its delete for `underpaid` was on the way. Every other playing item keeps its
+        price."""
+        return self.cancel_reason == UNDERPAID and self.placement == "playing"
+
+    @property
     def finished(self) -> bool:
         if self.cut_off:
             return self.refund_answered and self.placement in ("played", "removed")
         if self.payment in ("declined", "void") or self.placement == "played":
             return True
-        if self.cancelled and self.placement == "playing":
+        if self.cancelled and self.placement == "playing" and not self.skipping:
             return True  # cancelled too late: it plays, and keeps its price
         off_playlist = self.placement in ("waiting", "removed")
         return self.cancelled and self.refund_answered and off_playlist
@@ -92,7 +104,7 @@ class PayItem:
         if self.payment == "void":
             return "cancelled"  # cancelled before any money was asked for
         if self.cancelled:
-            if self.placement in ("playing", "played") and not self.cut_off:
+            if self.placement in ("playing", "played") and not (self.cut_off or self.skipping):
                 return self.placement  # the cancel lost the race with play: it keeps its price
             if self.refund_answered:
                 return self.payment
@@ -230,7 +242,9 @@ class RecordTopUp:
 
 @frozen
 class RecordUnderpaid:
-    """The difference could not be taken and the media was already playing: `owed` stays."""
+    """The difference could not be taken and the media was already playing. While it plays
+    (just started, never priced) it is cancelled `underpaid` in the same decision: the flow
+    skips it and refunds it in full. One that already played stays recorded as owing."""
 
     request_id: str
     owed: int

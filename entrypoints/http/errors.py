@@ -11,7 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from application.cytube.port import CytubeUnavailable
 from application.errors import NotFoundError, StorageUnavailable
 from application.log.intake import Busy
-from application.log.ports import CommitTooLarge, ConcurrencyConflict, StoreUnavailable
+from application.log.ports import CommitTooLarge, ConcurrencyConflict, StoreFull, StoreUnavailable
 from application.pay.economy import EconomyUnavailable, OutcomeUnknown
 from domain.errors import Rejected
 from domain.promos.config import InvalidSetting
@@ -19,6 +19,7 @@ from entrypoints.failures import (
     BUSY,
     CYTUBE_DOWN,
     ECONOMY_DOWN,
+    LOG_FULL,
     TOO_LARGE,
     PeerUnavailable,
     too_large_message,
@@ -105,6 +106,15 @@ def _unavailable(_: Request[Any, Any, Any], exc: StoreUnavailable) -> Response[A
     )
 
 
+def _log_full(_: Request[Any, Any, Any], exc: StoreFull) -> Response[Any]:
+    log.error("event log full: %s", exc)
+    return Response(
+        error_body(LOG_FULL, "The event log is out of storage space; nothing was changed."),
+        status_code=503,
+        headers={"Retry-After": "30"},
+    )
+
+
 def _storage(_: Request[Any, Any, Any], exc: StorageUnavailable) -> Response[Any]:
     log.warning("storage unavailable: %s", exc)
     return Response(
@@ -186,6 +196,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     NotFoundError: _missing,
     StoreUnavailable: _unavailable,
     StorageUnavailable: _storage,
+    StoreFull: _log_full,
     ConcurrencyConflict: _busy,
     Busy: _behind,
     PeerUnavailable: _peer_down,

@@ -3,7 +3,9 @@
 The faults: CyTube's (refused, lost and unconfirmed adds, lost moves), the economy's (timeouts
 before and after the call), restarts of the flow, request ids used again (for other media, by
 other users), lengths lied about, purchases cancelled right after they were made (before their
-spend, or racing it) and cancels racing play. Each is counted, with a lower bound. The verdict is
+spend, or racing it), cancels racing play, and lied-about items CyTube starts at once (before
+their length is priced) for a buyer who cannot pay the difference, which must be skipped and
+refunded in full. Each is counted, with a lower bound. The verdict is
 the money audit's (`application.pay.audit`, what `webqueue audit` runs) over the whole log: per
 purchase and per user, captured = refunded + kept and the wallet agrees; none captured or
 refunded twice, none played and refunded, none stuck.
@@ -18,6 +20,9 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
+from adapters.sim.channel import SimulatedChannel
+from adapters.sim.cytube import SimCytube
+from application.cytube.port import AddOutcome, AddPosition
 from application.log.streams import queue_stream
 from application.pay.audit import audit_commits
 from application.pay.economy import (
@@ -92,6 +97,27 @@ class FlakyEconomy:
         return await self.inner.balance(channel, user)
 
 
+class StartsAtOnce(SimCytube):
+    """The simulator's CyTube, except that the media in `at_once` starts the moment it lands
+    (as on an empty playlist, or an admin jumping to it): before the flow can price it."""
+
+    def __init__(self, sim: SimulatedChannel) -> None:
+        super().__init__({"lobby": sim})
+        self.sim = sim
+        self.at_once: set[str] = set()
+        self.started = 0
+
+    async def add(self, channel: str, media: Media, pos: AddPosition, temp: bool) -> AddOutcome:
+        outcome = await super().add(channel, media, pos, temp)
+        if outcome.ok and media.id in self.at_once:
+            uid = next((i.uid for i in self.sim.playlist() if i.media.id == media.id), None)
+            if uid is not None:
+                self.at_once.discard(media.id)
+                await self.sim.jump(uid)
+                self.started += 1
+        return outcome
+
+
 def inject_cytube_fault(world: PayWorld, rng: random.Random, faults: Counter[str]) -> None:
     roll = rng.random()
     if roll < 0.04:
@@ -151,6 +177,8 @@ async def test_money_is_conserved_under_random_faults_and_restarts() -> None:
         retry_delay_max_sec=4.0,
     )
     world = PayWorld(speed=500.0, config=config)
+    at_once = StartsAtOnce(world.sim)
+    world.cytube = world.cytube_port = at_once
     for i in range(4):
         await world.sim.add(Media("yt", f"content{i}", f"Content {i}", 120))
     for user in USERS:
@@ -217,6 +245,16 @@ async def test_money_is_conserved_under_random_faults_and_restarts() -> None:
                         faults["cancel_racing_play"] += 1
                     except Rejected:
                         pass
+            if n % 125 == 60:  # a buyer with just the hint's price; CyTube starts it at once
+                pauper, lied = f"pauper{n}", f"atonce{n}"
+                await world.ledger.grant("lobby", pauper, 250, "admin")
+                world.sim.know_media("yt", lied, f"At once {n}", 1800)
+                at_once.at_once.add(lied)
+                try:
+                    made.append(await world.buy(pauper, Media("yt", lied, "", 60), "queue"))
+                    faults["started_before_priced"] += 1
+                except Rejected as exc:
+                    rejected[exc.code] += 1
             if n % 100 == 99:
                 await world.stop_flow()
                 world.start_flow()
@@ -234,7 +272,11 @@ async def test_money_is_conserved_under_random_faults_and_restarts() -> None:
         # How many have played by now depends on how fast this machine ran the loop; let the
         # playlist play on until enough have, so the played bound below is not a timing bet.
         deadline = time.monotonic() + 180
-        while len({r for r, v in (await audit(world)).items() if v.get("played")}) <= PLAYED:
+
+        def kept_and_played(requests: dict[str, Any]) -> int:  # a skipped one started, too
+            return sum(1 for v in requests.values() if v.get("played") and not v.get("refunded"))
+
+        while kept_and_played(await audit(world)) <= PLAYED:
             assert time.monotonic() < deadline, "the paid items never played"
             await asyncio.sleep(0.2)
         await world.until(quiet, "every purchase to come to rest", within=180)
@@ -276,6 +318,11 @@ async def test_money_is_conserved_under_random_faults_and_restarts() -> None:
         ):
             outcomes["cancel lost to play"] += 1
 
+    skipped = [p for p in report.purchases.values() if p.skipped]
+    outcomes["skipped underpaid"] = len(skipped)
+    assert all(p.status == "refunded" and p.refunded == p.captured for p in skipped), skipped
+    assert not any(p.owed and not p.skipped for p in report.purchases.values())
+
     took = time.monotonic() - started
     print(
         f"\n{len(requests)} purchases in {took:.1f}s; outcomes {dict(outcomes)}; "
@@ -289,6 +336,8 @@ async def test_money_is_conserved_under_random_faults_and_restarts() -> None:
     assert faults["lying_duration"] >= 100, faults
     assert faults["cancel_right_after_request"] >= 20, faults
     assert faults["cancel_racing_play"] >= 5, faults
+    assert faults["started_before_priced"] == 8 and at_once.started >= 6, (faults, at_once.started)
+    assert outcomes["skipped underpaid"] >= 5, outcomes
     assert outcomes["cancelled before payment"] >= 5, outcomes
     assert outcomes["refunded:underpaid"] >= 5, outcomes
     assert outcomes["kept at CyTube's price"] >= 5, outcomes

@@ -10,9 +10,13 @@ from application.pay.audit import audit_commits
 from domain.media import Media
 from domain.queue.pay_model import (
     PayItemCancelled,
+    PayItemPlayed,
     PayItemPlaying,
     PayItemRefunded,
+    PayItemRefundRefused,
+    PayItemRemoved,
     PayItemRequested,
+    PayItemUnderpaid,
     PaymentCaptured,
 )
 from domain.wallet.model import CreditGranted, RequestDebited, RequestRefunded
@@ -101,3 +105,69 @@ def test_a_purchase_stuck_cancelling_and_a_stray_debit_are_found() -> None:
     assert "stuck" not in kinds(log, minutes=5)
     found = kinds(log, minutes=60)
     assert {"stuck", "debit_without_purchase"} <= found
+
+
+def _skipped(log: Log, rid: str = "r1") -> None:
+    """Started playing before its length was priced; the difference could not be taken."""
+    log.buy(rid)
+    log.add(QUEUE, PayItemPlaying(rid))
+    log.add(
+        QUEUE,
+        PayItemUnderpaid(rid, 250, 1800),
+        PayItemCancelled(rid, "underpaid", "webqueue"),
+    )
+
+
+def test_a_skipped_underpaid_purchase_refunded_in_full_is_clean() -> None:
+    log = Log()
+    log.add(ANN, CreditGranted(1000, "boss", "grant", 1000))
+    _skipped(log)
+    log.add(ANN, RequestRefunded("wq/lobby/r1/spend", 250, "underpaid", 1000))
+    log.add(QUEUE, PayItemRefunded("r1", 250, "underpaid"))
+    log.add(QUEUE, PayItemRemoved("r1", "skipped_underpaid"))
+    report = audit_commits("lobby", log.commits, NOW + timedelta(hours=1))
+    assert report.ok, report.findings
+    p = report.purchases["r1"]
+    assert (p.skipped, p.status, p.kept, report.totals()["played"]) == (True, "refunded", 0, 0)
+
+
+def test_a_skipped_underpaid_purchase_not_refunded_in_full_is_found() -> None:
+    partly = Log()
+    _skipped(partly)
+    partly.add(ANN, RequestRefunded("wq/lobby/r1/spend", 100, "underpaid", 850))
+    partly.add(QUEUE, PayItemRefunded("r1", 100, "underpaid"))
+    partly.add(QUEUE, PayItemRemoved("r1", "skipped_underpaid"))
+    assert "skipped_not_refunded" in kinds(partly)
+    refused = Log()
+    _skipped(refused)
+    refused.add(QUEUE, PayItemRefundRefused("r1", "underpaid", "refused", "no"))
+    assert {"skipped_not_refunded", "refund_refused"} <= kinds(refused)
+    waiting = Log()  # taken off, the refund never came
+    _skipped(waiting)
+    waiting.add(QUEUE, PayItemRemoved("r1", "skipped_underpaid"))
+    assert "stuck" not in kinds(waiting, minutes=5)
+    assert "stuck" in kinds(waiting, minutes=60)
+
+
+def test_an_underpaid_purchase_that_played_is_found() -> None:
+    log = Log()
+    log.add(ANN, CreditGranted(1000, "boss", "grant", 1000))
+    log.buy("r1")
+    log.add(QUEUE, PayItemPlaying("r1"))
+    log.add(QUEUE, PayItemUnderpaid("r1", 250, 1800))  # never cancelled: it played owing
+    assert kinds(log) == {"underpaid"}
+    # A refund of a played one (not skipped) is still a finding.
+    log.add(ANN, RequestRefunded("wq/lobby/r1/spend", 250, "underpaid", 1000))
+    log.add(QUEUE, PayItemRefunded("r1", 250, "underpaid"))
+    assert "played_and_refunded" in kinds(log)
+
+
+def test_an_underpaid_purchase_that_played_to_its_end_unrefunded_is_found() -> None:
+    log = Log()
+    log.buy("r1")
+    log.add(QUEUE, PayItemCancelled("r1", "underpaid", "webqueue"))  # the delete on its way
+    log.add(QUEUE, PayItemPlaying("r1"))  # CyTube started it first
+    log.add(QUEUE, PayItemPlayed("r1"))  # and nothing took it off
+    report = audit_commits("lobby", log.commits, NOW + timedelta(minutes=1))
+    assert report.purchases["r1"].skipped
+    assert "skipped_not_refunded" in {f.kind for f in report.findings}

@@ -11,15 +11,22 @@ import pytest
 from domain.decider import Context
 from domain.errors import Rejected
 from domain.media import Media
-from domain.queue.commands import ObserveItemQueued, ObserveNowPlaying
+from domain.queue.commands import ObserveItemDeleted, ObserveItemQueued, ObserveNowPlaying
 from domain.queue.decider import queue_decider
 from domain.queue.pay_claim import ClaimPurchase, RefuseClaim, RequestIdUsed, claim_decider
 from domain.queue.pay_model import (
     CancelPayItem,
+    FailPayItem,
+    PayItemCancelled,
+    PayItemPlayed,
+    PayItemRefunded,
+    PayItemRemoved,
+    PayItemUnderpaid,
     PaymentStarted,
     PaymentVoided,
     RecordPaymentCaptured,
     RecordPriceChecked,
+    RecordRefund,
     RecordTopUp,
     RecordUnderpaid,
     RequestPayItem,
@@ -133,3 +140,118 @@ def test_a_ledger_key_answers_once_and_refunds_once() -> None:
     refund = RecordKeyRefund("wq/lobby/r1/spend", 250, 1000, "owner_left")
     state = key_decider.evolve(state, key_decider.decide(state, refund, ctx)[0])
     assert state.status == "refunded" and key_decider.decide(state, refund, ctx) == ()
+
+
+REAL = Media("yt", "p1", "The real one", 1800)
+
+
+def _playing_unpriced(s: Scenario, tier: str = "queue") -> Scenario:
+    """r1 paid 250 for a minute, landed on an empty playlist (CyTube plays it at once) before
+    its real length (30 min, 500) was priced."""
+    s.given_commands(
+        RequestPayItem("r1", "ann", P1, tier),  # type: ignore[arg-type]
+        RecordPaymentCaptured("r1", 250),
+        StartPayItemAdd("r1"),
+        ObserveItemDeleted(1),  # what played ended meanwhile: the playlist is empty
+    )
+    return s.given_commands(ObserveItemQueued(3, REAL, temp=True), ObserveNowPlaying(3))
+
+
+@pytest.fixture
+def quiet() -> Scenario:
+    return Scenario(queue_decider).given_commands(ObserveItemQueued(1, A), ObserveNowPlaying(1))
+
+
+def test_a_playing_item_that_cannot_pay_its_price_is_skipped_and_refunded_in_full(
+    quiet: Scenario,
+) -> None:
+    s = _playing_unpriced(quiet)
+    pay = s.state.pay_item("r1")
+    assert pay is not None and pay.placement == "playing" and not pay.price_checked
+    events = s.when(RecordUnderpaid("r1", 250, 1800))
+    assert events[0] == PayItemUnderpaid("r1", 250, 1800)
+    assert isinstance(events[1], PayItemCancelled) and events[1].reason == "underpaid"
+    s.given_commands(RecordUnderpaid("r1", 250, 1800))
+    pay = s.state.pay_item("r1")
+    assert pay is not None and pay.skipping and not pay.finished and pay.status == "cancelling"
+    # Refundable while it still plays (the skip is decided), in full, once.
+    s.then(RecordRefund("r1", 250), [PayItemRefunded("r1", 250, "underpaid")])
+    s.given_commands(RecordRefund("r1", 250))
+    assert s.when(RecordRefund("r1", 250)) == ()
+    assert not s.state.pay_item("r1").finished  # type: ignore[union-attr]  # still on the playlist
+    # CyTube moving on is not "played": it was taken off.
+    events = s.when(ObserveItemDeleted(3))
+    assert PayItemRemoved("r1", "skipped_underpaid") in events
+    assert not any(isinstance(e, PayItemPlayed) for e in events)
+    s.given_commands(ObserveItemDeleted(3))
+    pay = s.state.pay_item("r1")
+    assert pay is not None and pay.finished and pay.status == "refunded", pay
+
+
+def test_a_skipped_item_cytube_moved_on_from_is_removed_not_played(quiet: Scenario) -> None:
+    s = _playing_unpriced(quiet)
+    s.given_commands(RecordUnderpaid("r1", 250, 1800), ObserveItemQueued(4, B))
+    events = s.when(ObserveNowPlaying(4))  # the next one started: the temp item goes
+    assert PayItemRemoved("r1", "skipped_underpaid") in events, events
+    assert not any(isinstance(e, PayItemPlayed) for e in events)
+    s.given_commands(ObserveNowPlaying(4))
+    pay = s.state.pay_item("r1")
+    assert pay is not None and pay.status == "cancelling" and not pay.finished  # refund owed
+    s.then(RecordRefund("r1", 250), [PayItemRefunded("r1", 250, "underpaid")])
+
+
+def test_every_other_playing_item_keeps_its_price(quiet: Scenario) -> None:
+    # Priced in full, then playing: never refunded, never cancelled.
+    s = _playing_unpriced(Scenario(queue_decider).given_commands(*_QUIET))
+    s.given_commands(RecordTopUp("r1", 250, 1800, 500))
+    s.then_rejected(RecordRefund("r1", 500), "already_played")
+    s.then_rejected(CancelPayItem("r1", "admin_remove", "admin"), "already_playing")
+    # Cancelled for any other reason, then it started: it keeps its price.
+    t = _playing_unpriced(Scenario(queue_decider).given_commands(*_QUIET))
+    t.given_commands(ObserveItemQueued(4, B), ObserveNowPlaying(4))  # played already
+    t.then_rejected(RecordRefund("r1", 250), "already_played")
+    u = Scenario(queue_decider).given_commands(*_QUIET)
+    u.given_commands(
+        RequestPayItem("r1", "ann", P1, "queue"),
+        RecordPaymentCaptured("r1", 250),
+        StartPayItemAdd("r1"),
+        ObserveItemDeleted(1),
+        ObserveItemQueued(3, REAL, temp=True),
+    )
+    u.given_commands(CancelPayItem("r1", "buyer_cancelled", "ann"), ObserveNowPlaying(3))
+    u.given_commands(RecordUnderpaid("r1", 250, 1800))  # recorded, no second cancel
+    pay = u.state.pay_item("r1")
+    assert pay is not None and not pay.skipping and pay.finished and pay.status == "playing"
+    u.then_rejected(RecordRefund("r1", 250), "already_played")
+
+
+def test_an_underpaid_item_that_already_played_is_only_recorded_as_owing(
+    quiet: Scenario,
+) -> None:
+    s = _playing_unpriced(quiet)
+    s.given_commands(ObserveItemQueued(4, B), ObserveNowPlaying(4))
+    assert s.state.pay_item("r1").placement == "played"  # type: ignore[union-attr]
+    s.then(RecordUnderpaid("r1", 250, 1800), [PayItemUnderpaid("r1", 250, 1800)])
+    s.given_commands(RecordUnderpaid("r1", 250, 1800))
+    s.then_rejected(RecordRefund("r1", 250), "already_played")
+    s.then_rejected(RecordUnderpaid("r9", 250, 1800), "unknown_request")
+
+
+_QUIET = (ObserveItemQueued(1, A), ObserveNowPlaying(1))
+
+
+def test_an_underpaid_item_that_starts_while_its_delete_is_on_the_way_is_skipped_too(
+    s: Scenario,
+) -> None:
+    s.given_commands(
+        RequestPayItem("r1", "ann", P1, "queue"),
+        RecordPaymentCaptured("r1", 250),
+        StartPayItemAdd("r1"),
+        ObserveItemQueued(3, REAL, temp=True, after=1),  # next after what plays
+    )
+    s.given_commands(FailPayItem("r1", "underpaid", "30:00 costs 500"))  # the delete goes out
+    s.given_commands(ObserveNowPlaying(3))  # ...and CyTube started it first
+    pay = s.state.pay_item("r1")
+    assert pay is not None and pay.skipping and not pay.finished and pay.status == "cancelling"
+    s.then(RecordRefund("r1", 250), [PayItemRefunded("r1", 250, "underpaid")])
+    assert PayItemRemoved("r1", "skipped_underpaid") in s.when(ObserveItemDeleted(3))
