@@ -431,4 +431,6 @@ async def test_money_is_conserved_with_the_request_rules_on() -> None:
         "rule_cooldown",
     ):
         assert logged[code] > 0, (code, logged)
-    assert len(made) > 30
+    # Money moved for many: how many depends on how much played meanwhile (30 to 34 seen);
+    # 8 viewers with 2 pending each is what the rules allow when nothing has played yet.
+    assert len(made) >= 16
