@@ -1,0 +1,268 @@
+"""Two webqueue instances on one nats-server and one database; kill -9 the channel's owner in
+the middle of a burst of purchases.
+
+Both run as real subprocesses in Kryten mode against robot- and economy-shaped peers on the
+wire (tests/kryten_wire.py), with the same config file, the same token secret and one shared
+read-model database; each has its own data dir. The first started holds the channel's lease and
+the projections' lease; purchases go to both (any instance serves HTTP). After the first few are
+taken, the owner is killed with SIGKILL; purchases the dead one did not answer are sent again,
+with the same request id, to the survivor. Then the survivor must have taken both leases (within
+a bound that only catches a hang), every purchase must end in place or refunded, CyTube must
+have been asked to add each purchase's media once and only once, and `webqueue audit` over the
+log must find nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from nats.aio.client import Client
+
+from adapters.clock import WallClock
+from adapters.identity.tokens import TokenSigner
+from adapters.nats.embedded_server import EmbeddedNatsServer
+from tests.e2e.conftest import free_port
+from tests.e2e.test_cli import CLI
+from tests.e2e.test_kryten_mode import DOMAIN, Peers
+
+TTL = 3.0
+PURCHASES = 30
+KILL_AFTER = 8
+BUYERS = [f"buyer{i}" for i in range(6)]
+AT_REST = ("positioned", "playing", "played", "refunded")
+HANG = 120.0  # a hang detector, not a speed requirement
+
+
+def config(peers: Peers, path: Path) -> Path:
+    kr = peers.kryten
+    path.write_text(
+        f'channel = "{peers.channel}"\n'
+        f'domain = "{DOMAIN}"\n'
+        f'stream = "{peers.stream}"\n'
+        'cytube = "kryten"\neconomy = "kryten"\n'
+        f"lease_ttl = {TTL}\n"
+        '[identity]\nadmins = ["boss"]\n'
+        "[rules]\nmax_pending_per_viewer = 100\n"
+        "[resync]\nretry_sec = 0.1\nretry_max_sec = 0.5\nsettle_sec = 0.1\n"
+        "[pay_flow]\nadd_delay_sec = 0.05\nconfirm_timeout_sec = 3\n"
+        "retry_delay_sec = 0.1\nretry_delay_max_sec = 1\n"
+        f'[kryten]\nevents_prefix = "{kr.events_prefix}"\nrobot_subject = "{kr.robot_subject}"\n'
+        f'robot_lifecycle = "{kr.robot_lifecycle}"\neconomy_subject = "{kr.economy_subject}"\n'
+        f'economy_lifecycle = "{kr.economy_lifecycle}"\nrobot_timeout_sec = 3.0\n'
+        "probe_interval_sec = 0.2\nprobe_timeout_sec = 0.3\n"
+    )
+    return path
+
+
+class Instance:
+    def __init__(
+        self, name: str, root: Path, cfg: Path, nats_url: str, db: str, env: dict[str, str]
+    ) -> None:
+        self.name = name
+        self.port = free_port()
+        self.log = root / f"{name}.log"
+        self.proc = subprocess.Popen(
+            [*CLI, "serve", "--config", str(cfg), "--data-dir", str(root / name),
+             "--port", str(self.port), "--nats-url", nats_url, "--allow-open-nats",
+             "--db", db],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            env=env,
+        )  # fmt: skip
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
+
+    async def health(self) -> dict[str, Any]:
+        got: dict[str, Any] = (await self.http.get("/health")).json()
+        return got
+
+    async def up(self) -> dict[str, Any]:
+        deadline = time.monotonic() + HANG
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            with contextlib.suppress(httpx.TransportError, ValueError):
+                health = await self.health()
+                if health.get("instance"):
+                    return health
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{self.name} not up:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(15)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> AsyncIterator[str]:
+    with EmbeddedNatsServer(tmp_path / "broker", auth=False) as server:
+        yield server.url  # type: ignore[misc]
+
+
+@pytest.fixture
+async def nc(broker: str) -> AsyncIterator[Client]:
+    client = await nats.connect(broker)
+    yield client
+    await client.close()
+
+
+async def until(check: Any, what: str, within: float = HANG) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            found = await check()
+            if found:
+                return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_nothing(
+    tmp_path: Path, broker: str, nc: Client
+) -> None:
+    peers = Peers(nc)
+    adds: Counter[str] = Counter()
+    command = peers.robot._command
+
+    async def counted(name: str | None, args: dict[str, Any]) -> Any:
+        if name == "addvideo":
+            adds[args["id"]] += 1
+        return await command(name, args)
+
+    peers.robot._command = counted  # type: ignore[method-assign]
+    for n, seconds in enumerate((900, 900, 900)):
+        await peers.robot.add(f"content-{n}-{seconds}", seconds)
+    await peers.robot.start()
+    await peers.economy.start()
+    for buyer in BUYERS:
+        await peers.robot.join(buyer)
+        peers.economy.balances[buyer] = 1_000_000
+
+    secret = secrets.token_hex(32)
+    env = {**os.environ, "WEBQUEUE_SECRET": secret}
+    cfg = config(peers, tmp_path / "webqueue.toml")
+    db = f"sqlite+aiosqlite:///{tmp_path / 'shared-read.db'}"
+    signer = TokenSigner(secret.encode())
+    now = WallClock().now()
+    tokens = {
+        b: {"authorization": f"Bearer {signer.issue(b, 'viewer', ttl_sec=3600, now=now)[0]}"}
+        for b in BUYERS
+    }
+
+    first = Instance("a", tmp_path, cfg, broker, db, env)
+    second: Instance | None = None
+    try:
+        await first.up()
+        channel_lease = f"channel:{peers.channel}"
+        await until(lambda: _holds(first, channel_lease), "the first instance to hold the channel")
+        second = Instance("b", tmp_path, cfg, broker, db, env)
+        health_b = await second.up()
+        assert health_b["leases"] == [], "the second instance took a lease it should not hold"
+        health_a = await first.health()
+        assert len(health_a["leases"]) == 2 and channel_lease in health_a["leases"]
+
+        async def buy(n: int, via: Instance) -> httpx.Response | None:
+            """None: no answer (the instance died with it, or before)."""
+            buyer = BUYERS[n % len(BUYERS)]
+            body = {"media_type": "cm", "media_id": f"paid{n}-200", "duration_sec": 200,
+                    "tier": "queue", "request_id": f"burst-req-{n:03d}"}  # fmt: skip
+            try:
+                return await via.http.post(
+                    f"/api/v1/channels/{peers.channel}/pay-items", json=body, headers=tokens[buyer]
+                )
+            except httpx.TransportError:
+                return None
+
+        taken: dict[str, tuple[str, str]] = {}  # request id -> buyer, status url
+
+        def took(n: int, r: httpx.Response) -> None:
+            body = r.json()
+            if r.status_code == 202:
+                url = body["status_url"]
+            else:  # taken before, by the instance that died: the same purchase
+                assert r.status_code == 409, r.text
+                assert body["error"]["code"] == "request_id_used", r.text
+                url = body["error"]["status_url"]
+            taken[f"burst-req-{n:03d}"] = (BUYERS[n % len(BUYERS)], url)
+
+        for n in range(KILL_AFTER):
+            r = await buy(n, first if n % 2 else second)
+            assert r is not None and r.status_code == 202, r and r.text
+            took(n, r)
+        # The owner dies while the next purchases are on their way to both instances.
+        later = range(KILL_AFTER, PURCHASES)
+        pending = [asyncio.create_task(buy(n, first if n % 2 else second)) for n in later]
+        await asyncio.sleep(0)
+        killed_at = time.monotonic()
+        first.kill()
+        resent = 0
+        for n, task in zip(later, pending, strict=True):
+            r = await task
+            while r is None or r.status_code in (502, 503):  # sent again, to the survivor
+                resent += 1
+                r = await buy(n, second)
+            took(n, r)
+
+        await until(lambda: _holds(second, channel_lease), "the survivor to take the channel")
+        takeover = time.monotonic() - killed_at
+        health_b = await second.health()
+        assert len(health_b["leases"]) == 2, health_b  # and the projections' lease
+
+        statuses: dict[str, str] = {}
+
+        async def all_at_rest() -> bool:
+            for rid, (buyer, url) in taken.items():
+                if statuses.get(rid) in AT_REST:
+                    continue
+                got = (await second.http.get(url, headers=tokens[buyer])).json()
+                statuses[rid] = got["status"]
+            return all(s in AT_REST for s in statuses.values())
+
+        await until(all_at_rest, "every purchase at rest")
+        assert len(taken) == PURCHASES
+        twice = {media: n for media, n in adds.items() if n > 1}
+        assert twice == {}, f"CyTube was asked to add these more than once: {twice}"
+        placed = [r for r, s in statuses.items() if s != "refunded"]
+        paid_adds = {m for m in adds if m.startswith("paid")}
+        assert len(paid_adds) >= len(placed)
+
+        audit = await asyncio.to_thread(
+            subprocess.run,
+            [*CLI, "audit", "--config", str(cfg), "--nats-url", broker, "--allow-open-nats",
+             "--data-dir", str(tmp_path / "auditor"), "--format", "json"],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        report = json.loads(audit.stdout)
+        assert audit.returncode == 0 and report["ok"], report["findings"][:10]
+        assert report["totals"]["purchases"] == PURCHASES
+        print(
+            f"\n{PURCHASES} purchases, killed the owner after {KILL_AFTER}; resent {resent}; "
+            f"takeover {takeover:.1f}s after the kill (TTL {TTL}s); "
+            f"statuses {dict(Counter(statuses.values()))}; adds {sum(adds.values())}"
+        )
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
+        await first.http.aclose()
+        if second is not None:
+            await second.http.aclose()
+        await peers.robot.close()
+        await peers.economy.close()
+
+
+async def _holds(instance: Instance, lease: str) -> bool:
+    return lease in (await instance.health()).get("leases", [])
