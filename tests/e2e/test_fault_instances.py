@@ -31,6 +31,7 @@ import httpx
 import nats
 import pytest
 from nats.aio.client import Client
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.clock import WallClock
 from adapters.identity.tokens import TokenSigner
@@ -202,6 +203,10 @@ async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_no
             r = await buy(n, first if n % 2 else second)
             assert r is not None and r.status_code == 202, r and r.text
             took(n, r)
+        # Only the owner did the owner's work: the other took no payment of them (any instance
+        # takes the purchase itself; the pay flow that captures it runs on the owner).
+        await until(lambda: _captured(first), "the owner to capture the first payments")
+        assert await _captured(second) == 0, "the instance without the lease ran the pay flow"
         # The owner dies while the next purchases are on their way to both instances.
         later = range(KILL_AFTER, PURCHASES)
         pending = [asyncio.create_task(buy(n, first if n % 2 else second)) for n in later]
@@ -218,6 +223,7 @@ async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_no
 
         await until(lambda: _holds(second, channel_lease), "the survivor to take the channel")
         takeover = time.monotonic() - killed_at
+        await until(lambda: _captured(second), "the survivor's pay flow to capture payments")
         health_b = await second.health()
         assert len(health_b["leases"]) == 2, health_b  # and the projections' lease
 
@@ -266,3 +272,14 @@ async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_no
 
 async def _holds(instance: Instance, lease: str) -> bool:
     return lease in (await instance.health()).get("leases", [])
+
+
+async def _captured(instance: Instance) -> float:
+    """Payments this instance's pay flow captured, from its /metrics."""
+    text = (await instance.http.get("/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "webqueue_pay_outcomes_total" and sample.labels["outcome"] == "captured"
+    )
