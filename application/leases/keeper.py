@@ -33,6 +33,8 @@ from application.telemetry import NullTelemetry, Telemetry
 
 log = logging.getLogger(__name__)
 
+RELEASE_WITHIN_SEC = 2.0  # a stop does not wait longer than this for the store per lease
+
 
 def channel_lease(channel: str) -> str:
     """The lease of a channel's owner-only work (Kryten's observations, pay, promos, ...)."""
@@ -224,8 +226,9 @@ class LeaseKeeper:
                 continue
             lease.held.clear()
             lease.ended.set()
-            with contextlib.suppress(Exception):
-                await self._store.delete(lease.name, lease.revision)
+            with contextlib.suppress(Exception):  # unreachable: it lapses after the TTL instead
+                async with asyncio.timeout(RELEASE_WITHIN_SEC):
+                    await self._store.delete(lease.name, lease.revision)
 
     # -- work under a lease ----------------------------------------------------------
 
