@@ -53,7 +53,7 @@ class Instance:
         self.proc = subprocess.Popen(
             [*CLI, "serve", "--data-dir", str(root / name), "--port", str(self.port),
              "--nats-url", url, "--allow-open-nats", "--cytube", "sim", "--economy", "local",
-             "--db", db, "--lease-ttl", str(ttl), "--log-level", "warning"],
+             "--db", db, "--lease-ttl", str(ttl), "--log-level", "warning", "--admin", "boss"],
             stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         self.http = httpx.AsyncClient(
@@ -167,7 +167,11 @@ async def run(args: argparse.Namespace) -> None:
             takeovers: list[float] = []
             live = [a, b]
             for n in range(args.kills):
-                owner = next(i for i in live if lease in await i.leases())
+                holding = [i for i in live if lease in await i.leases()]
+                while not holding:  # the standby just started; the owner renews on
+                    await asyncio.sleep(0.05)
+                    holding = [i for i in live if lease in await i.leases()]
+                owner = holding[0]
                 other = next(i for i in live if i is not owner)
                 killed = time.monotonic()
                 owner.kill()
