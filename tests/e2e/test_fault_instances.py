@@ -108,6 +108,11 @@ class Instance:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(15)
 
+    async def stop(self) -> int:
+        """A clean stop (systemctl stop): SIGTERM, and wait for it to end."""
+        self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.to_thread(self.proc.wait, 60)
+
 
 @pytest.fixture(params=["one-server", "three-node-cluster"])
 def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, int]]:
@@ -140,76 +145,134 @@ async def until(check: Any, what: str, within: float = HANG) -> Any:
         await asyncio.sleep(0.1)
 
 
+class World:
+    """The channel behind its robot and economy (adds counted per media), and what every
+    instance is started with: the config file, the shared database, the token secret."""
+
+    def __init__(self, tmp_path: Path, url: str, replicas: int, peers: Peers) -> None:
+        self.root, self.url, self.peers = tmp_path, url, peers
+        self.adds: Counter[str] = Counter()
+        secret = secrets.token_hex(32)
+        self.env = {**os.environ, "WEBQUEUE_SECRET": secret}
+        self.cfg = config(peers, tmp_path / "webqueue.toml", replicas)
+        self.db = f"sqlite+aiosqlite:///{tmp_path / 'shared-read.db'}"
+        signer = TokenSigner(secret.encode())
+        now = WallClock().now()
+        self.tokens = {
+            b: {"authorization": f"Bearer {signer.issue(b, 'viewer', ttl_sec=3600, now=now)[0]}"}
+            for b in BUYERS
+        }
+
+    def instance(self, name: str) -> Instance:
+        return Instance(name, self.root, self.cfg, self.url, self.db, self.env)
+
+    async def start(self) -> None:
+        peers, command = self.peers, self.peers.robot._command
+
+        async def counted(name: str | None, args: dict[str, Any]) -> Any:
+            if name == "addvideo":
+                self.adds[args["id"]] += 1
+            return await command(name, args)
+
+        peers.robot._command = counted  # type: ignore[method-assign]
+        for n, seconds in enumerate((900, 900, 900)):
+            await peers.robot.add(f"content-{n}-{seconds}", seconds)
+        await peers.robot.start()
+        await peers.economy.start()
+        for buyer in BUYERS:
+            await peers.robot.join(buyer)
+            peers.economy.balances[buyer] = 1_000_000
+
+    async def buy(self, n: int, via: Instance) -> httpx.Response | None:
+        """None: no answer (the instance died with it, or before)."""
+        buyer = BUYERS[n % len(BUYERS)]
+        body = {"media_type": "cm", "media_id": f"paid{n}-200", "duration_sec": 200,
+                "tier": "queue", "request_id": f"burst-req-{n:03d}"}  # fmt: skip
+        try:
+            return await via.http.post(
+                f"/api/v1/channels/{self.peers.channel}/pay-items",
+                json=body,
+                headers=self.tokens[buyer],
+            )
+        except httpx.TransportError:
+            return None
+
+    def took(self, taken: dict[str, tuple[str, str]], n: int, r: httpx.Response) -> None:
+        body = r.json()
+        if r.status_code == 202:
+            status = body["status_url"]
+        else:  # taken before, by an instance that died or stopped: the same purchase
+            assert r.status_code == 409, r.text
+            assert body["error"]["code"] == "request_id_used", r.text
+            status = body["error"]["status_url"]
+        taken[f"burst-req-{n:03d}"] = (BUYERS[n % len(BUYERS)], status)
+
+    async def at_rest(self, via: Instance, taken: dict[str, tuple[str, str]]) -> dict[str, str]:
+        statuses: dict[str, str] = {}
+
+        async def all_at_rest() -> bool:
+            for rid, (buyer, status) in taken.items():
+                if statuses.get(rid) in AT_REST:
+                    continue
+                got = (await via.http.get(status, headers=self.tokens[buyer])).json()
+                statuses[rid] = got["status"]
+            return all(s in AT_REST for s in statuses.values())
+
+        await until(all_at_rest, "every purchase at rest")
+        return statuses
+
+    async def audit(self, purchases: int) -> None:
+        audit = await asyncio.to_thread(
+            subprocess.run,
+            [*CLI, "audit", "--config", str(self.cfg), "--nats-url", self.url,
+             "--allow-open-nats", "--data-dir", str(self.root / "auditor"), "--format", "json"],
+            capture_output=True, text=True, timeout=120, env=self.env,
+        )  # fmt: skip
+        report = json.loads(audit.stdout)
+        assert audit.returncode == 0 and report["ok"], report["findings"][:10]
+        assert report["totals"]["purchases"] == purchases
+
+    async def playing(self, via: Instance) -> None:
+        """Until the owner has read the channel in (its snapshot names what plays)."""
+
+        async def now_playing() -> bool:
+            q = (await via.http.get(f"/api/v1/channels/{self.peers.channel}/queue")).json()
+            return bool(q.get("now_playing"))
+
+        await until(now_playing, "the channel read in, something playing")
+
+    def added_once(self) -> None:
+        twice = {media: n for media, n in self.adds.items() if n > 1}
+        assert twice == {}, f"CyTube was asked to add these more than once: {twice}"
+
+
 async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_nothing(
     tmp_path: Path, broker: tuple[str, int], nc: Client
 ) -> None:
     url, replicas = broker
-    peers = Peers(nc)
-    adds: Counter[str] = Counter()
-    command = peers.robot._command
-
-    async def counted(name: str | None, args: dict[str, Any]) -> Any:
-        if name == "addvideo":
-            adds[args["id"]] += 1
-        return await command(name, args)
-
-    peers.robot._command = counted  # type: ignore[method-assign]
-    for n, seconds in enumerate((900, 900, 900)):
-        await peers.robot.add(f"content-{n}-{seconds}", seconds)
-    await peers.robot.start()
-    await peers.economy.start()
-    for buyer in BUYERS:
-        await peers.robot.join(buyer)
-        peers.economy.balances[buyer] = 1_000_000
-
-    secret = secrets.token_hex(32)
-    env = {**os.environ, "WEBQUEUE_SECRET": secret}
-    cfg = config(peers, tmp_path / "webqueue.toml", replicas)
-    db = f"sqlite+aiosqlite:///{tmp_path / 'shared-read.db'}"
-    signer = TokenSigner(secret.encode())
-    now = WallClock().now()
-    tokens = {
-        b: {"authorization": f"Bearer {signer.issue(b, 'viewer', ttl_sec=3600, now=now)[0]}"}
-        for b in BUYERS
-    }
-
-    first = Instance("a", tmp_path, cfg, url, db, env)
+    w = World(tmp_path, url, replicas, Peers(nc))
+    peers, adds = w.peers, w.adds
+    await w.start()
+    first = w.instance("a")
     second: Instance | None = None
     try:
         await first.up()
         channel_lease = f"channel:{peers.channel}"
         await until(lambda: _holds(first, channel_lease), "the first instance to hold the channel")
+        await w.playing(first)
         info = await nc.jetstream().stream_info(f"KV_{peers.stream}_LEASES")
         assert info.config.num_replicas == replicas
-        second = Instance("b", tmp_path, cfg, url, db, env)
+        second = w.instance("b")
         health_b = await second.up()
         assert health_b["leases"] == [], "the second instance took a lease it should not hold"
         health_a = await first.health()
         assert len(health_a["leases"]) == 2 and channel_lease in health_a["leases"]
 
-        async def buy(n: int, via: Instance) -> httpx.Response | None:
-            """None: no answer (the instance died with it, or before)."""
-            buyer = BUYERS[n % len(BUYERS)]
-            body = {"media_type": "cm", "media_id": f"paid{n}-200", "duration_sec": 200,
-                    "tier": "queue", "request_id": f"burst-req-{n:03d}"}  # fmt: skip
-            try:
-                return await via.http.post(
-                    f"/api/v1/channels/{peers.channel}/pay-items", json=body, headers=tokens[buyer]
-                )
-            except httpx.TransportError:
-                return None
-
         taken: dict[str, tuple[str, str]] = {}  # request id -> buyer, status url
+        buy = w.buy
 
         def took(n: int, r: httpx.Response) -> None:
-            body = r.json()
-            if r.status_code == 202:
-                url = body["status_url"]
-            else:  # taken before, by the instance that died: the same purchase
-                assert r.status_code == 409, r.text
-                assert body["error"]["code"] == "request_id_used", r.text
-                url = body["error"]["status_url"]
-            taken[f"burst-req-{n:03d}"] = (BUYERS[n % len(BUYERS)], url)
+            w.took(taken, n, r)
 
         for n in range(KILL_AFTER):
             r = await buy(n, first if n % 2 else second)
@@ -242,33 +305,13 @@ async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_no
 
         await until(both, "the survivor to take the projections' lease too")
 
-        statuses: dict[str, str] = {}
-
-        async def all_at_rest() -> bool:
-            for rid, (buyer, url) in taken.items():
-                if statuses.get(rid) in AT_REST:
-                    continue
-                got = (await second.http.get(url, headers=tokens[buyer])).json()
-                statuses[rid] = got["status"]
-            return all(s in AT_REST for s in statuses.values())
-
-        await until(all_at_rest, "every purchase at rest")
+        statuses = await w.at_rest(second, taken)
         assert len(taken) == PURCHASES
-        twice = {media: n for media, n in adds.items() if n > 1}
-        assert twice == {}, f"CyTube was asked to add these more than once: {twice}"
+        w.added_once()
         placed = [r for r, s in statuses.items() if s != "refunded"]
         paid_adds = {m for m in adds if m.startswith("paid")}
         assert len(paid_adds) >= len(placed)
-
-        audit = await asyncio.to_thread(
-            subprocess.run,
-            [*CLI, "audit", "--config", str(cfg), "--nats-url", url, "--allow-open-nats",
-             "--data-dir", str(tmp_path / "auditor"), "--format", "json"],
-            capture_output=True, text=True, timeout=120, env=env,
-        )  # fmt: skip
-        report = json.loads(audit.stdout)
-        assert audit.returncode == 0 and report["ok"], report["findings"][:10]
-        assert report["totals"]["purchases"] == PURCHASES
+        await w.audit(PURCHASES)
         print(
             f"\n{PURCHASES} purchases, killed the owner after {KILL_AFTER}; resent {resent}; "
             f"takeover {takeover:.1f}s after the kill (TTL {TTL}s); "
@@ -283,6 +326,72 @@ async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_no
             await second.http.aclose()
         await peers.robot.close()
         await peers.economy.close()
+
+
+async def test_a_rolling_restart_of_every_instance_keeps_every_purchase_right(
+    tmp_path: Path, broker: tuple[str, int], nc: Client
+) -> None:
+    """Each instance in turn stopped cleanly (its leases given back) and started again on its
+    data dir while purchases go to the other; the owner's work moves with the lease."""
+    url, replicas = broker
+    w = World(tmp_path, url, replicas, Peers(nc))
+    await w.start()
+    live = {"a": w.instance("a")}
+    taken: dict[str, tuple[str, str]] = {}
+    handovers: list[float] = []
+    next_n = 0
+
+    async def burst(count: int, via: Instance) -> None:
+        nonlocal next_n
+        sent = [(k, asyncio.create_task(w.buy(k, via))) for k in range(next_n, next_n + count)]
+        next_n += count
+        for k, task in sent:
+            r = await task
+            while r is None or r.status_code in (502, 503):
+                r = await w.buy(k, via)
+            w.took(taken, k, r)
+
+    try:
+        await live["a"].up()
+        lease = f"channel:{w.peers.channel}"
+        await until(lambda: _holds(live["a"], lease), "the first instance to hold the channel")
+        await w.playing(live["a"])
+        live["b"] = w.instance("b")
+        await live["b"].up()
+        await burst(6, live["b"])
+        for name, other_name in (("a", "b"), ("b", "a")):
+            victim, other = live[name], live[other_name]
+            assert await _holds(victim, lease), f"{name} should own the channel now"
+            during = asyncio.create_task(burst(6, other))
+            stopped = time.monotonic()
+            assert await victim.stop() == 0, victim.log.read_text()[-2000:]
+            await until(lambda o=other: _holds(o, lease), f"{other_name} to take the channel")
+            handovers.append(time.monotonic() - stopped)
+            await during
+            await victim.http.aclose()
+            live[name] = w.instance(name)  # the same data dir: the same service, restarted
+            await live[name].up()
+            await burst(6, live[name])
+            # Back as the standby: it takes purchases, the owner's pay flow settles them.
+            await until(lambda o=other: _captured(o), "the owner to capture payments")
+            assert not await _holds(live[name], lease)
+            assert await _captured(live[name]) == 0, f"{name} ran the pay flow without the lease"
+        assert await _holds(live["a"], lease)  # where it ended up after the second restart
+        statuses = await w.at_rest(live["a"], taken)
+        assert len(taken) == next_n
+        w.added_once()
+        await w.audit(next_n)
+        print(
+            f"\n{next_n} purchases over a rolling restart; handovers after a clean stop "
+            + ", ".join(f"{h:.1f}s" for h in handovers)
+            + f" (TTL {TTL}s); statuses {dict(Counter(statuses.values()))}"
+        )
+    finally:
+        for inst in live.values():
+            inst.kill()
+            await inst.http.aclose()
+        await w.peers.robot.close()
+        await w.peers.economy.close()
 
 
 async def _holds(instance: Instance, lease: str) -> bool:
