@@ -382,7 +382,11 @@ async def build_services(settings: Settings) -> Services:
     presence = wire_presence(kernel, cytube)
     stats = wire_stats(kernel)
     likes = wire_likes(
-        kernel, queue, NatsKvStatsBucket(log_.nc, f"{settings.stream}_STATS", settings.channel)
+        kernel,
+        queue,
+        NatsKvStatsBucket(
+            log_.nc, f"{settings.stream}_STATS", settings.channel, replicas=settings.replicas
+        ),
     )
     admin = wire_admin(kernel, projections)
     catalog = wire_catalog(
