@@ -45,6 +45,16 @@ class Telemetry(Protocol):
         """The promo director added a promo clip to CyTube."""
         ...
 
+    def lease_acquired(self, lease: str, takeover_seconds: float | None) -> None:
+        """This instance took a lease; `takeover_seconds`: how long it lay unrenewed since its
+        last holder's last renewal (None when it was free or released)."""
+        ...
+
+    def lease_lost(self, lease: str, why: str) -> None:
+        """This instance lost a lease (`taken`: someone else holds it; `expired`: it could not
+        renew in time) and stopped the work it guards."""
+        ...
+
 
 class NullTelemetry:
     """Reports nothing: the default wherever no telemetry is wired in."""
@@ -67,4 +77,10 @@ class NullTelemetry:
         return None
 
     def promo_inserted(self, promo_type: str) -> None:
+        return None
+
+    def lease_acquired(self, lease: str, takeover_seconds: float | None) -> None:
+        return None
+
+    def lease_lost(self, lease: str, why: str) -> None:
         return None

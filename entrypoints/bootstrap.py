@@ -9,7 +9,9 @@ import hashlib
 import logging
 import os
 import random
+import secrets
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from adapters.clock import VirtualClock, WallClock
 from adapters.identity.hashing import HmacCodeHasher, HmacCsrf
 from adapters.identity.kv_mirror import NatsKvBlessedMirror
 from adapters.identity.tokens import TokenSigner, load_previous_secrets, load_secret
+from adapters.leases.jetstream_kv import NatsKvLeaseStore
 from adapters.log.codec import Codec
 from adapters.log.jetstream_snapshots import JetStreamSnapshotStore
 from adapters.log.jetstream_store import JetStreamEventStore
@@ -38,6 +41,7 @@ from application.clock import Clock
 from application.cytube.observations import PacedObservations
 from application.cytube.observing import Observer
 from application.cytube.resync import Resync
+from application.leases.projection_store import LeasedProjectionStore
 from application.log.command_handler import CommandHandler
 from application.log.intake import Intake
 from application.log.tail import LogTail
@@ -51,6 +55,7 @@ from entrypoints.wiring.catalog import wire_catalog
 from entrypoints.wiring.cytube import Cytube, wire_cytube
 from entrypoints.wiring.identity import wire_identity
 from entrypoints.wiring.kernel import Kernel, Log
+from entrypoints.wiring.leases import Leases, wire_leases
 from entrypoints.wiring.likes import wire_likes
 from entrypoints.wiring.pay import wire_pay
 from entrypoints.wiring.playlists import wire_playlists
@@ -173,6 +178,38 @@ def catalog_source(settings: Settings) -> Any:
     return None
 
 
+def instance_id() -> str:
+    """This process among the instances: host, pid and a random part (never reused)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def database_label(url: str) -> str:
+    """The read-model database as a lease names it: its kind and a digest of where it is
+    (host, port, database; never the password), alike on every instance that shares it."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    kind = parsed.drivername.split("+")[0]
+    where = f"{parsed.host}:{parsed.port}/{parsed.database}"
+    return f"{kind}-{hashlib.sha256(where.encode()).hexdigest()[:12]}"
+
+
+def _leases(settings: Settings, kernel: Kernel) -> Leases:
+    store = NatsKvLeaseStore(
+        kernel.log.nc,
+        f"{settings.stream}_LEASES",
+        ttl_sec=settings.lease_ttl,
+        replicas=settings.replicas,
+    )
+    return wire_leases(
+        kernel,
+        store,
+        holder=instance_id(),
+        node=node_name(settings),
+        database=database_label(settings.database_url),
+    )
+
+
 def node_name(settings: Settings) -> str:
     """A name for this service that stays the same across its restarts (one per data dir):
     a refresh it left running is recognised as interrupted when it starts again."""
@@ -236,15 +273,16 @@ def _economy(settings: Settings, kernel: Kernel) -> tuple[Any, Any, Any]:
     return ledger, grant, None
 
 
-async def _cytube(settings: Settings, kernel: Kernel) -> Cytube:
-    """The simulated channel, or Kryten-Robot's commands and events."""
+async def _cytube(settings: Settings, kernel: Kernel, owns: Callable[[], bool]) -> Cytube:
+    """The simulated channel, or Kryten-Robot's commands and events (listened to, and
+    snapshots taken, only while `owns()`: this instance holds the channel's lease)."""
     observer = Observer(kernel.handler)
     if settings.cytube == "sim":
         from adapters.sim.cytube import SimCytube
 
         simulator = await _simulated_cytube(settings, kernel.clock, observer)
         port = SimCytube({settings.channel: simulator})
-        return wire_cytube(kernel, observer, port, simulator=simulator)
+        return wire_cytube(kernel, observer, port, simulator=simulator, leased=True)
     from adapters.kryten.inbound import KrytenInbound
     from adapters.kryten.peers import robot_watch
     from adapters.kryten.robot import KrytenRobot
@@ -265,7 +303,16 @@ async def _cytube(settings: Settings, kernel: Kernel) -> Cytube:
     resync = Resync(robot, observer, kernel.clock, config=settings.resync)
     observer.set_desync_hook(resync.hook)
     connection = kernel.log.connection
-    connection.on_reconnected.append(lambda: resync.request(channel, "NATS reconnected"))
+
+    def reconnected() -> None:
+        if owns():
+            resync.request(channel, "NATS reconnected")
+
+    def back(why: str) -> None:
+        if owns():
+            resync.request(channel, why, delay=settings.resync.settle_sec)
+
+    connection.on_reconnected.append(reconnected)
     connection.on_reopened.append(inbound.resubscribe)
     watch = robot_watch(
         nc,
@@ -275,9 +322,11 @@ async def _cytube(settings: Settings, kernel: Kernel) -> Cytube:
         domain=settings.domain,
         probe_interval_sec=kr.probe_interval_sec,
         lifecycle=kr.robot_lifecycle,
-        on_back=lambda why: resync.request(channel, why, delay=settings.resync.settle_sec),
+        on_back=back,
     )
-    return wire_cytube(kernel, observer, robot, inbound=inbound, resync=resync, watch=watch)
+    return wire_cytube(
+        kernel, observer, robot, inbound=inbound, resync=resync, watch=watch, leased=True
+    )
 
 
 async def _kernel(settings: Settings, log_: Log, read_models: SqlProjectionStore) -> Kernel:
@@ -322,7 +371,8 @@ async def build_services(settings: Settings) -> Services:
         lock.release()
         raise
     kernel = await _kernel(settings, log_, read_models)
-    cytube = await _cytube(settings, kernel)
+    leases = _leases(settings, kernel)
+    cytube = await _cytube(settings, kernel, leases.owns_channel)
     queue = wire_queue(kernel)
     economy, granter, economy_watch = _economy(settings, kernel)
     playlists = wire_playlists(kernel, cytube)
@@ -333,7 +383,11 @@ async def build_services(settings: Settings) -> Services:
     presence = wire_presence(kernel, cytube)
     stats = wire_stats(kernel)
     likes = wire_likes(
-        kernel, queue, NatsKvStatsBucket(log_.nc, f"{settings.stream}_STATS", settings.channel)
+        kernel,
+        queue,
+        NatsKvStatsBucket(
+            log_.nc, f"{settings.stream}_STATS", settings.channel, replicas=settings.replicas
+        ),
     )
     admin = wire_admin(kernel, projections)
     catalog = wire_catalog(
@@ -361,11 +415,14 @@ async def build_services(settings: Settings) -> Services:
         schedules=wire_schedules(kernel, playlists),
         lock=lock,
         rules=rules,
+        leases=leases,
     )
+    # Every instance folds the log for its own live views; the lease's holder writes the rows.
+    shared = LeasedProjectionStore(read_models, leases.keeper, leases.projections)
     services.runners = [
         ProjectionRunner(
             kernel.tail,
-            read_models,
+            shared,
             part.projection,
             on_change=part.on_change,
             on_stored=part.on_stored,

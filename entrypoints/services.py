@@ -22,6 +22,7 @@ from entrypoints.wiring.catalog import Catalog
 from entrypoints.wiring.cytube import Cytube
 from entrypoints.wiring.identity import Identity
 from entrypoints.wiring.kernel import Kernel
+from entrypoints.wiring.leases import Leases
 from entrypoints.wiring.likes import Likes
 from entrypoints.wiring.parts import Capability
 from entrypoints.wiring.pay import Pay
@@ -54,6 +55,7 @@ class Services:
     schedules: Schedules | None = None
     lock: ServiceLock | None = None
     rules: Rules | None = None
+    leases: Leases | None = None  # which channel and read models this instance owns
     tasks: list[asyncio.Task[Any]] = field(factory=list)
     supervised: list[Supervised] = field(factory=list)  # every background task, restarted
 
@@ -76,11 +78,15 @@ class Services:
         )
 
     async def start(self) -> None:
+        leases = self.leases
+        if leases is not None:
+            await leases.keeper.start()  # alone, it holds every lease before any work starts
+            self._spawn(leases.keeper.run, "leases")
         for runner in self.runners:
             self._spawn(runner.run, f"projection:{runner.projection.name}")
         for capability in self.capabilities:
             for work in capability.background():
-                self._spawn(work.run, work.name)
+                self._spawn(work.run if leases is None else leases.guard(work), work.name)
             await capability.start()
 
     def _spawn(self, work: Any, name: str) -> None:
@@ -129,12 +135,16 @@ class Services:
                 parts[supervised.name] = supervised.health()
         for capability in self.capabilities:
             parts.update(await capability.health())
+        if self.leases is not None:
+            parts["leases"] = self.leases.keeper.health()
         return parts
 
     async def close(self) -> None:
         # Watchers of CyTube stop first, so nothing new arrives while the rest winds down.
         await self.cytube.close()
         await cancel_and_wait(self.tasks)  # not one cancel and a gather: see application.tasks
+        if self.leases is not None:  # its work stopped: another instance may take it now
+            await self.leases.keeper.release()
         for capability in reversed(self.capabilities):
             if capability is not self.cytube:
                 await capability.close()

@@ -52,8 +52,10 @@ class WireRobot:
         events_prefix: str,
         command_subject: str,
         lifecycle: str,
+        replicas: int = 1,
     ) -> None:
         self.nc = nc
+        self.replicas = replicas  # of its KV bucket: 3 on a cluster, as a robot there keeps
         self.channel = channel
         self.domain = domain
         self.events_prefix = events_prefix
@@ -77,7 +79,9 @@ class WireRobot:
         if self._kv is None:
             js = self.nc.jetstream()
             self._kv = await js.create_key_value(
-                KeyValueConfig(bucket=f"kryten_{self.channel}_playlist", history=1)
+                KeyValueConfig(
+                    bucket=f"kryten_{self.channel}_playlist", history=1, replicas=self.replicas
+                )
             )
         await self._lifecycle("startup", {"uptime_seconds": 0.0001})
         await self._lifecycle("connected", {"target": "NATS", "servers": []})

@@ -14,9 +14,10 @@ from adapters.log.subjects import token
 
 
 class NatsKvStatsBucket:
-    def __init__(self, nc: Client, bucket: str, channel: str) -> None:
+    def __init__(self, nc: Client, bucket: str, channel: str, *, replicas: int = 1) -> None:
         self._nc = nc
         self.bucket = bucket
+        self.replicas = replicas
         self._prefix = f"{token(channel)}."
         self._kv: KeyValue | None = None
 
@@ -26,7 +27,9 @@ class NatsKvStatsBucket:
             try:
                 self._kv = await js.key_value(self.bucket)
             except BucketNotFoundError:
-                self._kv = await js.create_key_value(bucket=self.bucket, history=1)
+                self._kv = await js.create_key_value(
+                    bucket=self.bucket, history=1, replicas=self.replicas
+                )
         return self._kv
 
     async def put(self, key: str, value: bytes) -> None:

@@ -101,6 +101,27 @@ class PrometheusTelemetry:
             ["promo_type"],
             registry=registry,
         )
+        self.lease_acquisitions = Counter(
+            "webqueue_lease_acquisitions_total",
+            "Leases this instance took (a channel's owner-only work, a read-model database's "
+            "projections), by lease and how: free (nobody held it) or takeover (it lapsed).",
+            ["lease", "how"],
+            registry=registry,
+        )
+        self.lease_losses = Counter(
+            "webqueue_lease_losses_total",
+            "Leases this instance lost, by lease and why: taken (another instance holds it) or "
+            "expired (it could not renew in time); the work it guards stopped at once.",
+            ["lease", "why"],
+            registry=registry,
+        )
+        self.lease_takeover = Histogram(
+            "webqueue_lease_takeover_seconds",
+            "How long a lease this instance took over lay unrenewed: from its last holder's "
+            "last renewal to this instance's acquisition (the TTL plus at most one retry).",
+            buckets=(0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120),
+            registry=registry,
+        )
         for outcome in PAY_OUTCOMES:  # known label values start at 0, so rate() sees the first
             self.pay_outcomes.labels(outcome)
 
@@ -124,6 +145,15 @@ class PrometheusTelemetry:
 
     def promo_inserted(self, promo_type: str) -> None:
         self.promo_inserts.labels(promo_type).inc()
+
+    def lease_acquired(self, lease: str, takeover_seconds: float | None) -> None:
+        how = "free" if takeover_seconds is None else "takeover"
+        self.lease_acquisitions.labels(lease, how).inc()
+        if takeover_seconds is not None:
+            self.lease_takeover.observe(takeover_seconds)
+
+    def lease_lost(self, lease: str, why: str) -> None:
+        self.lease_losses.labels(lease, why).inc()
 
 
 @define

@@ -26,7 +26,7 @@ from application.clock import Clock
 from application.cytube.observing import Observer
 from application.cytube.pacing import AddPacer, ChannelSignals
 from application.cytube.port import Cytube, CytubeUnavailable
-from application.log.command_handler import CommandHandler, CommandMeta
+from application.log.command_handler import CommandHandler, CommandMeta, Outcome
 from application.log.ports import ConcurrencyConflict, EventStore, StoreUnavailable
 from application.log.streams import purchase_stream, queue_stream
 from application.pay.economy import Economy, EconomyUnavailable, OutcomeUnknown, payment_key
@@ -160,7 +160,7 @@ class PayFlow:
         state: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
         return state
 
-    async def _do(self, channel: str, command: Any, key: str | None = None) -> None:
+    async def _do(self, channel: str, command: Any, key: str | None = None) -> Outcome:
         """Record a decision. A `key` makes a retried append land once; decisions the decider
         already makes idempotent (attach, slot) go without one, so a later, different decision
         is never mistaken for a repeat."""
@@ -171,7 +171,7 @@ class PayFlow:
             if key
             else CommandMeta.new("pay-flow", correlation_id=correlation)
         )
-        await self._handler.handle(queue_decider, queue_stream(channel), command, meta)
+        return await self._handler.handle(queue_decider, queue_stream(channel), command, meta)
 
     async def _wait_change(
         self, channel: str, seconds: float, since: asyncio.Event | None = None
@@ -493,9 +493,14 @@ class PayFlow:
 
     async def _add(self, channel: str, pay: PayItem) -> None:
         await self.pacer.turn(channel)
-        await self._do(
+        started = await self._do(
             channel, StartPayItemAdd(pay.request_id), f"{pay.request_id}:add:{pay.add_attempts + 1}"
         )
+        if started.duplicate:
+            # This attempt is in the log already: an earlier run of ours, or another instance
+            # (the channel's owner before or after us) decided it from a state we had not seen,
+            # and may have sent it. Never send it again: the next round looks on the playlist.
+            return
         outcome = await self._cytube.add(channel, pay.media, "end", temp=True)
         if outcome.ok:
             for _ in range(3):

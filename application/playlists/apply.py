@@ -414,6 +414,13 @@ class PlaylistApplier:
         self, channel: str, command: ApplyCommand, key: str, actor: str = "playlist-apply"
     ) -> bool:
         """Append a step; True if this call recorded it (events, or our own retried commit)."""
+        return await self._recorded(channel, command, key, actor) != "not"
+
+    async def _recorded(
+        self, channel: str, command: ApplyCommand, key: str, actor: str = "playlist-apply"
+    ) -> str:
+        """Append a step: "now" (this call recorded it), "before" (the same step is in the log
+        already: an earlier run's, or another instance's) or "not" (nothing to record)."""
         outcome = await self._handler.handle(
             apply_decider,
             playlist_apply_stream(channel),
@@ -421,7 +428,9 @@ class PlaylistApplier:
             CommandMeta(key, actor=actor, correlation_id=command.apply_id),
         )
         self.watch.changed(channel)
-        return bool(outcome.events) or outcome.duplicate
+        if outcome.events:
+            return "now"
+        return "before" if outcome.duplicate else "not"
 
     async def _backoff(self, attempt: int) -> None:
         await self._clock.sleep(min(self.config.retry_delay_sec * 2 ** min(attempt, 6), 60.0))
@@ -589,9 +598,13 @@ class PlaylistApplier:
         attempt = entry.attempts + 1
         await self._pace(channel)
         key = f"apply:{run.apply_id}:{entry.position}:add:{attempt}"
-        if not await self._record(
+        started = await self._recorded(
             channel, StartApplyItemAdd(run.apply_id, entry.position, attempt), key
-        ):
+        )
+        if started != "now":
+            # Not ours to send: a step already in the log may have been sent by whoever wrote
+            # it (an earlier run, the channel's owner before or after us); the next round
+            # looks on the playlist before any attempt of its own.
             return
         outcome = await self._cytube.add(channel, entry.media, "end", temp=False)
         if outcome.ok:

@@ -151,11 +151,14 @@ class PromoDirector:
         state = await self._state(channel)
         return state, next((p for p in state.promos if p.promo_id == promo_id), None)
 
-    async def _record(self, channel: str, command: object) -> None:
+    async def _record(self, channel: str, command: object) -> bool:
+        """True if this call appended events (False: refused, or nothing to record)."""
         with contextlib.suppress(Rejected):
-            await self._handler.handle(
+            outcome = await self._handler.handle(
                 queue_decider, queue_stream(channel), command, CommandMeta.new("promo-director")
             )
+            return bool(outcome.events)
+        return False
 
     async def _place(self, channel: str, promo_id: str) -> None:
         moves = 0
@@ -203,7 +206,10 @@ class PromoDirector:
             await self._record(channel, FailPromo(promo.promo_id, "add_failed"))
             return True
         await self._pacer.turn(channel)
-        await self._record(channel, StartPromoAdd(promo.promo_id))
+        if not await self._record(channel, StartPromoAdd(promo.promo_id)):
+            # Decided again on a fresher state (another instance moved the stream: the
+            # channel's owner after us), nothing was started: the add is not ours to send.
+            return True
         seen = self._signals.mark(channel)
         outcome = await self._cytube.add(channel, promo.media, "end", temp=True)
         if outcome.ok:

@@ -99,6 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--channel", type=_cytube_channel, help="CyTube channel (default lobby)")
     serve.add_argument("--db", help="read-model database URL (default: SQLite in the data dir)")
     serve.add_argument(
+        "--lease-ttl",
+        type=float,
+        help="seconds a channel's lease lasts unrenewed: how soon another instance takes over "
+        "the owner's work from one that died (default 10; the same on every instance)",
+    )
+    serve.add_argument(
+        "--no-leases",
+        dest="take_leases",
+        action="store_const",
+        const=False,
+        help="never take a lease: serve HTTP, WebSockets and NATS commands only, while other "
+        "instances run each channel's owner-only work and the projections",
+    )
+    serve.add_argument(
         "--cytube",
         choices=["sim", "kryten"],
         help="who reports CyTube: the simulator (default without --nats-url) or Kryten-Robot "
@@ -216,6 +230,8 @@ FLAGS = {
     "admin": "identity.admins",
     "nats_creds": "nats_creds",
     "replicas": "replicas",
+    "lease_ttl": "lease_ttl",
+    "take_leases": "take_leases",
     "ws_max_connections": "http_limits.ws_max_connections",
     "ws_max_per_ip": "http_limits.ws_max_per_ip",
 }

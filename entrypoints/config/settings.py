@@ -58,6 +58,11 @@ def _replicas(_: object, attribute: Attribute[int], value: int) -> None:
         )
 
 
+def _lease_ttl(_: object, attribute: Attribute[float], value: float) -> None:
+    if not 1 <= value <= 300:
+        raise ValueError(f"must be 1 to 300 seconds, got {value}")
+
+
 def _not_blank(_: object, attribute: Attribute[str], value: str) -> None:
     if not value.strip():
         raise ValueError("must not be blank")
@@ -132,6 +137,11 @@ class Settings:
     # Copies JetStream keeps of the stream and of every KV bucket: 1 on one server, 3 on a
     # three-node cluster (a node can then be lost with nothing acknowledged lost).
     replicas: int = field(default=1, validator=_replicas)
+    # Seconds a lease lasts unrenewed (a channel's owner-only work, the projections of a shared
+    # database): how soon another instance takes over from one that died. Alike on every one.
+    lease_ttl: float = field(default=10.0, validator=_lease_ttl)
+    # False: an instance that never takes a lease (serves HTTP, WebSockets, NATS commands only).
+    take_leases: bool = True
     log_level: LogLevel = "info"
     kryten: KrytenConfig = field(factory=KrytenConfig)
     resync: ResyncConfig = field(factory=ResyncConfig)

@@ -79,6 +79,47 @@ class AdminController(Controller):
         )
         return report.to_builtins()
 
+    @get(
+        "/instances",
+        summary="The instances and the leases each holds (the channel's owner-only work, the "
+        "shared read models), as the lease bucket has them",
+    )
+    async def instances(self, services: ServicesDep, identity: IdentityDep) -> dict[str, object]:
+        require(identity, "admin")
+        leases = services.leases
+        if leases is None:
+            return {"instance": None, "ttl_sec": None, "takes_leases": False, "leases": []}
+        keeper = leases.keeper
+        try:
+            entries = await keeper.entries()
+            error = None
+        except Exception as exc:  # the bucket unreachable: say so, show what this one holds
+            entries, error = [], f"{type(exc).__name__}: {exc}"[:200]
+        now = services.kernel.wall_clock.now()
+        rows = [
+            {
+                "lease": e.name,
+                "holder": e.holding.holder,
+                "node": e.holding.node,
+                "acquired_at": e.holding.acquired_at.isoformat(),
+                "renewed_at": e.holding.renewed_at.isoformat(),
+                "renewed_ago_sec": round((now - e.holding.renewed_at).total_seconds(), 1),
+                "revision": e.revision,
+                "this_instance": e.holding.holder == keeper.holder,
+            }
+            for e in entries
+        ]
+        return {
+            "instance": keeper.holder,
+            "node": keeper.node,
+            "ttl_sec": keeper.timing.ttl,
+            "takes_leases": keeper.take,
+            "holds": keeper.holding(),
+            "leases": rows,
+            "instances": sorted({e.holding.holder for e in entries}),
+            "error": error,
+        }
+
     @get("/commits/{position:int}", summary="One commit: its events, causation and correlation")
     async def commit(
         self, services: ServicesDep, identity: IdentityDep, position: PathInt

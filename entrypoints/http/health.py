@@ -29,6 +29,10 @@ class Health(msgspec.Struct):
     log_head: int | None
     projections: dict[str, ProjectionHealth]
     parts: dict[str, PartView]
+    # This instance among several (host-pid-random) and the leases it holds now: the channel's
+    # owner-only work ("channel:<name>") and the shared read models ("projections:<db>").
+    instance: str | None = None
+    leases: list[str] = msgspec.field(default_factory=list)
 
 
 @get("/health", summary="Liveness: the log, projection lag, and every part's status")
@@ -61,4 +65,7 @@ async def health(services: ServicesDep) -> Response[Health]:
         projections=projections,
         parts=parts,
     )
+    if services.leases is not None:
+        body.instance = services.leases.keeper.holder
+        body.leases = services.leases.keeper.holding()
     return Response(body, status_code=200 if connected else 503)

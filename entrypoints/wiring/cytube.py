@@ -4,6 +4,7 @@ one, or Kryten-Robot's events, its lifecycle and the snapshots that heal every g
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,9 @@ class Cytube(Plain):
     inbound: Any = None  # adapters.kryten.inbound.KrytenInbound against a real channel
     resync: Resync | None = None  # fresh snapshots at start and after every gap
     watch: Any = None  # adapters.kryten.peers.PeerWatch: is the robot there?
+    # Under leases, Kryten's events are listened to by a background task the channel's lease
+    # guards ("kryten-inbound"), not from start: only the channel's owner ingests them.
+    leased: bool = False
 
     def background(self) -> Sequence[Background]:
         work = []
@@ -35,16 +39,34 @@ class Cytube(Plain):
             work.append(Background("simulator", self.simulator.run))
         if self.watch is not None:
             work.append(Background("kryten-robot-watch", self.watch.run))
+        if self.leased and self.inbound is not None:
+            work.append(Background("kryten-inbound", self._observe))
         return tuple(work)
 
     async def start(self) -> None:
-        if self.inbound is not None:
+        if self.inbound is not None and not self.leased:
             await self.inbound.start()
         if self.watch is not None:
             await self.watch.start()
-        if self.resync is not None:
+        if self.resync is not None and not self.leased:
             # Subscribed first, so nothing between the snapshot and the events is lost.
             self.resync.request(self.channel, "start")
+
+    async def _observe(self) -> None:
+        """Listen to Kryten-Robot's events (and heal the gap with a snapshot) while this runs:
+        for as long as this instance holds the channel's lease."""
+        await self.inbound.start()
+        if self.resync is not None:
+            self.resync.request(self.channel, "channel lease taken")
+        try:
+            await asyncio.Event().wait()
+        finally:  # lease lost or service stopping: stop listening, even if cancelled again
+            await asyncio.shield(self._stop_observing())
+
+    async def _stop_observing(self) -> None:
+        await self.inbound.stop()
+        if self.resync is not None:
+            await self.resync.close()
 
     async def close(self) -> None:
         if self.watch is not None:
@@ -91,6 +113,9 @@ def wire_cytube(
     inbound: Any = None,
     resync: Resync | None = None,
     watch: Any = None,
+    leased: bool = False,
 ) -> Cytube:
     pacer = AddPacer(kernel.clock, kernel.settings.pay_flow.add_delay_sec)
-    return Cytube(observer, port, pacer, kernel.settings.channel, simulator, inbound, resync, watch)
+    return Cytube(
+        observer, port, pacer, kernel.settings.channel, simulator, inbound, resync, watch, leased
+    )

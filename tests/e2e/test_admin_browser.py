@@ -283,3 +283,21 @@ async def test_the_viewers_tab_shows_purchases_and_spend_per_viewer(
     spent = int((await row.locator(".spent").inner_text()).replace(",", ""))
     assert spent == spent_before - back
     await shot(tab, "admin-viewers")
+
+
+async def test_the_instances_tab_shows_this_instance_and_the_leases_it_holds(
+    page: tuple[Any, Running],
+) -> None:
+    tab, svc = page
+    keeper = svc.services.leases.keeper  # type: ignore[union-attr]
+    await sign_in(tab, svc)
+    await tab.click("#tabs button[data-tab='instances']")
+    await tab.locator(f"#instances-verdict:has-text('{keeper.holder}')").wait_for()
+    verdict = await tab.inner_text("#instances-verdict")
+    assert "holds channel:lobby" in verdict and "TTL 10" in verdict
+    row = tab.locator("#lease-table tr[data-lease='channel:lobby']")
+    await row.wait_for()
+    assert "(this one)" in await row.inner_text()
+    projections = tab.locator("#lease-table tr[data-lease^='projections:']")
+    assert await projections.count() == 1
+    await shot(tab, "admin-instances")

@@ -26,6 +26,9 @@ FAMILIES = {
     "webqueue_nats_connected": set(),
     "webqueue_pay_purchases_in_flight": set(),
     "webqueue_metrics_refresh_errors": {"source"},
+    "webqueue_lease_acquisitions": {"lease", "how"},
+    "webqueue_lease_losses": {"lease", "why"},
+    "webqueue_lease_takeover_seconds": set(),
 }
 
 
@@ -145,3 +148,15 @@ async def test_a_purchase_moves_the_pay_outcomes(service: Running) -> None:
         return captured(await scrape(service)) == captured(before) + 1
 
     await eventually(counted, "the captured payment to be counted")
+
+
+async def test_the_leases_a_lone_instance_took_are_counted(service: Running) -> None:
+    families = await scrape(service)
+    taken = {
+        s.labels["lease"]: s.value
+        for s in families["webqueue_lease_acquisitions"].samples
+        if s.name == "webqueue_lease_acquisitions_total" and s.labels["how"] == "free"
+    }
+    assert taken.get("channel:lobby") == 1
+    assert sum(1 for name in taken if name.startswith("projections:")) == 1
+    assert total(families, "webqueue_lease_losses", "webqueue_lease_losses_total") == 0

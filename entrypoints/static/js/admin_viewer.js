@@ -53,7 +53,27 @@ document.querySelectorAll("#tabs button").forEach(b => b.onclick = () => {
   if (b.dataset.tab === "rules") loadRules();
   if (b.dataset.tab === "money") loadAudit();
   if (b.dataset.tab === "viewers") loadViewers();
+  if (b.dataset.tab === "instances") loadInstances();
 });
+
+// ---- instances and leases ------------------------------------------------------------------
+async function loadInstances() {
+  const verdict = $("instances-verdict");
+  let r;
+  try { r = await api("/api/v1/admin/instances"); }
+  catch (e) { verdict.textContent = e.message; verdict.className = "error"; return; }
+  const holds = (r.holds || []).length ? r.holds.join(", ") : "no lease";
+  verdict.textContent = r.instance == null ? "Leases are off."
+    : `This instance: ${r.instance} (${r.takes_leases ? "takes leases" : "takes no lease: front only"}), holds ${holds}; `
+      + `${(r.instances || []).length} instance(s) hold leases; TTL ${r.ttl_sec} s.` + (r.error ? ` The lease bucket failed: ${r.error}` : "");
+  verdict.className = r.error ? "error" : "muted";
+  $("lease-table").tBodies[0].innerHTML = r.leases.length
+    ? r.leases.map(l => `<tr data-lease="${esc(l.lease)}" class="${l.this_instance ? "mine" : ""}"><td class="mono">${esc(l.lease)}</td>
+      <td class="mono">${esc(l.holder)}${l.this_instance ? " (this one)" : ""}</td><td class="mono">${esc(l.node)}</td>
+      <td>${esc(new Date(l.acquired_at).toLocaleString())}</td><td class="num">${l.renewed_ago_sec}</td><td class="num">${l.revision}</td></tr>`).join("")
+    : `<tr><td colspan="6" class="muted">No lease is held.</td></tr>`;
+}
+$("instances-run").onclick = loadInstances;
 
 // ---- money audit -------------------------------------------------------------------------
 const n = v => v == null ? "–" : Number(v).toLocaleString("en");

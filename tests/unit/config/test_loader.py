@@ -171,3 +171,21 @@ def test_credentials_in_any_of_a_clusters_urls_are_refused() -> None:
     with pytest.raises(CredentialsError):
         reject_url_credentials("nats://a:4222,nats://me:secret@b:4222")
     reject_url_credentials("nats://a:4222,nats://b:4222")  # none: fine
+
+
+def test_the_lease_ttl_and_an_instance_that_takes_no_lease(tmp_path: Path) -> None:
+    from entrypoints.cli.main import _settings, build_parser
+
+    assert Settings().lease_ttl == 10.0 and Settings().take_leases
+    settings = load(toml(tmp_path, "lease_ttl = 4.5\ntake_leases = false\n"), env={})
+    assert settings.lease_ttl == 4.5 and not settings.take_leases
+    with pytest.raises(ConfigError) as info:
+        load(toml(tmp_path, "lease_ttl = 0.2\n"), env={})
+    assert info.value.key == "lease_ttl" and "1 to 300" in info.value.reason
+    args = build_parser().parse_args(
+        ["serve", "--data-dir", str(tmp_path), "--lease-ttl", "3", "--no-leases"]
+    )
+    from_flags = _settings(args)
+    assert from_flags.lease_ttl == 3.0 and not from_flags.take_leases
+    plain = _settings(build_parser().parse_args(["serve", "--data-dir", str(tmp_path)]))
+    assert plain.take_leases and plain.lease_ttl == 10.0

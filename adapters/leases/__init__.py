@@ -1,0 +1,1 @@
+"""Where leases are kept: a JetStream KV bucket with a time to live."""
