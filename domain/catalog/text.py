@@ -15,7 +15,17 @@ _EXTRA = str.maketrans(
 
 
 def fold(text: str) -> str:
-    """Lower case, accents dropped, runs of white space made one space, ends trimmed."""
+    """Lower case, accents dropped, runs of white space made one space, ends trimmed. Control
+    characters and lone surrogates separate words, invisible format characters (a soft hyphen,
+    a zero-width space) vanish: neither database can take a NUL or a lone surrogate, and
+    nobody types them into a search."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    bare = "".join(_visible(c) for c in decomposed if not unicodedata.combining(c))
     return " ".join(bare.translate(_EXTRA).split())
+
+
+def _visible(c: str) -> str:
+    kind = unicodedata.category(c)
+    if kind in ("Cc", "Cs"):
+        return " "
+    return "" if kind == "Cf" else c

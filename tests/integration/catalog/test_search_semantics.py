@@ -79,6 +79,12 @@ async def test_every_word_must_occur_and_short_words_work(world: World) -> None:
     assert await world.titles(text="night xyz") == []
     assert await world.titles(text="100%") == ["The 100% Picture"]  # % is not a wildcard
     assert await world.titles(text="_") == []
+    # what no one types but a client may send: searched as the words around it
+    assert await world.titles(text="dead\x00night", sort="title") == [
+        "Dead Night",
+        "Night of the Living Dead",
+    ]
+    assert await world.titles(text="\u00b8\x00\ud800") == await world.titles(text="")
 
 
 async def test_categories_any_or_all_and_combined_with_text(world: World) -> None:

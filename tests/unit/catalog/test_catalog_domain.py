@@ -34,6 +34,13 @@ def it(video_id: str, title: str = "A title", **kw: object) -> object:
     return make_item(video_id=video_id, title=title, ordinal=0, manifest_template=T, **kw)  # type: ignore[arg-type]
 
 
+def test_fold_keeps_no_character_a_database_refuses() -> None:
+    assert fold("ab\x00cd") == "ab cd"  # a NUL ends an FTS5 string and PostgreSQL's text
+    assert fold("x\ud800y") == "x y"  # a lone surrogate cannot be encoded for either
+    assert fold("soft\u00adhyphen zero\u200bwidth") == "softhyphen zerowidth"
+    assert fold("\u00b8\x00") == ""
+
+
 def test_fold_ignores_case_accents_and_spacing() -> None:
     assert fold("  Häxan  ") == "haxan"
     assert fold("AMÉLIE  Poulain") == "amelie poulain"
