@@ -3,8 +3,10 @@ subjects over them (HTTP is served by the caller, over the same services)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 
 from attrs import frozen
@@ -13,6 +15,8 @@ from entrypoints.bootstrap import build_services
 from entrypoints.config.settings import Settings
 from entrypoints.nats_commands import NatsCommands
 from entrypoints.services import Services
+
+log = logging.getLogger(__name__)
 
 
 def settle_heap() -> None:
@@ -46,3 +50,20 @@ async def running(settings: Settings) -> AsyncIterator[Served]:
             await commands.stop()
         finally:  # whatever happened to NATS, the embedded server is stopped
             await services.close()
+
+
+async def reap_leftovers(within: float = 5.0) -> None:
+    """Tasks still alive once the service has closed are cancelled here, so that `asyncio.run`
+    cancels them a second time on its way out. One cancel is not always enough: a database
+    connection SQLAlchemy invalidated mid-query (a read cancelled at stop) closes through a
+    shielded aiosqlite close whose `finally` awaits a worker thread that has already stopped,
+    and a single cancel left `webqueue serve` hanging for ever after SIGTERM."""
+    me = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+    if not left:
+        return
+    for task in left:
+        task.cancel()
+    _, pending = await asyncio.wait(left, timeout=within)
+    for task in pending:
+        log.warning("still running at exit, cancelled again: %s", task.get_coro())

@@ -277,7 +277,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 async def _serve(settings: Settings) -> None:
 
     from entrypoints.http.server import http_server
-    from entrypoints.serve import running, settle_heap
+    from entrypoints.serve import reap_leftovers, running, settle_heap
 
     async with running(settings) as served:
         services = served.services
@@ -291,6 +291,7 @@ async def _serve(settings: Settings) -> None:
         )
         print(f"serving on http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
         await http_server(services, log_level=settings.log_level).serve()
+    await reap_leftovers()
 
 
 async def _rebuild(settings: Settings) -> None:

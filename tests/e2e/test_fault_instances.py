@@ -112,7 +112,13 @@ class Instance:
     async def stop(self) -> int:
         """A clean stop (systemctl stop): SIGTERM, and wait for it to end."""
         self.proc.send_signal(signal.SIGTERM)
-        return await asyncio.to_thread(self.proc.wait, 60)
+        try:
+            return await asyncio.to_thread(self.proc.wait, 60)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"{self.name} did not stop within 60 s of SIGTERM:\n{self.log.read_text()[-4000:]}"
+            ) from None
 
 
 @pytest.fixture(params=["one-server", "three-node-cluster"])
