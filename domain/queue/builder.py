@@ -130,15 +130,24 @@ class QueueBuilder:
         self._thaw(state)
 
     def _thaw(self, state: QueueState) -> None:
-        self._rest = state
-        self.items = list(state.items)
-        self.pay = list(state.pay)
+        self._thaw_all_but_pay(state)
+        pay = state.pay
+        self.pay = list(pay)
+        if isinstance(pay, PayItems):
+            self._indexed = True
+            self._pay_at = dict(pay.positions)
+            self._finished = pay.finished_count
+            return
         positions = {p.request_id: i for i, p in enumerate(self.pay)}
         # A purchase tuple with a request id twice is not indexed by `evolve` either: every
         # purchase fact then goes through `evolve`, which scans it.
         self._indexed = len(positions) == len(self.pay)
         self._pay_at = positions
         self._finished = sum(1 for p in self.pay if p.finished)
+
+    def _thaw_all_but_pay(self, state: QueueState) -> None:
+        self._rest = state
+        self.items = list(state.items)
         for name in _HOT:
             setattr(self, name, getattr(state, name))
 
@@ -151,6 +160,9 @@ class QueueBuilder:
             pay = PayItems.known(tuple(self.pay), dict(self._pay_at), self._finished)
         else:
             pay = tuple(self.pay)
+        return self._frozen(pay)
+
+    def _frozen(self, pay: tuple[PayItem, ...]) -> QueueState:
         hot = {name: getattr(self, name) for name in _HOT}
         return replace(self._rest, items=tuple(self.items), pay=pay, **hot)
 
@@ -229,6 +241,11 @@ class QueueBuilder:
                     self.playing_since = event.started_at
                     self.playback_paused = event.paused
                 return
+        if not hasattr(event, "request_id"):
+            # Not a purchase fact: `evolve` neither reads nor changes the purchases for it, so
+            # they stay here and only the rest goes through `evolve`.
+            self._thaw_all_but_pay(evolve(self._frozen(()), event))
+            return
         if self._indexed and self._apply_pay(event):
             return
         self._thaw(evolve(self.freeze(), event))
@@ -302,11 +319,15 @@ class QueueBuilder:
 
     def _drop_oldest_finished(self, excess: int) -> None:
         kept: list[PayItem] = []
-        for p in self.pay:
-            if excess and p.finished:
-                excess -= 1
+        dropped = 0
+        for n, p in enumerate(self.pay):
+            if p.finished:
+                dropped += 1
+                if dropped == excess:
+                    kept.extend(self.pay[n + 1 :])
+                    break
                 continue
             kept.append(p)
         self.pay = kept
         self._pay_at = {p.request_id: i for i, p in enumerate(kept)}
-        self._finished = sum(1 for p in kept if p.finished)
+        self._finished -= dropped
