@@ -240,7 +240,7 @@ async def rebuild_many(
     for runner in runners:
         await runner._reset()
     size = max(batch_size, *(runner._batch for runner in runners))
-    return await catch_up_many(runners, on_progress, batch_size=size)
+    return await catch_up_many(runners, on_progress, batch_size=size, pipelined=True)
 
 
 async def catch_up_many(
@@ -248,15 +248,18 @@ async def catch_up_many(
     on_progress: OnProgress | None = None,
     *,
     batch_size: int | None = None,
+    pipelined: bool = False,
 ) -> int:
     """Bring every runner up to the current head from one read of the log, starting at the
     earliest checkpoint; each runner is handed only the commits after its own position.
     Returns the number of commits read.
 
-    Pipelined: the batch after is folded (in memory) while the batch before is written, and a
-    batch's writes start only once the last batch's have been stored, so for each runner the
-    rows and checkpoint of batch k are in (one transaction) before those of batch k+1 begin,
-    and a crash leaves every checkpoint with the rows it stands for."""
+    `pipelined` (a rebuild): the batch after is folded (in memory) while the batch before is
+    written, and a batch's writes start only once the last batch's have been stored, so for
+    each runner the rows and checkpoint of batch k are in (one transaction) before those of
+    batch k+1 begin, and a crash leaves every checkpoint with the rows it stands for. Not for
+    the live catch-up: there each batch's change is announced to the live views and stored
+    before the next is folded, so what a view shows is in the rows once its transaction ends."""
     events = runners[0]._events
     start = min(runner.position for runner in runners)
     for runner in runners:
@@ -276,6 +279,8 @@ async def catch_up_many(
                 if writing is not None:
                     await writing  # batch k stored before batch k+1 is written
                 writing = asyncio.create_task(_store_all(folded))
+                if not pipelined:
+                    await writing
                 read += len(batch)
                 if on_progress:
                     on_progress(batch[-1].position - start, max(head - start, 1))
