@@ -65,6 +65,7 @@ from common import (
     write_json,
 )
 
+from domain.rules.config import RulesConfig
 from entrypoints.config.settings import IdentityConfig
 
 NAME = "command_latency"
@@ -286,7 +287,17 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
     with fresh_nats_server() as (url, tmp, nats_pid):
         # The simulator's controls need an admin the facts know (not only an admin token).
         admins = IdentityConfig(admins=("bench-admin",))
-        async with service(tmp / "svc", url, channel=CHANNELS[0], identity=admins) as (
+        # Every buyer fires purchase after purchase, faster than the pay flow declines them:
+        # the default limit of 2 waiting per viewer would refuse most (the rules still run).
+        rules = RulesConfig(max_pending_per_viewer=None)
+        async with service(
+            tmp / "svc",
+            url,
+            channel=CHANNELS[0],
+            identity=admins,
+            rules=rules,
+            http_parser=args.http_parser,
+        ) as (
             services,
             base,
         ):
@@ -542,6 +553,18 @@ def main() -> None:
         "--spaced-ops", type=int, default=200, help="commands of the spaced 1-client run (0: none)"
     )
     parser.add_argument("--spaced-pause", type=float, default=0.1, help="seconds between them")
+    parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="the service process's event loop (the client process keeps asyncio's)",
+    )
+    parser.add_argument(
+        "--http-parser",
+        choices=["auto", "h11", "httptools"],
+        default="auto",
+        help="uvicorn's HTTP parser in the service (auto: httptools when installed)",
+    )
     args = parser.parse_args()
     if args.worker:
         asyncio.run(worker_main())
@@ -551,6 +574,10 @@ def main() -> None:
     record = started_record(NAME, {k: v for k, v in vars(args).items() if k != "worker"})
     record["params"]["channels"] = CHANNELS
     started = time.perf_counter()
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
     record.update(asyncio.run(run(args, record)))
     record["load_average_after"] = load_average()
     record["service_log_warnings"] = common.LOG_COUNTER.report()

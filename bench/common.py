@@ -301,7 +301,12 @@ class CpuMeter:
 
 @contextlib.asynccontextmanager
 async def service(
-    data_dir: Path, nats_url: str, channel: str = "lobby", http: bool = True, **overrides: Any
+    data_dir: Path,
+    nats_url: str,
+    channel: str = "lobby",
+    http: bool = True,
+    http_parser: str | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Any]:
     """The real composition root (`entrypoints.bootstrap.running`) on `nats_url`, with the
     simulated CyTube and local ledger, behind uvicorn on a free loopback port when `http`.
@@ -332,7 +337,7 @@ async def service(
         task = None
         server = None
         if http:
-            server = http_server(services, log_level="warning")
+            server = http_server(services, log_level="warning", http_parser=http_parser)
             task = asyncio.create_task(server.serve())
             while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
                 await asyncio.sleep(0.02)

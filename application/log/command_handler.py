@@ -29,6 +29,7 @@ from application.log.ports import (
     StreamId,
 )
 from application.log.snapshots import DEFAULT_SNAPSHOT_EVERY, Snapshot, SnapshotStore, snapshot_due
+from application.log.tail import LogTail
 from application.telemetry import CommandOutcome, NullTelemetry, Telemetry
 from domain.decider import Context, Decider, RandomSource
 from domain.errors import Rejected
@@ -94,6 +95,10 @@ class CommandHandler:
         self._snapshot_every = snapshot_every
         self._snapshot_next: dict[StreamId, _Loaded] = {}
         self._snapshot_tasks: dict[StreamId, asyncio.Task[None]] = {}
+        # The shared tail, when the handler's store is one (see `current`).
+        self._tail = store if isinstance(store, LogTail) else None
+        # For cached streams: the log was read for the stream through this position at least.
+        self._verified: dict[StreamId, int] = {}
 
     async def load(self, decider: Decider[Any, Any, Any], stream: StreamId) -> _Loaded:
         cached = self._cache.get(stream)
@@ -105,6 +110,25 @@ class CommandHandler:
     async def state(self, decider: Decider[Any, Any, Any], stream: StreamId) -> Any:
         """The aggregate as the log has it now (reads what the cache has not seen)."""
         return (await self.load(decider, stream)).state
+
+    async def current(self, decider: Decider[Any, Any, Any], stream: StreamId) -> Any:
+        """The aggregate as of everything the shared log tail has read, for followers (which
+        the tail wakes): the cached state, with no read of the log, when the tail has read no
+        commit of the stream since the cache was known current; else as `state`."""
+        tail = self._tail
+        if tail is None:
+            return await self.state(decider, stream)
+        cached = self._cache.get(stream)
+        if cached is not None:
+            through = max(self._verified.get(stream, 0), cached.position)
+            if tail.changed_after(stream, through) is False:
+                return cached.state
+        read_from = tail.read_through()
+        loaded = await self.load(decider, stream)
+        if read_from is not None and stream in self._cache:
+            # The read began once the tail had read `read_from`: it saw every commit up to there.
+            self._verified[stream] = max(read_from, loaded.position)
+        return loaded.state
 
     async def _catch_up(
         self, decider: Decider[Any, Any, Any], stream: StreamId, base: _Loaded
@@ -203,7 +227,8 @@ class CommandHandler:
         self._cache[stream] = loaded
         self._cache.move_to_end(stream)
         while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+            gone, _ = self._cache.popitem(last=False)
+            self._verified.pop(gone, None)
         return loaded
 
     async def handle(

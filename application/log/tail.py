@@ -8,7 +8,10 @@ falls further behind than that reads its way back from the log itself, so memory
 whatever a follower does.
 
 The tail also knows how far its slowest follower is behind the newest commit (`lag`), which
-lets intake hold new work back while followers digest what is there (application.log.intake).
+lets intake hold new work back while followers digest what is there (application.log.intake),
+and the newest position of each stream it has read (`changed_after`), so that the command
+handler can answer a follower from its cached state without reading the log when the tail has
+seen nothing new on the stream (application.log.command_handler, `current`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 from application.log.ports import (
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 # Commits kept in memory (about 1.2 kB each, decoded): more than intake lets the slowest
 # follower fall behind (application.log.intake), so followers in step never read back.
 KEEP = 5_000
+# Streams whose newest position the tail remembers (the least recently written are forgotten).
+KEEP_STREAMS = 50_000
 _RESTART_SEC = 1.0
 
 
@@ -58,6 +64,9 @@ class LogTail:
         self._more: asyncio.Future[None] | None = None
         self._cursors: set[_Cursor] = set()
         self._lag_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._from: int | None = None  # it has read every commit after this (None: not yet)
+        self._last: OrderedDict[StreamId, int] = OrderedDict()  # newest position read, by stream
+        self._forgotten = 0  # the newest position of a stream dropped from `_last`
 
     # ---- the store underneath ---------------------------------------------------------------
 
@@ -118,6 +127,21 @@ class LogTail:
             self._cursors.discard(cursor)
             self._advanced()
 
+    def read_through(self) -> int | None:
+        """The position up to which the tail has read the log (None: it is not reading)."""
+        return None if self._from is None else self._head
+
+    def changed_after(self, stream: StreamId, position: int) -> bool | None:
+        """Whether the tail has read a commit of `stream` after `position`: False means none
+        up to `read_through()`; None that it cannot tell (it started reading after `position`,
+        or has forgotten the stream)."""
+        if self._from is None or position < self._from:
+            return None
+        last = self._last.get(stream)
+        if last is None:
+            return None if self._forgotten > position else False
+        return last > position
+
     def lag(self) -> int:
         """Commits the slowest follower has yet to take (0 with no followers)."""
         if not self._cursors:
@@ -151,6 +175,7 @@ class LogTail:
             if self._reader is None:
                 self._base = self._head = after
                 self._ring.clear()
+                self._from = after
             self._reader = asyncio.create_task(self._read(), name="log-tail")
 
     async def _read(self) -> None:
@@ -163,6 +188,7 @@ class LogTail:
                         continue
                     self._ring.append(stored)
                     self._head = stored.position
+                    self._note(stored)
                     if len(self._ring) > self._keep + self._keep // 4:
                         del self._ring[: len(self._ring) - self._keep]
                         self._base = self._ring[0].position - 1
@@ -172,6 +198,14 @@ class LogTail:
             finally:
                 await release(commits)
             await asyncio.sleep(_RESTART_SEC)
+
+    def _note(self, stored: StoredCommit) -> None:
+        stream = stored.commit.stream
+        self._last[stream] = stored.position
+        self._last.move_to_end(stream)
+        if len(self._last) > KEEP_STREAMS:
+            _, position = self._last.popitem(last=False)
+            self._forgotten = max(self._forgotten, position)
 
     def _next(self) -> asyncio.Future[None]:
         if self._more is None:

@@ -157,7 +157,9 @@ class PayFlow:
             log.error("pay flow for %s stopped", key, exc_info=task.exception())
 
     async def _state(self, channel: str) -> QueueState:
-        state: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
+        # Driven by its own appends and by the shared tail's signals: as current as the tail
+        # (no read of the log when it has read nothing new on the queue).
+        state: QueueState = await self._handler.current(queue_decider, queue_stream(channel))
         return state
 
     async def _do(self, channel: str, command: Any, key: str | None = None) -> Outcome:

@@ -137,7 +137,9 @@ class PresenceMonitor:
 
     async def evaluate(self, channel: str) -> datetime | None:
         """Apply the policy once; returns the next grace deadline, if any."""
-        queue: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
+        # Woken by the shared tail (or a deadline): as current as it, without a read of the log
+        # when the tail has seen nothing new on the stream.
+        queue: QueueState = await self._handler.current(queue_decider, queue_stream(channel))
         await self._notify(channel, queue)
         at_stake = owners_at_stake(queue)
         if not at_stake and not queue.away:
@@ -153,12 +155,12 @@ class PresenceMonitor:
                 await self._handler.handle(
                     queue_decider, queue_stream(channel), decision, CommandMeta.new("presence")
                 )
-        queue = await self._handler.state(queue_decider, queue_stream(channel))
+        queue = await self._handler.current(queue_decider, queue_stream(channel))
         deadlines = [w.deadline for w in queue.away if w.deadline > now]
         return min(deadlines, default=None)
 
     async def _status(self, channel: str, user: str) -> OwnerStatus:
-        presence: PresenceState = await self._handler.state(
+        presence: PresenceState = await self._handler.current(
             presence_decider, presence_stream(channel)
         )
         status = presence.status(user)
@@ -180,7 +182,7 @@ class PresenceMonitor:
         observation = ObserveUserJoined(found) if found else ObserveUserLeft(user)
         with contextlib.suppress(Rejected):
             await self._observer.record(channel, observation)
-        presence: PresenceState = await self._handler.state(
+        presence: PresenceState = await self._handler.state(  # read back what was recorded
             presence_decider, presence_stream(channel)
         )
         return presence.status(user)
@@ -209,7 +211,7 @@ class PresenceMonitor:
         owed = [key for key in self._notices if key[0] == channel]
         if not owed:
             return
-        presence: PresenceState = await self._handler.state(
+        presence: PresenceState = await self._handler.current(
             presence_decider, presence_stream(channel)
         )
         told: set[str] = set()

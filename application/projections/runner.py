@@ -47,6 +47,7 @@ REBUILD_BATCH = 2000
 OnChange = Callable[[set[str], int], Awaitable[None]]
 OnProgress = Callable[[int, int], None]
 OnStored = Callable[[set[str]], None]  # after the transaction: the rows can be read back
+Folded = tuple[int, Sequence[Write], set[str]]  # a batch folded: its last position, its writes
 
 
 class ProjectionRunner:
@@ -69,6 +70,7 @@ class ProjectionRunner:
         self._on_stored = on_stored
         self._idle_checkpoint = idle_checkpoint_sec
         self.position = 0  # folded, and its rows (if any) stored, up to here
+        self._folded = 0  # folded in memory up to here (ahead of `position` while it writes)
         self._stored = 0  # the checkpoint in the store
         self.caught_up = asyncio.Event()
         self.reloads = 0  # times it found its checkpoint moved and reloaded from the rows
@@ -80,16 +82,26 @@ class ProjectionRunner:
     async def start(self) -> None:
         await self.projection.warm(self._store)
         self.position = self._stored = await self._store.checkpoint(self.projection.name)
+        self._folded = self.position
 
     async def _commit(self, batch: list[StoredCommit]) -> None:
+        await self._store_folded(await self._fold(batch))
+
+    async def _fold(self, batch: list[StoredCommit]) -> Folded:
+        """Apply `batch` in memory and take its writes (announced before they are stored)."""
         for stored in batch:
             self.projection.apply(stored)
         writes, touched = self.projection.flush()
         folded = batch[-1].position
+        self._folded = folded
         if self._on_change is not None and touched:
             # Before the transaction, not after it: the change is in memory already, and live
             # views are built from it while the database writes (see application.queue.live).
             await self._on_change(touched, folded)
+        return folded, writes, touched
+
+    async def _store_folded(self, done: Folded) -> None:
+        folded, writes, touched = done
         if writes:
             await self._store_checkpoint(folded, writes)
             if self._on_stored is not None and touched:
@@ -144,7 +156,7 @@ class ProjectionRunner:
     async def _reset(self) -> None:
         await self._store.reset(self.projection.name, self.projection.tables)
         self.projection.forget()
-        self.position = self._stored = 0
+        self.position = self._stored = self._folded = 0
 
     async def run(self) -> None:
         """Catch up, then follow the log for ever. A moved checkpoint reloads from the rows; any
@@ -228,7 +240,7 @@ async def rebuild_many(
     for runner in runners:
         await runner._reset()
     size = max(batch_size, *(runner._batch for runner in runners))
-    return await catch_up_many(runners, on_progress, batch_size=size)
+    return await catch_up_many(runners, on_progress, batch_size=size, pipelined=True)
 
 
 async def catch_up_many(
@@ -236,24 +248,49 @@ async def catch_up_many(
     on_progress: OnProgress | None = None,
     *,
     batch_size: int | None = None,
+    pipelined: bool = False,
 ) -> int:
     """Bring every runner up to the current head from one read of the log, starting at the
     earliest checkpoint; each runner is handed only the commits after its own position.
-    Returns the number of commits read."""
+    Returns the number of commits read.
+
+    `pipelined` (a rebuild): the batch after is folded (in memory) while the batch before is
+    written, and a batch's writes start only once the last batch's have been stored, so for
+    each runner the rows and checkpoint of batch k are in (one transaction) before those of
+    batch k+1 begin, and a crash leaves every checkpoint with the rows it stands for. Not for
+    the live catch-up: there each batch's change is announced to the live views and stored
+    before the next is folded, so what a view shows is in the rows once its transaction ends."""
     events = runners[0]._events
     start = min(runner.position for runner in runners)
+    for runner in runners:
+        runner._folded = runner.position
     head = await events.head()
     size = batch_size or min(runner._batch for runner in runners)
     read = 0
-    async with contextlib.aclosing(_read_ahead(events, start, size)) as batches:
-        async for batch in batches:
-            for runner in runners:
-                mine = batch if batch[0].position > runner.position else _after(batch, runner)
-                if mine:
-                    await runner._commit(mine)
-            read += len(batch)
-            if on_progress:
-                on_progress(batch[-1].position - start, max(head - start, 1))
+    writing: asyncio.Task[None] | None = None
+    try:
+        async with contextlib.aclosing(_read_ahead(events, start, size)) as batches:
+            async for batch in batches:
+                folded: list[tuple[ProjectionRunner, Folded]] = []
+                for runner in runners:
+                    mine = batch if batch[0].position > runner._folded else _after(batch, runner)
+                    if mine:
+                        folded.append((runner, await runner._fold(mine)))
+                if writing is not None:
+                    await writing  # batch k stored before batch k+1 is written
+                writing = asyncio.create_task(_store_all(folded))
+                if not pipelined:
+                    await writing
+                read += len(batch)
+                if on_progress:
+                    on_progress(batch[-1].position - start, max(head - start, 1))
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            # A failed fold or read: the batch being written is whole, let it finish (were this
+            # cancelled, its transaction would roll back: rows and checkpoint stay together).
+            await asyncio.gather(writing, return_exceptions=True)
     for runner in runners:
         await runner._store_checkpoint(runner.position)
     if on_progress:
@@ -261,8 +298,13 @@ async def catch_up_many(
     return read
 
 
+async def _store_all(folded: list[tuple[ProjectionRunner, Folded]]) -> None:
+    for runner, done in folded:
+        await runner._store_folded(done)
+
+
 def _after(batch: list[StoredCommit], runner: ProjectionRunner) -> list[StoredCommit]:
-    return [stored for stored in batch if stored.position > runner.position]
+    return [stored for stored in batch if stored.position > runner._folded]
 
 
 async def _read_ahead(

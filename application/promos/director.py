@@ -81,7 +81,8 @@ class PromoDirector:
         self._defaults = defaults or PromoConfig()
 
     async def config(self, channel: str) -> PromoConfig:
-        state: PromoConfigState = await self._handler.state(
+        # Woken by the shared tail: as current as it (no read when it saw nothing new).
+        state: PromoConfigState = await self._handler.current(
             promo_config_decider, promo_config_stream(channel)
         )
         return state.effective(self._defaults)
@@ -144,7 +145,7 @@ class PromoDirector:
             task.add_done_callback(forget)
 
     async def _state(self, channel: str) -> QueueState:
-        state: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
+        state: QueueState = await self._handler.current(queue_decider, queue_stream(channel))
         return state
 
     async def _promo(self, channel: str, promo_id: str) -> tuple[QueueState, PromoInsert | None]:

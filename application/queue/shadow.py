@@ -1,7 +1,10 @@
 """The queue shadow and payment ledger: each channel's playlist in CyTube order, with the
-purchases behind its paid items, folded with the domain's own evolve.
+purchases behind its paid items, folded as the domain folds them.
 
-Reusing the decider's `evolve` means the shadow can never disagree with what decisions saw.
+Each channel folds into a `QueueBuilder` (domain.queue.builder): the domain's fold done in place,
+frozen into a `QueueState` only when its rows are written, which a test holds equal to the
+decider's own `evolve` on random histories, so the shadow cannot disagree with what decisions
+saw; a rebuild no longer copies the whole state for every event.
 Rows are rewritten per touched channel at the end of a batch, so a rebuild writes each channel
 once per batch however many events it folds. Purchases get a row each (kept after they leave
 the aggregate) and a history row per event, which is what a status page shows.
@@ -22,8 +25,9 @@ from application.projections.ports import (
     Write,
 )
 from domain.media import Media
+from domain.queue.builder import QueueBuilder
 from domain.queue.pay_model import PayItem, QueueLock
-from domain.queue.state import QueueItem, QueueState, evolve, initial
+from domain.queue.state import QueueItem, QueueState, initial
 
 CHANNELS = "queue_channels"
 ITEMS = "queue_items"
@@ -150,7 +154,7 @@ class QueueShadowProjection:
     tables: tuple[str, ...] = (ITEMS, CHANNELS, PAY_ITEMS, PAY_HISTORY)
 
     def __init__(self) -> None:
-        self._states: dict[str, QueueState] = {}
+        self._states: dict[str, QueueBuilder] = {}
         self._positions: dict[str, int] = {}
         self._dirty: set[str] = set()
         self._touched_pay: dict[tuple[str, str], dict[str, Any]] = {}
@@ -171,15 +175,17 @@ class QueueShadowProjection:
             lock = None
             if row["lock_label"] is not None:
                 lock = QueueLock(row["lock_label"], row["lock_until"], row["lock_by"] or "")
-            self._states[channel] = QueueState(
-                channel=channel,
-                items=tuple(_item(r) for r in items),
-                now_playing=row["now_playing_item_id"],
-                now_playing_uid=row["now_playing_uid"],
-                playing_since=row["playing_since"],
-                empty_snapshot_held=row["empty_snapshot_held"],
-                pay=tuple(_pay(r) for r in pays),
-                lock=lock,
+            self._states[channel] = QueueBuilder(
+                QueueState(
+                    channel=channel,
+                    items=tuple(_item(r) for r in items),
+                    now_playing=row["now_playing_item_id"],
+                    now_playing_uid=row["now_playing_uid"],
+                    playing_since=row["playing_since"],
+                    empty_snapshot_held=row["empty_snapshot_held"],
+                    pay=tuple(_pay(r) for r in pays),
+                    lock=lock,
+                )
             )
             self._positions[channel] = row["position"]
 
@@ -197,9 +203,11 @@ class QueueShadowProjection:
         if commit.stream.aggregate != "queue":
             return
         channel = commit.stream.channel
-        state = self._states.get(channel) or initial(channel)
+        state = self._states.get(channel)
+        if state is None:
+            state = self._states[channel] = QueueBuilder(initial(channel))
         for seq, event in enumerate(commit.events):
-            state = evolve(state, event)
+            state.apply(event)
             request_id = getattr(event, "request_id", None)
             if request_id is not None:
                 pay = state.pay_item(request_id)
@@ -217,14 +225,14 @@ class QueueShadowProjection:
                         "data": _encode(event).decode(),
                     }
                 )
-        self._states[channel] = state
         self._positions[channel] = stored.position
         self._dirty.add(channel)
 
     def flush(self) -> tuple[list[Write], set[str]]:
         writes: list[Write] = []
         for channel in sorted(self._dirty):
-            channel_row, rows = rows_for(channel, self._states[channel], self._positions[channel])
+            state = self._states[channel].freeze()
+            channel_row, rows = rows_for(channel, state, self._positions[channel])
             self._flushed[channel] = (channel_row, rows)
             writes.extend(self._item_writes(channel, rows))
             writes.append(Upsert(CHANNELS, ("channel",), channel_row))

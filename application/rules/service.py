@@ -46,7 +46,8 @@ class RulesService:
 
     async def effective(self, channel: str) -> RulesConfig:
         """The channel's rules now: an admin's last change, else the operator's defaults."""
-        state: RulesState = await self._handler.state(rules_decider, rules_stream(channel))
+        # As current as the shared log tail (a change by another process shows once it is read).
+        state: RulesState = await self._handler.current(rules_decider, rules_stream(channel))
         return state.effective(self.defaults)
 
     async def config(self, channel: str, who: Identity) -> RulesConfig:
@@ -68,7 +69,7 @@ class RulesService:
     async def sync_order(self, channel: str, config: RulesConfig, by: str = "webqueue") -> None:
         """The queue's log carries the order rule as a fact of its own (`QueueOrderSet`), so a
         replay knows how each paid item was placed; written when it differs from the rules."""
-        state: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
+        state: QueueState = await self._handler.current(queue_decider, queue_stream(channel))
         if state.fair_order != config.fair_order:
             await self._handler.handle(
                 queue_decider,

@@ -8,9 +8,10 @@ from 200 MB to 1.4 GB, 660 MB of it kept after they left. Now:
 - live sockets are capped per client address and in all (`WsLimits`): one over the limit is
   refused before it is accepted;
 - HTTP connections in all are capped (uvicorn's `limit_concurrency`: 503 beyond it);
-- a request's line and headers must arrive within `header_timeout_sec` (`GuardedH11Protocol`):
-  uvicorn has no such timeout, so a client trickling a header a byte at a time held its
-  connection for ever; an idle keep-alive connection closes after uvicorn's own 5 s.
+- a request's line and headers must arrive within `header_timeout_sec` (`GuardedH11Protocol`,
+  and `GuardedHttpToolsProtocol` for uvicorn's httptools parser): uvicorn has no such timeout,
+  so a client trickling a header a byte at a time held its connection for ever; an idle
+  keep-alive connection closes after uvicorn's own 5 s.
 """
 
 from __future__ import annotations
@@ -90,6 +91,24 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()
 
 
-def guarded_protocol(limits: HttpLimits) -> type[Any]:
+def httptools_available() -> bool:
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def guarded_protocol(limits: HttpLimits, parser: str = "auto") -> type[Any]:
+    """uvicorn's HTTP protocol with the header deadline: `httptools` (C, llhttp), `h11` (pure
+    Python), or `auto`: httptools when it is installed, else h11."""
+    if parser == "auto":
+        parser = "httptools" if httptools_available() else "h11"
     timeout = {"header_timeout_sec": limits.header_timeout_sec}
+    if parser == "httptools":
+        from entrypoints.http.limits_httptools import GuardedHttpToolsProtocol
+
+        return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), timeout)
+    if parser != "h11":
+        raise ValueError(f"unknown HTTP parser {parser!r}: httptools, h11 or auto")
     return type("GuardedH11Protocol", (GuardedH11Protocol,), timeout)

@@ -36,8 +36,18 @@ def per_message_deflate_default() -> bool:
     return os.environ.get("WEBQUEUE_WS_DEFLATE", "") == "1"
 
 
+def http_parser_default() -> str:
+    """WEBQUEUE_HTTP_PARSER: `httptools`, `h11`, or `auto` (the default: httptools when it is
+    installed, else h11)."""
+    return os.environ.get("WEBQUEUE_HTTP_PARSER", "") or "auto"
+
+
 def http_server(
-    services: Services, *, log_level: str = "info", per_message_deflate: bool | None = None
+    services: Services,
+    *,
+    log_level: str = "info",
+    per_message_deflate: bool | None = None,
+    http_parser: str | None = None,
 ) -> OrderlyServer:
     """`per_message_deflate` is off unless asked for (WEBQUEUE_WS_DEFLATE=1 turns it on too).
 
@@ -51,6 +61,8 @@ def http_server(
     0.1 MB per change at 1,000 watchers), at the price of a zlib state per socket (~40 KB)."""
     if per_message_deflate is None:
         per_message_deflate = per_message_deflate_default()
+    if http_parser is None:
+        http_parser = http_parser_default()
     settings = services.kernel.settings
     limits = settings.http_limits
     config = uvicorn.Config(
@@ -58,7 +70,7 @@ def http_server(
         host=settings.host,
         port=settings.port,
         log_level=log_level,
-        http=guarded_protocol(limits),  # h11 with a deadline for each request's headers
+        http=guarded_protocol(limits, http_parser),  # with a deadline for each request's headers
         ws="auto",
         ws_per_message_deflate=per_message_deflate,
         ws_max_size=limits.ws_max_frame_bytes,  # the live socket needs nothing from clients

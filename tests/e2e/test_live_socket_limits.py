@@ -88,7 +88,11 @@ async def test_the_total_cap_holds_whatever_the_address(tmp_path: Path) -> None:
                     pass
 
 
-async def test_a_client_trickling_its_headers_is_cut_off(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+async def test_a_client_trickling_its_headers_is_cut_off(
+    tmp_path: Path, parser: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBQUEUE_HTTP_PARSER", parser)  # each of uvicorn's parsers is guarded
     limits = HttpLimits(header_timeout_sec=0.5)
     async with serving(tmp_path / "data", sim_speed=1.0, http_limits=limits) as svc:
         port = int(svc.base.rsplit(":", 1)[1])

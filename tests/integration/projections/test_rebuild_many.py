@@ -154,3 +154,55 @@ async def test_catching_up_runners_at_different_checkpoints_from_one_read(
         assert late["media_id"] == "late"
     finally:
         await store.close()
+
+
+class FailingStore(SqlProjectionStore):
+    """The real SQLite store, whose `fail_at`-th transaction for `name` fails (a full disk, a
+    crash): what each projection's last transaction that did go in stored is recorded."""
+
+    def __init__(self, url: str, name: str, fail_at: int) -> None:
+        super().__init__(url)
+        self._name, self._left = name, fail_at
+        self.stored: dict[str, int] = {}
+
+    async def commit(self, name: str, expected: int, position: int, writes: Any) -> None:
+        if name == self._name:
+            self._left -= 1
+            if self._left == 0:
+                raise OSError("disk full")
+        await super().commit(name, expected, position, writes)
+        self.stored[name] = position
+
+
+async def test_a_rebuild_that_fails_mid_way_leaves_no_checkpoint_ahead_of_its_rows(
+    tmp_path: Path,
+) -> None:
+    """The rebuild folds batch k+1 while it writes batch k. When a write fails mid-way, every
+    checkpoint is the one its last stored rows stand for, and catching up from there gives the
+    rows of a rebuild that never failed."""
+    events = CountingReads()
+    await busy_log(events)
+    head = await events.head()
+    broken = FailingStore(sqlite_url(tmp_path / "broken.db"), "queue_shadow", fail_at=4)
+    clean = SqlProjectionStore(sqlite_url(tmp_path / "clean.db"))
+    for store in (broken, clean):
+        await store.prepare()
+    try:
+        runners = [ProjectionRunner(events, broken, p, batch_size=40) for p in projections()]
+        with contextlib.suppress(OSError):
+            await rebuild_many(runners, batch_size=40)
+            raise AssertionError("the fourth transaction fails")
+        stored = broken.stored
+        assert 0 < stored["queue_shadow"] < head
+        for projection in projections():
+            assert await broken.checkpoint(projection.name) == stored.get(projection.name, 0)
+
+        resumed = [ProjectionRunner(events, broken, p) for p in projections()]
+        for runner in resumed:
+            await runner.start()
+        await catch_up_many(resumed)
+        await rebuild_many([ProjectionRunner(events, clean, p) for p in projections()])
+        assert await rows(broken) == await rows(clean)
+    finally:
+        await broken.close()
+        await clean.close()
