@@ -28,31 +28,16 @@ from domain.queue.events import (
     QueueEvent,
 )
 from domain.queue.order_model import QueueOrderSet
-from domain.queue.pay_evolve import KEEP_FINISHED
+from domain.queue.pay_evolve import KEEP_FINISHED, pay_changes
 from domain.queue.pay_model import (
     PayEvent,
     PayItem,
-    PayItemAddStarted,
     PayItemAttached,
-    PayItemCancelled,
-    PayItemPlayed,
-    PayItemPlaying,
-    PayItemPositioned,
-    PayItemPriceChecked,
-    PayItemRefunded,
-    PayItemRefundRefused,
-    PayItemRemoved,
     PayItemRequested,
     PayItems,
-    PayItemSlotChosen,
-    PayItemUnderpaid,
-    PaymentCaptured,
-    PaymentDeclined,
-    PaymentStarted,
-    PaymentVoided,
 )
 from domain.queue.promo_model import PromoCadence, PromoEvent
-from domain.queue.state import KEEP_DELETED, QueueItem, QueueState, _seq_of, evolve
+from domain.queue.state import KEEP_DELETED, QueueItem, QueueState, _seq_of, _started, evolve
 
 # The fields a builder keeps itself; every other field stays in its frozen `_rest`.
 _HOT = (
@@ -66,43 +51,6 @@ _HOT = (
     "playback_paused",
     "cadence",
 )
-
-
-def _pay_changes(event: object) -> dict[str, Any] | None:
-    """The purchase fields a pay fact sets, for the facts that only set fields (as
-    `evolve_pay` does through its `_update`); None for any other fact."""
-    match event:
-        case PaymentStarted():
-            return {"spend_started": True}
-        case PaymentVoided():
-            return {"payment": "void"}
-        case PayItemPriceChecked():
-            return {"price_checked": True}
-        case PayItemUnderpaid():
-            return {"price_checked": True, "owed": event.owed}
-        case PayItemRefundRefused():
-            return {"payment": "refund_refused"}
-        case PaymentCaptured():
-            return {"payment": "captured", "cost": event.cost}
-        case PaymentDeclined():
-            return {"payment": "declined", "decline_code": event.code}
-        case PayItemAddStarted():
-            return {"placement": "adding", "add_attempts": event.attempt}
-        case PayItemSlotChosen():
-            return {"slot_after": event.after_item_id, "slot_chosen": True}
-        case PayItemPositioned():
-            return {"placement": "positioned"}
-        case PayItemPlaying():
-            return {"placement": "playing"}
-        case PayItemPlayed():
-            return {"placement": "played"}
-        case PayItemRemoved():
-            return {"placement": "removed"}
-        case PayItemCancelled():
-            return {"cancel_reason": event.reason}
-        case PayItemRefunded():
-            return {"payment": "refunded", "refunded": event.amount}
-    return None
 
 
 class QueueBuilder:
@@ -235,6 +183,11 @@ class QueueBuilder:
                 self.now_playing_uid = event.uid
                 self.playing_since = event.started_at
                 self.playback_paused = False
+                starting = self.items[at] if at is not None else None
+                known = self._rest.last_started
+                self._rest = replace(
+                    self._rest, last_started=_started(known, starting, event.started_at)
+                )
                 return
             case PlaybackClockSet():
                 if event.item_id == self.now_playing:
@@ -299,7 +252,7 @@ class QueueBuilder:
                 changes["media"] = media
             self._update(event.request_id, changes)
             return True
-        changed = _pay_changes(event)
+        changed = pay_changes(event)
         if changed is None:
             return False
         self._update(event.request_id, changed)  # type: ignore[attr-defined]

@@ -100,7 +100,50 @@ def _requested(pay: tuple[PayItem, ...], item: PayItem) -> tuple[PayItem, ...]:
     return PayItems.of((*pay, item))
 
 
+def pay_changes(event: object) -> dict[str, Any] | None:
+    """The purchase fields a pay fact sets, for the facts that only set fields; None for any
+    other fact. One table for both folds: `evolve_pay` here, and the rebuild's in-place
+    `QueueBuilder` (two copies of it drifted apart once: a cut-off purchase read `played`)."""
+    match event:
+        case PaymentStarted():
+            return {"spend_started": True}
+        case PaymentVoided():
+            return {"payment": "void"}
+        case PayItemPriceChecked():
+            return {"price_checked": True}
+        case PayItemUnderpaid():
+            return {"price_checked": True, "owed": event.owed}
+        case PayItemRefundRefused():
+            return {"payment": "refund_refused"}
+        case PaymentCaptured():
+            return {"payment": "captured", "cost": event.cost}
+        case PaymentDeclined():
+            return {"payment": "declined", "decline_code": event.code}
+        case PayItemAddStarted():
+            return {"placement": "adding", "add_attempts": event.attempt}
+        case PayItemSlotChosen():
+            return {"slot_after": event.after_item_id, "slot_chosen": True}
+        case PayItemPositioned():
+            return {"placement": "positioned"}
+        case PayItemPlaying():
+            return {"placement": "playing"}
+        case PayItemPlayed():
+            return {"placement": "played"}
+        case PayItemRemoved():
+            return {"placement": "removed"}
+        case PayItemCancelled():
+            if event.cut_off:
+                return {"cancel_reason": event.reason, "cut_off": True}
+            return {"cancel_reason": event.reason}
+        case PayItemRefunded():
+            return {"payment": "refunded", "refunded": event.amount}
+    return None
+
+
 def evolve_pay(state: QueueState, event: object) -> QueueState:
+    changes = pay_changes(event)
+    if changes is not None:
+        return _update(state, event.request_id, **changes)  # type: ignore[attr-defined]
     match event:
         case PayItemRequested():
             item = PayItem(
@@ -112,12 +155,6 @@ def evolve_pay(state: QueueState, event: object) -> QueueState:
                 priced_sec=event.media.duration_sec,
             )
             return replace(state, pay=_requested(state.pay, item))
-        case PaymentStarted():
-            return _update(state, event.request_id, spend_started=True)
-        case PaymentVoided():
-            return _update(state, event.request_id, payment="void")
-        case PayItemPriceChecked():
-            return _update(state, event.request_id, price_checked=True)
         case PaymentToppedUp():
             pay = state.pay_item(event.request_id)
             if pay is None:
@@ -128,14 +165,6 @@ def evolve_pay(state: QueueState, event: object) -> QueueState:
                 cost=pay.cost + event.amount,
                 top_up=pay.top_up + event.amount,
             )
-        case PayItemUnderpaid():
-            return _update(state, event.request_id, price_checked=True, owed=event.owed)
-        case PaymentCaptured():
-            return _update(state, event.request_id, payment="captured", cost=event.cost)
-        case PaymentDeclined():
-            return _update(state, event.request_id, payment="declined", decline_code=event.code)
-        case PayItemAddStarted():
-            return _update(state, event.request_id, placement="adding", add_attempts=event.attempt)
         case PayItemAttached():
             landed = next((i for i in state.items if i.item_id == event.item_id), None)
             pay = state.pay_item(event.request_id)
@@ -155,26 +184,6 @@ def evolve_pay(state: QueueState, event: object) -> QueueState:
             return _update(
                 state, event.request_id, placement="attached", item_id=event.item_id, media=media
             )
-        case PayItemSlotChosen():
-            return _update(
-                state, event.request_id, slot_after=event.after_item_id, slot_chosen=True
-            )
-        case PayItemPositioned():
-            return _update(state, event.request_id, placement="positioned")
-        case PayItemPlaying():
-            return _update(state, event.request_id, placement="playing")
-        case PayItemPlayed():
-            return _update(state, event.request_id, placement="played")
-        case PayItemRemoved():
-            return _update(state, event.request_id, placement="removed")
-        case PayItemCancelled():
-            if event.cut_off:
-                return _update(state, event.request_id, cancel_reason=event.reason, cut_off=True)
-            return _update(state, event.request_id, cancel_reason=event.reason)
-        case PayItemRefunded():
-            return _update(state, event.request_id, payment="refunded", refunded=event.amount)
-        case PayItemRefundRefused():
-            return _update(state, event.request_id, payment="refund_refused")
         case PayOwnerAway():
             window = AwayWindow(event.user, event.reason, event.since, event.deadline)
             others = tuple(w for w in state.away if w.user.lower() != event.user.lower())
