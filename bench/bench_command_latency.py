@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import math
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +277,31 @@ def _with_cost(
     return out
 
 
+def _loop_thread_cpu() -> float:
+    """CPU seconds of the event loop's thread alone (the rest of the process's CPU is its
+    threads: SQLite's, the ledger's, the resolver's)."""
+    return time.thread_time()
+
+
+@contextlib.contextmanager
+def _profiled(directory: str | None, name: str) -> Iterator[None]:
+    """cProfile of the service's event-loop thread, timed by that thread's CPU clock (so time
+    spent waiting is not counted), written to DIRECTORY/NAME.prof; nothing when no directory."""
+    if not directory:
+        yield
+        return
+    import cProfile
+
+    prof = cProfile.Profile(time.thread_time)
+    prof.enable()
+    try:
+        yield
+    finally:
+        prof.disable()
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        prof.dump_stats(str(Path(directory) / f"{name}.prof"))
+
+
 async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any]:
     import nats
 
@@ -309,11 +336,11 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
             known = set(await services.queue.queries.channels())
             assert set(CHANNELS) <= known, f"channels not in the shadow: {set(CHANNELS) - known}"
 
-            await _join_buyers(services, max(args.clients))
+            await _join_buyers(services, max(*args.clients, 10))
             now = services.kernel.wall_clock.now()
             tokens = [
                 services.identity.signer.issue(f"buyer{c}", "viewer", ttl_sec=7200, now=now)[0]
-                for c in range(max(args.clients))
+                for c in range(max(*args.clients, 10))
             ]
             raw_nc = await nats.connect(url, name="bench-raw-in-service-process")
             raw_js = raw_nc.jetstream(timeout=10)
@@ -378,6 +405,12 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
             out["raw_payload_bytes"] = size
             raw_op = await _raw_publisher(raw_js, b"x" * size)
             meter = CpuMeter(nats_pid)
+            # What the service burns doing nothing (timers, leases, heartbeats), for scale.
+            await asyncio.sleep(3.0)
+            idle = meter.used()
+            idle_ms = round(idle["service_process_cpu_sec"] * 1000 / 3, 2)
+            out["idle_service_cpu_ms_per_sec"] = idle_ms
+            print(f"idle service CPU: {out['idle_service_cpu_ms_per_sec']} ms/s", flush=True)
 
             if args.spaced_ops:
                 # One client, each command once the previous one's background work is done:
@@ -434,9 +467,14 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
                 for kind in KINDS_REMOTE:
                     meter.restart()
                     calls = dict(common.CALLS)
-                    res = await remote(kind, clients, args.ops, warmup, size)
-                    quiet = await _quiesce(services)
+                    loop_cpu = _loop_thread_cpu()
+                    with _profiled(args.profile, f"{kind}_{clients}"):
+                        res = await remote(kind, clients, args.ops, warmup, size)
+                        quiet = await _quiesce(services)
                     side[kind] = _with_cost(res, meter.used(), quiet, calls)
+                    side[kind]["loop_thread_cpu_ms_per_cmd"] = round(
+                        (_loop_thread_cpu() - loop_cpu) * 1000 / max(1, res["ops_total"]), 3
+                    )
                 raw_b2 = await remote("raw", clients, args.ops, 0, size)
                 side["raw_publish_ack"] = _summary_of(_pooled(raw_b1, raw_b2))
                 cell["in_client_process"] = side
@@ -551,6 +589,12 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=45.0, help="time cap per measurement")
     parser.add_argument(
         "--spaced-ops", type=int, default=200, help="commands of the spaced 1-client run (0: none)"
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        metavar="DIR",
+        help="write a cProfile (loop thread, CPU clock) of each remote row to DIR/KIND_N.prof",
     )
     parser.add_argument("--spaced-pause", type=float, default=0.1, help="seconds between them")
     parser.add_argument(
