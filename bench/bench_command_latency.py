@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections.abc
 import contextlib
 import itertools
 import json
@@ -283,6 +284,70 @@ def _loop_thread_cpu() -> float:
     return time.thread_time()
 
 
+class _Timed(collections.abc.Coroutine):  # type: ignore[type-arg]
+    """A task's coroutine, charging the loop thread's CPU of each of its steps to a name."""
+
+    __slots__ = ("_book", "_coro", "_name")
+
+    def __init__(self, coro: Any, name: str, book: dict[str, float]) -> None:
+        self._coro, self._name, self._book = coro, name, book
+
+    def _step(self, call: Any, *a: Any) -> Any:
+        start = time.thread_time()
+        try:
+            return call(*a)
+        finally:
+            self._book[self._name] = self._book.get(self._name, 0.0) + time.thread_time() - start
+
+    def send(self, value: Any) -> Any:
+        return self._step(self._coro.send, value)
+
+    def throw(self, *a: Any) -> Any:
+        return self._step(self._coro.throw, *a)
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __await__(self) -> Any:
+        return self._coro.__await__()
+
+
+class TaskCpu:
+    """Installed as the loop's task factory before the service starts: every task's steps are
+    timed on the loop thread's CPU clock and charged to what the task runs (a projection
+    runner by its projection), so the loop's CPU splits by component; what no task of ours
+    runs (protocol callbacks, the selector) is the loop's CPU less the tasks' sum."""
+
+    def __init__(self) -> None:
+        self.book: dict[str, float] = {}
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kw: Any) -> asyncio.Task[Any]:
+            return asyncio.Task(_Timed(coro, self._name(coro), self.book), loop=loop, **kw)
+
+        loop.set_task_factory(factory)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _name(coro: Any) -> str:
+        name = getattr(coro, "__qualname__", type(coro).__name__)
+        frame = getattr(coro, "cr_frame", None)
+        module = frame.f_globals.get("__name__", "?") if frame is not None else "?"
+        self_ = frame.f_locals.get("self") if frame is not None else None
+        if type(self_).__name__ == "Supervised":
+            return f"part {self_.name}"  # type: ignore[union-attr]
+        projection = getattr(getattr(self_, "projection", None), "name", None)
+        if projection is not None:
+            return f"projection {projection}"
+        if module.startswith("nats"):
+            return "nats client (" + name.rsplit(".", 1)[-1] + ")"
+        if module.startswith("uvicorn") or module.startswith("litestar"):
+            return "HTTP (uvicorn/litestar)"
+        return f"{module}:{name}"
+
+    def snapshot(self) -> dict[str, float]:
+        return dict(self.book)
+
+
 @contextlib.contextmanager
 def _profiled(directory: str | None, name: str) -> Iterator[None]:
     """cProfile of the service's event-loop thread, timed by that thread's CPU clock (so time
@@ -311,6 +376,8 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
 
     out: dict[str, Any] = {"cells": []}
     common.count_calls()
+    task_cpu = TaskCpu()
+    task_cpu.install(asyncio.get_running_loop())
     with fresh_nats_server() as (url, tmp, nats_pid):
         # The simulator's controls need an admin the facts know (not only an admin token).
         admins = IdentityConfig(admins=("bench-admin",))
@@ -468,12 +535,24 @@ async def run(args: argparse.Namespace, record: dict[str, Any]) -> dict[str, Any
                     meter.restart()
                     calls = dict(common.CALLS)
                     loop_cpu = _loop_thread_cpu()
+                    booked = task_cpu.snapshot()
                     with _profiled(args.profile, f"{kind}_{clients}"):
                         res = await remote(kind, clients, args.ops, warmup, size)
                         quiet = await _quiesce(services)
                     side[kind] = _with_cost(res, meter.used(), quiet, calls)
-                    side[kind]["loop_thread_cpu_ms_per_cmd"] = round(
-                        (_loop_thread_cpu() - loop_cpu) * 1000 / max(1, res["ops_total"]), 3
+                    ops_n = max(1, res["ops_total"])
+                    per_cmd = (_loop_thread_cpu() - loop_cpu) * 1000 / ops_n
+                    side[kind]["loop_thread_cpu_ms_per_cmd"] = round(per_cmd, 3)
+                    split = {
+                        k: round((v - booked.get(k, 0.0)) * 1000 / ops_n, 3)
+                        for k, v in task_cpu.snapshot().items()
+                        if v - booked.get(k, 0.0) > 0
+                    }
+                    split["loop itself (callbacks, selector; no task)"] = round(
+                        per_cmd - sum(split.values()), 3
+                    )
+                    side[kind]["loop_cpu_ms_per_cmd_by_task"] = dict(
+                        sorted(split.items(), key=lambda kv: -kv[1])
                     )
                 raw_b2 = await remote("raw", clients, args.ops, 0, size)
                 side["raw_publish_ack"] = _summary_of(_pooled(raw_b1, raw_b2))
