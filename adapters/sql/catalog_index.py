@@ -278,8 +278,8 @@ class SqlCatalogIndex:
         """With words to match, one statement: the page, each row carrying the total (a window
         count over the hits, which are few and sorted anyway). Without, two: the count (an
         index count) and the page (in index order), since a window would sort the whole
-        snapshot. A page past the end counts apart; no row at all reads the snapshot apart,
-        to tell "no snapshot" from "no match"."""
+        snapshot. A page past the end counts apart (an empty first page means none matched);
+        no row at all reads the snapshot apart, to tell "no snapshot" from "no match"."""
         body, order, args, n_where = self._search_sql(query)
         offset = (query.page - 1) * query.per_page
         windowed = bool(self._words(query.text))
@@ -298,6 +298,8 @@ class SqlCatalogIndex:
         if windowed:
             if rows:
                 total = int(rows[0][len(rows[0]) - 1])
+            elif offset == 0:
+                total = 0  # no row on the first page: nothing matches (no second scan)
             else:
                 count = f"SELECT count(*) {body}"
                 total = int(conn.exec_driver_sql(count, tuple(args[:n_where])).scalar_one())
