@@ -9,11 +9,11 @@ a flood of likes costs one read per round trip, not one per like.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Protocol
 
 from application.log.command_handler import CommandHandler
 from application.log.streams import queue_stream
+from application.tasks import SharedReads
 from domain.likes.model import Playing
 from domain.queue.decider import queue_decider
 from domain.queue.state import QueueState
@@ -28,35 +28,10 @@ class NowPlaying(Protocol):
 class QueueNowPlaying:
     def __init__(self, handler: CommandHandler) -> None:
         self._handler = handler
-        self._running: dict[str, asyncio.Task[Playing | None]] = {}
-        self._waiting: dict[str, asyncio.Future[Playing | None]] = {}
+        self._reads = SharedReads(self._read)
 
     async def playing(self, channel: str) -> Playing | None:
-        waiting = self._waiting.get(channel)
-        if waiting is None:
-            waiting = asyncio.get_running_loop().create_future()
-            self._waiting[channel] = waiting
-            if channel not in self._running:
-                self._start(channel)
-        return await asyncio.shield(waiting)
-
-    def _start(self, channel: str) -> None:
-        answer = self._waiting.pop(channel)
-        task = asyncio.create_task(self._read(channel))
-        self._running[channel] = task
-
-        def done(read: asyncio.Task[Playing | None]) -> None:
-            del self._running[channel]
-            if read.cancelled():
-                answer.cancel()
-            elif (error := read.exception()) is not None:
-                answer.set_exception(error)
-            else:
-                answer.set_result(read.result())
-            if channel in self._waiting:  # asked while this read ran: read again for them
-                self._start(channel)
-
-        task.add_done_callback(done)
+        return await self._reads.get(channel)
 
     async def _read(self, channel: str) -> Playing | None:
         state: QueueState = await self._handler.state(queue_decider, queue_stream(channel))

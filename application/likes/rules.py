@@ -22,6 +22,7 @@ from application.identity.roles import Identity, require
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.ports import EventStore, StoredCommit
 from application.log.streams import like_rules_stream
+from application.tasks import SharedReads
 from domain.likes.model import LikeRules
 from domain.likes.rules import LikeRulesState, SetLikeRules, like_rules_decider
 
@@ -34,8 +35,7 @@ class LikeRulesService:
     def __init__(self, handler: CommandHandler, defaults: LikeRules) -> None:
         self._handler = handler
         self.defaults = defaults
-        self._running: dict[str, asyncio.Task[LikeRules]] = {}
-        self._waiting: dict[str, asyncio.Future[LikeRules]] = {}
+        self._reads = SharedReads(self._read)
         # Following the tail: each channel's like rules as folded, and how far the fold is.
         self._folded: dict[str, LikeRulesState] = {}
         self._position = 0
@@ -93,31 +93,7 @@ class LikeRulesService:
         if self.from_memory:
             state = self._folded.get(channel)
             return self.defaults if state is None else state.effective(self.defaults)
-        waiting = self._waiting.get(channel)
-        if waiting is None:
-            waiting = asyncio.get_running_loop().create_future()
-            self._waiting[channel] = waiting
-            if channel not in self._running:
-                self._start(channel)
-        return await asyncio.shield(waiting)
-
-    def _start(self, channel: str) -> None:
-        answer = self._waiting.pop(channel)
-        task = asyncio.create_task(self._read(channel))
-        self._running[channel] = task
-
-        def done(read: asyncio.Task[LikeRules]) -> None:
-            del self._running[channel]
-            if read.cancelled():
-                answer.cancel()
-            elif (error := read.exception()) is not None:
-                answer.set_exception(error)
-            else:
-                answer.set_result(read.result())
-            if channel in self._waiting:  # asked while this read ran: read again for them
-                self._start(channel)
-
-        task.add_done_callback(done)
+        return await self._reads.get(channel)
 
     async def _read(self, channel: str) -> LikeRules:
         state: LikeRulesState = await self._handler.state(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.test_cli import CLI, Service, token
 
@@ -18,6 +19,14 @@ def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def saved(svc: Service, who: dict[str, str], name: str, items: list[dict[str, Any]]) -> None:
+    """A playlist saved over HTTP, as an editor would before turning to the shell."""
+    made = svc.http.post(
+        "/api/v1/channels/lobby/playlists", json={"name": name, "items": items}, headers=who
+    )
+    assert made.status_code == 201, made.text
+
+
 def test_apply_a_playlist_from_the_command_line(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     svc = Service(data_dir, "--admin", "boss", "--sim-speed", "10")
@@ -28,12 +37,7 @@ def test_apply_a_playlist_from_the_command_line(tmp_path: Path) -> None:
             {"media_type": "yt", "media_id": f"cli{n}", "title": f"CLI {n}", "duration_sec": 60}
             for n in range(3)
         ]
-        made = svc.http.post(
-            "/api/v1/channels/lobby/playlists",
-            json={"name": "From The Shell", "items": items},
-            headers=admin,
-        )
-        assert made.status_code == 201, made.text
+        saved(svc, admin, "From The Shell", items)
         done = run(data_dir, "apply", "from the shell", "--mode", "append", "--wait")
         assert done.returncode == 0, done.stderr
         assert "done" in done.stderr.splitlines()[-1] and "3 queued" in done.stderr

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.e2e.test_cli import CLI, Service, token
+from tests.e2e.test_playlist_cli import saved
 
 
 def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -31,12 +32,7 @@ def test_schedule_from_the_command_line(tmp_path: Path) -> None:
             {"media_type": "yt", "media_id": f"ev{n}", "title": f"Film {n}", "duration_sec": 600}
             for n in range(2)
         ]
-        made = svc.http.post(
-            "/api/v1/channels/lobby/playlists",
-            json={"name": "Friday Film", "items": items},
-            headers=admin,
-        )
-        assert made.status_code == 201, made.text
+        saved(svc, admin, "Friday Film", items)
         at = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
         add = run(
             data_dir,
