@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import socket
 import subprocess
 import time
@@ -58,10 +59,13 @@ class NatsCluster:
         self.root = root
         self.size = size
         self.name = name
-        self.client_ports = [_free_port() for _ in range(size)]
-        self.route_ports = [_free_port() for _ in range(size)]
-        self.monitor_ports = [_free_port() for _ in range(size)]
         self._procs: list[subprocess.Popen[bytes] | None] = [None] * size
+        self._pick_ports()
+
+    def _pick_ports(self) -> None:
+        self.client_ports = [_free_port() for _ in range(self.size)]
+        self.route_ports = [_free_port() for _ in range(self.size)]
+        self.monitor_ports = [_free_port() for _ in range(self.size)]
 
     @property
     def urls(self) -> list[str]:
@@ -101,9 +105,10 @@ class NatsCluster:
         deadline = time.monotonic() + READY_WITHIN_SEC
         for i in range(self.size) if nodes is None else nodes:
             while not _healthy(self.monitor_ports[i]):
-                if time.monotonic() > deadline:
+                proc = self._procs[i]
+                if time.monotonic() > deadline or (proc is not None and proc.poll() is not None):
                     tail = (self.root / f"n{i}.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"cluster node n{i} not healthy in time:\n{tail}")
+                    raise RuntimeError(f"cluster node n{i} exited or not healthy in time:\n{tail}")
                 time.sleep(0.1)
 
     def wait_meta_current(self) -> None:
@@ -122,9 +127,29 @@ class NatsCluster:
         raise RuntimeError("the cluster's meta group did not settle in time")
 
     def start(self) -> NatsCluster:
-        for i in range(self.size):
-            self._launch(i)
-        self.wait_healthy()
+        """A port picked free can be taken before its node binds it (other tests, other
+        processes' connections): then the whole cluster starts again on new ports, since
+        every node's routes name the others'."""
+        for attempt in range(3):
+            for i in range(self.size):
+                self._launch(i)
+            try:
+                self.wait_healthy()
+            except RuntimeError:
+                taken = any(
+                    "address already in use"
+                    in (self.root / f"n{i}.log").read_text(errors="replace")
+                    for i in range(self.size)
+                )
+                if not taken or attempt == 2:
+                    raise
+                for i in range(self.size):
+                    self.kill(i)
+                    (self.root / f"n{i}.log").unlink(missing_ok=True)
+                    shutil.rmtree(self.root / f"n{i}", ignore_errors=True)
+                self._pick_ports()
+                continue
+            break
         self.wait_meta_current()
         return self
 
