@@ -56,17 +56,12 @@ async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
     # The tests written before the request rules buy many items per viewer: the harness runs
     # without the rules unless a test asks for them (test_rules_http.py runs the defaults).
     overrides.setdefault("rules", RulesConfig(max_pending_per_viewer=None))
-    # The port is bound here and the socket handed to the server: a port picked free and bound
-    # later can be taken in between (it happened: every test on that service failed).
-    listening = socket.socket()
-    listening.bind(("127.0.0.1", 0))
-    settings = Settings(data_dir=data_dir, port=listening.getsockname()[1], **overrides)
+    settings = Settings(data_dir=data_dir, port=free_port(), **overrides)
     async with running(settings) as served:
         services = served.services
         server = http_server(services, log_level="warning")
-        task = asyncio.create_task(server.serve(sockets=[listening]))
-        while not server.started:  # uvicorn exposes a flag, not an event
-            assert not task.done(), "the HTTP server did not start"
+        task = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
             await asyncio.sleep(0.02)
         # The catalog's start-up refresh (the demo catalog) appends to the log: let it end
         # first, so a test that watches the log sees only what it does itself.
@@ -83,7 +78,6 @@ async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
             yield Running(services, served.commands, base, http, sim)
         server.should_exit = True
         await task
-    listening.close()
 
 
 async def command_client(svc: Running) -> Client:
