@@ -17,6 +17,7 @@ import msgspec
 
 from application.clock import Clock
 from application.projections.ports import ProjectionStore
+from application.projections.reads import at_one_checkpoint
 from application.queue.shadow import CHANNELS, ITEMS, QueueShadowProjection
 from domain.queue.commands import CYTUBE_LEAD_IN_SEC, CYTUBE_TAIL_SEC
 
@@ -183,9 +184,17 @@ class QueueQueries:
         self._likes = count
 
     async def queue(self, channel: str) -> QueueView:
-        position = await self._store.checkpoint(QueueShadowProjection.name)
-        rows = await self._store.fetch(CHANNELS, {"channel": channel})
-        items = await self._store.fetch(ITEMS, {"channel": channel}, order_by=("position",))
+        async def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            return (
+                await self._store.fetch(CHANNELS, {"channel": channel}),
+                await self._store.fetch(ITEMS, {"channel": channel}, order_by=("position",)),
+            )
+
+        # One checkpoint for both reads: a commit between them would show a channel row and
+        # items of two different moments.
+        position, (rows, items) = await at_one_checkpoint(
+            self._store, QueueShadowProjection.name, read
+        )
         return self.build(channel, rows[0] if rows else None, items, position)
 
     def build(

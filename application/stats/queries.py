@@ -16,6 +16,7 @@ import msgspec
 
 from application.clock import Clock
 from application.projections.ports import ProjectionStore
+from application.projections.reads import at_one_checkpoint
 from application.stats.projection import (
     CANCELLATIONS_BY_REASON,
     CAPTURED,
@@ -194,10 +195,17 @@ class StatsQueries:
         return parse_window(since, until, window, self._clock.now())
 
     async def summary(self, channel: str) -> ChannelStats:
-        position = await self._store.checkpoint(StatsProjection.name)
-        channel_rows = await self._store.fetch(CHANNELS, {"channel": channel})
+        async def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            return (
+                await self._store.fetch(CHANNELS, {"channel": channel}),
+                await self._store.fetch(COUNTERS, {"channel": channel}, ("metric", "key")),
+            )
+
+        position, (channel_rows, counter_rows) = await at_one_checkpoint(
+            self._store, StatsProjection.name, read
+        )
         counters: dict[str, dict[str, int]] = {}
-        for row in await self._store.fetch(COUNTERS, {"channel": channel}, ("metric", "key")):
+        for row in counter_rows:
             counters.setdefault(row["metric"], {})[row["key"]] = int(row["value"])
 
         def total(metric: str) -> int:
@@ -273,7 +281,11 @@ class StatsQueries:
 
     async def viewers(self, channel: str) -> ViewersSpend:
         """Every viewer who ever bought in `channel`, with what they bought and spent."""
-        position = await self._store.checkpoint(StatsProjection.name)
+        position, rows = await at_one_checkpoint(
+            self._store,
+            StatsProjection.name,
+            lambda: self._store.fetch(VIEWERS, {"channel": channel}, ("user",)),
+        )
         found = [
             ViewerSpend(
                 user=r["user"],
@@ -285,7 +297,7 @@ class StatsQueries:
                 refunded_coins=int(r["refunded_coins"]),
                 spent=int(r["captured"]) - int(r["refunded_coins"]),
             )
-            for r in await self._store.fetch(VIEWERS, {"channel": channel}, ("user",))
+            for r in rows
         ]
         found.sort(key=lambda v: (-v.spent, -v.purchases, v.user))
         return ViewersSpend(channel, position, self._clock.now(), found)
