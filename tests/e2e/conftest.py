@@ -56,12 +56,21 @@ async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
     # The tests written before the request rules buy many items per viewer: the harness runs
     # without the rules unless a test asks for them (test_rules_http.py runs the defaults).
     overrides.setdefault("rules", RulesConfig(max_pending_per_viewer=None))
-    settings = Settings(data_dir=data_dir, port=free_port(), **overrides)
+    # The HTTP port is held (bound, not listening) while the service starts, and let go just
+    # before uvicorn binds it: the embedded nats-server starting meanwhile picks its own free
+    # ports, and once took this one (every test on that service then errored).
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    settings = Settings(data_dir=data_dir, port=held.getsockname()[1], **overrides)
     async with running(settings) as served:
         services = served.services
         server = http_server(services, log_level="warning")
+        held.close()
         task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
+        while not server.started:
+            if task.done():
+                task.result()  # uvicorn exits (SystemExit) when it cannot bind: say so now
+                raise AssertionError(f"the HTTP server on port {settings.port} did not start")
             await asyncio.sleep(0.02)
         # The catalog's start-up refresh (the demo catalog) appends to the log: let it end
         # first, so a test that watches the log sees only what it does itself.
