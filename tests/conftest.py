@@ -71,3 +71,26 @@ async def postgres_schema() -> AsyncIterator[str]:
     finally:
         await conn.execute(f"DROP SCHEMA {schema} CASCADE")
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """The URL of a throw-away database on the PostgreSQL at WEBQUEUE_TEST_POSTGRES_URL, for
+    services run as subprocesses (which take a plain `--db` URL, no search path); skips when
+    absent."""
+    try:
+        import asyncpg
+    except ImportError:
+        missing("asyncpg is not installed (pip install 'webqueue[postgres]')")
+    dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    try:
+        conn = await asyncpg.connect(dsn, timeout=3)
+    except (OSError, asyncpg.PostgresError) as exc:
+        missing(f"no PostgreSQL at {POSTGRES_URL} ({exc}); set WEBQUEUE_TEST_POSTGRES_URL")
+    name = f"wq_test_{uuid.uuid4().hex[:10]}"
+    await conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.close()

@@ -1,5 +1,6 @@
-"""Two webqueue instances on one nats-server and one database; kill -9 the channel's owner in
-the middle of a burst of purchases.
+"""Two or three webqueue instances on one nats-server (or a three-node cluster) and one
+read-model database (SQLite, or PostgreSQL as deployed); kill -9 the channel's owner in the
+middle of a burst of purchases.
 
 Both run as real subprocesses in Kryten mode against robot- and economy-shaped peers on the
 wire (tests/kryten_wire.py), with the same config file, the same token secret and one shared
@@ -38,6 +39,7 @@ from adapters.clock import WallClock
 from adapters.identity.tokens import TokenSigner
 from adapters.nats.embedded_server import EmbeddedNatsServer
 from adapters.nats.servers import server_urls
+from tests.conftest import postgres_database
 from tests.e2e.conftest import free_port
 from tests.e2e.test_cli import CLI
 from tests.e2e.test_kryten_mode import DOMAIN, Peers
@@ -142,6 +144,17 @@ def cluster(tmp_path: Path) -> Iterator[Any]:
         yield running
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def read_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The read-model database every instance shares: a SQLite file, or a throw-away database
+    on the test PostgreSQL (the deployment page's shape)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'shared-read.db'}"
+        return
+    async with postgres_database() as url:
+        yield url
+
+
 @pytest.fixture
 async def nc(broker: tuple[str, int]) -> AsyncIterator[Client]:
     client = await nats.connect(server_urls(broker[0]))
@@ -164,19 +177,19 @@ class World:
     """The channel behind its robot and economy (adds counted per media), and what every
     instance is started with: the config file, the shared database, the token secret."""
 
-    def __init__(self, tmp_path: Path, url: str, replicas: int, peers: Peers) -> None:
-        self.root, self.url, self.peers = tmp_path, url, peers
+    def __init__(self, tmp_path: Path, url: str, replicas: int, peers: Peers, db: str) -> None:
+        self.root, self.url, self.peers, self.db = tmp_path, url, peers, db
         self.adds: Counter[str] = Counter()
         secret = secrets.token_hex(32)
         self.env = {**os.environ, "WEBQUEUE_SECRET": secret}
         self.cfg = config(peers, tmp_path / "webqueue.toml", replicas)
-        self.db = f"sqlite+aiosqlite:///{tmp_path / 'shared-read.db'}"
-        signer = TokenSigner(secret.encode())
-        now = WallClock().now()
-        self.tokens = {
-            b: {"authorization": f"Bearer {signer.issue(b, 'viewer', ttl_sec=3600, now=now)[0]}"}
-            for b in BUYERS
-        }
+        self._signer = TokenSigner(secret.encode())
+        self.tokens = {b: self.token(b, "viewer") for b in BUYERS}
+
+    def token(self, user: str, role: str) -> dict[str, str]:
+        """Headers carrying a token every instance accepts (they share the secret)."""
+        token, _ = self._signer.issue(user, role, ttl_sec=3600, now=WallClock().now())
+        return {"authorization": f"Bearer {token}"}
 
     def instance(self, name: str) -> Instance:
         return Instance(name, self.root, self.cfg, self.url, self.db, self.env)
@@ -263,15 +276,25 @@ class World:
         assert twice == {}, f"CyTube was asked to add these more than once: {twice}"
 
 
+@pytest.mark.parametrize(
+    ("broker", "read_db", "instances"),
+    [
+        ("one-server", "sqlite", 2),
+        ("three-node-cluster", "sqlite", 2),
+        ("three-node-cluster", "postgresql", 3),  # as docs/deployment.md sets it up
+    ],
+    indirect=["broker", "read_db"],
+    ids=["one-server-sqlite-2", "cluster-sqlite-2", "cluster-postgresql-3"],
+)
 async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_nothing(
-    tmp_path: Path, broker: tuple[str, int], nc: Client
+    tmp_path: Path, broker: tuple[str, int], read_db: str, instances: int, nc: Client
 ) -> None:
     url, replicas = broker
-    w = World(tmp_path, url, replicas, Peers(nc))
+    w = World(tmp_path, url, replicas, Peers(nc), read_db)
     peers, adds = w.peers, w.adds
     await w.start()
     first = w.instance("a")
-    second: Instance | None = None
+    standbys: list[Instance] = []
     try:
         await first.up()
         channel_lease = f"channel:{peers.channel}"
@@ -279,11 +302,22 @@ async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_no
         await w.playing(first)
         info = await nc.jetstream().stream_info(f"KV_{peers.stream}_LEASES")
         assert info.config.num_replicas == replicas
-        second = w.instance("b")
-        health_b = await second.up()
-        assert health_b["leases"] == [], "the second instance took a lease it should not hold"
+        for name in "bc"[: instances - 1]:
+            standbys.append(w.instance(name))
+            health = await standbys[-1].up()
+            assert health["leases"] == [], f"{name} took a lease it should not hold"
         health_a = await first.health()
         assert len(health_a["leases"]) == 2 and channel_lease in health_a["leases"]
+        everyone = [first, *standbys]
+
+        # A rebuild is refused where the read models are not written, naming the writer.
+        boss = w.token("boss", "admin")
+        refused = await standbys[0].http.post(
+            "/api/v1/admin/projections/queue_shadow/rebuild", headers=boss
+        )
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "not_the_writer"
+        assert health_a["instance"] in refused.json()["error"]["message"]
 
         taken: dict[str, tuple[str, str]] = {}  # request id -> buyer, status url
         buy = w.buy
@@ -292,37 +326,44 @@ async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_no
             w.took(taken, n, r)
 
         for n in range(KILL_AFTER):
-            r = await buy(n, first if n % 2 else second)
+            r = await buy(n, everyone[n % instances])
             assert r is not None and r.status_code == 202, r and r.text
             took(n, r)
-        # Only the owner did the owner's work: the other took no payment of them (any instance
+        # Only the owner did the owner's work: the others took no payment of them (any instance
         # takes the purchase itself; the pay flow that captures it runs on the owner).
         await until(lambda: _captured(first), "the owner to capture the first payments")
-        assert await _captured(second) == 0, "the instance without the lease ran the pay flow"
-        # The owner dies while the next purchases are on their way to both instances.
+        for standby in standbys:
+            assert await _captured(standby) == 0, "an instance without the lease ran the pay flow"
+        # The owner dies while the next purchases are on their way to every instance.
         later = range(KILL_AFTER, PURCHASES)
-        pending = [asyncio.create_task(buy(n, first if n % 2 else second)) for n in later]
+        pending = [asyncio.create_task(buy(n, everyone[n % instances])) for n in later]
         await asyncio.sleep(0)
         killed_at = time.monotonic()
         first.kill()
         resent = 0
         for n, task in zip(later, pending, strict=True):
             r = await task
-            while r is None or r.status_code in (502, 503):  # sent again, to the survivor
+            while r is None or r.status_code in (502, 503):  # sent again, to a survivor
                 resent += 1
-                r = await buy(n, second)
+                r = await buy(n, standbys[(n + resent) % len(standbys)])
             took(n, r)
 
-        await until(lambda: _holds(second, channel_lease), "the survivor to take the channel")
+        async def owner() -> Instance | None:
+            holders = [i for i in standbys if await _holds(i, channel_lease)]
+            assert len(holders) <= 1, "two instances hold the channel"
+            return holders[0] if holders else None
+
+        new_owner: Instance = await until(owner, "a survivor to take the channel")
         takeover = time.monotonic() - killed_at
-        await until(lambda: _captured(second), "the survivor's pay flow to capture payments")
+        await until(lambda: _captured(new_owner), "the new owner's pay flow to capture payments")
 
-        async def both() -> bool:  # and the projections' lease (each lapses on its own)
-            return len((await second.health())["leases"]) == 2
+        async def writer() -> bool:  # and the projections' lease (each lapses on its own)
+            held = [len((await i.health())["leases"]) for i in standbys]
+            return sum(held) == 2
 
-        await until(both, "the survivor to take the projections' lease too")
+        await until(writer, "the survivors to take the projections' lease too")
 
-        statuses = await w.at_rest(second, taken)
+        statuses = await w.at_rest(new_owner, taken)
         assert len(taken) == PURCHASES
         w.added_once()
         placed = [r for r, s in statuses.items() if s != "refunded"]
@@ -330,28 +371,32 @@ async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_no
         assert len(paid_adds) >= len(placed)
         await w.audit(PURCHASES)
         print(
-            f"\n{PURCHASES} purchases, killed the owner after {KILL_AFTER}; resent {resent}; "
-            f"takeover {takeover:.1f}s after the kill (TTL {TTL}s); "
-            f"statuses {dict(Counter(statuses.values()))}; adds {sum(adds.values())}"
+            f"\n{PURCHASES} purchases over {instances} instances, killed the owner after "
+            f"{KILL_AFTER}; resent {resent}; takeover {takeover:.1f}s after the kill "
+            f"(TTL {TTL}s); statuses {dict(Counter(statuses.values()))}; "
+            f"adds {sum(adds.values())}"
         )
     finally:
-        first.kill()
-        if second is not None:
-            second.kill()
-        await first.http.aclose()
-        if second is not None:
-            await second.http.aclose()
+        for inst in [first, *standbys]:
+            inst.kill()
+            await inst.http.aclose()
         await peers.robot.close()
         await peers.economy.close()
 
 
+@pytest.mark.parametrize(
+    ("broker", "read_db"),
+    [("one-server", "sqlite"), ("three-node-cluster", "postgresql")],
+    indirect=True,
+    ids=["one-server-sqlite", "cluster-postgresql"],
+)
 async def test_a_rolling_restart_of_every_instance_keeps_every_purchase_right(
-    tmp_path: Path, broker: tuple[str, int], nc: Client
+    tmp_path: Path, broker: tuple[str, int], read_db: str, nc: Client
 ) -> None:
     """Each instance in turn stopped cleanly (its leases given back) and started again on its
     data dir while purchases go to the other; the owner's work moves with the lease."""
     url, replicas = broker
-    w = World(tmp_path, url, replicas, Peers(nc))
+    w = World(tmp_path, url, replicas, Peers(nc), read_db)
     await w.start()
     live = {"a": w.instance("a")}
     taken: dict[str, tuple[str, str]] = {}
@@ -411,14 +456,15 @@ async def test_a_rolling_restart_of_every_instance_keeps_every_purchase_right(
         await w.peers.economy.close()
 
 
+@pytest.mark.parametrize("read_db", ["postgresql"], indirect=True)
 async def test_kill_9_of_the_streams_leading_node_under_two_instances_loses_nothing(
-    tmp_path: Path, cluster: Any
+    tmp_path: Path, cluster: Any, read_db: str
 ) -> None:
     """Three nodes, two instances; the node leading the log's stream is killed in the middle of
     the purchases: appends go on on the two left (after an election, refused 503 meanwhile and
     sent again), the leases are kept or taken again, and nothing is lost or done twice."""
     nc = await nats.connect(server_urls(cluster.url))
-    w = World(tmp_path, cluster.url, 3, Peers(nc))
+    w = World(tmp_path, cluster.url, 3, Peers(nc), read_db)
     w.peers.robot.replicas = 3  # its playlist bucket, on the cluster, keeps three copies too
     await w.start()
     live = [w.instance("a")]
