@@ -389,7 +389,9 @@ async def build_services(settings: Settings) -> Services:
             log_.nc, f"{settings.stream}_STATS", settings.channel, replicas=settings.replicas
         ),
     )
-    admin = wire_admin(kernel, projections)
+    # Every instance folds the log for its own live views; the lease's holder writes the rows.
+    shared = LeasedProjectionStore(read_models, leases.keeper, leases.projections)
+    admin = wire_admin(kernel, shared, projections)
     catalog = wire_catalog(
         kernel,
         playlists,
@@ -417,8 +419,6 @@ async def build_services(settings: Settings) -> Services:
         rules=rules,
         leases=leases,
     )
-    # Every instance folds the log for its own live views; the lease's holder writes the rows.
-    shared = LeasedProjectionStore(read_models, leases.keeper, leases.projections)
     services.runners = [
         ProjectionRunner(
             kernel.tail,

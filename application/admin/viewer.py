@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from application.log.ports import EventStore, StoredCommit, release
 from application.projections.base import Projection
 from application.projections.ports import ProjectionStore
 from application.projections.runner import ProjectionRunner
+from domain.errors import Rejected
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,10 @@ class Admin:
         projections: Callable[[], Sequence[Projection]],
         clock_now: Callable[[], datetime],
         encode_event: EventEncoder,
+        writer_elsewhere: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         self._events = events
+        self._writer_elsewhere = writer_elsewhere
         self._read = read_models
         self._projections = projections
         self._now = clock_now
@@ -116,6 +119,15 @@ class Admin:
         checkpoint and reloads); progress shows in `projections()`."""
         require(who, "admin")
         projection = self._projection(name)
+        # Several instances share the read models and one of them writes them (its lease): a
+        # rebuild anywhere else would write beside it, so it is refused and the writer named.
+        elsewhere = await self._writer_elsewhere() if self._writer_elsewhere else None
+        if elsewhere is not None:
+            raise Rejected(
+                "not_the_writer",
+                f"This instance does not write the read models: {elsewhere}. "
+                "Rebuild from that instance's admin page.",
+            )
         running = self._tasks.get(name)
         if running is not None and not running.done():
             return self._rebuilds[name]

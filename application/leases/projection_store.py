@@ -48,6 +48,17 @@ class LeasedProjectionStore:
             await asyncio.sleep(self._poll)
         await self._store.commit(name, expected, position, writes)
 
+    async def writer_elsewhere(self) -> str | None:
+        """Who writes the rows when this instance does not (a sentence naming the holder), or
+        None when this instance holds the lease and may write, a rebuild included."""
+        if self._keeper.held(self.lease):
+            return None
+        for entry in await self._keeper.entries():
+            if entry.name == self.lease:
+                h = entry.holding
+                return f"instance {h.holder} (node {h.node}) writes the read models"
+        return "no instance holds the read models' lease at the moment (one takes it shortly)"
+
     async def reset(self, name: str, tables: Sequence[str]) -> None:
         await self._store.reset(name, tables)
 

@@ -67,6 +67,7 @@ REJECTION_STATUS = {
     "mode_not_allowed": 403,
     # the catalog (application.catalog)
     "refresh_running": 409,
+    "not_the_writer": 409,
     "refresh_unavailable": 503,
     "catalog_item_unavailable": 409,
     # request rules (domain.queue.pay_rules): the purchase conflicts with the channel's rules

@@ -10,6 +10,7 @@ from attrs import define
 
 from adapters.log.codec import Codec
 from application.admin.viewer import Admin as AdminViewer
+from application.leases.projection_store import LeasedProjectionStore
 from application.projections.base import Projection
 from entrypoints.wiring.kernel import Kernel
 from entrypoints.wiring.parts import Plain
@@ -28,12 +29,17 @@ def _event_json(codec: Codec) -> Callable[[object], dict[str, Any]]:
     return as_json
 
 
-def wire_admin(kernel: Kernel, projections: Callable[[], list[Projection]]) -> Admin:
+def wire_admin(
+    kernel: Kernel, shared: LeasedProjectionStore, projections: Callable[[], list[Projection]]
+) -> Admin:
+    """The viewer reads and rebuilds through the leased store: a rebuild runs only where the
+    read models are written, and one deposed meanwhile waits for the new writer's rows."""
     viewer = AdminViewer(
         kernel.log.events,
-        kernel.read_models,
+        shared,
         projections,
         kernel.wall_clock.now,
         _event_json(kernel.log.codec),
+        writer_elsewhere=shared.writer_elsewhere,
     )
     return Admin(viewer)

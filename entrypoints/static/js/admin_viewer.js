@@ -123,6 +123,7 @@ $("viewers-reload").onclick = loadViewers;
 
 // ---- projections -------------------------------------------------------------------------
 let projectionList = [];
+const rebuildRefused = {};  // name -> why the last Rebuild click was refused (another instance writes)
 async function loadProjections() {
   projectionList = await api("/api/v1/admin/projections");
   $("projection-table").tBodies[0].innerHTML = projectionList.map(p => {
@@ -130,13 +131,17 @@ async function loadProjections() {
     const pct = rb && rb.total ? Math.round(100 * rb.done / rb.total) : (rb && rb.finished_at ? 100 : 0);
     return `<tr data-projection="${esc(p.name)}"><td>${esc(p.name)}</td><td class="num">${p.position}</td><td class="num">${p.head}</td>
       <td class="num lag">${p.lag}</td><td>${Object.entries(p.tables).map(([t, n]) => `${esc(t)}: ${n}`).join("<br>")}</td>
-      <td class="err">${esc(p.last_error || "")}</td>
+      <td class="err">${esc([p.last_error, rebuildRefused[p.name]].filter(Boolean).join(" "))}</td>
       <td><button type="button" class="btn btn-small rebuild" data-name="${esc(p.name)}" ${running ? "disabled" : ""}>Rebuild</button>
       ${rb ? `<progress max="100" value="${pct}" title="${rb.done}/${rb.total}"></progress>
       <span class="muted progress">${running ? `${rb.done}/${rb.total}` : (rb.error ? `failed: ${esc(rb.error)}` : `done ${rb.done}/${rb.total}`)}</span>` : ""}</td></tr>`;
   }).join("");
   document.querySelectorAll("button.rebuild").forEach(b => b.onclick = async () => {
-    await api(`/api/v1/admin/projections/${b.dataset.name}/rebuild`, {method: "POST"}); loadProjections();
+    try {
+      await api(`/api/v1/admin/projections/${b.dataset.name}/rebuild`, {method: "POST"});
+      delete rebuildRefused[b.dataset.name];
+    } catch (e) { rebuildRefused[b.dataset.name] = `Rebuild refused: ${e.message}`; }
+    loadProjections();
   });
   fillRowSelectors();
   const busy = projectionList.some(p => p.rebuild && !p.rebuild.finished_at);

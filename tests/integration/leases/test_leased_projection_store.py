@@ -7,11 +7,18 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from adapters.clock import WallClock
+from adapters.log.memory_store import InMemoryEventStore
 from adapters.sql.projection_store import SqlProjectionStore, sqlite_url
+from application.admin.viewer import Admin
+from application.identity.roles import Identity
 from application.leases.keeper import LeaseKeeper
 from application.leases.projection_store import LeasedProjectionStore
 from application.projections.ports import Upsert
+from application.queue.shadow import QueueShadowProjection
+from domain.errors import Rejected
 from tests.contract.test_projection_store_contract import channel_row
 from tests.unit.leases.memory_store import MemoryLeaseStore
 
@@ -48,5 +55,51 @@ async def test_only_the_holder_writes_and_the_other_waits_for_its_checkpoint(
 
         await other.record_error("queue_shadow", "not mine to record")
         assert (await sql.status("queue_shadow")).last_error is None
+    finally:
+        await sql.close()
+
+
+async def test_a_rebuild_runs_only_on_the_writer_and_elsewhere_is_refused_naming_it(
+    tmp_path: Path,
+) -> None:
+    sql = SqlProjectionStore(sqlite_url(tmp_path / "read.db"))
+    await sql.prepare()
+    leases = MemoryLeaseStore(60.0)
+    keepers = [
+        LeaseKeeper(leases, holder=f"i{n}", node=f"n{n}", names=[LEASE], clock=WallClock())
+        for n in (1, 2)
+    ]
+    for keeper in keepers:
+        await keeper.start()
+    events = InMemoryEventStore()
+    boss = Identity("boss", "admin")
+
+    def viewer(keeper: LeaseKeeper) -> Admin:
+        shared = LeasedProjectionStore(sql, keeper, LEASE, poll=0.01)
+        return Admin(
+            events,
+            shared,
+            lambda: [QueueShadowProjection()],
+            WallClock().now,
+            lambda e: {},
+            writer_elsewhere=shared.writer_elsewhere,
+        )
+
+    writer, other = viewer(keepers[0]), viewer(keepers[1])
+    try:
+        await sql.commit("queue_shadow", 0, 7, [])  # rows written up to 7: a rebuild resets
+        with pytest.raises(Rejected) as refused:
+            await other.rebuild(boss, "queue_shadow")
+        assert refused.value.code == "not_the_writer"
+        assert "instance i1 (node n1)" in refused.value.message
+        assert await sql.checkpoint("queue_shadow") == 7  # the refusal touched nothing
+
+        progress = await writer.rebuild(boss, "queue_shadow")
+        for _ in range(200):
+            if progress.finished_at is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert progress.finished_at is not None and progress.error is None
+        assert await sql.checkpoint("queue_shadow") == 0  # rebuilt over an empty log
     finally:
         await sql.close()
