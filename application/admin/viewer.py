@@ -125,8 +125,8 @@ class Admin:
         if elsewhere is not None:
             raise Rejected(
                 "not_the_writer",
-                f"This instance does not write the read models: {elsewhere}. "
-                "Rebuild from that instance's admin page.",
+                f"This instance does not write the read models ({elsewhere}). "
+                "Rebuild from the writer's admin page.",
             )
         running = self._tasks.get(name)
         if running is not None and not running.done():

@@ -56,8 +56,8 @@ class LeasedProjectionStore:
         for entry in await self._keeper.entries():
             if entry.name == self.lease:
                 h = entry.holding
-                return f"instance {h.holder} (node {h.node}) writes the read models"
-        return "no instance holds the read models' lease at the moment (one takes it shortly)"
+                return f"instance {h.holder} on node {h.node} does"
+        return "no instance holds their lease at the moment; one takes it within the lease TTL"
 
     async def reset(self, name: str, tables: Sequence[str]) -> None:
         await self._store.reset(name, tables)

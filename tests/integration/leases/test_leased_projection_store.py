@@ -91,7 +91,7 @@ async def test_a_rebuild_runs_only_on_the_writer_and_elsewhere_is_refused_naming
         with pytest.raises(Rejected) as refused:
             await other.rebuild(boss, "queue_shadow")
         assert refused.value.code == "not_the_writer"
-        assert "instance i1 (node n1)" in refused.value.message
+        assert "instance i1 on node n1" in refused.value.message
         assert await sql.checkpoint("queue_shadow") == 7  # the refusal touched nothing
 
         progress = await writer.rebuild(boss, "queue_shadow")
