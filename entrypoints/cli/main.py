@@ -22,7 +22,7 @@ from entrypoints.cli.playlists import add_playlist_parsers, run_playlist
 from entrypoints.cli.replay import add_replay_parser, run_replay
 from entrypoints.cli.schedules import add_schedule_parser, run_schedule
 from entrypoints.cli.token import add_token_parser, run_token
-from entrypoints.config.loader import ConfigError, load
+from entrypoints.config.loader import ConfigError, load, mask_url
 from entrypoints.config.settings import HttpLimits, Settings
 from entrypoints.version import webqueue_version
 
@@ -282,10 +282,13 @@ async def _serve(settings: Settings) -> None:
     async with running(settings) as served:
         services = served.services
         settle_heap()
-        where = services.kernel.log.url + (" (embedded)" if services.kernel.log.server else "")
+        # Both URLs may carry a password (WEBQUEUE_DB_URL usually does): masked, as this line
+        # goes to the journal.
+        where = mask_url(services.kernel.log.url)
+        where += " (embedded)" if services.kernel.log.server else ""
         print(
             f"webqueue {webqueue_version()}: channel {settings.channel!r}, log {where}, "
-            f"read models {settings.database_url}, CyTube {settings.cytube}"
+            f"read models {mask_url(settings.database_url)}, CyTube {settings.cytube}"
             + (f" at {settings.sim_speed:g}x" if settings.cytube == "sim" else ""),
             file=sys.stderr,
         )

@@ -313,7 +313,10 @@ def unstructure(obj: Any, *, mask: bool = True) -> Any:
 
 def mask_url(url: str) -> str:
     """`nats://user:pw@host` -> `nats://user:********@host`, and a bare token
-    (`nats://token@host`, NATS token auth) -> `nats://********@host`; no userinfo, as is."""
+    (`nats://token@host`, NATS token auth) -> `nats://********@host`; no userinfo, as is.
+    A cluster's comma-separated seeds are masked one by one."""
+    if "," in url:
+        return ",".join(mask_url(part) for part in url.split(","))
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest.split("/", 1)[0]:
         return url

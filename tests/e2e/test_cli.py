@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import postgres_database
 from tests.e2e.conftest import free_port
 
 CLI = [sys.executable, "-m", "entrypoints.cli.main"]
@@ -282,3 +283,18 @@ def test_config_show_prints_the_effective_config_with_secrets_masked(tmp_path: P
     assert shown["nats_url"] == "nats://wq:********@127.0.0.1:4222"
     assert shown["cytube"] == "kryten"
     assert "hunter2" not in done.stdout and "s" * 40 not in done.stdout
+
+
+async def test_the_start_up_line_shows_no_database_password(tmp_path: Path) -> None:
+    """The line `serve` prints at start goes to the journal: the read models' URL (which
+    carries a password in WEBQUEUE_DB_URL as deployed) is printed masked."""
+    async with postgres_database() as url:  # trust auth: any password is accepted
+        with_password = url.replace("://postgres@", "://postgres:hunter2-not-for-logs@")
+        svc = Service(tmp_path / "data", "--db", with_password)
+        try:
+            svc.wait_healthy(within=60)
+            printed = svc.log.read_text()
+        finally:
+            assert svc.stop() == 0
+    assert "read models postgresql+asyncpg://postgres:********@" in printed
+    assert "hunter2" not in printed

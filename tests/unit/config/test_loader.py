@@ -153,6 +153,11 @@ def test_a_url_without_a_password_is_shown_as_it_is() -> None:
     assert unstructure(Settings())["port"] == 8080
 
 
+def test_each_seed_of_a_cluster_url_is_masked() -> None:
+    seeds = "nats://wq:pw1@n1:4222,nats://wq:pw2@n2:4222,nats://n3:4222"
+    assert mask_url(seeds) == "nats://wq:********@n1:4222,nats://wq:********@n2:4222,nats://n3:4222"
+
+
 def test_a_cluster_is_its_servers_and_a_replica_count(tmp_path: Path) -> None:
     path = toml(tmp_path, 'nats_url = "nats://a:4222, nats://b:4222,nats://c:4222"\nreplicas = 3\n')
     settings = load(path, env={})
