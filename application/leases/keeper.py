@@ -154,6 +154,12 @@ class LeaseKeeper:
             if entry is None:
                 revision = await self._store.create(lease.name, mine)
                 previous = lease.seen
+                if previous is not None and (now - previous.renewed_at).total_seconds() < (
+                    self.timing.ttl
+                ):
+                    # Gone before it could lapse: given back at a clean stop, not a failover
+                    # (a lapse leaves it at least a TTL after the last renewal anyone saw).
+                    previous = None
             elif entry.holding.holder == self.holder or may_take_over(
                 self.node, self.holder, entry.holding.node, entry.holding.holder
             ):

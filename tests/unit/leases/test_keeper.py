@@ -178,6 +178,19 @@ async def test_a_released_lease_is_free_for_the_next_instance_at_once() -> None:
     assert two.holding() == [LEASE]
 
 
+async def test_a_lease_given_back_at_a_clean_stop_is_not_counted_as_a_takeover() -> None:
+    store = MemoryLeaseStore(60.0)
+    telemetry = Recording()
+    one, two = keeper(store, 1), keeper(store, 2, telemetry=telemetry)
+    await one.start()
+    await two.start()  # sees one holding it
+    assert two.holding() == []
+    await one.release()  # a clean stop (systemctl stop, a rolling restart)
+    await two.start()
+    assert two.holding() == [LEASE]
+    assert telemetry.acquired == [(LEASE, None)]  # taken free, not "taken over"
+
+
 async def test_a_restarted_service_takes_its_own_earlier_lease_at_once() -> None:
     store = MemoryLeaseStore(60.0)
     before, after = keeper(store, 1, node="host:data"), keeper(store, 2, node="host:data")
