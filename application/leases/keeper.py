@@ -6,6 +6,10 @@ it; or no renewal in time: the store unreachable) ends its tenure at once, and e
 run under it is cancelled in the same moment; the keeper keeps trying, so the lease is taken
 again as soon as it is free. `take=False` makes an instance that never takes a lease (a front
 that only serves HTTP, WebSockets and NATS commands while other instances do the owner's work).
+
+Every instance, a front or a standby too, also keeps an entry of its own, `instance:<holder>`,
+renewed like a lease that nobody else ever wants: that is how the others (and an admin) see it
+while it holds nothing, and it lapses a TTL after the process dies.
 """
 
 from __future__ import annotations
@@ -39,6 +43,14 @@ RELEASE_WITHIN_SEC = 2.0  # a stop does not wait longer than this for the store 
 def channel_lease(channel: str) -> str:
     """The lease of a channel's owner-only work (Kryten's observations, pay, promos, ...)."""
     return f"channel:{channel}"
+
+
+def presence_entry(holder: str) -> str:
+    """The entry that says an instance is alive, whatever it holds."""
+    return f"{PRESENCE}{holder}"
+
+
+PRESENCE = "instance:"
 
 
 def projections_lease(database: str) -> str:
@@ -82,6 +94,7 @@ class LeaseKeeper:
         self._telemetry = telemetry or NullTelemetry()
         self.take = take
         self._leases = {name: _Lease(name) for name in names}
+        self._presence = _Lease(presence_entry(holder))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -99,7 +112,18 @@ class LeaseKeeper:
 
     async def entries(self) -> list[LeaseEntry]:
         """Every lease held by any instance, as the store has them."""
-        return await self._store.entries()
+        leases, _ = await self.roster()
+        return leases
+
+    async def roster(self) -> tuple[list[LeaseEntry], list[Holding]]:
+        """(every lease held, every instance alive: standbys and fronts too), in one read."""
+        leases, alive = [], []
+        for entry in await self._store.entries():
+            if entry.name.startswith(PRESENCE):
+                alive.append(entry.holding)
+            else:
+                leases.append(entry)
+        return leases, sorted(alive, key=lambda h: (h.acquired_at, h.holder))
 
     def health(self) -> PartHealth:
         failing = [
@@ -119,6 +143,7 @@ class LeaseKeeper:
     async def start(self) -> None:
         """One attempt at every lease, so a lone instance holds them all before its work
         starts (the embedded default: one process, every lease)."""
+        await self._attempt(self._presence)
         if not self.take:
             return
         for lease in self._leases.values():
@@ -126,12 +151,15 @@ class LeaseKeeper:
 
     async def run(self) -> None:
         """Keep every lease for ever: renew what is held, take what is free."""
-        await asyncio.gather(*(self._keep(lease) for lease in self._leases.values()))
+        await asyncio.gather(
+            self._keep(self._presence),
+            *(self._keep(lease) for lease in self._leases.values()),
+        )
 
     async def _keep(self, lease: _Lease) -> None:
         while True:
             if not lease.held.is_set():
-                if self.take:
+                if self.take or lease is self._presence:
                     await self._attempt(lease)
                 if not lease.held.is_set():
                     await asyncio.sleep(self.timing.retry_every)
@@ -183,6 +211,8 @@ class LeaseKeeper:
         lease.ended = asyncio.Event()
         lease.held.set()
         lease.acquisitions += 1
+        if lease is self._presence:
+            return  # not a lease to count or log: one per process, it would only add noise
         self._telemetry.lease_acquired(lease.name, takeover)
         if takeover is None:
             log.info("lease %s taken by %s", lease.name, self.holder)
@@ -221,13 +251,15 @@ class LeaseKeeper:
         lease.held.clear()
         lease.ended.set()
         lease.losses += 1
+        if lease is self._presence:
+            return
         self._telemetry.lease_lost(lease.name, why)
         log.warning("lease %s lost (%s): its work stops", lease.name, why)
 
     async def release(self) -> None:
         """Give every held lease back (at a clean stop), so another instance takes it now
         rather than after the TTL. Owner-only work must be stopped first."""
-        for lease in self._leases.values():
+        for lease in [*self._leases.values(), self._presence]:
             if not lease.held.is_set():
                 continue
             lease.held.clear()

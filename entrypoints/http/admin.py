@@ -91,11 +91,25 @@ class AdminController(Controller):
             return {"instance": None, "ttl_sec": None, "takes_leases": False, "leases": []}
         keeper = leases.keeper
         try:
-            entries = await keeper.entries()
+            entries, alive = await keeper.roster()
             error = None
         except Exception as exc:  # the bucket unreachable: say so, show what this one holds
-            entries, error = [], f"{type(exc).__name__}: {exc}"[:200]
+            entries, alive, error = [], [], f"{type(exc).__name__}: {exc}"[:200]
         now = services.kernel.wall_clock.now()
+        held_by: dict[str, list[str]] = {}
+        for e in entries:
+            held_by.setdefault(e.holding.holder, []).append(e.name)
+        live = [
+            {
+                "instance": h.holder,
+                "node": h.node,
+                "since": h.acquired_at.isoformat(),
+                "renewed_ago_sec": round((now - h.renewed_at).total_seconds(), 1),
+                "leases": held_by.get(h.holder, []),
+                "this_instance": h.holder == keeper.holder,
+            }
+            for h in alive
+        ]
         rows = [
             {
                 "lease": e.name,
@@ -116,7 +130,8 @@ class AdminController(Controller):
             "takes_leases": keeper.take,
             "holds": keeper.holding(),
             "leases": rows,
-            "instances": sorted({e.holding.holder for e in entries}),
+            "instances": sorted({e.holding.holder for e in entries}),  # those holding a lease
+            "alive": live,  # every instance, standbys and fronts included
             "error": error,
         }
 

@@ -300,4 +300,10 @@ async def test_the_instances_tab_shows_this_instance_and_the_leases_it_holds(
     assert "(this one)" in await row.inner_text()
     projections = tab.locator("#lease-table tr[data-lease^='projections:']")
     assert await projections.count() == 1
+    # The instances alive, each with what it holds (a standby would say so).
+    assert "1 instance(s) alive" in verdict
+    alive = tab.locator(f"#alive-table tr[data-instance='{keeper.holder}']")
+    await alive.wait_for()
+    text = await alive.inner_text()
+    assert "(this one)" in text and "channel:lobby" in text
     await shot(tab, "admin-instances")

@@ -310,8 +310,15 @@ async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_no
         assert len(health_a["leases"]) == 2 and channel_lease in health_a["leases"]
         everyone = [first, *standbys]
 
-        # A rebuild is refused where the read models are not written, naming the writer.
+        # Every instance is seen alive from any instance, standbys with no lease.
         boss = w.token("boss", "admin")
+        roster = (await first.http.get("/api/v1/admin/instances", headers=boss)).json()
+        alive = {i["instance"]: i["leases"] for i in roster["alive"]}
+        assert len(alive) == instances, roster
+        assert sorted(alive[health_a["instance"]]) == sorted(health_a["leases"])
+        assert sorted(len(held) for held in alive.values()) == [0] * (instances - 1) + [2]
+
+        # A rebuild is refused where the read models are not written, naming the writer.
         refused = await standbys[0].http.post(
             "/api/v1/admin/projections/queue_shadow/rebuild", headers=boss
         )

@@ -65,13 +65,19 @@ async function loadInstances() {
   const holds = (r.holds || []).length ? r.holds.join(", ") : "no lease";
   verdict.textContent = r.instance == null ? "Leases are off."
     : `This instance: ${r.instance} (${r.takes_leases ? "takes leases" : "takes no lease: front only"}), holds ${holds}; `
-      + `${(r.instances || []).length} instance(s) hold leases; TTL ${r.ttl_sec} s.` + (r.error ? ` The lease bucket failed: ${r.error}` : "");
+      + `${(r.alive || []).length} instance(s) alive, ${(r.instances || []).length} holding leases; TTL ${r.ttl_sec} s.` + (r.error ? ` The lease bucket failed: ${r.error}` : "");
   verdict.className = r.error ? "error" : "muted";
   $("lease-table").tBodies[0].innerHTML = r.leases.length
     ? r.leases.map(l => `<tr data-lease="${esc(l.lease)}" class="${l.this_instance ? "mine" : ""}"><td class="mono">${esc(l.lease)}</td>
       <td class="mono">${esc(l.holder)}${l.this_instance ? " (this one)" : ""}</td><td class="mono">${esc(l.node)}</td>
       <td>${esc(new Date(l.acquired_at).toLocaleString())}</td><td class="num">${l.renewed_ago_sec}</td><td class="num">${l.revision}</td></tr>`).join("")
     : `<tr><td colspan="6" class="muted">No lease is held.</td></tr>`;
+  const alive = r.alive || [];
+  $("alive-table").tBodies[0].innerHTML = alive.length
+    ? alive.map(i => `<tr data-instance="${esc(i.instance)}" class="${i.this_instance ? "mine" : ""}"><td class="mono">${esc(i.instance)}${i.this_instance ? " (this one)" : ""}</td>
+      <td class="mono">${esc(i.node)}</td><td>${esc(new Date(i.since).toLocaleString())}</td><td class="num">${i.renewed_ago_sec}</td>
+      <td class="mono">${i.leases.length ? i.leases.map(esc).join("<br>") : "standby (no lease)"}</td></tr>`).join("")
+    : `<tr><td colspan="5" class="muted">No instance has announced itself.</td></tr>`;
 }
 $("instances-run").onclick = loadInstances;
 
