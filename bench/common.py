@@ -370,8 +370,11 @@ async def caught_up(services: Any, within: float = 60.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def raw_stream(js: Any, name: str = "BENCHRAW", prefix: str = "raw") -> str:
-    """A bare stream configured as the service's own (file storage, limits retention)."""
+async def raw_stream(
+    js: Any, name: str = "BENCHRAW", prefix: str = "raw", replicas: int = 1
+) -> str:
+    """A bare stream configured as the service's own (file storage, limits retention, the
+    same number of copies)."""
     from nats.js import api
 
     await js.add_stream(
@@ -382,6 +385,7 @@ async def raw_stream(js: Any, name: str = "BENCHRAW", prefix: str = "raw") -> st
             retention=api.RetentionPolicy.LIMITS,
             duplicate_window=600.0,
             allow_direct=True,
+            num_replicas=replicas,
         )
     )
     return name
