@@ -153,6 +153,35 @@ async def test_the_sample_config_lets_each_user_do_its_part_and_nothing_more(
             await asyncio.sleep(0.02)
         assert await services.kernel.log.events.head() > head, "the robot's event was not heard"
 
+        # Both Kryten services' lifecycle messages reach the service's user across the
+        # accounts (the service watches them; without them it logged a permissions violation
+        # at every start and never heard a robot restart announced).
+        heard: list[str] = []
+        listener = Peer()
+        ear = await listener.connect(url, "webqueue", passwords["webqueue"])
+        try:
+
+            async def note(msg: Any) -> None:
+                heard.append(msg.subject)
+
+            await ear.subscribe("kryten.lifecycle.>", cb=note)
+            await ear.flush()
+            await robot.publish("kryten.lifecycle.robot.startup", b"{}")
+            await economy.publish("kryten.lifecycle.economy.heartbeat", b"{}")
+            for nc in (robot, economy):
+                await nc.flush()
+            for _ in range(100):
+                if len(heard) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert sorted(heard) == [
+                "kryten.lifecycle.economy.heartbeat",
+                "kryten.lifecycle.robot.startup",
+            ], listener.denied
+            assert listener.denied == []
+        finally:
+            await ear.close()
+
         # A command client calls the command subjects, and reads its own reply.
         reply = await commands.request("wq.cmd.lobby.get_queue", b"{}", timeout=5)
         assert json.loads(reply.data)["ok"] is True
