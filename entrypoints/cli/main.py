@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -170,6 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild = sub.add_parser("rebuild", help="drop the projections and replay them from the log")
     _common(rebuild)
     rebuild.add_argument("--db", help="read-model database URL (default: SQLite in the data dir)")
+    rebuild.add_argument(
+        "--only", metavar="NAMES", help="only these projections, comma-separated (default: all)"
+    )
+    rebuild.add_argument(
+        "--jobs",
+        type=_positive_int,
+        help="processes to rebuild in, each with a group of projections of about equal cost "
+        "(default 1: all in this process, one read of the log for all)",
+    )
 
     events = sub.add_parser("events", help="print the log's commits as JSON lines")
     _common(events)
@@ -297,33 +305,6 @@ async def _serve(settings: Settings) -> None:
     await reap_leftovers()
 
 
-async def _rebuild(settings: Settings) -> None:
-    """Every projection dropped and replayed from one read of the log (`rebuild_many`): each
-    commit is read and decoded once and handed to every projection."""
-    from application.projections.runner import ProjectionRunner, rebuild_many
-    from entrypoints.bootstrap import open_log, open_read_models, projections
-    from entrypoints.cli.progress import Progress
-
-    log_ = await open_log(settings)
-    read_models = await open_read_models(settings)
-    try:
-        runners = [ProjectionRunner(log_.events, read_models, p) for p in projections()]
-        names = ", ".join(runner.projection.name for runner in runners)
-        started = time.monotonic()
-        applied = await rebuild_many(runners, Progress(f"rebuild {names}"))
-        took = time.monotonic() - started
-        for runner in runners:
-            print(
-                f"{runner.projection.name}: {applied} commits replayed in {took:.2f}s "
-                f"({applied / max(took, 1e-9):,.0f}/s, one read of the log for all "
-                f"{len(runners)}), now at position {runner.position}",
-                file=sys.stderr,
-            )
-    finally:
-        await read_models.close()
-        await log_.close()
-
-
 def _json_line(stored: object, codec: object) -> bytes:
     from adapters.log.codec import Codec
     from application.log.ports import StoredCommit
@@ -441,7 +422,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(_serve(settings))
         elif args.command == "rebuild":
-            asyncio.run(_rebuild(settings))
+            from entrypoints.cli.rebuild import rebuild
+
+            argv_now = list(sys.argv[1:] if argv is None else argv)
+            return asyncio.run(rebuild(settings, args.only, args.jobs, argv_now))
         elif args.command == "blessed":
             return asyncio.run(
                 run_blessed(settings, args.blessed_action, getattr(args, "user", None))

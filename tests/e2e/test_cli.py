@@ -298,3 +298,49 @@ async def test_the_start_up_line_shows_no_database_password(tmp_path: Path) -> N
             assert svc.stop() == 0
     assert "read models postgresql+asyncpg://postgres:********@" in printed
     assert "hunter2" not in printed
+
+
+def test_a_rebuild_in_two_processes_or_of_one_projection_matches_the_queue(
+    data_dir: Path,
+) -> None:
+    svc = Service(data_dir, "--admin", "boss")
+    try:
+        svc.wait_healthy()
+        admin = {"authorization": f"Bearer {token(data_dir, 'boss', 'admin')}"}
+        for n in range(3):
+            svc.http.post(
+                "/api/v1/sim/lobby/media",
+                json={"media_type": "yt", "media_id": f"split{n}", "title": f"Split {n}"},
+                headers=admin,
+            ).raise_for_status()
+        svc.wait_healthy()
+        before = shape(svc.queue())
+    finally:
+        assert svc.stop() == 0
+
+    def rebuild(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, "rebuild", "--data-dir", str(data_dir), *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    split = rebuild("--jobs", "2")
+    assert split.returncode == 0, split.stderr
+    assert "rebuild in 2 processes: [1] queue_shadow" in split.stderr
+    assert "rebuild done in" in split.stderr and "over 2 processes" in split.stderr
+    one = rebuild("--only", "stats", "--jobs", "4")  # one projection: one process, whatever --jobs
+    assert one.returncode == 0, one.stderr
+    assert "stats:" in one.stderr and "queue_shadow:" not in one.stderr
+    wrong = rebuild("--only", "stats,nope")
+    assert wrong.returncode == 2
+    assert "no projection named nope; the projections are queue_shadow" in wrong.stderr
+
+    again = Service(data_dir, "--admin", "boss")
+    try:
+        health = again.wait_healthy()
+        assert shape(again.queue()) == before
+        assert all(p["lag"] == 0 for p in health["projections"].values())
+    finally:
+        assert again.stop() == 0
