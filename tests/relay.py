@@ -1,5 +1,6 @@
 """A TCP relay to a nats-server that can cut every connection through it, as a dropped line or
-a server that cuts a slow consumer off would: the server itself stays up."""
+a server that cuts a slow consumer off would: the server itself stays up; or partition the
+client off (cut, and refuse every new connection until healed), as a network split would."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class Relay:
         self._target = (parts.hostname or "127.0.0.1", parts.port or 4222)
         self._pipes: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+        self._refusing = False
         self.url = ""
 
     async def start(self) -> None:
@@ -23,6 +25,9 @@ class Relay:
         self.url = f"nats://127.0.0.1:{port}"
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._refusing:
+            writer.close()
+            return
         up_reader, up_writer = await asyncio.open_connection(*self._target)
         pipes = [
             asyncio.create_task(_pump(reader, up_writer)),
@@ -41,6 +46,14 @@ class Relay:
     def cut(self) -> None:
         for pipe in list(self._pipes):
             pipe.cancel()
+
+    def partition(self) -> None:
+        """Cut every connection and refuse new ones until `heal`."""
+        self._refusing = True
+        self.cut()
+
+    def heal(self) -> None:
+        self._refusing = False
 
     async def close(self) -> None:
         self.cut()

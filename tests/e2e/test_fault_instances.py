@@ -43,6 +43,7 @@ from tests.conftest import postgres_database
 from tests.e2e.conftest import free_port
 from tests.e2e.test_cli import CLI
 from tests.e2e.test_kryten_mode import DOMAIN, Peers
+from tests.relay import Relay
 
 TTL = 3.0
 PURCHASES = 30
@@ -191,8 +192,9 @@ class World:
         token, _ = self._signer.issue(user, role, ttl_sec=3600, now=WallClock().now())
         return {"authorization": f"Bearer {token}"}
 
-    def instance(self, name: str) -> Instance:
-        return Instance(name, self.root, self.cfg, self.url, self.db, self.env)
+    def instance(self, name: str, url: str | None = None) -> Instance:
+        """`url`: another way to the log (a relay the test can cut), else the broker's."""
+        return Instance(name, self.root, self.cfg, url or self.url, self.db, self.env)
 
     async def start(self) -> None:
         peers, command = self.peers, self.peers.robot._command
@@ -528,6 +530,88 @@ async def test_kill_9_of_the_streams_leading_node_under_two_instances_loses_noth
         await w.peers.robot.close()
         await w.peers.economy.close()
         await nc.close()
+
+
+@pytest.mark.parametrize(
+    ("broker", "read_db"), [("one-server", "sqlite")], indirect=True, ids=["one-server-sqlite"]
+)
+async def test_an_owner_partitioned_from_nats_is_deposed_and_comes_back_a_standby(
+    tmp_path: Path, broker: tuple[str, int], read_db: str, nc: Client
+) -> None:
+    """The owner reaches NATS through a relay that then partitions it off (its connections cut
+    and every new one refused) while purchases go on through the other instance: the other
+    takes the channel after the TTL, the cut-off owner does no owner's work meanwhile, and once
+    the partition heals it reconnects as a standby, not a second owner; nothing is lost or
+    added twice."""
+    url, replicas = broker
+    w = World(tmp_path, url, replicas, Peers(nc), read_db)
+    await w.start()
+    relay = Relay(url)
+    await relay.start()
+    a = w.instance("a", relay.url)
+    b: Instance | None = None
+    taken: dict[str, tuple[str, str]] = {}
+    lease = f"channel:{w.peers.channel}"
+    try:
+        await a.up()
+        await until(lambda: _holds(a, lease), "the first instance to hold the channel")
+        await w.playing(a)
+        b = w.instance("b")
+        await b.up()
+        survivor: Instance = b
+
+        async def buy(k: int, via: Instance) -> None:
+            r = await w.buy(k, via)
+            while r is None or r.status_code in (502, 503):
+                await asyncio.sleep(0.1)
+                r = await w.buy(k, survivor)
+            w.took(taken, k, r)
+
+        for k in range(KILL_AFTER):
+            await buy(k, a if k % 2 else b)
+        await until(lambda: _captured(a), "the owner to capture the first payments")
+        captured_before = await _captured(a)
+
+        relay.partition()
+        cut_at = time.monotonic()
+        during = [asyncio.create_task(buy(k, b)) for k in range(KILL_AFTER, PURCHASES - 6)]
+        await until(lambda: _holds(b, lease), "the other instance to take the channel")
+        takeover = time.monotonic() - cut_at
+        await asyncio.gather(*during)
+        # Cut off, it holds nothing and did none of the owner's work (its /health still
+        # answers over HTTP: the partition is between it and NATS only).
+        assert not await _holds(a, lease)
+        assert await _captured(a) == captured_before, "the cut-off owner ran the pay flow"
+
+        relay.heal()
+
+        async def reconnected() -> bool:
+            health = await a.health()
+            return bool(health.get("log_connected")) and health.get("leases") == []
+
+        await until(reconnected, "the healed instance to reconnect as a standby")
+        for k in range(PURCHASES - 6, PURCHASES):
+            await buy(k, a if k % 2 else b)  # through both again
+        statuses = await w.at_rest(b, taken)
+        assert len(taken) == PURCHASES
+        assert await _holds(b, lease) and not await _holds(a, lease)
+        assert await _captured(a) == captured_before, "the healed standby ran the pay flow"
+        w.added_once()
+        await w.audit(PURCHASES)
+        print(
+            f"\n{PURCHASES} purchases through a partition of the owner; takeover "
+            f"{takeover:.1f}s after the cut (TTL {TTL}s); "
+            f"statuses {dict(Counter(statuses.values()))}"
+        )
+    finally:
+        a.kill()
+        await a.http.aclose()
+        if b is not None:
+            b.kill()
+            await b.http.aclose()
+        await relay.close()
+        await w.peers.robot.close()
+        await w.peers.economy.close()
 
 
 async def _holds(instance: Instance, lease: str) -> bool:
