@@ -430,10 +430,11 @@ class JetStreamEventStore:
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
         cluster = info.cluster
+        if cluster is not None and cluster.name is None:
+            cluster = None  # a lone server names itself leader of a "cluster" of no name
         copies = tuple(
             Copy(peer.name, bool(peer.current), bool(peer.offline), int(peer.lag or 0))
-            for peer in (cluster.replicas or [])
-            if cluster is not None
+            for peer in ((cluster.replicas or []) if cluster is not None else [])
         )
         return Replication(
             info.config.num_replicas or 1,

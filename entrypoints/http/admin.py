@@ -123,9 +123,15 @@ class AdminController(Controller):
             }
             for e in entries
         ]
+        try:  # how the log is copied: the stream's replicas and the cluster's state
+            copies = (await services.kernel.log.events.replication()).health()
+            replication = {"status": copies.status, "detail": copies.detail}
+        except Exception as exc:
+            replication = {"status": "degraded", "detail": f"no stream info: {exc}"[:200]}
         return {
             "instance": keeper.holder,
             "node": keeper.node,
+            "log_copies": replication,
             "ttl_sec": keeper.timing.ttl,
             "takes_leases": keeper.take,
             "holds": keeper.holding(),

@@ -302,6 +302,7 @@ async def test_the_instances_tab_shows_this_instance_and_the_leases_it_holds(
     assert await projections.count() == 1
     # The instances alive, each with what it holds (a standby would say so).
     assert "1 instance(s) alive" in verdict
+    assert "The log: 1 copy, one server (no cluster)." in verdict  # the stream's replicas
     alive = tab.locator(f"#alive-table tr[data-instance='{keeper.holder}']")
     await alive.wait_for()
     text = await alive.inner_text()

@@ -317,6 +317,9 @@ async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_no
         roster = (await first.http.get("/api/v1/admin/instances", headers=boss)).json()
         alive = {i["instance"]: i["leases"] for i in roster["alive"]}
         assert len(alive) == instances, roster
+        copies = roster["log_copies"]
+        assert copies["status"] == "ok", copies
+        assert copies["detail"].startswith("3 copies, leader" if replicas == 3 else "1 copy")
         assert sorted(alive[health_a["instance"]]) == sorted(health_a["leases"])
         assert sorted(len(held) for held in alive.values()) == [0] * (instances - 1) + [2]
 

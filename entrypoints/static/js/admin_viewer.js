@@ -65,8 +65,9 @@ async function loadInstances() {
   const holds = (r.holds || []).length ? r.holds.join(", ") : "no lease";
   verdict.textContent = r.instance == null ? "Leases are off."
     : `This instance: ${r.instance} (${r.takes_leases ? "takes leases" : "takes no lease: front only"}), holds ${holds}; `
-      + `${(r.alive || []).length} instance(s) alive, ${(r.instances || []).length} holding leases; TTL ${r.ttl_sec} s.` + (r.error ? ` The lease bucket failed: ${r.error}` : "");
-  verdict.className = r.error ? "error" : "muted";
+      + `${(r.alive || []).length} instance(s) alive, ${(r.instances || []).length} holding leases; TTL ${r.ttl_sec} s.` + (r.error ? ` The lease bucket failed: ${r.error}` : "")
+      + (r.log_copies ? ` The log: ${r.log_copies.detail}${r.log_copies.status === "ok" ? "" : ` (${r.log_copies.status})`}.` : "");
+  verdict.className = r.error || (r.log_copies && r.log_copies.status !== "ok") ? "error" : "muted";
   $("lease-table").tBodies[0].innerHTML = r.leases.length
     ? r.leases.map(l => `<tr data-lease="${esc(l.lease)}" class="${l.this_instance ? "mine" : ""}"><td class="mono">${esc(l.lease)}</td>
       <td class="mono">${esc(l.holder)}${l.this_instance ? " (this one)" : ""}</td><td class="mono">${esc(l.node)}</td>
