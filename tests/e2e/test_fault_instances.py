@@ -86,7 +86,7 @@ class Instance:
             [*CLI, "serve", "--config", str(cfg), "--data-dir", str(root / name),
              "--port", str(self.port), "--nats-url", nats_url, "--allow-open-nats",
              "--db", db],
-            stdout=self.log.open("wb"),
+            stdout=self.log.open("ab"),  # a restart on the same name appends: one story
             stderr=subprocess.STDOUT,
             env=env,
         )  # fmt: skip
@@ -250,7 +250,11 @@ class World:
                 statuses[rid] = got["status"]
             return all(s in AT_REST for s in statuses.values())
 
-        await until(all_at_rest, "every purchase at rest")
+        try:
+            await until(all_at_rest, "every purchase at rest")
+        except AssertionError:
+            stuck = {rid: statuses.get(rid) for rid in taken if statuses.get(rid) not in AT_REST}
+            raise AssertionError(f"not at rest: {stuck}") from None
         return statuses
 
     async def audit(self, purchases: int) -> None:
