@@ -325,7 +325,14 @@ async def _cytube(settings: Settings, kernel: Kernel, owns: Callable[[], bool]) 
         on_back=back,
     )
     return wire_cytube(
-        kernel, observer, robot, inbound=inbound, resync=resync, watch=watch, leased=True
+        kernel,
+        observer,
+        robot,
+        inbound=inbound,
+        resync=resync,
+        watch=watch,
+        leased=True,
+        owns=owns,
     )
 
 

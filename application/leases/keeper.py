@@ -15,7 +15,6 @@ while it holds nothing, and it lapses a TTL after the process dies.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -264,9 +263,19 @@ class LeaseKeeper:
                 continue
             lease.held.clear()
             lease.ended.set()
-            with contextlib.suppress(Exception):  # unreachable: it lapses after the TTL instead
+            try:
                 async with asyncio.timeout(RELEASE_WITHIN_SEC):
                     await self._store.delete(lease.name, lease.revision)
+            except Exception as exc:  # unreachable: it lapses after the TTL instead
+                if lease is not self._presence:
+                    log.warning(
+                        "lease %s not given back (%s): it lapses after the TTL",
+                        lease.name,
+                        type(exc).__name__,
+                    )
+                continue
+            if lease is not self._presence:
+                log.info("lease %s given back by %s", lease.name, self.holder)
 
     # -- work under a lease ----------------------------------------------------------
 

@@ -184,8 +184,12 @@ class CommandHandler:
         assert self._snapshots is not None
         try:
             snapshot = await self._snapshots.get(stream)
-        except Exception:
-            log.warning("reading the snapshot of %s failed; folding from the start", stream)
+        except Exception as exc:
+            log.warning(
+                "reading the snapshot of %s failed (%s); folding from the start",
+                stream,
+                f"{type(exc).__name__}: {exc}"[:200],
+            )
             return None
         if snapshot is None:
             return None

@@ -5,7 +5,7 @@ one, or Kryten-Robot's events, its lifecycle and the snapshots that heal every g
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from attrs import define
@@ -32,6 +32,8 @@ class Cytube(Plain):
     # Under leases, Kryten's events are listened to by a background task the channel's lease
     # guards ("kryten-inbound"), not from start: only the channel's owner ingests them.
     leased: bool = False
+    # Does this instance hold the channel's lease now? (None: no leases, it always does.)
+    owns: Callable[[], bool] | None = None
 
     def background(self) -> Sequence[Background]:
         work = []
@@ -95,12 +97,17 @@ class Cytube(Plain):
         if self.simulator is not None:
             parts["simulator"] = self.simulator.health()
         if self.inbound is not None:
-            listening = self.inbound.running
-            parts["kryten-inbound"] = (
-                PartHealth("ok")
-                if listening
-                else PartHealth("down", "not listening to Kryten-Robot's events")
-            )
+            if self.inbound.running:
+                parts["kryten-inbound"] = PartHealth("ok")
+            elif self.owns is not None and not self.owns():
+                # Only the channel's owner listens: a standby not listening is as it should be.
+                parts["kryten-inbound"] = PartHealth(
+                    "ok", "standby: the instance holding the channel's lease listens"
+                )
+            else:
+                parts["kryten-inbound"] = PartHealth(
+                    "down", "not listening to Kryten-Robot's events"
+                )
         return parts
 
 
@@ -114,8 +121,18 @@ def wire_cytube(
     resync: Resync | None = None,
     watch: Any = None,
     leased: bool = False,
+    owns: Callable[[], bool] | None = None,
 ) -> Cytube:
     pacer = AddPacer(kernel.clock, kernel.settings.pay_flow.add_delay_sec)
     return Cytube(
-        observer, port, pacer, kernel.settings.channel, simulator, inbound, resync, watch, leased
+        observer,
+        port,
+        pacer,
+        kernel.settings.channel,
+        simulator,
+        inbound,
+        resync,
+        watch,
+        leased,
+        owns,
     )

@@ -312,6 +312,8 @@ async def test_kill_9_of_the_channel_owner_during_purchases_hands_over_losing_no
             standbys.append(w.instance(name))
             health = await standbys[-1].up()
             assert health["leases"] == [], f"{name} took a lease it should not hold"
+            inbound = health["parts"]["kryten-inbound"]  # a standby's silence is no fault
+            assert inbound["status"] == "ok" and "standby" in inbound["detail"], inbound
         health_a = await first.health()
         assert len(health_a["leases"]) == 2 and channel_lease in health_a["leases"]
         everyone = [first, *standbys]
