@@ -69,15 +69,15 @@ async function loadInstances() {
       + (r.log_copies ? ` The log: ${r.log_copies.detail}${r.log_copies.status === "ok" ? "" : ` (${r.log_copies.status})`}.` : "");
   verdict.className = r.error || (r.log_copies && r.log_copies.status !== "ok") ? "error" : "muted";
   $("lease-table").tBodies[0].innerHTML = r.leases.length
-    ? r.leases.map(l => `<tr data-lease="${esc(l.lease)}" class="${l.this_instance ? "mine" : ""}"><td class="mono">${esc(l.lease)}</td>
-      <td class="mono">${esc(l.holder)}${l.this_instance ? " (this one)" : ""}</td><td class="mono">${esc(l.node)}</td>
-      <td>${esc(new Date(l.acquired_at).toLocaleString())}</td><td class="num">${l.renewed_ago_sec}</td><td class="num">${l.revision}</td></tr>`).join("")
+    ? r.leases.map(l => `<tr data-lease="${esc(l.lease)}" class="${l.this_instance ? "mine" : ""}"><td class="mono title">${esc(l.lease)}</td>
+      <td class="mono" data-label="Instance">${esc(l.holder)}${l.this_instance ? " (this one)" : ""}</td><td class="mono" data-label="Node">${esc(l.node)}</td>
+      <td data-label="Held since">${esc(new Date(l.acquired_at).toLocaleString())}</td><td class="num" data-label="Renewed (s ago)">${l.renewed_ago_sec}</td><td class="num" data-label="Revision">${l.revision}</td></tr>`).join("")
     : `<tr><td colspan="6" class="muted">No lease is held.</td></tr>`;
   const alive = r.alive || [];
   $("alive-table").tBodies[0].innerHTML = alive.length
-    ? alive.map(i => `<tr data-instance="${esc(i.instance)}" class="${i.this_instance ? "mine" : ""}"><td class="mono">${esc(i.instance)}${i.this_instance ? " (this one)" : ""}</td>
-      <td class="mono">${esc(i.node)}</td><td>${esc(new Date(i.since).toLocaleString())}</td><td class="num">${i.renewed_ago_sec}</td>
-      <td class="mono">${i.leases.length ? i.leases.map(esc).join("<br>") : "standby (no lease)"}</td></tr>`).join("")
+    ? alive.map(i => `<tr data-instance="${esc(i.instance)}" class="${i.this_instance ? "mine" : ""}"><td class="mono title">${esc(i.instance)}${i.this_instance ? " (this one)" : ""}</td>
+      <td class="mono" data-label="Node">${esc(i.node)}</td><td data-label="Up since">${esc(new Date(i.since).toLocaleString())}</td><td class="num" data-label="Seen (s ago)">${i.renewed_ago_sec}</td>
+      <td class="mono" data-label="Holds">${i.leases.length ? i.leases.map(esc).join(", ") : "standby (no lease)"}</td></tr>`).join("")
     : `<tr><td colspan="5" class="muted">No instance has announced itself.</td></tr>`;
 }
 $("instances-run").onclick = loadInstances;
