@@ -308,3 +308,13 @@ async def test_the_instances_tab_shows_this_instance_and_the_leases_it_holds(
     text = await alive.inner_text()
     assert "(this one)" in text and "channel:lobby" in text
     await shot(tab, "admin-instances")
+
+    # On a phone the tables are cards: nothing wider than the screen.
+    await tab.set_viewport_size({"width": 390, "height": 844})
+    await tab.locator("#alive-table td[data-label='Holds']").first.wait_for()
+    assert await tab.evaluate("document.documentElement.scrollWidth") <= 390
+    assert (
+        await tab.evaluate("document.querySelector('#alive-table').getBoundingClientRect().right")
+        <= 390
+    )
+    await shot(tab, "admin-instances-phone")
