@@ -260,7 +260,7 @@ class JetStreamEventStore:
         commits: list[StoredCommit] = []
         try:
             while True:
-                got, more = await self._direct_batch(subject, after)
+                got, more = await self._direct_batch_answered(subject, after)
                 if got is None:
                     return commits + [c async for c in self._read(subject, after)]
                 commits.extend(got)
@@ -269,6 +269,24 @@ class JetStreamEventStore:
                 after = got[-1].position
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
+
+    async def _direct_batch_answered(
+        self, subject: str, after: int
+    ) -> tuple[list[StoredCommit] | None, bool]:
+        """`_direct_batch`, asked again while nobody serves the stream's direct gets yet (a
+        503 "no responders": on a cluster a stream just created, or between leaders, answers
+        so for a moment; a service starting on a new cluster failed on it), for up to the
+        store's timeout."""
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        wait = 0.05
+        while True:
+            try:
+                return await self._direct_batch(subject, after)
+            except _NoResponders:
+                if asyncio.get_running_loop().time() + wait > deadline:
+                    raise
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 1.0)
 
     async def _direct_batch(
         self, subject: str, after: int
@@ -301,7 +319,8 @@ class JetStreamEventStore:
                     return got, int(headers.get("Nats-Num-Pending", "0")) > 0
                 if status is not None:
                     description = headers.get(api.Header.DESCRIPTION, "")
-                    raise StoreUnavailable(f"reading the log refused: {status} {description}")
+                    refused = _NoResponders if status == "503" else StoreUnavailable
+                    raise refused(f"reading the log refused: {status} {description}")
                 if "Nats-Num-Pending" not in headers:
                     return None, False
                 got.append(
@@ -449,6 +468,10 @@ class JetStreamEventStore:
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the event log did not answer: {exc!r}") from exc
         return info.state.last_seq
+
+
+class _NoResponders(StoreUnavailable):
+    """Nobody serves the stream's direct gets (yet): worth asking again shortly."""
 
 
 @frozen
