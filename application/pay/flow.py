@@ -119,7 +119,11 @@ class PayFlow:
                     self._ensure(channel, request_id)
 
     async def resume(self, channel: str) -> None:
-        state = await self._state(channel)
+        """Drive every purchase in flight. Read from the log itself, not the cached state:
+        `run` follows the log only after the head it read first, and the cache is only as
+        current as the shared tail, which may lag that head (a purchase taken by another
+        instance just before this one took the lease would be in neither, and stranded)."""
+        state: QueueState = await self._handler.state(queue_decider, queue_stream(channel))
         for pay in state.pay:
             if not pay.finished:
                 self._ensure(channel, pay.request_id)
