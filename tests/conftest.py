@@ -4,7 +4,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -52,18 +52,23 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-@contextlib.asynccontextmanager
-async def postgres_schema() -> AsyncIterator[str]:
-    """A throw-away schema on the PostgreSQL at WEBQUEUE_TEST_POSTGRES_URL; skips when absent."""
+async def _postgres() -> Any:
+    """A connection to the PostgreSQL at WEBQUEUE_TEST_POSTGRES_URL; skips when absent."""
     try:
         import asyncpg
     except ImportError:
         missing("asyncpg is not installed (pip install 'webqueue[postgres]')")
     dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
     try:
-        conn = await asyncpg.connect(dsn, timeout=3)
+        return await asyncpg.connect(dsn, timeout=3)
     except (OSError, asyncpg.PostgresError) as exc:
         missing(f"no PostgreSQL at {POSTGRES_URL} ({exc}); set WEBQUEUE_TEST_POSTGRES_URL")
+
+
+@contextlib.asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """A throw-away schema on the PostgreSQL at WEBQUEUE_TEST_POSTGRES_URL; skips when absent."""
+    conn = await _postgres()
     schema = f"wq_test_{uuid.uuid4().hex[:10]}"
     await conn.execute(f"CREATE SCHEMA {schema}")
     try:
@@ -78,15 +83,7 @@ async def postgres_database() -> AsyncIterator[str]:
     """The URL of a throw-away database on the PostgreSQL at WEBQUEUE_TEST_POSTGRES_URL, for
     services run as subprocesses (which take a plain `--db` URL, no search path); skips when
     absent."""
-    try:
-        import asyncpg
-    except ImportError:
-        missing("asyncpg is not installed (pip install 'webqueue[postgres]')")
-    dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
-    try:
-        conn = await asyncpg.connect(dsn, timeout=3)
-    except (OSError, asyncpg.PostgresError) as exc:
-        missing(f"no PostgreSQL at {POSTGRES_URL} ({exc}); set WEBQUEUE_TEST_POSTGRES_URL")
+    conn = await _postgres()
     name = f"wq_test_{uuid.uuid4().hex[:10]}"
     await conn.execute(f"CREATE DATABASE {name}")
     try:

@@ -25,9 +25,8 @@ from tests.unit.leases.memory_store import MemoryLeaseStore
 LEASE = "projections:test"
 
 
-async def test_only_the_holder_writes_and_the_other_waits_for_its_checkpoint(
-    tmp_path: Path,
-) -> None:
+async def two_instances(tmp_path: Path) -> tuple[SqlProjectionStore, list[LeaseKeeper]]:
+    """One database and two instances' keepers, started: the first holds the lease."""
     sql = SqlProjectionStore(sqlite_url(tmp_path / "read.db"))
     await sql.prepare()
     leases = MemoryLeaseStore(60.0)
@@ -37,6 +36,13 @@ async def test_only_the_holder_writes_and_the_other_waits_for_its_checkpoint(
     ]
     for keeper in keepers:
         await keeper.start()
+    return sql, keepers
+
+
+async def test_only_the_holder_writes_and_the_other_waits_for_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    sql, keepers = await two_instances(tmp_path)
     holder, other = (LeasedProjectionStore(sql, k, LEASE, poll=0.01) for k in keepers)
     try:
         assert keepers[0].held(LEASE) and not keepers[1].held(LEASE)
@@ -62,15 +68,7 @@ async def test_only_the_holder_writes_and_the_other_waits_for_its_checkpoint(
 async def test_a_rebuild_runs_only_on_the_writer_and_elsewhere_is_refused_naming_it(
     tmp_path: Path,
 ) -> None:
-    sql = SqlProjectionStore(sqlite_url(tmp_path / "read.db"))
-    await sql.prepare()
-    leases = MemoryLeaseStore(60.0)
-    keepers = [
-        LeaseKeeper(leases, holder=f"i{n}", node=f"n{n}", names=[LEASE], clock=WallClock())
-        for n in (1, 2)
-    ]
-    for keeper in keepers:
-        await keeper.start()
+    sql, keepers = await two_instances(tmp_path)
     events = InMemoryEventStore()
     boss = Identity("boss", "admin")
 
