@@ -306,12 +306,14 @@ class CatalogRefresher:
         if interval <= 0:
             return
         while True:
+            # Due one interval after the latest refresh ended, a failed one included: timed from
+            # the last success, a source that is down would be asked again every second.
             state = await self._safe_state()
             due = interval
-            if state is not None and state.completed_at is not None:
-                age = (self._clock.now() - state.completed_at).total_seconds()
+            if state is not None and state.ended_at is not None:
+                age = (self._clock.now() - state.ended_at).total_seconds()
                 due = max(interval - age, 1.0)
-            await asyncio.sleep(due)
+            await self._clock.sleep(due)
             await self._start_quietly("system:schedule", only_if_needed=False)
             task = self._task
             if task is not None:

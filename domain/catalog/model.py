@@ -128,6 +128,7 @@ class CatalogState:
     current: str | None = None  # the snapshot searches read: the last completed refresh
     current_count: int = 0
     completed_at: datetime | None = None
+    ended_at: datetime | None = None  # when the latest refresh ended, completed or failed
     running: Running | None = None
     refreshes: int = 0  # started, ever
     finished: tuple[str, ...] = ()  # the latest refresh ids that ended (newest last)
@@ -257,13 +258,16 @@ def evolve(state: CatalogState, event: CatalogEvent) -> CatalogState:
                 current=event.refresh_id,
                 current_count=event.item_count,
                 completed_at=event.at,
+                ended_at=event.at,
                 running=None,
                 finished=_finish(state, event.refresh_id),
             )
         case RefreshFailed():
             if state.running is None or state.running.refresh_id != event.refresh_id:
                 return state
-            return replace(state, running=None, finished=_finish(state, event.refresh_id))
+            return replace(
+                state, ended_at=event.at, running=None, finished=_finish(state, event.refresh_id)
+            )
     return state
 
 

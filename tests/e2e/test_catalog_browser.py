@@ -60,6 +60,8 @@ async def test_browse_search_and_buy_from_the_catalog(app: tuple[Any, Running], 
     await tab.locator("#results .result-link:has-text('Häxan')").wait_for()
     await tab.locator("#results .result-link:has-text('Nosferatu')").wait_for(state="detached")
     await tab.locator("#summary:has-text('1 item')").wait_for()
+    vid = await tab.locator("#results .result code.vid").text_content()
+    assert vid and vid.strip()  # GH-002: a result shows its video id
     await shot(tab, f"catalog-search-{size}")
     await tab.click(".chip[data-category='Horror']")  # off again
 

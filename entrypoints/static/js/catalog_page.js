@@ -27,6 +27,7 @@ function card(item) {
   const link = h("a", { href: `/catalog/items/${encodeURIComponent(item.key)}`, class: "result-link" }, item.title);
   const facts = h("p", { class: "facts" },
     h("span", { class: "mono" }, item.duration_sec ? fmtDuration(item.duration_sec) : "length unknown"),
+    item.video_id ? h("code", { class: "vid", title: "video id" }, item.video_id) : null,
     ...item.categories.map((c) => h("span", { class: "badge" }, c)));
   const status = !item.available
     ? h("p", { class: "why" }, h("span", { class: "badge badge-bad" }, "unavailable"), " ", item.unavailable_reason || "")

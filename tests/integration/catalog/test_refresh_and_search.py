@@ -15,7 +15,7 @@ from adapters.sql.projection_store import sqlite_url
 from application.catalog.ports import CatalogSourceError, SearchQuery
 from application.log.ports import StreamId
 from application.log.streams import catalog_stream
-from domain.catalog.model import catalog_decider
+from domain.catalog.model import RefreshStarted, catalog_decider
 from domain.errors import Rejected
 from tests.integration.catalog.world import TEMPLATE, ListSource, World, item, world_on
 
@@ -168,3 +168,37 @@ async def test_another_process_refresh_is_taken_over_once_stale(world: World) ->
     assert (await mine.wait()).phase == "completed"
     await world.settled()
     assert await world.titles() == ["B"]
+
+
+async def refreshes_started(world: World) -> int:
+    commits = await world.events.read_stream(refresher_stream())
+    return sum(1 for c in commits for e in c.commit.events if isinstance(e, RefreshStarted))
+
+
+async def test_the_schedule_refreshes_once_an_interval_and_a_failing_source_no_more_often(
+    world: World,
+) -> None:
+    world.clock.set_speed(60.0)  # a scheduled minute is a real second
+    good = world.refresher(ListSource([item(1, "Detour", "Noir")]), refresh_interval_minutes=1)
+    schedule = asyncio.create_task(good.run_schedule())
+    await asyncio.sleep(3.5)  # the start's refresh, then about one a minute
+    schedule.cancel()
+    await good.stop()
+    ran = await refreshes_started(world)
+    assert 3 <= ran <= 5
+
+    class Down:
+        description = "MediaCMS at media.example"
+
+        async def read(self, known: object, report: object) -> list[object]:
+            raise CatalogSourceError("media.example: connection refused")
+
+    failing = world.refresher(Down(), refresh_interval_minutes=1)  # type: ignore[arg-type]
+    schedule = asyncio.create_task(failing.run_schedule())
+    await asyncio.sleep(3.5)  # a snapshot exists: nothing at start, then one try a minute
+    schedule.cancel()
+    await failing.stop()
+    tries = await refreshes_started(world) - ran
+    assert 2 <= tries <= 5
+    await world.settled()
+    assert await world.titles() == ["Detour"]  # search stays on the last good snapshot
