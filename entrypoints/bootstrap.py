@@ -1,5 +1,7 @@
 """The composition root: the one place that builds adapters; it composes the capabilities
-(`entrypoints.wiring`) over them. Adding a capability is one wiring module and one line here.
+(`entrypoints.wiring`) over them. Adding a capability: its wiring module, its construction
+here, its place in `Services.capabilities`, and in `projections()` if it has a read model
+(docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ class Services:
             self.queue,
             self.playlists,
             self.pay,
+            *((self.rules,) if self.rules is not None else ()),
             self.catalog,
             self.promos,
             self.presence,

@@ -2,5 +2,6 @@
 the process manager that settles each purchase (`flow`: spend, add, move, refund).
 
 Uses: `application.cytube` (port, Observer, pacing), `application.queue.shadow` (ledger rows),
-`application.identity`.
+`application.identity`; `domain.queue` (purchases are decided in the queue aggregate: pay
+items, claims, the rules' refusals) and `domain.wallet` (the ledger's events).
 """

@@ -113,3 +113,32 @@ def test_no_circle_between_capabilities() -> None:
 
     circles = {" -> ".join(c) for room in sorted(graph) if (c := circle_from(room))}
     assert circles == set()
+
+
+def _capability(module: str) -> str | None:
+    """`application.pay.flow` -> `application.pay`; None for the kernels and other layers."""
+    layer, *rest = module.split(".")
+    if layer not in KERNEL or len(rest) < 2 or rest[0] in KERNEL[layer]:
+        return None
+    return f"{layer}.{rest[0]}"
+
+
+def test_each_capability_names_the_others_it_uses() -> None:
+    """A capability reaches another only through what its docstring's "Uses:" names, so a
+    developer in one room knows from its `__init__` what they may touch elsewhere."""
+    wrong = []
+    for module, imports in _modules().items():
+        own = _capability(module)
+        if own is None:
+            continue
+        layer, name = own.split(".")
+        doc = ast.get_docstring(ast.parse((ROOT / layer / name / "__init__.py").read_text())) or ""
+        uses = doc[doc.find("Uses:") :] if "Uses:" in doc else ""
+        for target in imports:
+            other = _capability(target)
+            own_domain = other == f"domain.{name}"
+            if other is None or other == own or own_domain:
+                continue
+            if f"`{other}" not in uses:
+                wrong.append(f"{module} imports {target}, not in {own}'s Uses:")
+    assert sorted(set(wrong)) == []
