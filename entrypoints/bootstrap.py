@@ -300,6 +300,7 @@ async def _cytube(settings: Settings, kernel: Kernel, owns: Callable[[], bool]) 
         timeout=kr.robot_timeout_sec,
         subject=kr.robot_subject,
         probe_timeout=kr.probe_timeout_sec,
+        events_prefix=kr.events_prefix,
     )
     # Snapshots at start, after every gap, and on every desync (application.cytube.resync).
     resync = Resync(robot, observer, kernel.clock, config=settings.resync)

@@ -69,6 +69,10 @@ class WireRobot:
         self.answering = False
         self.commands: list[dict[str, Any]] = []
         self.pms: list[tuple[str, str]] = []
+        # media id -> the queueFail CyTube sends after the robot's 8 s wait (a slow lookup, as
+        # 2b_add_hazards recorded): the add is answered uid null, the reason comes as an event.
+        self.slow_failures: dict[str, str] = {}
+        self._later: list[asyncio.TimerHandle] = []
         self._lock = asyncio.Lock()  # the robot handles commands one at a time
         self._sub: Any = None
         self._kv: Any = None
@@ -112,6 +116,8 @@ class WireRobot:
 
     async def close(self) -> None:
         self.answering = False
+        for later in self._later:
+            later.cancel()
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
@@ -318,6 +324,13 @@ class WireRobot:
 
     async def _command(self, command: str | None, args: dict[str, Any]) -> Any:
         if command == "addvideo":
+            if args["id"] in self.slow_failures:
+                fail = {"msg": self.slow_failures[args["id"]], "link": args["id"], "id": args["id"]}
+                later = asyncio.get_running_loop().call_later(
+                    0.2, lambda: asyncio.ensure_future(self.emit("queueFail", fail))
+                )
+                self._later.append(later)
+                return {"success": True, "uid": None}
             if any(i["media"]["id"] == args["id"] for i in self.items):
                 fail = {"msg": "This item is already on the playlist", "link": args["id"]}
                 await self.emit("queueFail", {**fail, "id": args["id"]})

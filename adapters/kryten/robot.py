@@ -13,7 +13,10 @@ unknown. An unknown command gets no reply at all, so it too ends as a timeout.
 
 What actually happened is learnt from the robot's events, never from these replies alone:
 the robot confirms an add by the first `queue` event it sees (two concurrent adds can swap
-uids) and never confirms a move or a delete.
+uids) and never confirms a move or a delete. An add the robot answers with uid null (CyTube
+said nothing within its 8 s) is watched a while longer on the channel's events: CyTube sends
+a slow lookup's `queueFail` to the requester only, so the robot's `queuefail` event is the one
+place its reason ever shows.
 
 A snapshot (`read`) is `state.playlist`, which Kryten-Robot 1.12.6 answers from its memory, plus
 two keys of its KV bucket `kryten_{channel}_playlist`: `current` (the changeMedia payload plus
@@ -24,6 +27,7 @@ it starts (its state handler subscribes after the CyTube join): that is a timeou
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import logging
@@ -39,6 +43,8 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from adapters.kryten.cytube_wire import Uid, WireItem, observed_item
+from adapters.kryten.inbound import SUBJECT_PREFIX
+from adapters.log.subjects import token
 from application.cytube.port import (
     AddOutcome,
     AddPosition,
@@ -115,6 +121,56 @@ class _QueueFail(msgspec.Struct):
     msg: str | None = None
 
 
+class _Event(msgspec.Struct):
+    payload: msgspec.Raw
+
+
+class _FailEvent(msgspec.Struct):
+    """CyTube's `queueFail {msg, link, id}`; `id` is the media id it was given."""
+
+    msg: str | None = None
+    id: str | None = None
+
+
+class _QueuedMedia(msgspec.Struct):
+    id: str
+    type: str
+
+
+class _QueuedItem(msgspec.Struct):
+    uid: Uid
+    media: _QueuedMedia
+
+
+class _QueueEvent(msgspec.Struct):
+    item: _QueuedItem
+
+
+class _AddWatch:
+    """The channel's `queue` and `queuefail` events for one add, listened to from before the
+    add is sent (so nothing lands unseen between the reply and the subscription)."""
+
+    def __init__(self, media: Media) -> None:
+        self._media = media
+        self.outcome: asyncio.Future[AddOutcome] = asyncio.get_running_loop().create_future()
+
+    async def on_fail(self, msg: Any) -> None:
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            event = _FAIL_EVENT.decode(_EVENT.decode(msg.data).payload)
+            if event.id == self._media.id and not self.outcome.done():
+                error = html.unescape(event.msg or "CyTube refused the item")
+                transient = is_transient_queue_fail(error)
+                self.outcome.set_result(AddOutcome(ok=False, error=error, transient=transient))
+
+    async def on_queue(self, msg: Any) -> None:
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            item = _QUEUE_EVENT.decode(_EVENT.decode(msg.data).payload).item
+            media = self._media
+            same = (item.media.type, item.media.id) == (media.type, media.id)
+            if same and not self.outcome.done():
+                self.outcome.set_result(AddOutcome(ok=True, uid=item.uid))
+
+
 class _AddResult(msgspec.Struct):
     success: bool
     uid: Uid | None = None
@@ -168,6 +224,9 @@ _PONG = msgspec.json.Decoder(_Pong)
 _BUCKET = re.compile(r"^[A-Za-z0-9_-]+$")
 _RESULT = msgspec.json.Decoder(_Result | None)
 _ADD_RESULT = msgspec.json.Decoder(_AddResult)
+_EVENT = msgspec.json.Decoder(_Event)
+_FAIL_EVENT = msgspec.json.Decoder(_FailEvent)
+_QUEUE_EVENT = msgspec.json.Decoder(_QueueEvent)
 _PLAYLIST = msgspec.json.Decoder(_PlaylistResult | list[WireItem])
 _USER_RESULT = msgspec.json.Decoder(_UserResult)
 
@@ -190,6 +249,8 @@ class KrytenRobot:
         subject: str = COMMAND_SUBJECT,
         source: str = "webqueue",
         probe_timeout: float = 2.0,
+        events_prefix: str = SUBJECT_PREFIX,
+        late_fail_sec: float = 10.0,
     ) -> None:
         # The robot waits up to 8 s for CyTube's `queue` before answering an add with uid
         # null: a timeout shorter than that turns a slow add into an unknown outcome.
@@ -199,16 +260,51 @@ class KrytenRobot:
         self._subject = subject
         self._source = source
         self._probe_timeout = probe_timeout
+        self._events_prefix = events_prefix
+        # How long an add answered with uid null is watched for its `queue` or `queueFail`.
+        self._late_fail_sec = late_fail_sec
         self._buckets: dict[str, KeyValue] = {}
 
     # ---- the port ----------------------------------------------------------------------------
 
     async def add(self, channel: str, media: Media, pos: AddPosition, temp: bool) -> AddOutcome:
         """`{success: true, uid: null}` (CyTube did not confirm within the robot's 8 s) is
-        ok with uid None; a queueFail is ok False, transient when retrying may cure it."""
+        watched `late_fail_sec` longer: the item's `queue` event makes it ok (with its uid), a
+        `queuefail` for its media a failure with CyTube's reason; neither, ok with uid None. A
+        queueFail is ok False, transient when retrying may cure it."""
         args = {"type": media.type, "id": media.id, "pos": pos, "temp": temp}
-        data = await self._request(channel, "addvideo", args)
-        result = self._decode(_ADD_RESULT, data, "addvideo")
+        watch = _AddWatch(media)
+        events = f"{self._events_prefix}.{token(channel)}"
+        subs = []
+        try:
+            try:
+                subs.append(await self._nc.subscribe(f"{events}.queuefail", cb=watch.on_fail))
+                subs.append(await self._nc.subscribe(f"{events}.queue", cb=watch.on_queue))
+                await self._nc.flush(timeout=self._timeout)
+            except (NatsError, TimeoutError, OSError) as exc:
+                raise CytubeUnavailable(
+                    f"addvideo: cannot watch the channel's events: {exc!r}"
+                ) from exc
+            data = await self._request(channel, "addvideo", args)
+            result = self._decode(_ADD_RESULT, data, "addvideo")
+            if result.success and result.uid is None:
+                with contextlib.suppress(TimeoutError):
+                    late = await asyncio.wait_for(
+                        asyncio.shield(watch.outcome), self._late_fail_sec
+                    )
+                    if not late.ok:
+                        log.info(
+                            "kryten robot: %s refused %s/%s after the robot's wait: %s",
+                            channel,
+                            media.type,
+                            media.id,
+                            late.error,
+                        )
+                    return late
+        finally:
+            for sub in subs:
+                with contextlib.suppress(NatsError):
+                    await sub.unsubscribe()
         if result.success:
             return AddOutcome(ok=True, uid=result.uid)
         msg = result.queue_fail.msg if result.queue_fail is not None else None

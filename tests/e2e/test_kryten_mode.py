@@ -256,6 +256,38 @@ async def test_a_quiet_buyer_cytube_marks_afk_keeps_the_slot(
         assert item["pay"]["paid_by"] == "quiet"
 
 
+async def test_a_lookup_that_fails_after_the_robots_wait_refunds_with_cytubes_reason(
+    tmp_path: Path, peers: Peers, nats_url: str
+) -> None:
+    """The robot answers a slow add with uid null; CyTube's queueFail comes later, as an event
+    only. The purchase is refunded at once with CyTube's words, not after the add retries run
+    out with no reason."""
+    await busy_channel(peers)
+    reason = "Expected HTTP 200 OK, not 404 Not Found"
+    peers.robot.slow_failures["gone-300"] = reason
+    async with serving(tmp_path / "data", **settings_for(peers, nats_url)) as svc:
+        ch = peers.channel
+        await eventually(lambda: _has_items(svc, ch), "the channel")
+        await peers.robot.join("ann")
+        peers.economy.balances["ann"] = 20_000
+        ann = bearer(svc, "ann")
+        body = {"media_type": "cm", "media_id": "gone-300", "duration_sec": 300, "tier": "queue"}
+        r = await svc.http.post(f"/api/v1/channels/{ch}/pay-items", json=body, headers=ann)
+        assert r.status_code == 202, r.text
+        status_url = r.json()["status_url"]
+
+        async def status() -> dict[str, Any]:
+            got: dict[str, Any] = (await svc.http.get(status_url, headers=ann)).json()
+            return got
+
+        await eventually(lambda: _is(status, "refunded"), "the refund")
+        final = await status()
+        assert final["cancel_reason"] == "add_failed" and final["cancel_detail"] == reason
+        adds = [c for c in peers.robot.commands if c.get("command") == "addvideo"]
+        assert len(adds) == 1  # a permanent reason: not tried again
+        assert peers.economy.balances["ann"] == 20_000
+
+
 async def _has_items(svc: Running, channel: str) -> bool:
     return bool(uids(await queue(svc, channel)))
 

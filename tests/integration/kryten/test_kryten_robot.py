@@ -21,10 +21,12 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from adapters.kryten.robot import KrytenRobot, is_transient_queue_fail
+from adapters.log.subjects import token
 from application.cytube.port import AddOutcome, CytubeUnavailable
 from domain.media import Media
 from domain.presence.model import ObservedUser
 from domain.queue.commands import ObservedItem
+from tests.integration.kryten.recorded import load
 
 DOMAIN = "cytu.be"
 CH = "Movie Night"
@@ -114,7 +116,9 @@ async def robot(nc: Client, subject: str) -> AsyncIterator[FakeRobot]:
 
 @pytest.fixture
 def port(nc: Client, subject: str, robot: FakeRobot) -> KrytenRobot:
-    return KrytenRobot(nc, domain=DOMAIN, timeout=2.0, subject=subject, source="webqueue-test")
+    return KrytenRobot(
+        nc, domain=DOMAIN, timeout=2.0, subject=subject, source="webqueue-test", late_fail_sec=0.3
+    )
 
 
 # ---- the request -----------------------------------------------------------------------------
@@ -182,6 +186,84 @@ async def test_add_ok_with_uid_zero(port: KrytenRobot, robot: FakeRobot) -> None
 async def test_add_without_uid_is_ok_with_uid_none(port: KrytenRobot, robot: FakeRobot) -> None:
     robot.ran({"success": True, "uid": None})  # CyTube did not confirm within the robot's 8 s
     assert await port.add(CH, A, "end", temp=True) == AddOutcome(ok=True, uid=None)
+
+
+def event(payload: Any) -> bytes:
+    """An event as the robot publishes it (its RawEvent envelope)."""
+    return json.dumps({"event_name": "x", "payload": payload, "channel": CH}).encode()
+
+
+async def late_port(nc: Client, subject: str, answer_then: Any) -> tuple[KrytenRobot, str]:
+    """A port whose robot answers an add with uid null and then publishes `answer_then`
+    (event, payload) on the channel's events, as the real one does when CyTube's reply comes
+    after its 8 s wait."""
+    prefix = f"test.ev.{uuid.uuid4().hex}"
+
+    async def handle(msg: Msg) -> None:
+        await msg.respond(json.dumps(ok("addvideo", {"success": True, "uid": None})).encode())
+        for name, payload in answer_then:
+            await nc.publish(f"{prefix}.{token(CH)}.{name}", event(payload))
+
+    await nc.subscribe(subject, cb=handle)
+    await nc.flush()
+    port = KrytenRobot(
+        nc, domain=DOMAIN, timeout=2.0, subject=subject, events_prefix=prefix, late_fail_sec=1.0
+    )
+    return port, prefix
+
+
+async def test_a_queue_fail_after_the_robots_wait_is_a_failure_with_cytubes_reason(
+    nc: Client, subject: str
+) -> None:
+    other = {"msg": "Video not found", "link": "https://youtu.be/other", "id": "other"}
+    mine = {"msg": "Expected HTTP 200 OK, not 404 Not Found", "link": "x", "id": A.id}
+    port, _ = await late_port(nc, subject, [("queuefail", other), ("queuefail", mine)])
+    assert await port.add(CH, A, "end", temp=True) == AddOutcome(
+        ok=False, error="Expected HTTP 200 OK, not 404 Not Found", transient=False
+    )
+
+
+async def test_a_transient_queue_fail_after_the_wait_is_retried(nc: Client, subject: str) -> None:
+    late = {"msg": "Request timed out", "link": "x", "id": A.id}
+    port, _ = await late_port(nc, subject, [("queuefail", late)])
+    assert await port.add(CH, A, "end", temp=True) == AddOutcome(
+        ok=False, error="Request timed out", transient=True
+    )
+
+
+async def test_the_items_queue_event_after_the_wait_is_ok_with_its_uid(
+    nc: Client, subject: str
+) -> None:
+    queued = {"item": item(41, A.id), "after": 40}
+    port, _ = await late_port(
+        nc, subject, [("queue", {"item": item(7, "zzz"), "after": 6}), ("queue", queued)]
+    )
+    assert await port.add(CH, A, "end", temp=True) == AddOutcome(ok=True, uid=41)
+
+
+async def test_the_recorded_slow_lookup_fails_with_cytubes_reason(nc: Client, subject: str) -> None:
+    """As recorded (2b_add_hazards): a manifest slower than the robot's 8 s; the robot answers
+    uid null, and CyTube's `queueFail` "Request timed out" comes 2 s later as an event only."""
+    doc = load("2b_add_hazards")
+    fail = next(s for s in doc["steps"] if str(s.get("subject", "")).endswith(".queuefail"))
+    add = next(
+        s
+        for s in doc["steps"]
+        if s.get("command") == "addvideo"
+        and s["request"]["args"]["id"] == fail["body"]["payload"]["id"]
+    )
+    assert add["reply"]["data"] == {"success": True, "uid": None}
+    prefix = f"test.ev.{uuid.uuid4().hex}"
+
+    async def handle(msg: Msg) -> None:
+        await msg.respond(json.dumps(add["reply"]).encode())
+        await nc.publish(f"{prefix}.{token(CH)}.queuefail", json.dumps(fail["body"]).encode())
+
+    await nc.subscribe(subject, cb=handle)
+    port = KrytenRobot(nc, domain=DOMAIN, timeout=2.0, subject=subject, events_prefix=prefix)
+    args = add["request"]["args"]
+    outcome = await port.add(CH, Media(args["type"], args["id"], "Slow", 12), "end", temp=True)
+    assert outcome == AddOutcome(ok=False, error="Request timed out", transient=True)
 
 
 def queue_fail(msg: str) -> dict[str, Any]:
