@@ -198,8 +198,11 @@ export function liveQueue(onFrame, statusEl = $("live")) {
   let open = false;
   const show = () => {
     if (!statusEl) return;
-    const logUp = lastHealth ? lastHealth.log_connected : true;
+    // Not known yet is not "live": a page opened during an outage gets its socket before
+    // /health answers (which waits on the log), and once said "live" meanwhile.
+    const logUp = lastHealth ? lastHealth.log_connected : null;
     if (open && logUp) { statusEl.textContent = "live"; statusEl.className = "live on"; }
+    else if (open && logUp === null) { statusEl.textContent = "not live yet: checking the event log…"; statusEl.className = "live off"; }
     else if (open) { statusEl.textContent = "not live: the event log is unreachable"; statusEl.className = "live off"; }
     else { statusEl.textContent = "not live: reconnecting…"; statusEl.className = "live off"; }
   };
