@@ -11,7 +11,9 @@ believes an occurrence is due: the decider alone says whether it fires (`Occurre
 the armed occurrence moves on in the same event, so a second `FireDue` for it is a no-op), is
 too late (`OccurrencesMissed` after `too_late_minutes`, recorded, never fired hours late) or is
 not due yet (nothing). A recurring schedule whose occurrences passed while the service was down
-advances to its next future occurrence in the same `OccurrencesMissed`. `FireNow` fires at once
+advances to its next future occurrence in the same `OccurrencesMissed`. An occurrence fired on
+its time or missed is spent (`Schedule.spent_through`): an edit or an enable arms the first
+occurrence after it, never it again. `FireNow` fires at once
 (the admin's "fire now"), leaving the armed occurrence as it was (a one-off is then spent).
 """
 
@@ -233,6 +235,9 @@ class Schedule:
     created_by: str
     created_at: datetime
     missed: tuple[datetime, ...] = ()  # the latest few, newest last
+    #: The latest occurrence fired on its time or recorded missed: it and every occurrence
+    #: before it are spent, never armed again (an edit or an enable takes the next one).
+    spent_through: datetime | None = None
 
     @property
     def label(self) -> str:
@@ -341,10 +346,16 @@ def _validate(spec: ScheduleSpec, lock_minutes: int, ctx: Context) -> None:
     validate_rule(spec.rrule, spec.fire_at, _tz(ctx))
 
 
-def _armed(spec: ScheduleSpec, ctx: Context) -> datetime | None:
-    """The first occurrence not already past the too-late window (a schedule set in the past
-    with no recurrence arms nothing)."""
-    return next_after(spec.fire_at, spec.rrule, _tz(ctx), ctx.now - _too_late(ctx) - _EPS)
+def _armed(
+    spec: ScheduleSpec, ctx: Context, spent_through: datetime | None = None
+) -> datetime | None:
+    """The first occurrence not already past the too-late window and not spent (fired or
+    missed: an edit or an enable within the window after a fire must not arm the occurrence
+    that fired); a schedule set in the past with no recurrence arms nothing."""
+    after = ctx.now - _too_late(ctx) - _EPS
+    if spent_through is not None and spent_through > after:
+        after = spent_through
+    return next_after(spec.fire_at, spec.rrule, _tz(ctx), after)
 
 
 _EPS = timedelta(microseconds=1)
@@ -445,6 +456,11 @@ def _due(state: SchedulesState, cmd: FireDue, ctx: Context) -> tuple[ScheduleEve
     due = schedule.next_at
     if ctx.now < due:
         return ()
+    if schedule.spent_through is not None and due <= schedule.spent_through:
+        # Armed at a spent occurrence (a log from before edits skipped them): not fired again;
+        # the schedule moves on to its next one, nothing missed.
+        armed = _armed(schedule.spec, ctx, schedule.spent_through)
+        return (OccurrencesMissed(schedule.schedule_id, (), armed, ctx.now),)
     if state.fire(cmd.fire_id) is not None:
         return ()
     tz = _tz(ctx)
@@ -501,7 +517,12 @@ def decide(state: SchedulesState, cmd: ScheduleCommand, ctx: Context) -> tuple[S
                 _no_overlap(state, cmd.schedule_id, cmd.spec, ctx)
             return (
                 ScheduleEdited(
-                    cmd.schedule_id, cmd.spec, lock, _armed(cmd.spec, ctx), cmd.by, ctx.now
+                    cmd.schedule_id,
+                    cmd.spec,
+                    lock,
+                    _armed(cmd.spec, ctx, schedule.spent_through),
+                    cmd.by,
+                    ctx.now,
                 ),
             )
         case SetScheduleActive():
@@ -510,7 +531,11 @@ def decide(state: SchedulesState, cmd: ScheduleCommand, ctx: Context) -> tuple[S
                 return ()
             if cmd.active:
                 _no_overlap(state, cmd.schedule_id, schedule.spec, ctx)
-            armed = _armed(schedule.spec, ctx) if cmd.active else schedule.next_at
+            armed = (
+                _armed(schedule.spec, ctx, schedule.spent_through)
+                if cmd.active
+                else schedule.next_at
+            )
             return (ScheduleActiveSet(cmd.schedule_id, cmd.active, armed, cmd.by, ctx.now),)
         case DeleteSchedule():
             _known(state, cmd.schedule_id)
@@ -531,6 +556,10 @@ def decide(state: SchedulesState, cmd: ScheduleCommand, ctx: Context) -> tuple[S
             if not fire.running:
                 return ()
             return (FireFinished(cmd.fire_id, cmd.reason, cmd.by, ctx.now),)
+
+
+def _latest(held: datetime | None, at: datetime) -> datetime:
+    return at if held is None or at > held else held
 
 
 def _with(state: SchedulesState, schedule: Schedule) -> SchedulesState:
@@ -587,13 +616,24 @@ def evolve(state: SchedulesState, event: ScheduleEvent) -> SchedulesState:
                 event.at,
             )
             state = replace(state, fires=(*state.fires, fire)[-KEEP_FIRES:])
-            return _update(state, event.schedule_id, next_at=event.next_at)
+            found = state.find(event.schedule_id)
+            if found is None:
+                return state
+            spent = found.spent_through
+            if not event.manual:
+                spent = _latest(spent, event.occurrence_at)
+            return _with(state, replace(found, next_at=event.next_at, spent_through=spent))
         case OccurrencesMissed():
             found = state.find(event.schedule_id)
             if found is None:
                 return state
             missed = (*found.missed, *event.missed)[-KEEP_FIRES:]
-            return _with(state, replace(found, next_at=event.next_at, missed=missed))
+            spent = found.spent_through
+            for at in event.missed:
+                spent = _latest(spent, at)
+            return _with(
+                state, replace(found, next_at=event.next_at, missed=missed, spent_through=spent)
+            )
         case FireFinished():
             fires = tuple(
                 replace(f, finished_at=event.at, finish_reason=event.reason)
