@@ -20,13 +20,14 @@ occurrence after it, never it again. `FireNow` fires at once
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from attrs import evolve as replace
 from attrs import field, frozen
 
 from domain.decider import Context, Decider
 from domain.errors import Rejected
+from domain.media import Media
 from domain.schedules.occurrences import iter_occurrences, next_after, validate_rule
 
 MAX_LABEL = 200
@@ -107,6 +108,29 @@ class FinishFire:
     by: str = "system"
 
 
+ApplyKind = Literal["event", "fallback"]
+
+
+@frozen
+class RecordFireApply:
+    """The firer started the playlist apply behind a fire (the event's, or its fallback's)."""
+
+    fire_id: str
+    apply_id: str
+    kind: ApplyKind = "event"
+    by: str = "system"
+
+
+@frozen
+class RecordFireStart:
+    """CyTube reports an item of the event's load playing: the item that starts the event."""
+
+    fire_id: str
+    uid: int
+    media: Media
+    by: str = "system"
+
+
 ScheduleCommand = (
     CreateSchedule
     | EditSchedule
@@ -115,6 +139,8 @@ ScheduleCommand = (
     | FireDue
     | FireNow
     | FinishFire
+    | RecordFireApply
+    | RecordFireStart
 )
 
 
@@ -202,6 +228,32 @@ class FireFinished:
     at: datetime
 
 
+@frozen
+class FireApplyStarted:
+    """The playlist apply behind a fire started: `kind` event (the hard-replace that loads the
+    event) or fallback (the append after it), `apply_id` its id in `playlist_apply`."""
+
+    VERSION: ClassVar[int] = 1
+    fire_id: str
+    apply_id: str
+    kind: ApplyKind
+    by: str
+    at: datetime
+
+
+@frozen
+class FireStartedWith:
+    """The item that starts the event: the first of the event's load CyTube reports playing
+    (`uid`, `media`), at `at`."""
+
+    VERSION: ClassVar[int] = 1
+    fire_id: str
+    uid: int
+    media: Media
+    by: str
+    at: datetime
+
+
 ScheduleEvent = (
     ScheduleCreated
     | ScheduleEdited
@@ -210,6 +262,8 @@ ScheduleEvent = (
     | OccurrenceFired
     | OccurrencesMissed
     | FireFinished
+    | FireApplyStarted
+    | FireStartedWith
 )
 SCHEDULE_EVENTS: tuple[type, ...] = (
     ScheduleCreated,
@@ -219,6 +273,8 @@ SCHEDULE_EVENTS: tuple[type, ...] = (
     OccurrenceFired,
     OccurrencesMissed,
     FireFinished,
+    FireApplyStarted,
+    FireStartedWith,
 )
 
 
@@ -256,6 +312,13 @@ class Schedule:
 
 
 @frozen
+class FireStart:
+    uid: int
+    media: Media
+    at: datetime
+
+
+@frozen
 class Fire:
     fire_id: str
     schedule_id: str
@@ -269,6 +332,11 @@ class Fire:
     at: datetime
     finished_at: datetime | None = None
     finish_reason: str | None = None
+    #: The playlist applies behind it (None until started, and in logs from before they were
+    #: recorded) and the item that started it, once CyTube reported it playing.
+    apply_id: str | None = None
+    fallback_apply_id: str | None = None
+    starts_with: FireStart | None = None
 
     @property
     def running(self) -> bool:
@@ -556,6 +624,21 @@ def decide(state: SchedulesState, cmd: ScheduleCommand, ctx: Context) -> tuple[S
             if not fire.running:
                 return ()
             return (FireFinished(cmd.fire_id, cmd.reason, cmd.by, ctx.now),)
+        case RecordFireApply():
+            fire = state.fire(cmd.fire_id)
+            if fire is None:
+                raise Rejected("unknown_fire", f"There is no fired event {cmd.fire_id!r}.")
+            started = fire.apply_id if cmd.kind == "event" else fire.fallback_apply_id
+            if started is not None:
+                return ()  # recorded once: a second start of the same fire is the same apply
+            return (FireApplyStarted(cmd.fire_id, cmd.apply_id, cmd.kind, cmd.by, ctx.now),)
+        case RecordFireStart():
+            fire = state.fire(cmd.fire_id)
+            if fire is None:
+                raise Rejected("unknown_fire", f"There is no fired event {cmd.fire_id!r}.")
+            if fire.starts_with is not None:
+                return ()  # the first one reported is the one that started it
+            return (FireStartedWith(cmd.fire_id, cmd.uid, cmd.media, cmd.by, ctx.now),)
 
 
 def _latest(held: datetime | None, at: datetime) -> datetime:
@@ -642,7 +725,18 @@ def evolve(state: SchedulesState, event: ScheduleEvent) -> SchedulesState:
                 for f in state.fires
             )
             return replace(state, fires=fires)
+        case FireApplyStarted():
+            key = "apply_id" if event.kind == "event" else "fallback_apply_id"
+            return _fire_update(state, event.fire_id, **{key: event.apply_id})
+        case FireStartedWith():
+            start = FireStart(event.uid, event.media, event.at)
+            return _fire_update(state, event.fire_id, starts_with=start)
     return state
+
+
+def _fire_update(state: SchedulesState, fire_id: str, **changes: Any) -> SchedulesState:
+    fires = tuple(replace(f, **changes) if f.fire_id == fire_id else f for f in state.fires)
+    return replace(state, fires=fires)
 
 
 schedules_decider: Decider[SchedulesState, ScheduleCommand, ScheduleEvent] = Decider(

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from application.log.streams import schedules_stream
+from domain.schedules.model import FireApplyStarted, FireStartedWith
 from tests.integration.playlists.test_apply import ADMIN
 from tests.integration.schedules.test_firing import ScheduleWorld, ep
 
@@ -66,3 +68,65 @@ async def test_an_edit_and_a_disable_enable_after_a_fire_do_not_fire_it_again(
     await world.tick_until(firer, fired_twice)
     await firer.tick("lobby")
     assert [f.occurrence_at for f in await world.fired()] == [fire_at, tomorrow]
+
+
+async def recorded(world: ScheduleWorld, kind: type) -> list[Any]:
+    commits = await world.store.read_stream(schedules_stream("lobby"))
+    return [e for c in commits for e in c.commit.events if isinstance(e, kind)]
+
+
+async def test_a_fire_records_its_apply_the_item_that_starts_it_and_the_fallback_apply(
+    world: ScheduleWorld,
+) -> None:
+    event = await world.saved(ep(1), ep(2), name="Movie night")
+    fallback = await world.saved(ep(9), name="After")
+    made = await world.schedules.create(
+        "lobby",
+        ADMIN,
+        playlist_id=event,
+        label="Movie night",
+        fire_at=world.clock.now() + timedelta(minutes=20),
+        fallback_playlist_id=fallback,
+    )
+    world.clock.advance((made.fire_at - world.clock.now()).total_seconds())
+    firer = world.firer()
+
+    async def started() -> bool:
+        fires = await world.schedules.fires("lobby", ADMIN)
+        return bool(fires) and fires[0].starts_with is not None
+
+    await world.tick_until(firer, started)
+    (fire,) = await world.schedules.fires("lobby", ADMIN)
+    # The apply behind the fire is the one that loaded the event (its id is in the listing,
+    # and it is the hard-replace that queued both episodes).
+    assert fire.apply_id == fire.fire_id and fire.fallback_apply_id is None
+    done = await world.finished(fire.apply_id)
+    assert done.mode == "hard_replace" and done.queued == 2
+    # The item that starts the event is the first episode, as CyTube reported it playing.
+    assert fire.starts_with is not None
+    assert (fire.starts_with.media_type, fire.starts_with.media_id) == ("yt", "ep1")
+    assert world.applier is not None
+    run = (await world.applier.state("lobby")).find(fire.apply_id)
+    assert run is not None
+    assert fire.starts_with.uid == next(e.uid for e in run.items if e.media.id == "ep1")
+    assert fire.starts_with.began_at >= fire.at
+    # A restarted firer records neither again.
+    firer = world.firer()
+    for _ in range(3):
+        await firer.tick("lobby")
+    assert len(await recorded(world, FireApplyStarted)) == 1
+    assert len(await recorded(world, FireStartedWith)) == 1
+
+    async def fallback_on() -> bool:
+        fires = await world.schedules.fires("lobby", ADMIN)
+        return fires[0].fallback_apply_id is not None and "ep9" in world.playlist_ids()
+
+    world.clock.advance(61)  # the first episode has played; the second, the last, begins
+    await world.tick_until(firer, fallback_on, within=30)
+    (fire,) = await world.schedules.fires("lobby", ADMIN)
+    assert fire.finish_reason == "last_item_began"
+    assert fire.fallback_apply_id == f"{fire.fire_id}-fallback"
+    assert (await world.finished(fire.fallback_apply_id)).mode == "append"
+    assert fire.starts_with is not None and fire.starts_with.media_id == "ep1"  # unchanged
+    kinds = [(e.kind, e.apply_id) for e in await recorded(world, FireApplyStarted)]
+    assert kinds == [("event", fire.fire_id), ("fallback", f"{fire.fire_id}-fallback")]

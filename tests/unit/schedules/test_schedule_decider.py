@@ -11,15 +11,20 @@ import pytest
 
 from domain.decider import Context
 from domain.errors import Rejected
+from domain.media import Media
 from domain.schedules.model import (
     CreateSchedule,
     DeleteSchedule,
     EditSchedule,
     FinishFire,
+    FireApplyStarted,
     FireDue,
     FireNow,
+    FireStartedWith,
     OccurrenceFired,
     OccurrencesMissed,
+    RecordFireApply,
+    RecordFireStart,
     ScheduleCreated,
     ScheduleEdited,
     ScheduleSpec,
@@ -240,3 +245,25 @@ def test_a_log_that_armed_a_fired_occurrence_again_moves_on_at_the_next_due() ->
     assert isinstance(moved, OccurrencesMissed)
     assert moved.missed == () and moved.next_at == FIRE + timedelta(days=1)
     assert [type(e) for e in log.events].count(OccurrenceFired) == 1
+
+
+def test_the_fires_apply_and_the_item_that_starts_it_are_recorded_once() -> None:
+    log = Log()
+    log.run(CreateSchedule("s1", spec(fallback_playlist_id="p2"), "admin"))
+    log.now = FIRE
+    log.run(FireDue("s1", "f1"))
+    assert log.state.fire("f1").apply_id is None and log.state.fire("f1").starts_with is None
+    (applied,) = log.run(RecordFireApply("f1", "f1"))
+    assert isinstance(applied, FireApplyStarted) and applied.kind == "event"
+    assert log.run(RecordFireApply("f1", "other")) == ()  # the first one stays
+    first = Media("yt", "ep1", "Episode 1", 60)
+    (began,) = log.run(RecordFireStart("f1", 7, first))
+    assert isinstance(began, FireStartedWith) and began.at == FIRE
+    assert log.run(RecordFireStart("f1", 8, Media("yt", "ep2", "Episode 2", 60))) == ()
+    log.run(FinishFire("f1", "admin"))
+    log.run(RecordFireApply("f1", "f1-fallback", "fallback"))
+    fire = log.state.fire("f1")
+    assert (fire.apply_id, fire.fallback_apply_id) == ("f1", "f1-fallback")
+    assert (fire.starts_with.uid, fire.starts_with.media) == (7, first)
+    log.refused(RecordFireApply("nope", "x"), "unknown_fire")
+    log.refused(RecordFireStart("nope", 1, first), "unknown_fire")
