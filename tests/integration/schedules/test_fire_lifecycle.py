@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from application.log.streams import schedules_stream
+from domain.queue.commands import ObserveItemDeleted
 from domain.schedules.model import FireApplyStarted, FireStartedWith
+from tests.integration.pay.test_pay_flow_paths import LossySink
 from tests.integration.playlists.test_apply import ADMIN
 from tests.integration.schedules.test_firing import ScheduleWorld, ep
 
@@ -130,3 +132,39 @@ async def test_a_fire_records_its_apply_the_item_that_starts_it_and_the_fallback
     assert fire.starts_with is not None and fire.starts_with.media_id == "ep1"  # unchanged
     kinds = [(e.kind, e.apply_id) for e in await recorded(world, FireApplyStarted)]
     assert kinds == [("event", fire.fire_id), ("fallback", f"{fire.fire_id}-fallback")]
+
+
+async def test_the_fires_clear_is_expected_so_the_empty_read_after_it_is_believed(
+    world: ScheduleWorld,
+) -> None:
+    """CyTube deletes the queue for the fire's hard-replace, but its delete broadcasts never
+    arrive: the read the apply takes then comes back empty. An empty read alone is not
+    believed (a failed robot read looks the same), but this one is the clear the fire asked
+    for, so the queue the log holds is emptied, not left with the old items as ghosts."""
+    lossy = LossySink(world.observer)
+    world.sim._sink = lossy
+    for _ in range(3):  # the three items on the queue
+        lossy.drop_one(lambda o: isinstance(o, ObserveItemDeleted))
+    event = await world.saved(ep(1), ep(2), name="Movie night")
+    made = await world.schedules.create(
+        "lobby",
+        ADMIN,
+        playlist_id=event,
+        label="Movie night",
+        fire_at=world.clock.now() + timedelta(minutes=20),
+    )
+    world.clock.advance((made.fire_at - world.clock.now()).total_seconds())
+    firer = world.firer()
+
+    async def loaded() -> bool:
+        fired = await world.fired()
+        assert world.applier is not None
+        run = fired and (await world.applier.state("lobby")).find(fired[0].fire_id)
+        return bool(run) and run.status != "running"  # type: ignore[union-attr]
+
+    await world.tick_until(firer, loaded, within=60)
+    assert len(lossy.dropped) == 3
+    done = await world.finished((await world.fired())[0].fire_id)
+    assert (done.cleared, done.removed, done.kept) == (True, 3, [])
+    assert world.playlist_ids() == ["ep1", "ep2"]
+    assert [i.media.id for i in (await world.state()).items] == ["ep1", "ep2"]
