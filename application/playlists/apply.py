@@ -64,7 +64,7 @@ from domain.playlists.apply import (
     StartApplyItemAdd,
     apply_decider,
 )
-from domain.queue.commands import ObservePlaylist
+from domain.queue.commands import ExpectClear, ObservePlaylist
 from domain.queue.decider import queue_decider
 from domain.queue.pay_model import CancelPayItem
 from domain.queue.state import QueueState
@@ -530,15 +530,29 @@ class PlaylistApplier:
             if not left:
                 return left
             if attempt == 2:
-                await self._resync(channel)
+                await self._resync(channel, ids)
                 continue
             await self._signals.wait(channel, self.config.confirm_timeout_sec, seen)
         return left
 
-    async def _resync(self, channel: str) -> None:
+    async def _resync(self, channel: str, ids: set[str]) -> None:
+        """A fresh read of CyTube's playlist, reconciled. An empty read is not believed on its
+        own (a failed robot read looks the same), but when every item the log holds is one
+        this apply deleted, the empty playlist is the clear it asked for: the clear is
+        expected first (`ExpectClear`), so the empty snapshot is believed and the items whose
+        delete broadcasts never arrived do not stay as ghosts (a scheduled event's
+        hard-replace, issue 18)."""
         items = await self._cytube.playlist(channel)
         if items is not None:
             state = await self._queue(channel)
+            if not items and state.items and all(i.item_id in ids for i in state.items):
+                with contextlib.suppress(Rejected):
+                    await self._handler.handle(
+                        queue_decider,
+                        queue_stream(channel),
+                        ExpectClear(by="playlist-apply"),
+                        CommandMeta.new("playlist-apply"),
+                    )
             with contextlib.suppress(Rejected):
                 await self._observer.record(
                     channel, ObservePlaylist(items, current_uid=state.now_playing_uid)

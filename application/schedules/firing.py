@@ -10,12 +10,14 @@ Each pass (`tick`), per channel:
    schedule past a downtime; the next occurrence is armed in the same event.
 2. The running fire's effects, each idempotent: the event lock (immutable) or the pre-fire lock
    lifted (mutable); the playlist applied in `hard_replace` mode as the system, with the fire id
-   as the apply id (so it starts once) and displaced purchases cancelled as
-   `schedule_displaced` (the pay flow refunds them, its one refund path); a purchase playing
-   at the fire is cut off first (it cannot finish before the event), and refunded too.
+   as the apply id (so it starts once; recorded on the fire, `FireApplyStarted`) and displaced
+   purchases cancelled as `schedule_displaced` (the pay flow refunds them, its one refund
+   path); a purchase playing at the fire is cut off first (it cannot finish before the
+   event), and refunded too. The first item of the load CyTube reports playing is recorded
+   as the one that starts the event (`FireStartedWith`).
 3. The end of an event: when the apply is done and the last queued item has begun, or none of
    the event's items is left, the fire is finished; then the event lock lifts and the fallback
-   playlist, if any, is appended (apply id `{fire}-fallback`, once).
+   playlist, if any, is appended (apply id `{fire}-fallback`, once, recorded on the fire).
 4. The soonest armed occurrence's pre-fire lock is set in the queue ahead of time (its
    `starts_at` in the event), so a replay shows exactly when pay-to-play closed.
 """
@@ -45,9 +47,12 @@ from domain.queue.pay_model import (
 )
 from domain.queue.state import QueueState
 from domain.schedules.model import (
+    ApplyKind,
     FinishFire,
     Fire,
     FireDue,
+    RecordFireApply,
+    RecordFireStart,
     ScheduleCommand,
     SchedulesState,
     schedules_decider,
@@ -176,7 +181,11 @@ class ScheduleFirer:
         await self._start_apply(
             channel, fire.playlist_id, fire.fire_id, "hard_replace", SCHEDULE_DISPLACED
         )
+        if fire.apply_id is None:
+            await self._applied(channel, fire, fire.fire_id, "event")
         await self._sweep(channel, fire)
+        if fire.starts_with is None:
+            await self._started_with(channel, fire)
         reason = await self._over(channel, fire)
         if reason is not None:
             await self._schedule(
@@ -184,6 +193,33 @@ class ScheduleFirer:
                 FinishFire(fire.fire_id, reason),
                 f"schedule:{channel}:finish:{fire.fire_id}",
             )
+
+    async def _applied(self, channel: str, fire: Fire, apply_id: str, kind: ApplyKind) -> None:
+        """The apply behind the fire recorded on it, once it exists (started now or by an
+        earlier pass, or refused: then nothing is recorded)."""
+        if await self._run_of(channel, apply_id) is None:
+            return
+        await self._schedule(
+            channel,
+            RecordFireApply(fire.fire_id, apply_id, kind),
+            f"schedule:{channel}:apply:{fire.fire_id}:{kind}",
+        )
+
+    async def _started_with(self, channel: str, fire: Fire) -> None:
+        """The item that starts the event: the first of the event's load that CyTube reports
+        playing (now playing is one of the items the apply queued)."""
+        run = await self._run_of(channel, fire.fire_id)
+        if run is None:
+            return
+        loaded = {e.uid for e in run.items if e.status == "queued" and e.uid is not None}
+        current = (await self._queue(channel)).current
+        if current is None or current.uid not in loaded:
+            return
+        await self._schedule(
+            channel,
+            RecordFireStart(fire.fire_id, current.uid, current.media),
+            f"schedule:{channel}:start:{fire.fire_id}",
+        )
 
     async def _cut_off(self, channel: str, fire: Fire) -> None:
         """A purchase playing when the event fires does not finish before it (point 2: only
@@ -260,13 +296,12 @@ class ScheduleFirer:
         if held is not None and held.kind == "event":
             await self._queue_cmd(channel, LiftScheduleLock(last.finish_reason or "event_over"))
         if last.fallback_playlist_id is not None:
+            fallback = f"{last.fire_id}-fallback"
             await self._start_apply(
-                channel,
-                last.fallback_playlist_id,
-                f"{last.fire_id}-fallback",
-                "append",
-                SCHEDULE_DISPLACED,
+                channel, last.fallback_playlist_id, fallback, "append", SCHEDULE_DISPLACED
             )
+            if last.fallback_apply_id is None:
+                await self._applied(channel, last, fallback, "fallback")
 
     async def _arm(self, channel: str, state: SchedulesState) -> None:
         """The soonest armed occurrence's pre-fire lock, set ahead in the queue (never over a

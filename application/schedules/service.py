@@ -125,6 +125,16 @@ class EventStatusOut(msgspec.Struct):
     next: NextEventOut | None
 
 
+class StartsWithOut(msgspec.Struct):
+    """The item that started the event, as CyTube reported it playing."""
+
+    uid: int
+    media_type: str
+    media_id: str
+    title: str
+    began_at: datetime
+
+
 class FireOut(msgspec.Struct):
     fire_id: str
     schedule_id: str
@@ -137,9 +147,15 @@ class FireOut(msgspec.Struct):
     running: bool
     finished_at: datetime | None
     finish_reason: str | None
+    #: The playlist apply that loads the event (`GET .../playlist-applies/{id}`), and the
+    #: fallback's once it runs; None until started (and in logs from before they were kept).
+    apply_id: str | None = None
+    fallback_apply_id: str | None = None
+    starts_with: StartsWithOut | None = None
 
 
 def fire_out(fire: Fire) -> FireOut:
+    start = fire.starts_with
     return FireOut(
         fire.fire_id,
         fire.schedule_id,
@@ -152,6 +168,13 @@ def fire_out(fire: Fire) -> FireOut:
         fire.running,
         fire.finished_at,
         fire.finish_reason,
+        fire.apply_id,
+        fire.fallback_apply_id,
+        None
+        if start is None
+        else StartsWithOut(
+            start.uid, start.media.type, start.media.id, start.media.title, start.at
+        ),
     )
 
 

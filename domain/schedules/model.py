@@ -11,20 +11,23 @@ believes an occurrence is due: the decider alone says whether it fires (`Occurre
 the armed occurrence moves on in the same event, so a second `FireDue` for it is a no-op), is
 too late (`OccurrencesMissed` after `too_late_minutes`, recorded, never fired hours late) or is
 not due yet (nothing). A recurring schedule whose occurrences passed while the service was down
-advances to its next future occurrence in the same `OccurrencesMissed`. `FireNow` fires at once
+advances to its next future occurrence in the same `OccurrencesMissed`. An occurrence fired on
+its time or missed is spent (`Schedule.spent_through`): an edit or an enable arms the first
+occurrence after it, never it again. `FireNow` fires at once
 (the admin's "fire now"), leaving the armed occurrence as it was (a one-off is then spent).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from attrs import evolve as replace
 from attrs import field, frozen
 
 from domain.decider import Context, Decider
 from domain.errors import Rejected
+from domain.media import Media
 from domain.schedules.occurrences import iter_occurrences, next_after, validate_rule
 
 MAX_LABEL = 200
@@ -105,6 +108,29 @@ class FinishFire:
     by: str = "system"
 
 
+ApplyKind = Literal["event", "fallback"]
+
+
+@frozen
+class RecordFireApply:
+    """The firer started the playlist apply behind a fire (the event's, or its fallback's)."""
+
+    fire_id: str
+    apply_id: str
+    kind: ApplyKind = "event"
+    by: str = "system"
+
+
+@frozen
+class RecordFireStart:
+    """CyTube reports an item of the event's load playing: the item that starts the event."""
+
+    fire_id: str
+    uid: int
+    media: Media
+    by: str = "system"
+
+
 ScheduleCommand = (
     CreateSchedule
     | EditSchedule
@@ -113,6 +139,8 @@ ScheduleCommand = (
     | FireDue
     | FireNow
     | FinishFire
+    | RecordFireApply
+    | RecordFireStart
 )
 
 
@@ -200,6 +228,32 @@ class FireFinished:
     at: datetime
 
 
+@frozen
+class FireApplyStarted:
+    """The playlist apply behind a fire started: `kind` event (the hard-replace that loads the
+    event) or fallback (the append after it), `apply_id` its id in `playlist_apply`."""
+
+    VERSION: ClassVar[int] = 1
+    fire_id: str
+    apply_id: str
+    kind: ApplyKind
+    by: str
+    at: datetime
+
+
+@frozen
+class FireStartedWith:
+    """The item that starts the event: the first of the event's load CyTube reports playing
+    (`uid`, `media`), at `at`."""
+
+    VERSION: ClassVar[int] = 1
+    fire_id: str
+    uid: int
+    media: Media
+    by: str
+    at: datetime
+
+
 ScheduleEvent = (
     ScheduleCreated
     | ScheduleEdited
@@ -208,6 +262,8 @@ ScheduleEvent = (
     | OccurrenceFired
     | OccurrencesMissed
     | FireFinished
+    | FireApplyStarted
+    | FireStartedWith
 )
 SCHEDULE_EVENTS: tuple[type, ...] = (
     ScheduleCreated,
@@ -217,6 +273,8 @@ SCHEDULE_EVENTS: tuple[type, ...] = (
     OccurrenceFired,
     OccurrencesMissed,
     FireFinished,
+    FireApplyStarted,
+    FireStartedWith,
 )
 
 
@@ -233,6 +291,9 @@ class Schedule:
     created_by: str
     created_at: datetime
     missed: tuple[datetime, ...] = ()  # the latest few, newest last
+    #: The latest occurrence fired on its time or recorded missed: it and every occurrence
+    #: before it are spent, never armed again (an edit or an enable takes the next one).
+    spent_through: datetime | None = None
 
     @property
     def label(self) -> str:
@@ -251,6 +312,13 @@ class Schedule:
 
 
 @frozen
+class FireStart:
+    uid: int
+    media: Media
+    at: datetime
+
+
+@frozen
 class Fire:
     fire_id: str
     schedule_id: str
@@ -264,6 +332,11 @@ class Fire:
     at: datetime
     finished_at: datetime | None = None
     finish_reason: str | None = None
+    #: The playlist applies behind it (None until started, and in logs from before they were
+    #: recorded) and the item that started it, once CyTube reported it playing.
+    apply_id: str | None = None
+    fallback_apply_id: str | None = None
+    starts_with: FireStart | None = None
 
     @property
     def running(self) -> bool:
@@ -341,10 +414,16 @@ def _validate(spec: ScheduleSpec, lock_minutes: int, ctx: Context) -> None:
     validate_rule(spec.rrule, spec.fire_at, _tz(ctx))
 
 
-def _armed(spec: ScheduleSpec, ctx: Context) -> datetime | None:
-    """The first occurrence not already past the too-late window (a schedule set in the past
-    with no recurrence arms nothing)."""
-    return next_after(spec.fire_at, spec.rrule, _tz(ctx), ctx.now - _too_late(ctx) - _EPS)
+def _armed(
+    spec: ScheduleSpec, ctx: Context, spent_through: datetime | None = None
+) -> datetime | None:
+    """The first occurrence not already past the too-late window and not spent (fired or
+    missed: an edit or an enable within the window after a fire must not arm the occurrence
+    that fired); a schedule set in the past with no recurrence arms nothing."""
+    after = ctx.now - _too_late(ctx) - _EPS
+    if spent_through is not None and spent_through > after:
+        after = spent_through
+    return next_after(spec.fire_at, spec.rrule, _tz(ctx), after)
 
 
 _EPS = timedelta(microseconds=1)
@@ -445,6 +524,11 @@ def _due(state: SchedulesState, cmd: FireDue, ctx: Context) -> tuple[ScheduleEve
     due = schedule.next_at
     if ctx.now < due:
         return ()
+    if schedule.spent_through is not None and due <= schedule.spent_through:
+        # Armed at a spent occurrence (a log from before edits skipped them): not fired again;
+        # the schedule moves on to its next one, nothing missed.
+        armed = _armed(schedule.spec, ctx, schedule.spent_through)
+        return (OccurrencesMissed(schedule.schedule_id, (), armed, ctx.now),)
     if state.fire(cmd.fire_id) is not None:
         return ()
     tz = _tz(ctx)
@@ -501,7 +585,12 @@ def decide(state: SchedulesState, cmd: ScheduleCommand, ctx: Context) -> tuple[S
                 _no_overlap(state, cmd.schedule_id, cmd.spec, ctx)
             return (
                 ScheduleEdited(
-                    cmd.schedule_id, cmd.spec, lock, _armed(cmd.spec, ctx), cmd.by, ctx.now
+                    cmd.schedule_id,
+                    cmd.spec,
+                    lock,
+                    _armed(cmd.spec, ctx, schedule.spent_through),
+                    cmd.by,
+                    ctx.now,
                 ),
             )
         case SetScheduleActive():
@@ -510,7 +599,11 @@ def decide(state: SchedulesState, cmd: ScheduleCommand, ctx: Context) -> tuple[S
                 return ()
             if cmd.active:
                 _no_overlap(state, cmd.schedule_id, schedule.spec, ctx)
-            armed = _armed(schedule.spec, ctx) if cmd.active else schedule.next_at
+            armed = (
+                _armed(schedule.spec, ctx, schedule.spent_through)
+                if cmd.active
+                else schedule.next_at
+            )
             return (ScheduleActiveSet(cmd.schedule_id, cmd.active, armed, cmd.by, ctx.now),)
         case DeleteSchedule():
             _known(state, cmd.schedule_id)
@@ -531,6 +624,25 @@ def decide(state: SchedulesState, cmd: ScheduleCommand, ctx: Context) -> tuple[S
             if not fire.running:
                 return ()
             return (FireFinished(cmd.fire_id, cmd.reason, cmd.by, ctx.now),)
+        case RecordFireApply():
+            fire = state.fire(cmd.fire_id)
+            if fire is None:
+                raise Rejected("unknown_fire", f"There is no fired event {cmd.fire_id!r}.")
+            started = fire.apply_id if cmd.kind == "event" else fire.fallback_apply_id
+            if started is not None:
+                return ()  # recorded once: a second start of the same fire is the same apply
+            return (FireApplyStarted(cmd.fire_id, cmd.apply_id, cmd.kind, cmd.by, ctx.now),)
+        case RecordFireStart():
+            fire = state.fire(cmd.fire_id)
+            if fire is None:
+                raise Rejected("unknown_fire", f"There is no fired event {cmd.fire_id!r}.")
+            if fire.starts_with is not None:
+                return ()  # the first one reported is the one that started it
+            return (FireStartedWith(cmd.fire_id, cmd.uid, cmd.media, cmd.by, ctx.now),)
+
+
+def _latest(held: datetime | None, at: datetime) -> datetime:
+    return at if held is None or at > held else held
 
 
 def _with(state: SchedulesState, schedule: Schedule) -> SchedulesState:
@@ -587,13 +699,24 @@ def evolve(state: SchedulesState, event: ScheduleEvent) -> SchedulesState:
                 event.at,
             )
             state = replace(state, fires=(*state.fires, fire)[-KEEP_FIRES:])
-            return _update(state, event.schedule_id, next_at=event.next_at)
+            found = state.find(event.schedule_id)
+            if found is None:
+                return state
+            spent = found.spent_through
+            if not event.manual:
+                spent = _latest(spent, event.occurrence_at)
+            return _with(state, replace(found, next_at=event.next_at, spent_through=spent))
         case OccurrencesMissed():
             found = state.find(event.schedule_id)
             if found is None:
                 return state
             missed = (*found.missed, *event.missed)[-KEEP_FIRES:]
-            return _with(state, replace(found, next_at=event.next_at, missed=missed))
+            spent = found.spent_through
+            for at in event.missed:
+                spent = _latest(spent, at)
+            return _with(
+                state, replace(found, next_at=event.next_at, missed=missed, spent_through=spent)
+            )
         case FireFinished():
             fires = tuple(
                 replace(f, finished_at=event.at, finish_reason=event.reason)
@@ -602,7 +725,18 @@ def evolve(state: SchedulesState, event: ScheduleEvent) -> SchedulesState:
                 for f in state.fires
             )
             return replace(state, fires=fires)
+        case FireApplyStarted():
+            key = "apply_id" if event.kind == "event" else "fallback_apply_id"
+            return _fire_update(state, event.fire_id, **{key: event.apply_id})
+        case FireStartedWith():
+            start = FireStart(event.uid, event.media, event.at)
+            return _fire_update(state, event.fire_id, starts_with=start)
     return state
+
+
+def _fire_update(state: SchedulesState, fire_id: str, **changes: Any) -> SchedulesState:
+    fires = tuple(replace(f, **changes) if f.fire_id == fire_id else f for f in state.fires)
+    return replace(state, fires=fires)
 
 
 schedules_decider: Decider[SchedulesState, ScheduleCommand, ScheduleEvent] = Decider(

@@ -115,7 +115,9 @@ from domain.rules.config import (
     RulesConfig,
 )
 from domain.schedules.model import (
+    FireApplyStarted,
     FireFinished,
+    FireStartedWith,
     OccurrenceFired,
     OccurrencesMissed,
     ScheduleActiveSet,
@@ -182,6 +184,9 @@ SAMPLES: list[Any] = [
     ),
     OccurrencesMissed("s1", (T0, T0 + timedelta(days=1)), T0 + timedelta(days=2), T0),
     FireFinished("s1-1", "admin", "boss", T0),
+    FireApplyStarted("s1-1", "s1-1", "event", "system", T0),
+    FireApplyStarted("s1-1", "s1-1-fallback", "fallback", "system", T0),
+    FireStartedWith("s1-1", 12, Media("yt", "ep1", "Épisode 1", 60), "system", T0),
     PayOwnerAway("ann", "owner_left", AT, AT),
     PromoCadenceStarted(AT),
     PromoChosen("p1", "viewers_choice", "lead_in", Media("yt", "vc1", "VC", 12), "q4", AT, 0),
@@ -374,3 +379,64 @@ def test_an_event_type_this_build_does_not_know_survives_replay() -> None:
 def test_bytes_that_are_not_a_commit_raise_codec_error(junk: bytes) -> None:
     with pytest.raises(CodecError):
         Codec().decode_commit(junk)
+
+
+def test_a_schedules_log_from_before_fire_records_decodes_and_replays() -> None:
+    """A log written before a fire recorded its apply and the item that started it: the same
+    wire bytes decode, and the fires it folds to have none of them (the listing shows null)."""
+    from domain.schedules.model import schedules_decider
+
+    spec = {
+        "playlist_id": "p1",
+        "label": "Film",
+        "fire_at": "2026-11-20T19:00:00Z",
+        "duration_sec": 60,
+        "lock_minutes": None,
+        "fallback_playlist_id": None,
+        "immutable": True,
+        "rrule": "FREQ=DAILY",
+    }
+    fired = {
+        "schedule_id": "s1",
+        "fire_id": "s1-1",
+        "occurrence_at": "2026-11-20T19:00:00Z",
+        "playlist_id": "p1",
+        "label": "Film",
+        "immutable": True,
+        "fallback_playlist_id": None,
+        "estimated_end_at": "2026-11-20T19:01:00Z",
+        "next_at": "2026-11-21T19:00:00Z",
+        "manual": False,
+        "by": "system",
+        "at": "2026-11-20T19:00:00Z",
+    }
+    wire = msgspec.json.decode(Codec().encode_commit(commit()))
+    wire["events"] = [
+        {
+            "type": "ScheduleCreated",
+            "v": 1,
+            "data": {
+                "schedule_id": "s1",
+                "spec": spec,
+                "lock_minutes": 15,
+                "active": True,
+                "next_at": "2026-11-20T19:00:00Z",
+                "by": "boss",
+                "at": "2026-11-20T12:00:00Z",
+            },
+        },
+        {"type": "OccurrenceFired", "v": 1, "data": fired},
+        {
+            "type": "FireFinished",
+            "v": 1,
+            "data": {"fire_id": "s1-1", "reason": "admin", "by": "boss", "at": fired["at"]},
+        },
+    ]
+    events = Codec().decode_commit(msgspec.json.encode(wire)).events
+    state = schedules_decider.fold("lobby", list(events))
+    (fire,) = state.fires
+    assert (fire.apply_id, fire.fallback_apply_id, fire.starts_with) == (None, None, None)
+    assert fire.finish_reason == "admin"
+    schedule = state.find("s1")
+    assert schedule is not None and schedule.spent_through == T0
+    assert schedule.next_at == T0 + timedelta(days=1)

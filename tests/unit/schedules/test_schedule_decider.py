@@ -11,16 +11,22 @@ import pytest
 
 from domain.decider import Context
 from domain.errors import Rejected
+from domain.media import Media
 from domain.schedules.model import (
     CreateSchedule,
     DeleteSchedule,
     EditSchedule,
     FinishFire,
+    FireApplyStarted,
     FireDue,
     FireNow,
+    FireStartedWith,
     OccurrenceFired,
     OccurrencesMissed,
+    RecordFireApply,
+    RecordFireStart,
     ScheduleCreated,
+    ScheduleEdited,
     ScheduleSpec,
     SetScheduleActive,
     schedules_decider,
@@ -175,3 +181,89 @@ def test_fire_now_while_an_event_runs_is_refused_and_a_one_off_is_spent() -> Non
     assert fired.manual and fired.next_at is None
     log.refused(FireNow("s1", "f2", "admin"), "event_running")
     assert log.run(FireNow("s1", "f1", "admin")) == ()  # the same fire again
+
+
+def test_an_edit_or_a_disable_and_enable_after_a_fire_never_arms_the_fired_occurrence() -> None:
+    """Within the too-late window after a fire, taking the armed occurrence again (an edit,
+    enabling) must not find the occurrence that fired: it is spent, the next one is armed."""
+    log = Log()
+    log.run(CreateSchedule("s1", spec(rrule="FREQ=DAILY"), "admin"))
+    log.now = FIRE + timedelta(minutes=1)
+    (fired,) = log.run(FireDue("s1", "f1"))
+    assert fired.next_at == FIRE + timedelta(days=1)
+    log.now = FIRE + timedelta(minutes=3)
+    (edited,) = log.run(EditSchedule("s1", spec("Renamed", rrule="FREQ=DAILY"), "admin"))
+    assert edited.next_at == FIRE + timedelta(days=1)
+    log.run(SetScheduleActive("s1", False, "admin"))
+    (enabled,) = log.run(SetScheduleActive("s1", True, "admin"))
+    assert enabled.next_at == FIRE + timedelta(days=1)
+    assert log.run(FireDue("s1", "f2")) == ()  # nothing due: the next is tomorrow
+    log.now = FIRE + timedelta(days=1)
+    (again,) = log.run(FireDue("s1", "f3"))
+    assert isinstance(again, OccurrenceFired) and again.occurrence_at == FIRE + timedelta(days=1)
+
+
+def test_a_one_off_fired_then_edited_stays_spent_and_a_missed_one_is_not_armed_again() -> None:
+    log = Log()
+    log.run(CreateSchedule("s1", spec(), "admin"))
+    log.now = FIRE
+    log.run(FireDue("s1", "f1"))
+    log.run(FinishFire("f1", "admin"))
+    log.now = FIRE + timedelta(minutes=2)
+    (edited,) = log.run(EditSchedule("s1", spec("Renamed"), "admin"))
+    assert edited.next_at is None
+    log.run(SetScheduleActive("s1", False, "admin"))
+    (enabled,) = log.run(SetScheduleActive("s1", True, "admin"))
+    assert enabled.next_at is None
+    # Moved to a new time it is a new occurrence, armed and fired.
+    (moved,) = log.run(EditSchedule("s1", spec("Renamed", FIRE + timedelta(hours=3)), "admin"))
+    assert moved.next_at == FIRE + timedelta(hours=3)
+    # A missed one is never armed again either (the too-late window is widened afterwards).
+    log2 = Log()
+    log2.run(CreateSchedule("s1", spec(rrule="FREQ=DAILY"), "admin"))
+    log2.now = FIRE + timedelta(minutes=11)
+    (missed,) = log2.run(FireDue("s1", "f1"))
+    assert isinstance(missed, OccurrencesMissed) and missed.missed == (FIRE,)
+    log2.config["too_late_minutes"] = 60
+    (edited,) = log2.run(EditSchedule("s1", spec("Renamed", rrule="FREQ=DAILY"), "admin"))
+    assert edited.next_at == FIRE + timedelta(days=1)
+
+
+def test_a_log_that_armed_a_fired_occurrence_again_moves_on_at_the_next_due() -> None:
+    """An old log (before edits skipped fired occurrences) may hold a schedule armed at an
+    occurrence that fired: the next `FireDue` does not fire it, it arms the next one."""
+    log = Log()
+    log.run(CreateSchedule("s1", spec(rrule="FREQ=DAILY"), "admin"))
+    log.now = FIRE + timedelta(minutes=1)
+    log.run(FireDue("s1", "f1"))
+    log.events.append(
+        ScheduleEdited("s1", spec("Renamed", rrule="FREQ=DAILY"), 15, FIRE, "admin", log.now)
+    )
+    assert log.state.find("s1").next_at == FIRE
+    log.now = FIRE + timedelta(minutes=2)
+    (moved,) = log.run(FireDue("s1", "f1-again"))
+    assert isinstance(moved, OccurrencesMissed)
+    assert moved.missed == () and moved.next_at == FIRE + timedelta(days=1)
+    assert [type(e) for e in log.events].count(OccurrenceFired) == 1
+
+
+def test_the_fires_apply_and_the_item_that_starts_it_are_recorded_once() -> None:
+    log = Log()
+    log.run(CreateSchedule("s1", spec(fallback_playlist_id="p2"), "admin"))
+    log.now = FIRE
+    log.run(FireDue("s1", "f1"))
+    assert log.state.fire("f1").apply_id is None and log.state.fire("f1").starts_with is None
+    (applied,) = log.run(RecordFireApply("f1", "f1"))
+    assert isinstance(applied, FireApplyStarted) and applied.kind == "event"
+    assert log.run(RecordFireApply("f1", "other")) == ()  # the first one stays
+    first = Media("yt", "ep1", "Episode 1", 60)
+    (began,) = log.run(RecordFireStart("f1", 7, first))
+    assert isinstance(began, FireStartedWith) and began.at == FIRE
+    assert log.run(RecordFireStart("f1", 8, Media("yt", "ep2", "Episode 2", 60))) == ()
+    log.run(FinishFire("f1", "admin"))
+    log.run(RecordFireApply("f1", "f1-fallback", "fallback"))
+    fire = log.state.fire("f1")
+    assert (fire.apply_id, fire.fallback_apply_id) == ("f1", "f1-fallback")
+    assert (fire.starts_with.uid, fire.starts_with.media) == (7, first)
+    log.refused(RecordFireApply("nope", "x"), "unknown_fire")
+    log.refused(RecordFireStart("nope", 1, first), "unknown_fire")
