@@ -354,6 +354,26 @@ class ScheduleActiveMsg(ScheduleRef, forbid_unknown_fields=True, kw_only=True):
     active: bool
 
 
+_PlaylistId = Annotated[str, Meta(min_length=1, max_length=64)]
+_Unset = msgspec.UnsetType
+_UNSET = msgspec.UNSET
+
+
+class EditScheduleMsg(ScheduleRef, forbid_unknown_fields=True, kw_only=True):
+    """The settings given change, the rest stay (as HTTP's PATCH); `null` clears the lock
+    length (the configured default), the fallback and the recurrence."""
+
+    playlist_id: _PlaylistId | _Unset = _UNSET
+    label: Annotated[str, Meta(min_length=1, max_length=200)] | _Unset = _UNSET
+    fire_at: Annotated[str, Meta(min_length=10, max_length=40)] | _Unset = _UNSET
+    lock_minutes: Annotated[int, Meta(ge=0, le=1440)] | _Unset | None = _UNSET
+    fallback_playlist_id: _PlaylistId | _Unset | None = _UNSET
+    immutable: bool | _Unset = _UNSET
+    active: bool | _Unset = _UNSET
+    rrule: Annotated[str, Meta(max_length=500)] | _Unset | None = _UNSET
+    expected_version: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+
+
 class UpcomingMsg(Authed, forbid_unknown_fields=True, kw_only=True):
     days: Annotated[float, Meta(gt=0, le=366)] = 7
 
@@ -372,6 +392,17 @@ async def _create_schedule(services: Services, channel: str, m: ScheduleMsg) -> 
     fields = msgspec.structs.asdict(m)
     fields.pop("token")
     return await _schedules(services).create(channel, _who(services, m.token), **fields)
+
+
+async def _edit_schedule(services: Services, channel: str, m: EditScheduleMsg) -> Any:
+    who = _who(services, m.token)
+    fields = msgspec.structs.asdict(m)
+    for kept in ("token", "schedule_id", "expected_version"):
+        fields.pop(kept)
+    changes = {k: v for k, v in fields.items() if v is not msgspec.UNSET}
+    return await _schedules(services).change(
+        channel, who, m.schedule_id, changes, m.expected_version
+    )
 
 
 async def _set_schedule_active(services: Services, channel: str, m: ScheduleActiveMsg) -> Any:
@@ -428,6 +459,7 @@ COMMANDS: dict[str, tuple[type[Any], Handler]] = {
     "buy_catalog_item": (BuyCatalogItemMsg, _buy_catalog_item),
     "list_schedules": (Authed, _list_schedules),
     "create_schedule": (ScheduleMsg, _create_schedule),
+    "edit_schedule": (EditScheduleMsg, _edit_schedule),
     "set_schedule_active": (ScheduleActiveMsg, _set_schedule_active),
     "delete_schedule": (ScheduleRef, _delete_schedule),
     "fire_schedule": (ScheduleRef, _fire_schedule),
@@ -466,6 +498,7 @@ WRITES = frozenset(
         "refresh_catalog",
         "buy_catalog_item",
         "create_schedule",
+        "edit_schedule",
         "set_schedule_active",
         "delete_schedule",
         "fire_schedule",

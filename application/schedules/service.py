@@ -8,6 +8,7 @@ in as a `tzinfo` by the composition root)."""
 from __future__ import annotations
 
 import builtins
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -98,6 +99,7 @@ class ScheduleOut(msgspec.Struct):
     next_at: datetime | None
     lock_from: datetime | None
     missed: list[datetime]
+    version: str  # changes with the settings (`edit`'s `expected_version`)
 
 
 class OccurrenceOut(msgspec.Struct):
@@ -154,6 +156,16 @@ class FireOut(msgspec.Struct):
     starts_with: StartsWithOut | None = None
 
 
+def _expect(held: Schedule, expected_version: str | None) -> None:
+    current = revision(held)
+    if expected_version is not None and expected_version != current:
+        raise Rejected(
+            "version_conflict",
+            f'"{held.label}" was changed since you read it; look at it again and redo your edit.',
+            {"current_version": current},
+        )
+
+
 def fire_out(fire: Fire) -> FireOut:
     start = fire.starts_with
     return FireOut(
@@ -176,6 +188,12 @@ def fire_out(fire: Fire) -> FireOut:
             start.uid, start.media.type, start.media.id, start.media.title, start.at
         ),
     )
+
+
+def revision(s: Schedule) -> str:
+    """A tag of what an admin set on the schedule (its settings and whether it is active): an
+    edit made against an older tag is refused, not laid over a change it did not see."""
+    return hashlib.sha256(repr((s.spec, s.active)).encode()).hexdigest()[:16]
 
 
 class ScheduleService:
@@ -256,6 +274,7 @@ class ScheduleService:
             s.next_at,
             s.lock_from,
             list(s.missed),
+            revision(s),
         )
 
     async def _one(self, channel: str, schedule_id: str) -> Schedule:
@@ -296,12 +315,20 @@ class ScheduleService:
         return self.out(await self._one(channel, schedule_id))
 
     async def edit(
-        self, channel: str, who: Identity, schedule_id: str, **changes: Any
+        self,
+        channel: str,
+        who: Identity,
+        schedule_id: str,
+        *,
+        expected_version: str | None = None,
+        **changes: Any,
     ) -> ScheduleOut:
         """Change some of a schedule's settings (the rest stay); the playlist's length is
-        taken again."""
+        taken again. `expected_version`: refused with `version_conflict` when the schedule's
+        settings changed since that `version` was read."""
         require(who, "admin")
         held = await self._one(channel, schedule_id)
+        _expect(held, expected_version)
         allowed = {f.name for f in attrs.fields(ScheduleSpec)} - {"duration_sec"}
         unknown = set(changes) - allowed
         if unknown:
@@ -314,6 +341,33 @@ class ScheduleService:
         spec = await self._spec(channel, attrs.evolve(held.spec, **changes))
         await self._record(channel, EditSchedule(schedule_id, spec, who.user), who.user)
         return self.out(await self._one(channel, schedule_id))
+
+    async def change(
+        self,
+        channel: str,
+        who: Identity,
+        schedule_id: str,
+        changes: dict[str, Any],
+        expected_version: str | None = None,
+    ) -> ScheduleOut:
+        """An edit as HTTP and NATS take it: the settings given (`active` among them), the
+        rest kept; `expected_version` as for `edit`."""
+        changes = dict(changes)
+        active = changes.pop("active", None)
+        out = None
+        if changes:
+            out = await self.edit(
+                channel, who, schedule_id, expected_version=expected_version, **changes
+            )
+            expected_version = None
+        if out is None:  # `active` alone, or nothing
+            require(who, "admin")
+            held = await self._one(channel, schedule_id)
+            _expect(held, expected_version)
+            out = self.out(held)
+        if active is not None:
+            out = await self.set_active(channel, who, schedule_id, bool(active))
+        return out
 
     async def set_active(
         self, channel: str, who: Identity, schedule_id: str, active: bool

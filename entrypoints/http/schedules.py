@@ -32,6 +32,7 @@ Label = Annotated[str, Meta(min_length=1, max_length=200)]
 When = Annotated[str, Meta(min_length=10, max_length=40)]
 Id = Annotated[str, Meta(min_length=1, max_length=64)]
 Rule = Annotated[str, Meta(max_length=500)]
+Version = Annotated[str, Meta(min_length=1, max_length=64)]
 
 
 class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -54,6 +55,7 @@ class SchedulePatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     immutable: bool | msgspec.UnsetType = msgspec.UNSET
     rrule: Rule | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
+    expected_version: Version | msgspec.UnsetType = msgspec.UNSET
 
 
 class SchedulesOut(msgspec.Struct):
@@ -136,7 +138,11 @@ class ScheduleController(Controller):
         await known_channel(services, channel)
         return await _service(services).lift(channel, identity)
 
-    @patch("/{schedule_id:str}", summary="Change a schedule's settings (admin): those given")
+    @patch(
+        "/{schedule_id:str}",
+        summary="Change a schedule's settings (admin): those given; 409 version_conflict, "
+        "schedule_overlap",
+    )
     async def edit(
         self,
         services: ServicesDep,
@@ -146,23 +152,12 @@ class ScheduleController(Controller):
         data: JSONBody[SchedulePatch],
     ) -> ScheduleOut:
         await known_channel(services, channel)
-        service = _service(services)
         changes = msgspec.structs.asdict(data)
+        expected = changes.pop("expected_version")
         changes = {k: v for k, v in changes.items() if v is not msgspec.UNSET}
-        active = changes.pop("active", None)
-        out = None
-        if changes:
-            out = await service.edit(channel, identity, schedule_id, **changes)
-        if active is not None:
-            out = await service.set_active(channel, identity, schedule_id, bool(active))
-        if out is None:
-            out = next(
-                (s for s in await service.list(channel, identity) if s.schedule_id == schedule_id),
-                None,
-            )
-            if out is None:
-                raise NotFoundException(f"There is no schedule {schedule_id!r}.")
-        return out
+        return await _service(services).change(
+            channel, identity, schedule_id, changes, None if expected is msgspec.UNSET else expected
+        )
 
     @delete("/{schedule_id:str}", summary="Delete a schedule (admin)", status_code=204)
     async def remove(

@@ -304,6 +304,7 @@ COMMANDS = (
     "set_rules",
     "list_schedules",
     "create_schedule",
+    "edit_schedule",
     "set_schedule_active",
     "delete_schedule",
     "fire_schedule",
@@ -371,6 +372,7 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "fire_at": st.datetimes().map(lambda d: d.isoformat()),
     "rrule": st.sampled_from(["FREQ=WEEKLY", "FREQ=DAILY;COUNT=3", "nope"]),
     "active": st.booleans(),
+    "expected_version": st.text(string.hexdigits.lower()[:16], min_size=1, max_size=16),
     "days": st.floats(0.5, 30),
 }
 SHAPES = {
@@ -420,6 +422,7 @@ SHAPES = {
     "set_rules": ["token", "max_pending_per_viewer", "cooldown_minutes", "fair_order"],
     "list_schedules": ["token"],
     "create_schedule": ["token", "playlist_id", "label", "fire_at", "rrule"],
+    "edit_schedule": ["token", "schedule_id", "label", "fire_at", "rrule", "expected_version"],
     "set_schedule_active": ["token", "schedule_id", "active"],
     "delete_schedule": ["token", "schedule_id"],
     "fire_schedule": ["token", "schedule_id"],

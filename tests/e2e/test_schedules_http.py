@@ -147,3 +147,86 @@ async def test_schedules_over_nats(service: Running) -> None:
     assert off["active"] is False
     gone = await ask("delete_schedule", token=token, schedule_id=made["schedule_id"])
     assert gone == {"ok": True, "deleted": made["schedule_id"]}
+
+
+async def test_editing_a_schedule_over_nats(service: Running) -> None:
+    """`edit_schedule` changes the settings given and keeps the rest; an overlap, a stale
+    version, a bad field or a viewer is refused with a structured error and appends nothing."""
+    await caught_up(service)
+    admin = bearer(service, "boss", "admin")
+    pid = await _playlist(service, admin, "Quiz night")
+    fallback = await _playlist(service, admin, "After party")
+    token = admin["authorization"].split()[1]
+    viewer = bearer(service, "ann", "viewer")["authorization"].split()[1]
+    nc = service.services.kernel.log.nc
+
+    async def ask(command: str, **body: Any) -> dict[str, Any]:
+        reply = await nc.request(f"wq.cmd.lobby.{command}", json.dumps(body).encode(), timeout=10)
+        return dict(json.loads(reply.data))
+
+    now = service.services.kernel.clock.now()
+    made = await ask(
+        "create_schedule",
+        token=token,
+        playlist_id=pid,
+        label="Quiz",
+        fire_at=(now + timedelta(days=2)).isoformat(),
+    )
+    other = await ask(
+        "create_schedule",
+        token=token,
+        playlist_id=pid,
+        label="Film",
+        fire_at=(now + timedelta(days=4)).isoformat(),
+    )
+    assert made["ok"] and other["ok"], (made, other)
+    sid = made["schedule_id"]
+    wall = (now + timedelta(days=3)).replace(second=0, microsecond=0)
+    edited = await ask(
+        "edit_schedule",
+        token=token,
+        schedule_id=sid,
+        expected_version=made["version"],
+        label="Quiz, weekly",
+        fire_at=wall.strftime("%Y-%m-%dT%H:%M"),  # no offset: the channel's zone (UTC)
+        lock_minutes=30,
+        fallback_playlist_id=fallback,
+        rrule="FREQ=WEEKLY",
+        immutable=False,
+    )
+    assert edited["ok"] is True, edited
+    assert (edited["label"], edited["lock_minutes"], edited["rrule"]) == (
+        "Quiz, weekly",
+        30,
+        "FREQ=WEEKLY",
+    )
+    assert edited["fallback_playlist_id"] == fallback and edited["immutable"] is False
+    assert edited["next_at"].startswith(wall.strftime("%Y-%m-%dT%H:%M"))
+    assert edited["playlist_id"] == pid and edited["version"] != made["version"]
+
+    async def commits() -> int:
+        return len([c async for c in service.services.kernel.log.events.read_all()])
+
+    before = (await ask("list_schedules", token=token))["schedules"], await commits()
+    refusals = {
+        "schedule_overlap": {"fire_at": other["fire_at"]},
+        "version_conflict": {"label": "Stale", "expected_version": made["version"]},
+        "invalid_request": {"label": "x", "colour": "red"},
+        "unknown_schedule": {"schedule_id": "nope", "label": "x"},
+        "unknown_playlist": {"fallback_playlist_id": "nope"},
+    }
+    for code, change in refusals.items():
+        refused = await ask("edit_schedule", **{"token": token, "schedule_id": sid, **change})
+        assert refused["ok"] is False and refused["error"]["code"] == code, (code, refused)
+        assert refused["error"]["message"], refused
+    bad_rule = await ask("edit_schedule", token=token, schedule_id=sid, rrule="FREQ=SOMETIMES")
+    assert bad_rule["ok"] is False and bad_rule["error"]["code"].startswith("invalid"), bad_rule
+    overlap = (
+        await ask("edit_schedule", token=token, schedule_id=sid, **refusals["schedule_overlap"])
+    )["error"]
+    assert overlap["other"]["label"] == "Film" and "Quiz, weekly" in overlap["message"]
+    stale = await ask("edit_schedule", token=token, schedule_id=sid, expected_version="0" * 16)
+    assert stale["error"]["current_version"] == edited["version"], stale
+    assert (await ask("edit_schedule", token=viewer, schedule_id=sid, label="Mine"))["ok"] is False
+    after = (await ask("list_schedules", token=token))["schedules"], await commits()
+    assert after == before, "a refused edit changed nothing"

@@ -112,7 +112,12 @@ async def _event_lock(services: Services) -> list[Banner]:
     lock = status.lock
     if lock is None:
         return []
-    local = services.schedules.service.local
+    service = services.schedules.service
+
+    def local(at: datetime) -> str:  # as common.js's wallTime: "Fri 20 Nov, 20:00 (Europe/Berlin)"
+        t = at.astimezone(service.tz)
+        return f"{t:%a} {t.day} {t:%b}, {t:%H:%M} ({service.config.time_zone})"
+
     if lock.get("kind") == "pre_fire":
         starts = datetime.fromisoformat(lock["fire_at"])
         return [
@@ -147,6 +152,7 @@ async def page(
             "channel": settings.channel,
             "title": settings.channel_title or settings.channel,
             "simulated": services.cytube.simulator is not None,
+            "time_zone": settings.schedules.time_zone,
         },
         "me": None
         if caller is None

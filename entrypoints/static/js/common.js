@@ -6,6 +6,23 @@ export const $ = (id) => document.getElementById(id);
 export const meta = (name) => document.querySelector(`meta[name="wq-${name}"]`)?.content || "";
 export const channel = meta("channel");
 export const me = { user: meta("user"), role: meta("role") };
+/** The channel's time zone (`[schedules] time_zone`): schedules are entered and shown in it. */
+export const zone = meta("time-zone") || "UTC";
+
+const WALL = { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+/** A time on the channel's clock with the zone named, whatever the browser's own zone:
+ *  "Fri 20 Nov, 20:00 (Europe/Berlin)", as the pages' server-rendered banners write it
+ *  (entrypoints/http/pages/layout.py). `named: false` leaves the zone's name off. */
+export function wallTime(iso, { named = true, ...opts } = {}) {
+  const text = new Date(iso).toLocaleString("en-GB", { ...WALL, ...opts, timeZone: zone });
+  return named ? `${text} (${zone})` : text;
+}
+/** The value a datetime-local input shows for `iso` on the channel's clock: "2026-11-20T20:00". */
+export function wallInput(iso) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-CA", { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: zone })
+    .formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+}
 
 /** h("td", {class: "num", "data-label": "Length"}, "4:51"): an element, children as text. */
 export function h(tag, attrs = {}, ...children) {
@@ -170,8 +187,6 @@ export function watchHealth(everyMs = 10000) {
   setInterval(checkEventLock, everyMs);
 }
 
-const when = (iso) => new Date(iso).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
-
 /** A scheduled event's lock (the earlier web queue's lockout banner), kept current. */
 export async function checkEventLock() {
   const box = $("event-banners");
@@ -186,8 +201,8 @@ export async function checkEventLock() {
   box.replaceChildren();
   if (!lock) return;
   const text = lock.kind === "pre_fire"
-    ? `Pay-to-play is closed: "${lock.label}" starts at ${when(lock.fire_at)}.`
-    : `Pay-to-play is closed while "${lock.label}" is on${lock.estimated_end_at ? ` (until about ${when(lock.estimated_end_at)})` : ""}.`;
+    ? `Pay-to-play is closed: "${lock.label}" starts at ${wallTime(lock.fire_at)}.`
+    : `Pay-to-play is closed while "${lock.label}" is on${lock.estimated_end_at ? ` (until about ${wallTime(lock.estimated_end_at)})` : ""}.`;
   box.append(h("div", { class: "banner banner-lock", role: "status" }, text));
 }
 

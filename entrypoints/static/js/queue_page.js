@@ -1,5 +1,5 @@
 // The live queue: now playing with its progress, then every item with its ETA and who bought it.
-import { $, h, api, badge, channel, fmtDuration, fmtIn, kindBadge, liveQueue, me, say, watchHealth, wireTopBar } from "./common.js";
+import { $, h, api, badge, channel, fmtDuration, fmtIn, kindBadge, liveQueue, me, say, wallTime, watchHealth, wireTopBar } from "./common.js";
 
 let last = null;
 let lastAt = 0;
@@ -43,7 +43,7 @@ function render(q) {
   $("position").textContent = q.position;
   const lock = q.lock;
   $("lock-banner").hidden = !lock;
-  if (lock) $("lock-banner").textContent = `Pay-to-play is closed: ${lock.label}${lock.until ? ` until ${new Date(lock.until).toLocaleTimeString([], { timeStyle: "short" })}` : ""}.`;
+  if (lock) $("lock-banner").textContent = `Pay-to-play is closed: ${lock.label}${lock.until ? ` until ${wallTime(lock.until)}` : ""}.`;
   const np = q.now_playing;
   $("now-empty").hidden = !!(np && np.item);
   $("now-body").hidden = !(np && np.item);
@@ -88,8 +88,6 @@ if ($("like-btn")) $("like-btn").addEventListener("click", like);
 liveQueue(render);
 setInterval(tick, 1000);
 
-const at = (iso) => new Date(iso).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
-
 /** The next scheduled event (its lock, when on, is a banner on every page). */
 async function events() {
   let s;
@@ -97,7 +95,7 @@ async function events() {
   const lock = s.lock;
   const next = s.next;
   $("next-event").hidden = !next || (lock && lock.label === next.label);
-  if (next) $("next-event").textContent = `Next event: "${next.label}" at ${at(next.fire_at)} (pay-to-play closes at ${at(next.lock_from)}).`;
+  if (next) $("next-event").textContent = `Next event: "${next.label}" at ${wallTime(next.fire_at)} (pay-to-play closes at ${wallTime(next.lock_from, { named: false })}).`;
 }
 events();
 setInterval(events, 15000);
