@@ -45,11 +45,19 @@ RULE_CODES = (
     RULE_VIEWER_MINUTES,
     RULE_QUEUE_MINUTES,
 )
+#: The rules judged on a medium's length, judged again on CyTube's length (`recheck`);
+#: `pay_model.LENGTH_RULES` names the same codes (a purchase cancelled by one is skipped).
+RECHECKED = (RULE_TOO_SHORT, RULE_TOO_LONG, RULE_VIEWER_MINUTES, RULE_QUEUE_MINUTES)
 
 
 def _minutes(seconds: float) -> str:
     value = seconds / 60
     return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+
+
+def _limit(seconds: int) -> str:
+    """A length limit as people read it: `600 s (10 min)`, `45 s`."""
+    return f"{seconds} s ({_minutes(seconds)} min)" if seconds >= 60 else f"{seconds} s"
 
 
 def _when(at: datetime) -> str:
@@ -100,24 +108,7 @@ def refusals(state: QueueState, cmd: RequestPayItem, ctx: Context) -> list[Rejec
                 {"reason": blocked.reason},
             )
         )
-    if length < rules.min_length_sec:
-        found.append(
-            Rejected(
-                RULE_TOO_SHORT,
-                f"This media is {length} s long; the shortest that can be bought is "
-                f"{rules.min_length_sec} s.",
-                {"limit_sec": rules.min_length_sec, "duration_sec": length},
-            )
-        )
-    if rules.max_length_sec is not None and length > rules.max_length_sec:
-        found.append(
-            Rejected(
-                RULE_TOO_LONG,
-                f"This media is {length} s long; the longest that can be bought is "
-                f"{rules.max_length_sec} s.",
-                {"limit_sec": rules.max_length_sec, "duration_sec": length},
-            )
-        )
+    found.extend(_length(rules, length))
     found.extend(_repeat(state, cmd, ctx, rules))
     pending = [p for p in _mine(state, cmd.user) if p.pending]
     if not exempt:
@@ -132,31 +123,104 @@ def refusals(state: QueueState, cmd: RequestPayItem, ctx: Context) -> list[Rejec
                     {"limit": limit, "pending": len(pending)},
                 )
             )
-        cap = rules.max_viewer_pending_minutes
         mine = sum(p.media.duration_sec for p in pending)
-        if cap is not None and mine + length > cap * 60:
-            found.append(
-                Rejected(
-                    RULE_VIEWER_MINUTES,
-                    f"Your paid items waiting add up to {_minutes(mine)} min; with this one "
-                    f"{_minutes(mine + length)} min, above the cap of {_minutes(cap * 60)} min "
-                    "per viewer. It clears as your items play.",
-                    {"limit_minutes": cap, "pending_sec": mine},
-                )
-            )
-    cap = rules.max_queue_pending_minutes
+        found.extend(_viewer_minutes(rules, mine, length))
     total = sum(p.media.duration_sec for p in state.pay if p.pending)
-    if cap is not None and total + length > cap * 60:
-        found.append(
-            Rejected(
-                RULE_QUEUE_MINUTES,
-                f"Paid items waiting add up to {_minutes(total)} min; with this one "
-                f"{_minutes(total + length)} min, above the channel's cap of "
-                f"{_minutes(cap * 60)} min. It clears as paid items play.",
-                {"limit_minutes": cap, "pending_sec": total},
-            )
-        )
+    found.extend(_queue_minutes(rules, total, length))
     return found
+
+
+def _length(rules: RulesConfig, length: int) -> list[Rejected]:
+    if length < rules.min_length_sec:
+        return [
+            Rejected(
+                RULE_TOO_SHORT,
+                f"This media is {length} s long; the shortest that can be bought is "
+                f"{_limit(rules.min_length_sec)}.",
+                {"limit_sec": rules.min_length_sec, "duration_sec": length},
+            )
+        ]
+    if rules.max_length_sec is not None and length > rules.max_length_sec:
+        return [
+            Rejected(
+                RULE_TOO_LONG,
+                f"This media is {length} s long; the longest that can be bought is "
+                f"{_limit(rules.max_length_sec)}.",
+                {"limit_sec": rules.max_length_sec, "duration_sec": length},
+            )
+        ]
+    return []
+
+
+def _viewer_minutes(rules: RulesConfig, mine: int, length: int) -> list[Rejected]:
+    cap = rules.max_viewer_pending_minutes
+    if cap is None or mine + length <= cap * 60:
+        return []
+    return [
+        Rejected(
+            RULE_VIEWER_MINUTES,
+            f"Your paid items waiting add up to {_minutes(mine)} min; with this one "
+            f"{_minutes(mine + length)} min, above the cap of {_minutes(cap * 60)} min "
+            "per viewer. It clears as your items play.",
+            {"limit_minutes": cap, "pending_sec": mine},
+        )
+    ]
+
+
+def _queue_minutes(rules: RulesConfig, total: int, length: int) -> list[Rejected]:
+    cap = rules.max_queue_pending_minutes
+    if cap is None or total + length <= cap * 60:
+        return []
+    return [
+        Rejected(
+            RULE_QUEUE_MINUTES,
+            f"Paid items waiting add up to {_minutes(total)} min; with this one "
+            f"{_minutes(total + length)} min, above the channel's cap of "
+            f"{_minutes(cap * 60)} min. It clears as paid items play.",
+            {"limit_minutes": cap, "pending_sec": total},
+        )
+    ]
+
+
+def recheck(state: QueueState, pay: PayItem, ctx: Context) -> Rejected | None:
+    """The rules judged on a medium's length, judged again on the length CyTube reports
+    (`pay.media`, CyTube's once attached) instead of the one it was bought at (`priced_sec`:
+    the buyer's hint when the catalog did not know it): the first one it breaks, or None.
+
+    Only what the new length changes is judged: nothing when it is the same (a rule tightened
+    since never touches what was bought), the shortest length when it is shorter, the longest
+    and the minutes caps when it is longer. Its own length is left out of what is waiting, and
+    the per-viewer cap spares exempt buyers as at the purchase (`Context.config` as for
+    `refusals`)."""
+    rules = ctx.config.get("request_rules")
+    length, declared = pay.media.duration_sec, pay.priced_sec
+    if not isinstance(rules, RulesConfig) or length == declared:
+        return None
+    if length < declared:
+        found = [r for r in _length(rules, length) if r.code == RULE_TOO_SHORT]
+        return _rechecked(found, declared, length)
+    exempt = ctx.config.get("buyer_role") in rules.exempt_roles or _rank_exempt(ctx, rules)
+    found = [r for r in _length(rules, length) if r.code == RULE_TOO_LONG]
+    others = [p for p in state.pay if p.pending and p.request_id != pay.request_id]
+    if not exempt:
+        low = pay.user.lower()
+        mine = sum(p.media.duration_sec for p in others if p.user.lower() == low)
+        found.extend(_viewer_minutes(rules, mine, length))
+    found.extend(_queue_minutes(rules, sum(p.media.duration_sec for p in others), length))
+    return _rechecked(found, declared, length)
+
+
+def _rechecked(found: list[Rejected], declared: int, length: int) -> Rejected | None:
+    if not found:
+        return None
+    first = found[0]
+    minutes, seconds = divmod(length, 60)
+    return Rejected(
+        first.code,
+        f"It was bought as {declared} s long; CyTube reports {minutes}:{seconds:02d} "
+        f"({length} s). {first.message} It was taken off the playlist and refunded in full.",
+        {**first.extra, "declared_sec": declared, "duration_sec": length},
+    )
 
 
 def _rank_exempt(ctx: Context, rules: RulesConfig) -> bool:
