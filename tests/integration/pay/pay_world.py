@@ -54,10 +54,16 @@ def purchase_of(key: str) -> str:
 
 class PayWorld:
     def __init__(
-        self, *, speed: float = 2000.0, config: PayFlowConfig = FAST, frozen: bool = False
+        self,
+        *,
+        speed: float = 2000.0,
+        config: PayFlowConfig = FAST,
+        frozen: bool = False,
+        store: EventStore | None = None,
     ) -> None:
-        """`frozen`: channel time moves only when a test calls `clock.advance()`."""
-        self.store = InMemoryEventStore()
+        """`frozen`: channel time moves only when a test calls `clock.advance()`; `store`: the
+        log (JetStream, say), in memory when not given."""
+        self.store: EventStore = store or InMemoryEventStore()
         self.clock = (
             VirtualClock(START, monotonic=lambda: 0.0)
             if frozen
