@@ -115,19 +115,53 @@ def refusals(state: QueueState, cmd: RequestPayItem, ctx: Context) -> list[Rejec
         found.extend(_cooldown(state, cmd, ctx, rules))
         limit = rules.max_pending_per_viewer
         if limit is not None and len(pending) >= limit:
+            at = _clears_at(state, ctx, {p.request_id: 1 for p in pending}, 1)
             found.append(
                 Rejected(
                     RULE_MAX_PENDING,
                     f"You have {len(pending)} paid items waiting to play; the limit is {limit} "
-                    "per viewer. It clears when one of them plays.",
-                    {"limit": limit, "pending": len(pending)},
+                    f"per viewer. It clears when one of them plays{_about(at, ctx)}.",
+                    {"limit": limit, "pending": len(pending), **_clears(at)},
                 )
             )
         mine = sum(p.media.duration_sec for p in pending)
-        found.extend(_viewer_minutes(rules, mine, length))
-    total = sum(p.media.duration_sec for p in state.pay if p.pending)
-    found.extend(_queue_minutes(rules, total, length))
+        found.extend(_viewer_minutes(rules, mine, length, state, ctx, pending))
+    waiting = [p for p in state.pay if p.pending]
+    total = sum(p.media.duration_sec for p in waiting)
+    found.extend(_queue_minutes(rules, total, length, state, ctx, waiting))
     return found
+
+
+def _clears_at(
+    state: QueueState, ctx: Context, weights: dict[str, int], needed: int
+) -> datetime | None:
+    """About when paid items of `weights` (request id: what its start frees) that are on the
+    playlist have started enough to free `needed`: from what is playing and the lengths ahead
+    of them. None when that is not known (paused, nothing timed, or not enough of them are on
+    the playlist yet)."""
+    current = state.current
+    if needed <= 0 or current is None or state.playing_since is None or state.playback_paused:
+        return None
+    played = (ctx.now - state.playing_since).total_seconds()
+    at = ctx.now + timedelta(seconds=max(0.0, current.media.duration_sec - played))
+    freed = 0
+    for item in state.upcoming():
+        if item.request_id is not None and item.request_id in weights:
+            freed += weights[item.request_id]
+            if freed >= needed:
+                return at
+        at += timedelta(seconds=item.media.duration_sec)
+    return None
+
+
+def _about(at: datetime | None, ctx: Context) -> str:
+    if at is None:
+        return ""
+    return f" (about {at.strftime('%H:%M UTC')}, in {_wait((at - ctx.now).total_seconds())})"
+
+
+def _clears(at: datetime | None) -> dict[str, str]:
+    return {} if at is None else {"clears_at": at.isoformat()}
 
 
 def _length(rules: RulesConfig, length: int) -> list[Rejected]:
@@ -152,34 +186,65 @@ def _length(rules: RulesConfig, length: int) -> list[Rejected]:
     return []
 
 
-def _viewer_minutes(rules: RulesConfig, mine: int, length: int) -> list[Rejected]:
+def _viewer_minutes(
+    rules: RulesConfig,
+    mine: int,
+    length: int,
+    state: QueueState,
+    ctx: Context,
+    pending: list[PayItem],
+) -> list[Rejected]:
     cap = rules.max_viewer_pending_minutes
     if cap is None or mine + length <= cap * 60:
         return []
+    at = _minutes_free_at(state, ctx, pending, mine + length - int(cap * 60), length, cap)
     return [
         Rejected(
             RULE_VIEWER_MINUTES,
             f"Your paid items waiting add up to {_minutes(mine)} min; with this one "
             f"{_minutes(mine + length)} min, above the cap of {_minutes(cap * 60)} min "
-            "per viewer. It clears as your items play.",
-            {"limit_minutes": cap, "pending_sec": mine},
+            f"per viewer. It clears as your items play{_about(at, ctx)}.",
+            {"limit_minutes": cap, "pending_sec": mine, **_clears(at)},
         )
     ]
 
 
-def _queue_minutes(rules: RulesConfig, total: int, length: int) -> list[Rejected]:
+def _queue_minutes(
+    rules: RulesConfig,
+    total: int,
+    length: int,
+    state: QueueState,
+    ctx: Context,
+    waiting: list[PayItem],
+) -> list[Rejected]:
     cap = rules.max_queue_pending_minutes
     if cap is None or total + length <= cap * 60:
         return []
+    at = _minutes_free_at(state, ctx, waiting, total + length - int(cap * 60), length, cap)
     return [
         Rejected(
             RULE_QUEUE_MINUTES,
             f"Paid items waiting add up to {_minutes(total)} min; with this one "
             f"{_minutes(total + length)} min, above the channel's cap of "
-            f"{_minutes(cap * 60)} min. It clears as paid items play.",
-            {"limit_minutes": cap, "pending_sec": total},
+            f"{_minutes(cap * 60)} min. It clears as paid items play{_about(at, ctx)}.",
+            {"limit_minutes": cap, "pending_sec": total, **_clears(at)},
         )
     ]
+
+
+def _minutes_free_at(
+    state: QueueState,
+    ctx: Context,
+    waiting: list[PayItem],
+    excess: int,
+    length: int,
+    cap: float,
+) -> datetime | None:
+    """About when enough of `waiting` has started for `length` to fit under `cap` (never, on
+    its own, for media longer than the cap)."""
+    if length > cap * 60:
+        return None
+    return _clears_at(state, ctx, {p.request_id: p.media.duration_sec for p in waiting}, excess)
 
 
 def recheck(state: QueueState, pay: PayItem, ctx: Context) -> Rejected | None:
@@ -204,9 +269,11 @@ def recheck(state: QueueState, pay: PayItem, ctx: Context) -> Rejected | None:
     others = [p for p in state.pay if p.pending and p.request_id != pay.request_id]
     if not exempt:
         low = pay.user.lower()
-        mine = sum(p.media.duration_sec for p in others if p.user.lower() == low)
-        found.extend(_viewer_minutes(rules, mine, length))
-    found.extend(_queue_minutes(rules, sum(p.media.duration_sec for p in others), length))
+        mine = [p for p in others if p.user.lower() == low]
+        mine_sec = sum(p.media.duration_sec for p in mine)
+        found.extend(_viewer_minutes(rules, mine_sec, length, state, ctx, mine))
+    total = sum(p.media.duration_sec for p in others)
+    found.extend(_queue_minutes(rules, total, length, state, ctx, others))
     return _rechecked(found, declared, length)
 
 
