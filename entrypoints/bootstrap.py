@@ -389,7 +389,7 @@ async def build_services(settings: Settings) -> Services:
     pay = wire_pay(kernel, cytube, playlists, economy, granter, economy_watch=economy_watch)
     promos = wire_promos(kernel, cytube, playlists)
     identity = _identity(settings, kernel, cytube)
-    rules = wire_rules(kernel, pay, identity.facts.rank)
+    rules = wire_rules(kernel, pay, identity.facts.rank, identity.authenticator.role_of)
     presence = wire_presence(kernel, cytube)
     stats = wire_stats(kernel)
     likes = wire_likes(

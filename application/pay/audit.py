@@ -35,7 +35,7 @@ from attrs import define, field, frozen
 from application.log.ports import StoredCommit
 from domain.queue.decider import queue_decider
 from domain.queue.pay_model import (
-    UNDERPAID,
+    SKIP_REASONS,
     PayItem,
     PayItemCancelled,
     PayItemPlaying,
@@ -106,9 +106,9 @@ class PurchaseAudit:
 
     @property
     def skipped(self) -> bool:
-        """Started playing though it could not pay its price (`PayItem.skipping`): it is taken
-        off, and owed a full refund."""
-        return self.played and self.cancel_reason == UNDERPAID
+        """Started playing though it could not pay its price or broke a length rule on CyTube's
+        length (`PayItem.skipping`): it is taken off, and owed a full refund."""
+        return self.played and self.cancel_reason in SKIP_REASONS
 
 
 @define

@@ -30,6 +30,7 @@ from application.log.command_handler import CommandHandler, CommandMeta, Outcome
 from application.log.ports import ConcurrencyConflict, EventStore, StoreUnavailable
 from application.log.streams import purchase_stream, queue_stream
 from application.pay.economy import Economy, EconomyUnavailable, OutcomeUnknown, payment_key
+from application.pay.rules import LengthRules
 from application.tasks import cancel_and_wait
 from application.telemetry import NullTelemetry, PayOutcome, Telemetry
 from domain.errors import Rejected
@@ -42,6 +43,7 @@ from domain.queue.pay_model import (
     ChoosePayItemSlot,
     FailPayItem,
     PayItem,
+    RecheckPayRules,
     RecordPaymentCaptured,
     RecordPaymentDeclined,
     RecordPriceChecked,
@@ -100,6 +102,11 @@ class PayFlow:
         self.pacer = pacer or AddPacer(clock, self.config.add_delay_sec)
         self.outcomes: dict[str, int] = defaultdict(int)
         self._telemetry: Telemetry = telemetry or NullTelemetry()
+        self._rules: LengthRules | None = None
+
+    def plug_rules(self, rules: LengthRules) -> None:
+        """The channel's request rules, judged again on CyTube's length (once wired)."""
+        self._rules = rules
 
     # ---- running -------------------------------------------------------------------------
 
@@ -166,7 +173,13 @@ class PayFlow:
         state: QueueState = await self._handler.current(queue_decider, queue_stream(channel))
         return state
 
-    async def _do(self, channel: str, command: Any, key: str | None = None) -> Outcome:
+    async def _do(
+        self,
+        channel: str,
+        command: Any,
+        key: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> Outcome:
         """Record a decision. A `key` makes a retried append land once; decisions the decider
         already makes idempotent (attach, slot) go without one, so a later, different decision
         is never mistaken for a repeat."""
@@ -177,7 +190,9 @@ class PayFlow:
             if key
             else CommandMeta.new("pay-flow", correlation_id=correlation)
         )
-        return await self._handler.handle(queue_decider, queue_stream(channel), command, meta)
+        return await self._handler.handle(
+            queue_decider, queue_stream(channel), command, meta, config=config
+        )
 
     async def _wait_change(
         self, channel: str, seconds: float, since: asyncio.Event | None = None
@@ -371,6 +386,8 @@ class PayFlow:
         if duration <= 0:  # a live stream, or a length CyTube does not know: it has no price
             await self._fail(channel, pay, "duration_unknown", "CyTube reports no length.")
             return
+        if await self._breaks_rule(channel, pay):
+            return  # cancelled by a length rule: the next round takes it off and refunds it
         quote = await self._answered(
             f"price for {rid}",
             lambda: self._economy.preview(channel, pay.user, duration, pay.tier),
@@ -402,6 +419,24 @@ class PayFlow:
         )
         self.outcomes["underpaid"] += 1
         await self._fail(channel, pay, "underpaid", detail)
+
+    async def _breaks_rule(self, channel: str, pay: PayItem) -> bool:
+        """The length rules judged again on CyTube's length, before it is priced (the decision
+        is `domain.queue.pay_rules.recheck`): one it breaks cancels it with the rule's code, and
+        the refusal is recorded for the stats."""
+        if self._rules is None:
+            return False
+        rid = pay.request_id
+        config = await self._rules.recheck_config(channel, pay.user)
+        outcome = await self._do(channel, RecheckPayRules(rid), f"{rid}:rules", config)
+        if not outcome.events and not outcome.duplicate:
+            return False
+        after = (await self._state(channel)).pay_item(rid) or pay
+        code = after.cancel_reason or ""
+        log.info("%s breaks %s at %d s as CyTube reports it", rid, code, pay.media.duration_sec)
+        self.outcomes[f"refused:{code}"] += 1
+        await self._rules.refused_on_length(channel, pay.user, rid, pay.media, code)
+        return True
 
     async def _refund(self, channel: str, pay: PayItem) -> None:
         reason = pay.cancel_reason or "cancelled"

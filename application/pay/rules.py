@@ -24,6 +24,17 @@ class RequestRules(Protocol):
         """A rule refused a purchase (for the log and the stats)."""
 
 
+class LengthRules(Protocol):
+    """What the pay flow needs of the rules to judge the length rules again on CyTube's length
+    (`domain.queue.pay_rules.recheck`), and to record a refusal by one."""
+
+    async def recheck_config(self, channel: str, user: str) -> dict[str, Any]: ...
+
+    async def refused_on_length(
+        self, channel: str, user: str, request_id: str, media: Media, code: str
+    ) -> None: ...
+
+
 class RuleRefusal(msgspec.Struct):
     """One rule the purchase would break now: stable code, a sentence with the number that
     applies and when it clears, and (for the cooldown and repeats) when it can be bought."""

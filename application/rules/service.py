@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from application.identity.roles import Identity, require
+from application.identity.roles import Identity, Role, require
 from application.log.command_handler import CommandHandler, CommandMeta
 from application.log.streams import queue_stream, rule_refusals_stream, rules_stream
 from domain.errors import Rejected
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: A user's CyTube rank in a channel as CyTube last reported it (presence), or None.
 RankOf = Callable[[str, str], float | None]
+#: A user's role now, as a sign-in would give it (the identity facts), for `exempt_roles`.
+RoleOf = Callable[[str], Role]
 
 
 class RulesService:
@@ -39,10 +41,12 @@ class RulesService:
         *,
         defaults: RulesConfig | None = None,
         rank_of: RankOf | None = None,
+        role_of: RoleOf | None = None,
     ) -> None:
         self._handler = handler
         self.defaults = defaults or RulesConfig()
         self._rank_of = rank_of
+        self._role_of = role_of
 
     async def effective(self, channel: str) -> RulesConfig:
         """The channel's rules now: an admin's last change, else the operator's defaults."""
@@ -83,22 +87,46 @@ class RulesService:
 
     async def decision_config(self, channel: str, who: Identity, media: Media) -> dict[str, Any]:
         """What `domain.queue.pay_rules` reads from a purchase's decision context."""
+        return await self._buyer_config(channel, who.user, who.role)
+
+    async def _buyer_config(self, channel: str, user: str, role: Role) -> dict[str, Any]:
         rules = await self.effective(channel)
         rank = None
         if rules.exempt_min_rank is not None and self._rank_of is not None:
-            rank = self._rank_of(channel, who.user)
-        return {"request_rules": rules, "buyer_role": who.role, "buyer_rank": rank}
+            rank = self._rank_of(channel, user)
+        return {"request_rules": rules, "buyer_role": role, "buyer_rank": rank}
+
+    async def recheck_config(self, channel: str, user: str) -> dict[str, Any]:
+        """What `pay_rules.recheck` reads, for a purchase the pay flow holds: the buyer's role
+        as the identity facts give it now (the flow has no token), else `viewer`."""
+        role: Role = self._role_of(user) if self._role_of is not None else "viewer"
+        return await self._buyer_config(channel, user, role)
 
     async def refused(self, channel: str, who: Identity, media: Media, refusal: Rejected) -> None:
         """Record a refusal by rule; never in the way of the answer to the buyer."""
-        if not refusal.code.startswith("rule_"):
+        await self._record(RecordRuleRefusal(who.user, media.type, media.id, refusal.code), channel)
+
+    async def refused_on_length(
+        self, channel: str, user: str, request_id: str, media: Media, code: str
+    ) -> None:
+        """Record a purchase a rule refused on the length CyTube reports (`media`'s)."""
+        command = RecordRuleRefusal(
+            user, media.type, media.id, code, request_id, media.duration_sec
+        )
+        await self._record(command, channel)
+
+    async def _record(self, command: RecordRuleRefusal, channel: str) -> None:
+        if not command.code.startswith("rule_"):
             return
+        # Keyed by the purchase when there is one, so a retried record lands once.
+        meta = (
+            CommandMeta(f"rule-refusal:{channel}:{command.request_id}", actor="pay-flow")
+            if command.request_id is not None
+            else CommandMeta.new(command.user)
+        )
         try:
             await self._handler.handle(
-                refusal_decider,
-                rule_refusals_stream(channel),
-                RecordRuleRefusal(who.user, media.type, media.id, refusal.code),
-                CommandMeta.new(who.user),
+                refusal_decider, rule_refusals_stream(channel), command, meta
             )
         except Exception:
-            log.warning("could not record a refusal by %s on %s", refusal.code, channel)
+            log.warning("could not record a refusal by %s on %s", command.code, channel)

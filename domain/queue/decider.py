@@ -47,6 +47,7 @@ from domain.queue.pay_model import (
     NoteOwnerBack,
     PayCommand,
     PayEvent,
+    RecheckPayRules,
     RecordPaymentCaptured,
     RecordPaymentDeclined,
     RecordPriceChecked,
@@ -314,6 +315,7 @@ PAY_COMMANDS = (
     RecordPriceChecked,
     RecordTopUp,
     RecordUnderpaid,
+    RecheckPayRules,
 )
 
 queue_decider: Decider[QueueState, AnyQueueCommand, AnyQueueEvent] = Decider(

@@ -51,6 +51,7 @@ from domain.queue.pay_model import (
     PayOwnerBack,
     QueueLocked,
     QueueUnlocked,
+    RecheckPayRules,
     RecordPaymentCaptured,
     RecordPaymentDeclined,
     RecordPriceChecked,
@@ -68,7 +69,7 @@ from domain.queue.pay_model import (
     VoidPayment,
 )
 from domain.queue.pay_rules import check as check_rules
-from domain.queue.pay_rules import fair_slot
+from domain.queue.pay_rules import fair_slot, recheck
 from domain.queue.promo_decide import promo_facts
 from domain.queue.promo_model import PromoEvent
 from domain.queue.state import QueueItem, QueueState, evolve
@@ -262,6 +263,8 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
                 f"{pay.cost:,} was paid and the difference could not be taken."
             )
             return (owing, PayItemCancelled(pay.request_id, UNDERPAID, "webqueue", detail))
+        case RecheckPayRules():
+            return _recheck(state, pay, ctx)
         case RecordPaymentCaptured():
             if pay.payment == "pending":
                 if cmd.cost < 0:
@@ -344,6 +347,21 @@ def decide_pay(state: QueueState, cmd: PayCommand, ctx: Context) -> tuple[PayEve
     raise Rejected("unknown_command", f"The queue does not handle {type(cmd).__name__}.")
 
 
+def _recheck(state: QueueState, pay: PayItem, ctx: Context) -> tuple[PayEvent, ...]:
+    """The length rules on CyTube's length (the buyer's was only a hint): a breach cancels the
+    purchase with the rule's code and says why, so it is taken off and refunded in full; one
+    that started playing already is skipped (`PayItem.skipping`). Judged once, before the price
+    check: one that was priced, played or is being undone already is left as it is."""
+    if pay.price_checked or pay.cancelled or pay.payment != "captured" or pay.item_id is None:
+        return ()
+    if pay.placement not in ("attached", "positioned", "playing"):
+        return ()
+    refusal = recheck(state, pay, ctx)
+    if refusal is None:
+        return ()
+    return (PayItemCancelled(pay.request_id, refusal.code, "webqueue", refusal.message),)
+
+
 def _in_place(state: QueueState, item_id: str, after: str | None) -> bool:
     index = state.index_of(item_id)
     if index is None:
@@ -374,8 +392,9 @@ def _next_facts(state: QueueState) -> list[PayEvent]:
     for pay in state.pay:
         item = by_id.get(pay.item_id) if pay.item_id else None
         if pay.placement in ("attached", "positioned", "playing") and item is None:
-            if pay.skipping:  # taken off as underpaid (by the flow, or CyTube moved on)
-                facts.append(PayItemRemoved(pay.request_id, "skipped_underpaid"))
+            if pay.skipping:  # taken off as underpaid or by a rule (the flow, or CyTube moved on)
+                why = "skipped_underpaid" if pay.cancel_reason == UNDERPAID else "skipped_by_rule"
+                facts.append(PayItemRemoved(pay.request_id, why))
             elif pay.placement == "playing":
                 facts.append(PayItemPlayed(pay.request_id))
             else:

@@ -22,6 +22,13 @@ Placement = Literal["waiting", "adding", "attached", "positioned", "playing", "p
 PENDING_PLACEMENTS = ("waiting", "adding", "attached", "positioned")
 #: The cancel reason of a purchase whose media costs more than was taken, and which is undone.
 UNDERPAID = "underpaid"
+#: The request rules judged on a medium's length (`pay_rules.RECHECKED`): judged again on
+#: CyTube's length, a purchase that breaks one is cancelled with the rule's code as reason.
+LENGTH_RULES = frozenset(
+    {"rule_too_short", "rule_too_long", "rule_viewer_minutes", "rule_queue_minutes"}
+)
+#: Cancel reasons that take even a playing item off, refunded in full (see `skipping`).
+SKIP_REASONS = frozenset({UNDERPAID, *LENGTH_RULES})
 
 
 @frozen
@@ -62,12 +69,12 @@ class PayItem:
     @property
     def skipping(self) -> bool:
         """The one playing item that is taken off and refunded: CyTube's length costs more than
-        was taken, the difference could not be taken, and it is playing all the same. Either it
-        started before that length was priced (an empty queue plays an add at once: then
-        `PayItemUnderpaid` and the cancel `underpaid` come in one decision), or it started
-        while its delete for `underpaid` was on the way. Every other playing item keeps its
-        price."""
-        return self.cancel_reason == UNDERPAID and self.placement == "playing"
+        was taken and the difference could not be taken, or it breaks a length rule
+        (`LENGTH_RULES`), and it is playing all the same. Either it started before that length
+        was priced (an empty queue plays an add at once: then `PayItemUnderpaid` and the cancel
+        `underpaid`, or the rule's cancel, come in one decision), or it started while its
+        delete for that cancel was on the way. Every other playing item keeps its price."""
+        return self.cancel_reason in SKIP_REASONS and self.placement == "playing"
 
     @property
     def finished(self) -> bool:
@@ -252,6 +259,14 @@ class RecordUnderpaid:
 
 
 @frozen
+class RecheckPayRules:
+    """Judge the length rules again on the length CyTube reports, before it is priced: one it
+    breaks cancels the purchase with the rule's code (taken off, refunded in full)."""
+
+    request_id: str
+
+
+@frozen
 class StartPayItemAdd:
     """Written before each add is sent, so a resumed flow knows an add may have happened."""
 
@@ -374,6 +389,7 @@ PayCommand = (
     | RecordPriceChecked
     | RecordTopUp
     | RecordUnderpaid
+    | RecheckPayRules
     | RecordPaymentCaptured
     | RecordPaymentDeclined
     | StartPayItemAdd

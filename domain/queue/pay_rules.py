@@ -45,11 +45,19 @@ RULE_CODES = (
     RULE_VIEWER_MINUTES,
     RULE_QUEUE_MINUTES,
 )
+#: The rules judged on a medium's length, judged again on CyTube's length (`recheck`);
+#: `pay_model.LENGTH_RULES` names the same codes (a purchase cancelled by one is skipped).
+RECHECKED = (RULE_TOO_SHORT, RULE_TOO_LONG, RULE_VIEWER_MINUTES, RULE_QUEUE_MINUTES)
 
 
 def _minutes(seconds: float) -> str:
     value = seconds / 60
     return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+
+
+def _limit(seconds: int) -> str:
+    """A length limit as people read it: `600 s (10 min)`, `45 s`."""
+    return f"{seconds} s ({_minutes(seconds)} min)" if seconds >= 60 else f"{seconds} s"
 
 
 def _when(at: datetime) -> str:
@@ -100,63 +108,186 @@ def refusals(state: QueueState, cmd: RequestPayItem, ctx: Context) -> list[Rejec
                 {"reason": blocked.reason},
             )
         )
-    if length < rules.min_length_sec:
-        found.append(
-            Rejected(
-                RULE_TOO_SHORT,
-                f"This media is {length} s long; the shortest that can be bought is "
-                f"{rules.min_length_sec} s.",
-                {"limit_sec": rules.min_length_sec, "duration_sec": length},
-            )
-        )
-    if rules.max_length_sec is not None and length > rules.max_length_sec:
-        found.append(
-            Rejected(
-                RULE_TOO_LONG,
-                f"This media is {length} s long; the longest that can be bought is "
-                f"{rules.max_length_sec} s.",
-                {"limit_sec": rules.max_length_sec, "duration_sec": length},
-            )
-        )
+    found.extend(_length(rules, length))
     found.extend(_repeat(state, cmd, ctx, rules))
     pending = [p for p in _mine(state, cmd.user) if p.pending]
     if not exempt:
         found.extend(_cooldown(state, cmd, ctx, rules))
         limit = rules.max_pending_per_viewer
         if limit is not None and len(pending) >= limit:
+            at = _clears_at(state, ctx, {p.request_id: 1 for p in pending}, 1)
             found.append(
                 Rejected(
                     RULE_MAX_PENDING,
                     f"You have {len(pending)} paid items waiting to play; the limit is {limit} "
-                    "per viewer. It clears when one of them plays.",
-                    {"limit": limit, "pending": len(pending)},
+                    f"per viewer. It clears when one of them plays{_about(at, ctx)}.",
+                    {"limit": limit, "pending": len(pending), **_clears(at)},
                 )
             )
-        cap = rules.max_viewer_pending_minutes
         mine = sum(p.media.duration_sec for p in pending)
-        if cap is not None and mine + length > cap * 60:
-            found.append(
-                Rejected(
-                    RULE_VIEWER_MINUTES,
-                    f"Your paid items waiting add up to {_minutes(mine)} min; with this one "
-                    f"{_minutes(mine + length)} min, above the cap of {_minutes(cap * 60)} min "
-                    "per viewer. It clears as your items play.",
-                    {"limit_minutes": cap, "pending_sec": mine},
-                )
-            )
-    cap = rules.max_queue_pending_minutes
-    total = sum(p.media.duration_sec for p in state.pay if p.pending)
-    if cap is not None and total + length > cap * 60:
-        found.append(
-            Rejected(
-                RULE_QUEUE_MINUTES,
-                f"Paid items waiting add up to {_minutes(total)} min; with this one "
-                f"{_minutes(total + length)} min, above the channel's cap of "
-                f"{_minutes(cap * 60)} min. It clears as paid items play.",
-                {"limit_minutes": cap, "pending_sec": total},
-            )
-        )
+        found.extend(_viewer_minutes(rules, mine, length, state, ctx, pending))
+    waiting = [p for p in state.pay if p.pending]
+    total = sum(p.media.duration_sec for p in waiting)
+    found.extend(_queue_minutes(rules, total, length, state, ctx, waiting))
     return found
+
+
+def _clears_at(
+    state: QueueState, ctx: Context, weights: dict[str, int], needed: int
+) -> datetime | None:
+    """About when paid items of `weights` (request id: what its start frees) that are on the
+    playlist have started enough to free `needed`: from what is playing and the lengths ahead
+    of them. None when that is not known (paused, nothing timed, or not enough of them are on
+    the playlist yet)."""
+    current = state.current
+    if needed <= 0 or current is None or state.playing_since is None or state.playback_paused:
+        return None
+    played = (ctx.now - state.playing_since).total_seconds()
+    at = ctx.now + timedelta(seconds=max(0.0, current.media.duration_sec - played))
+    freed = 0
+    for item in state.upcoming():
+        if item.request_id is not None and item.request_id in weights:
+            freed += weights[item.request_id]
+            if freed >= needed:
+                return at
+        at += timedelta(seconds=item.media.duration_sec)
+    return None
+
+
+def _about(at: datetime | None, ctx: Context) -> str:
+    if at is None:
+        return ""
+    return f" (about {at.strftime('%H:%M UTC')}, in {_wait((at - ctx.now).total_seconds())})"
+
+
+def _clears(at: datetime | None) -> dict[str, str]:
+    return {} if at is None else {"clears_at": at.isoformat()}
+
+
+def _length(rules: RulesConfig, length: int) -> list[Rejected]:
+    if length < rules.min_length_sec:
+        return [
+            Rejected(
+                RULE_TOO_SHORT,
+                f"This media is {length} s long; the shortest that can be bought is "
+                f"{_limit(rules.min_length_sec)}.",
+                {"limit_sec": rules.min_length_sec, "duration_sec": length},
+            )
+        ]
+    if rules.max_length_sec is not None and length > rules.max_length_sec:
+        return [
+            Rejected(
+                RULE_TOO_LONG,
+                f"This media is {length} s long; the longest that can be bought is "
+                f"{_limit(rules.max_length_sec)}.",
+                {"limit_sec": rules.max_length_sec, "duration_sec": length},
+            )
+        ]
+    return []
+
+
+def _viewer_minutes(
+    rules: RulesConfig,
+    mine: int,
+    length: int,
+    state: QueueState,
+    ctx: Context,
+    pending: list[PayItem],
+) -> list[Rejected]:
+    cap = rules.max_viewer_pending_minutes
+    if cap is None or mine + length <= cap * 60:
+        return []
+    at = _minutes_free_at(state, ctx, pending, mine + length - int(cap * 60), length, cap)
+    return [
+        Rejected(
+            RULE_VIEWER_MINUTES,
+            f"Your paid items waiting add up to {_minutes(mine)} min; with this one "
+            f"{_minutes(mine + length)} min, above the cap of {_minutes(cap * 60)} min "
+            f"per viewer. It clears as your items play{_about(at, ctx)}.",
+            {"limit_minutes": cap, "pending_sec": mine, **_clears(at)},
+        )
+    ]
+
+
+def _queue_minutes(
+    rules: RulesConfig,
+    total: int,
+    length: int,
+    state: QueueState,
+    ctx: Context,
+    waiting: list[PayItem],
+) -> list[Rejected]:
+    cap = rules.max_queue_pending_minutes
+    if cap is None or total + length <= cap * 60:
+        return []
+    at = _minutes_free_at(state, ctx, waiting, total + length - int(cap * 60), length, cap)
+    return [
+        Rejected(
+            RULE_QUEUE_MINUTES,
+            f"Paid items waiting add up to {_minutes(total)} min; with this one "
+            f"{_minutes(total + length)} min, above the channel's cap of "
+            f"{_minutes(cap * 60)} min. It clears as paid items play{_about(at, ctx)}.",
+            {"limit_minutes": cap, "pending_sec": total, **_clears(at)},
+        )
+    ]
+
+
+def _minutes_free_at(
+    state: QueueState,
+    ctx: Context,
+    waiting: list[PayItem],
+    excess: int,
+    length: int,
+    cap: float,
+) -> datetime | None:
+    """About when enough of `waiting` has started for `length` to fit under `cap` (never, on
+    its own, for media longer than the cap)."""
+    if length > cap * 60:
+        return None
+    return _clears_at(state, ctx, {p.request_id: p.media.duration_sec for p in waiting}, excess)
+
+
+def recheck(state: QueueState, pay: PayItem, ctx: Context) -> Rejected | None:
+    """The rules judged on a medium's length, judged again on the length CyTube reports
+    (`pay.media`, CyTube's once attached) instead of the one it was bought at (`priced_sec`:
+    the buyer's hint when the catalog did not know it): the first one it breaks, or None.
+
+    Only what the new length changes is judged: nothing when it is the same (a rule tightened
+    since never touches what was bought), the shortest length when it is shorter, the longest
+    and the minutes caps when it is longer. Its own length is left out of what is waiting, and
+    the per-viewer cap spares exempt buyers as at the purchase (`Context.config` as for
+    `refusals`)."""
+    rules = ctx.config.get("request_rules")
+    length, declared = pay.media.duration_sec, pay.priced_sec
+    if not isinstance(rules, RulesConfig) or length == declared:
+        return None
+    if length < declared:
+        found = [r for r in _length(rules, length) if r.code == RULE_TOO_SHORT]
+        return _rechecked(found, declared, length)
+    exempt = ctx.config.get("buyer_role") in rules.exempt_roles or _rank_exempt(ctx, rules)
+    found = [r for r in _length(rules, length) if r.code == RULE_TOO_LONG]
+    others = [p for p in state.pay if p.pending and p.request_id != pay.request_id]
+    if not exempt:
+        low = pay.user.lower()
+        mine = [p for p in others if p.user.lower() == low]
+        mine_sec = sum(p.media.duration_sec for p in mine)
+        found.extend(_viewer_minutes(rules, mine_sec, length, state, ctx, mine))
+    total = sum(p.media.duration_sec for p in others)
+    found.extend(_queue_minutes(rules, total, length, state, ctx, others))
+    return _rechecked(found, declared, length)
+
+
+def _rechecked(found: list[Rejected], declared: int, length: int) -> Rejected | None:
+    if not found:
+        return None
+    first = found[0]
+    minutes, seconds = divmod(length, 60)
+    return Rejected(
+        first.code,
+        f"It was bought as {declared} s long; CyTube reports {minutes}:{seconds:02d} "
+        f"({length} s). {first.message} It was taken off the playlist and refunded in full.",
+        {**first.extra, "declared_sec": declared, "duration_sec": length},
+    )
 
 
 def _rank_exempt(ctx: Context, rules: RulesConfig) -> bool:

@@ -127,6 +127,9 @@ class RecordRuleRefusal:
     media_type: str
     media_id: str
     code: str
+    #: Set for a purchase refused after it was taken, on the length CyTube reports.
+    request_id: str | None = None
+    duration_sec: int | None = None
 
 
 @frozen
@@ -138,13 +141,17 @@ class RulesChanged:
 
 @frozen
 class RequestRefusedByRule:
-    """A purchase a rule refused before any money moved: who, what, and which rule (`code`)."""
+    """A purchase a rule refused: who, what, and which rule (`code`). Before any money moved,
+    or (`request_id` set) once CyTube reported the length (`duration_sec`) of a purchase
+    taken at the buyer's shorter hint: it was taken off and refunded in full."""
 
     VERSION: ClassVar[int] = 1
     user: str
     media_type: str
     media_id: str
     code: str
+    request_id: str | None = None
+    duration_sec: int | None = None
 
 
 RULES_EVENTS: tuple[type, ...] = (RulesChanged, RequestRefusedByRule)
@@ -191,9 +198,15 @@ def _decide_refusal(
 ) -> tuple[RequestRefusedByRule, ...]:
     if not command.code.startswith("rule_"):
         raise Rejected("not_a_rule", f"{command.code!r} is not a rule's refusal.")
+    rid = command.request_id[:100] if command.request_id is not None else None
     return (
         RequestRefusedByRule(
-            command.user[:100], command.media_type[:40], command.media_id[:300], command.code
+            command.user[:100],
+            command.media_type[:40],
+            command.media_id[:300],
+            command.code,
+            rid,
+            command.duration_sec,
         ),
     )
 

@@ -120,12 +120,18 @@ const REASONS = {
   owner_afk: "you were away (AFK)",
   add_failed: "CyTube would not add it",
   insufficient_balance: "your balance was too low",
+  rule_too_short: "it is shorter than this channel allows",
+  rule_too_long: "it is longer than this channel allows",
+  rule_viewer_minutes: "it took your waiting items past the channel's minutes per viewer",
+  rule_queue_minutes: "it took the queue past the channel's cap on paid minutes",
 };
 export const reasonWords = (r) => REASONS[r] || (r ? r.replaceAll("_", " ") : "");
 export function statusInfo(p) {
   const [label, tone, words] = STATUS[p.status] || [p.status, "neutral", ""];
   const why = p.cancel_reason || p.decline_code;
-  return { label, tone, words: why ? `${words} Reason: ${reasonWords(why)}.` : words };
+  // A rule judged on CyTube's length says which length and which limit (`cancel_detail`).
+  const detail = p.cancel_reason?.startsWith("rule_") && p.cancel_detail ? ` ${p.cancel_detail}` : "";
+  return { label, tone, words: why ? `${words} Reason: ${reasonWords(why)}.${detail}` : words };
 }
 export const badge = (text, tone = "neutral") => h("span", { class: `badge badge-${tone}` }, text);
 export const kindBadge = (kind) => h("span", { class: `badge badge-kind-${kind}` }, kind === "pay" ? "paid" : kind);

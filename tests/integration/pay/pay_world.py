@@ -22,8 +22,8 @@ from application.log.streams import queue_stream
 from application.pay.audit import parse_key
 from application.pay.economy import Economy
 from application.pay.flow import PayFlow, PayFlowConfig
-from application.pay.rules import RequestRules
 from application.pay.service import PayService
+from application.rules.service import RulesService
 from domain.media import Media
 from domain.queue.decider import queue_decider
 from domain.queue.pay_model import CancelPayItem, PayItem, RequestPayItem
@@ -54,10 +54,16 @@ def purchase_of(key: str) -> str:
 
 class PayWorld:
     def __init__(
-        self, *, speed: float = 2000.0, config: PayFlowConfig = FAST, frozen: bool = False
+        self,
+        *,
+        speed: float = 2000.0,
+        config: PayFlowConfig = FAST,
+        frozen: bool = False,
+        store: EventStore | None = None,
     ) -> None:
-        """`frozen`: channel time moves only when a test calls `clock.advance()`."""
-        self.store = InMemoryEventStore()
+        """`frozen`: channel time moves only when a test calls `clock.advance()`; `store`: the
+        log (JetStream, say), in memory when not given."""
+        self.store: EventStore = store or InMemoryEventStore()
         self.clock = (
             VirtualClock(START, monotonic=lambda: 0.0)
             if frozen
@@ -73,7 +79,7 @@ class PayWorld:
         self.cytube_port: Cytube = self.cytube
         self.flow: PayFlow | None = None
         self._task: asyncio.Task[None] | None = None
-        self.rules: RequestRules | None = None  # the channel's request rules, when a test sets
+        self.rules: RulesService | None = None  # the channel's request rules, when a test sets
 
     async def seed(self, n: int = 3) -> None:
         for i in range(n):
@@ -98,6 +104,8 @@ class PayWorld:
             channels=["lobby"],
             config=self.config,
         )
+        if self.rules is not None:
+            self.flow.plug_rules(self.rules)
         self._task = asyncio.create_task(self.flow.run())
         return self.flow
 

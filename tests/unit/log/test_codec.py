@@ -212,6 +212,7 @@ SAMPLES: list[Any] = [
     ),
     LikeRulesChanged(LikeRules(rate_limit=3, rate_window_sec=30, dedupe_window_sec=0), "admin"),
     RequestRefusedByRule("ann", "yt", "abc", "rule_cooldown"),
+    RequestRefusedByRule("ann", "yt", "abd", "rule_too_long", "r9", 1800),
     QueueOrderSet(True, "admin"),
     CreditGranted(5000, "admin", "grant", 5000),
     RequestDebited("r1", 250, 4750),
@@ -365,6 +366,14 @@ def test_an_old_version_without_an_upcaster_is_an_error_not_a_guess() -> None:
     wire["events"] = [{"type": "Renamed", "v": 1, "data": {"who": "ann"}}]
     with pytest.raises(CodecError):
         Codec({"Renamed": Renamed}).decode_commit(msgspec.json.encode(wire))
+
+
+def test_a_refusal_written_before_it_named_a_purchase_still_decodes() -> None:
+    wire = msgspec.json.decode(Codec().encode_commit(commit()))
+    data = {"user": "ann", "media_type": "yt", "media_id": "abc", "code": "rule_cooldown"}
+    wire["events"] = [{"type": "RequestRefusedByRule", "v": 1, "data": data}]
+    decoded = Codec().decode_commit(msgspec.json.encode(wire))
+    assert decoded.events == (RequestRefusedByRule("ann", "yt", "abc", "rule_cooldown"),)
 
 
 def test_an_event_type_this_build_does_not_know_survives_replay() -> None:

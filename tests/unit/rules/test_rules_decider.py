@@ -20,6 +20,7 @@ from domain.queue.pay_model import (
     RecordPaymentCaptured,
     RecordPaymentDeclined,
     RequestPayItem,
+    StartPayItemAdd,
 )
 from domain.queue.pay_rules import refusals
 from domain.queue.state import PLAYS_REMEMBERED, QueueState
@@ -314,3 +315,38 @@ def test_the_captured_money_is_unaffected_by_a_later_rule() -> None:
     ch.run(RecordPaymentCaptured("r1", 100))
     pay = ch.state.pay_item("r1")
     assert pay is not None and pay.pending and pay.cost == 100
+
+
+def on_playlist(ch: Channel, rid: str, user: str, m: Media, uid: int) -> None:
+    """Bought, paid, added: in its place on the playlist, waiting to play."""
+    ch.buy(rid, user, m)
+    ch.run(
+        RecordPaymentCaptured(rid, 10),
+        StartPayItemAdd(rid),
+        ObserveItemQueued(uid, m, temp=True),
+    )
+
+
+def test_the_caps_say_about_when_they_clear_from_what_plays_ahead() -> None:
+    rules = RulesConfig(
+        max_pending_per_viewer=1, max_viewer_pending_minutes=30, max_queue_pending_minutes=9
+    )
+    ch = Channel(rules)
+    started = ch.state.playing_since
+    assert started is not None
+    ch.now = started + timedelta(seconds=60)  # A (180 s) has 120 s left
+    on_playlist(ch, "r1", "ann", media(1, sec=300), uid=2)
+    on_playlist(ch, "r2", "bob", media(2, sec=240), uid=3)
+    first_plays = started + timedelta(seconds=180)
+    refused = ch.refused("r3", "ann", media(3, sec=60), "rule_max_pending")
+    assert refused.extra["clears_at"] == first_plays.isoformat()
+    assert f"about {first_plays:%H:%M} UTC, in 2 min 0 s" in refused.message, refused.message
+    # 9 + 2 = 11 min: over the queue's 9 by 2; r1's start frees 5.
+    queue = ch.refused("r3", "cy", media(3, sec=120), "rule_queue_minutes")
+    assert queue.extra["clears_at"] == first_plays.isoformat(), queue.message
+    # 9 + 6 = 15 min: over by 6, so r1 (5) and r2 (4) must start: after r1 has played.
+    later = ch.refused("r3", "cy", media(3, sec=360), "rule_queue_minutes")
+    assert later.extra["clears_at"] == (first_plays + timedelta(seconds=300)).isoformat()
+    # Longer than the cap itself: it never clears by playing, so no time is given.
+    never = ch.refused("r3", "cy", media(3, sec=600), "rule_queue_minutes")
+    assert "clears_at" not in never.extra and "about" not in never.message
