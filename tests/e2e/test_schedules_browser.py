@@ -18,6 +18,7 @@ from tests.e2e.test_admin_browser import ARGS, CHROMIUM
 from tests.e2e.test_http_and_live import caught_up, eventually
 from tests.e2e.test_pay_to_play import bearer
 from tests.e2e.test_playlists_http import BASE, item
+from tests.e2e.test_web_app_browser import SHOTS
 
 
 @pytest.fixture(autouse=True)
@@ -74,9 +75,7 @@ async def test_the_lock_banner_follows_the_event(page: tuple[Any, Running]) -> N
     banner = tab.locator("#event-banners .banner-lock")
     await banner.wait_for(state="visible", timeout=20_000)
     assert 'while "Film night" is on' in await banner.inner_text()
-    await tab.screenshot(
-        path=str(Path(__file__).parents[2] / "docs" / "screenshots" / "event-lock-banner.png")
-    )
+    await tab.screenshot(path=str(SHOTS / "event-lock-banner.png"))
 
     # The banner is on every viewer page, and leaves by itself once the lock lifts.
     await tab.goto(f"{svc.base}/catalog")
@@ -103,8 +102,8 @@ async def test_an_admin_creates_a_recurring_schedule_and_sees_the_week(
     await sign_in(tab, svc, "boss")
     await tab.goto(f"{svc.base}/admin/schedules")
     await tab.locator("#playlist option", has_text="Friday film").wait_for(state="attached")
-    await tab.select_option("#playlist", label="Friday film (1 items)")
-    await tab.select_option("#fallback", label="After party (1 items)")
+    await tab.select_option("#playlist", label="Friday film (1 item)")
+    await tab.select_option("#fallback", label="After party (1 item)")
     await tab.fill("#label", "Film club")
     start = svc.services.kernel.clock.now() + timedelta(days=1)
     await tab.fill("#fire_at", start.strftime("%Y-%m-%dT%H:%M"))
@@ -123,7 +122,7 @@ async def test_an_admin_creates_a_recurring_schedule_and_sees_the_week(
     await tab.locator("#form-error:has-text('overlap')").wait_for()
     assert "Film club" in await tab.inner_text("#form-error")
     await tab.screenshot(
-        path=str(Path(__file__).parents[2] / "docs" / "screenshots" / "admin-schedules.png"),
+        path=str(SHOTS / "admin-schedules.png"),
         full_page=True,
     )
 
@@ -147,7 +146,7 @@ async def test_a_schedule_created_in_the_browser_closes_pay_to_play_with_a_banne
     await sign_in(tab, svc, "boss")
     await tab.goto(f"{svc.base}/admin/schedules")
     await tab.locator("#playlist option", has_text="Quiz night").wait_for(state="attached")
-    await tab.select_option("#playlist", label="Quiz night (1 items)")
+    await tab.select_option("#playlist", label="Quiz night (1 item)")
     await tab.fill("#label", "Quiz")
     start = svc.services.kernel.clock.now() + timedelta(minutes=10)
     await tab.fill("#fire_at", start.strftime("%Y-%m-%dT%H:%M"))
@@ -167,9 +166,7 @@ async def test_a_schedule_created_in_the_browser_closes_pay_to_play_with_a_banne
         assert 'Pay-to-play is closed: "Quiz" starts at' in text, text
     await tab.goto(f"{svc.base}/")
     await tab.locator("#event-banners .banner-lock").wait_for(state="visible", timeout=20_000)
-    await tab.screenshot(
-        path=str(Path(__file__).parents[2] / "docs" / "screenshots" / "pre-fire-lock-banner.png")
-    )
+    await tab.screenshot(path=str(SHOTS / "pre-fire-lock-banner.png"))
     bought = await svc.http.post(
         f"{BASE}/pay-items",
         json={"media_type": "yt", "media_id": "late1", "duration_sec": 300, "tier": "queue"},

@@ -176,7 +176,7 @@ async def test_an_admin_edits_a_schedule_on_the_page(tmp_path: Path) -> None:
         await tab.fill("#label", "Film club, late")
         await tab.fill("#fire_at", f"{day:%Y-%m-%d}T21:30")
         await tab.fill("#lock_minutes", "30")
-        await tab.select_option("#fallback", label="After party (1 items)")
+        await tab.select_option("#fallback", label="After party (1 item)")
         await tab.fill("#rrule", "FREQ=WEEKLY")
         await tab.uncheck("#immutable")
         await tab.click("#add-btn")

@@ -10,7 +10,7 @@ let editing = null; // the schedule the form edits (as listed), or null: the for
 
 async function loadPlaylists() {
   const lists = await api(`${base}/playlists?include_hidden=true`);
-  const opts = (sel, none) => { sel.replaceChildren(...(none ? [h("option", { value: "" }, "None")] : []), ...lists.filter((p) => !p.promo_type).map((p) => h("option", { value: p.playlist_id }, `${p.name} (${p.item_count} items)`))); };
+  const opts = (sel, none) => { sel.replaceChildren(...(none ? [h("option", { value: "" }, "None")] : []), ...lists.filter((p) => !p.promo_type).map((p) => h("option", { value: p.playlist_id }, `${p.name} (${p.item_count} ${p.item_count === 1 ? "item" : "items"})`))); };
   for (const p of lists) names[p.playlist_id] = p.name;
   opts($("playlist"), false);
   opts($("fallback"), true);

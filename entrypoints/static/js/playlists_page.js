@@ -198,7 +198,7 @@ async function save(asNew) {
     storeWork(work);
     $("editor-title").textContent = p.name;
     $("editor-meta").textContent = `Saved by ${p.created_by} on ${fmtClock(p.created_at)}; version ${p.version}.`;
-    say(msg, `Saved “${p.name}” (${p.item_count} items).`, true);
+    say(msg, `Saved “${p.name}” (${p.item_count} ${p.item_count === 1 ? "item" : "items"}).`, true);
     setTimeout(loadSaved, 300);
   } catch (e) {
     if (e instanceof ApiError && e.code === "version_conflict") {
@@ -292,7 +292,7 @@ let modes = [];
 function renderApplySelect() {
   const select = $("apply-playlist");
   const keep = select.value || work.id;
-  select.replaceChildren(...saved.map((p) => h("option", { value: p.playlist_id, selected: p.playlist_id === keep }, `${p.name} (${p.item_count} items)`)));
+  select.replaceChildren(...saved.map((p) => h("option", { value: p.playlist_id, selected: p.playlist_id === keep }, `${p.name} (${p.item_count} ${p.item_count === 1 ? "item" : "items"})`)));
 }
 
 async function loadModes() {
