@@ -280,10 +280,12 @@ async def _cytube(settings: Settings, kernel: Kernel, owns: Callable[[], bool]) 
     snapshots taken, only while `owns()`: this instance holds the channel's lease)."""
     observer = Observer(kernel.handler)
     if settings.cytube == "sim":
+        from adapters.sim.browsers import DemoBrowsers
         from adapters.sim.cytube import SimCytube
 
         simulator = await _simulated_cytube(settings, kernel.clock, observer)
-        port = SimCytube({settings.channel: simulator})
+        browsers = DemoBrowsers(settings.data_dir / f"sim-{settings.channel}-browsers.json")
+        port = SimCytube({settings.channel: simulator}, browsers=browsers)
         return wire_cytube(kernel, observer, port, simulator=simulator, leased=True)
     from adapters.kryten.inbound import KrytenInbound
     from adapters.kryten.peers import robot_watch

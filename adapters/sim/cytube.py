@@ -14,6 +14,7 @@ from datetime import datetime
 
 from attrs import frozen
 
+from adapters.sim.browsers import DemoBrowsers
 from adapters.sim.channel import TRANSIENT_FAILURE, QueueFail, SimulatedChannel
 from application.cytube.port import (
     AddOutcome,
@@ -46,12 +47,20 @@ class SimCytube:
     `sent_pms` records every PM as (channel, to, message); the simulator has no chat.
     `pms` keeps the newest PMs with whether they reached anyone: like CyTube, a PM reaches only
     a user who is in the channel (the demo page shows them, so the embedded default can be
-    signed into).
+    signed into). `browsers` says which browser demo-joined which name: the demo page shows a
+    browser the PMs of its own names only.
     """
 
-    def __init__(self, channels: Mapping[str, SimulatedChannel], *, queued_by: str = "") -> None:
+    def __init__(
+        self,
+        channels: Mapping[str, SimulatedChannel],
+        *,
+        queued_by: str = "",
+        browsers: DemoBrowsers | None = None,
+    ) -> None:
         self._channels = channels
         self._queued_by = queued_by
+        self.browsers = browsers if browsers is not None else DemoBrowsers()
         self.sent_pms: list[tuple[str, str, str]] = []
         self.pms: deque[SimPm] = deque(maxlen=200)
         self._unavailable = 0

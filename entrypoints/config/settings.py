@@ -106,6 +106,12 @@ class HttpLimits:
     ws_max_frame_bytes: int = 4_096
     http_max_connections: int = 10_000
     header_timeout_sec: float = 10.0
+    # An idle keep-alive connection is closed after this long (uvicorn's `timeout_keep_alive`).
+    keep_alive_timeout_sec: int = 5
+    # The live socket is pinged this often, and closed when a ping is not answered in
+    # `ws_ping_timeout_sec` (a client gone without a close frame frees its slot).
+    ws_ping_interval_sec: float = 20.0
+    ws_ping_timeout_sec: float = 20.0
     max_body_bytes: int = 4 * 1024 * 1024  # more than any command needs (a commit is <= 1 MiB)
 
 

@@ -56,6 +56,7 @@ REJECTION_STATUS = {
     "ip_throttled": 429,
     "ip_blocked": 403,
     "not_in_channel": 409,
+    "name_in_channel": 409,  # the demo panel (entrypoints.http.sim_demo)
     "cytube_unavailable": 503,
     "not_blessed": 404,
     "not_blocked": 404,

@@ -68,7 +68,7 @@ def client_ip(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _secure(request: Request[Any, Any, Any], services: Services) -> bool:
+def secure_cookie(request: Request[Any, Any, Any], services: Services) -> bool:
     forced = services.identity.config.secure_cookies
     return forced if forced is not None else request.url.scheme == "https"
 
@@ -81,7 +81,7 @@ def session_cookie(request: Request[Any, Any, Any], services: Services, value: s
         max_age=services.identity.config.session_absolute_sec if value else 0,
         httponly=True,
         samesite="lax",
-        secure=_secure(request, services),
+        secure=secure_cookie(request, services),
     )
 
 

@@ -10,8 +10,10 @@ from 200 MB to 1.4 GB, 660 MB of it kept after they left. Now:
 - HTTP connections in all are capped (uvicorn's `limit_concurrency`: 503 beyond it);
 - a request's line and headers must arrive within `header_timeout_sec` (`GuardedH11Protocol`,
   and `GuardedHttpToolsProtocol` for uvicorn's httptools parser): uvicorn has no such timeout,
-  so a client trickling a header a byte at a time held its connection for ever; an idle
-  keep-alive connection closes after uvicorn's own 5 s.
+  so a client trickling a header a byte at a time held its connection for ever;
+- an idle keep-alive connection closes after `keep_alive_timeout_sec`, and a live socket that
+  answers no ping within `ws_ping_timeout_sec` (pinged every `ws_ping_interval_sec`) is closed:
+  both set by `http_server`, not left to uvicorn's defaults.
 """
 
 from __future__ import annotations

@@ -76,5 +76,8 @@ def http_server(
         ws_max_size=limits.ws_max_frame_bytes,  # the live socket needs nothing from clients
         ws_max_queue=4,
         limit_concurrency=limits.http_max_connections,
+        timeout_keep_alive=limits.keep_alive_timeout_sec,  # set here, not left to uvicorn
+        ws_ping_interval=limits.ws_ping_interval_sec,
+        ws_ping_timeout=limits.ws_ping_timeout_sec,
     )
     return OrderlyServer(config)

@@ -86,7 +86,7 @@ WRITES: list[tuple[str, str, Any, str | None]] = [
     ("POST", "/api/v1/sim/lobby/media/999999/move", {"after": "append"}, "admin"),
     ("DELETE", "/api/v1/sim/lobby/media/999999", None, "admin"),
     ("POST", "/api/v1/sim/lobby/skip", None, "admin"),
-    ("POST", "/api/v1/sim/lobby/demo/join", {"name": "zed"}, ANY),
+    ("POST", "/api/v1/sim/lobby/demo/join", {"name": "d_{role}"}, ANY),
     ("POST", "/api/v1/signin/code", {"name": "zed"}, ANY),
     ("POST", "/api/v1/signin/block-ip", None, ANY),
     ("POST", "/api/v1/signin/verify", {"name": "zed", "code": "WRONGONE"}, ANY),
@@ -167,13 +167,14 @@ async def test_every_role_on_every_write_endpoint(service: Running) -> None:
 
 
 async def sign_in(svc: Running, name: str, *, rank: float = 1) -> httpx.AsyncClient:
-    """A browser-like client signed in by the PM code the simulator kept."""
+    """A browser-like client signed in by the PM code the simulator kept (read by the admin:
+    the name joined by the admin's control, not from this browser's demo panel)."""
     r = await svc.sim.post("/api/v1/sim/lobby/users", json={"name": name, "rank": rank})
     assert r.status_code == 204
     client = httpx.AsyncClient(base_url=svc.base, timeout=10)
     sent = await client.post("/api/v1/signin/code", json={"name": name})
     assert sent.status_code == 200, sent.text
-    pms = (await client.get("/api/v1/sim/lobby/pms", params={"to": name})).json()
+    pms = (await svc.sim.get("/api/v1/sim/lobby/pms", params={"to": name})).json()
     code = re.search(r"code is (\w+)", pms[0]["message"])[1]  # type: ignore[index]
     verified = await client.post("/api/v1/signin/verify", json={"name": name, "code": code})
     assert verified.status_code == 200, verified.text

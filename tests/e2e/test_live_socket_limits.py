@@ -2,8 +2,9 @@
 
 Seen: client frames up to 16 MiB were accepted and ignored, and 60 clients pushed memory from
 200 MB to 1.4 GB (660 MB kept after they left). Now a frame over the cap closes the socket
-(1009) before it is buffered, sockets are capped per address and in all, and a client that
-trickles its request headers is cut off. (What it does to memory is measured in
+(1009) before it is buffered, sockets are capped per address and in all, a client that
+trickles its request headers is cut off, and an idle keep-alive connection is closed after the
+service's own setting. (What it does to memory is measured in
 bench/bench_ws_floods.py: timings and sizes live there, not here.)
 """
 
@@ -115,6 +116,31 @@ async def test_a_client_trickling_its_headers_is_cut_off(
         writer.close()
         # A normal request on a new connection is answered.
         assert (await svc.http.get("/health")).status_code == 200
+
+
+async def test_an_idle_keep_alive_connection_is_closed_after_the_setting(tmp_path: Path) -> None:
+    limits = HttpLimits(keep_alive_timeout_sec=1)  # uvicorn's own default would be 5 s
+    async with serving(tmp_path / "data", sim_speed=1.0, http_limits=limits) as svc:
+        port = int(svc.base.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            length = int(
+                next(
+                    h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")
+                ).split(b":")[1]
+            )
+            await reader.readexactly(length)
+            loop = asyncio.get_running_loop()
+            idle_since = loop.time()
+            assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, with no answer
+            idle = loop.time() - idle_since
+        finally:
+            writer.close()
+        assert 0.8 <= idle < 3, idle
 
 
 async def test_a_header_flood_is_refused_without_a_500(service: Running) -> None:

@@ -1,5 +1,6 @@
 // Signing in: ask for a code by name, then trade it for a session. On the embedded default a
-// demo panel joins the simulated channel and shows the PMs CyTube would have shown in chat.
+// demo panel joins the simulated channel and shows the PMs CyTube would have shown in chat,
+// to the browser that joined only.
 import { $, api, channel, h, meta, say, watchHealth, wireTopBar } from "./common.js";
 
 const simulated = meta("simulated") === "yes";
@@ -49,18 +50,33 @@ $("again-btn").addEventListener("click", () => { showVerify(false); $("name").fo
 $("have-code").addEventListener("click", () => showVerify(true));
 
 // ---- the demo panel (simulator only) ----------------------------------------------------------
+// The server shows a name's PMs only to the browser that joined as it (its HttpOnly demo
+// cookie); the names this browser joined are remembered here so it asks for no others.
+const JOINED = `wq-demo-joined:${channel}`;
+const joined = () => { try { return JSON.parse(localStorage.getItem(JOINED) || "[]"); } catch { return []; } };
+const remember = (n) => { try { localStorage.setItem(JOINED, JSON.stringify([...new Set([...joined(), n.toLowerCase()])])); } catch { /* private mode */ } };
+
 async function join() {
   if (!name()) return say($("demo-state"), "Type your name first.");
   try {
     await api(`/api/v1/sim/${encodeURIComponent(channel)}/demo/join`, { method: "POST", body: { name: name() } });
+    remember(name());
     say($("demo-state"), `${name()} is in the simulated channel ${channel}. Now send yourself a code.`, true);
+    refreshDemo();
   } catch (e) { say($("demo-state"), e.message); }
 }
 
 async function refreshDemo() {
   if (!simulated || !name()) return;
+  if (!joined().includes(name().toLowerCase())) {
+    $("demo-pms").replaceChildren(h("p", { class: "muted" }, `Join as ${name()} first: the PMs show only in the browser that joined.`));
+    return;
+  }
   let pms = [];
-  try { pms = await api(`/api/v1/sim/${encodeURIComponent(channel)}/pms?to=${encodeURIComponent(name())}`); } catch { return; }
+  try { pms = await api(`/api/v1/sim/${encodeURIComponent(channel)}/pms?to=${encodeURIComponent(name())}`); } catch (e) {
+    if (e.status === 403) $("demo-pms").replaceChildren(h("p", { class: "error" }, e.message));
+    return;
+  }
   $("demo-pms").replaceChildren(...(pms.length ? pms.slice(0, 3).map((p) => {
     const code = (p.message.match(/code is ([A-Z0-9]{6,})/) || [])[1];
     return h("div", { class: "pm" },
