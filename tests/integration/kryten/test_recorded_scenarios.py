@@ -310,3 +310,27 @@ async def test_after_a_cytube_restart_elapsed_is_where_cytube_resumed(
     view = await r.view()
     assert view.now_playing is not None and view.now_playing.elapsed_sec is not None
     assert abs(view.now_playing.elapsed_sec - 8.0) < 1.0  # changeMedia currentTime 8.005
+
+
+async def test_cytube_restarted_under_the_robot_the_queue_is_cytubes_renumbered_list(
+    nc: Client, replays: list[Replay]
+) -> None:
+    """13_cytube_restart: CyTube goes down under a running robot (which exits and is started
+    again by its supervisor); back, CyTube numbers its playlist from 0 and resumes the item
+    at its saved position. The shadow follows the new burst alone: CyTube's list, uids and
+    all, what plays linked, the clock where CyTube is, as the robot's own read says."""
+    r = await replay(nc, replays, "13_cytube_restart")
+    await r.play()
+    read = next(s for s in steps(r.doc, "command") if s["command"] == "state.playlist")
+    real = read["reply"]["data"]["playlist"]
+    state = await r.state()
+    assert [(i.uid, i.media.id) for i in state.items] == [
+        (i["uid"], i["media"]["id"]) for i in real
+    ]
+    assert state.now_playing_uid == 0 and state.current is not None
+    assert state.current.media.id == real[0]["media"]["id"]
+    r.clock.set(START + timedelta(seconds=read["at"]))
+    view = await r.view()
+    assert view.now_playing is not None and view.now_playing.elapsed_sec is not None
+    # The last mediaUpdate (31.357 s) said 69.05 s; 1.7 s later CyTube is near 70.7 s.
+    assert abs(view.now_playing.elapsed_sec - 70.7) < 1.5
