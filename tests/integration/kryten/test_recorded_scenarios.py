@@ -334,3 +334,32 @@ async def test_cytube_restarted_under_the_robot_the_queue_is_cytubes_renumbered_
     assert view.now_playing is not None and view.now_playing.elapsed_sec is not None
     # The last mediaUpdate (31.357 s) said 69.05 s; 1.7 s later CyTube is near 70.7 s.
     assert abs(view.now_playing.elapsed_sec - 70.7) < 1.5
+
+
+async def test_a_snapshot_asked_while_the_robot_starts_waits_for_its_first_answer(
+    nc: Client, replays: list[Replay]
+) -> None:
+    """12_state_during_startup: asked for `state.playlist` while it starts, the robot answers
+    nothing (twice, 0.5 s each) and then the list. A read that got no answer is no snapshot:
+    nothing is recorded until the list comes, and then the list is the queue."""
+    r = await replay(nc, replays, "12_state_during_startup", listen=False)
+    answered = next(
+        s["at"]
+        for s in steps(r.doc, "command")
+        if s["command"] == "state.playlist" and "_timeout" not in s["reply"]
+    )
+    r.answering = False  # its state handler is not subscribed yet
+    await r.play(until=answered - 0.01, events=False)
+    r.resync.request(r.channel, "start")
+    await eventually(lambda: len(r.commands) >= 2, "the robot asked twice")
+    assert (await r.state()).items == ()
+    r.answering = True
+    await r.resync.idle()
+    real = next(
+        s["reply"]["data"]["playlist"]
+        for s in steps(r.doc, "command")
+        if s["command"] == "state.playlist" and "_timeout" not in s["reply"]
+    )
+    assert [(i.uid, i.media.id) for i in (await r.state()).items] == [
+        (i["uid"], i["media"]["id"]) for i in real
+    ]
