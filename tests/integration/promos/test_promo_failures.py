@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -174,3 +175,33 @@ async def test_fail_promo_drops_an_active_promo_once_and_refuses_an_unknown_one(
         await fail("p-nope")
     assert refused.value.code == "unknown_promo"
     assert (await world.promo_events())["PromoCancelled:move_failed"] == 1
+
+
+async def test_a_clip_that_lands_after_its_feature_started_is_taken_off(world: Quiet) -> None:
+    """CyTube is slow to look the Feature Presentation's clip up; the feature starts first
+    (`target_started`), then the clip lands. It is the cancelled promo's and comes off: it
+    must not stay on the playlist as content (it blocked the next lead-in)."""
+    release = asyncio.Event()
+    sent = asyncio.Event()
+    add = world.cytube.add
+
+    async def slow_add(*args: Any, **kwargs: Any) -> Any:
+        sent.set()
+        await release.wait()
+        return await add(*args, **kwargs)
+
+    world.cytube.add = slow_add  # type: ignore[method-assign]
+    await start(world)
+    await asyncio.wait_for(sent.wait(), 15)
+    await world.sim.skip()  # the feature starts while the clip is still being looked up
+    fp = await world.feature_promo(("cancelled",))
+    assert (await world.promo_events())["PromoCancelled:target_started"] == 1
+    release.set()
+    deadline = asyncio.get_running_loop().time() + 20
+    while (await world.promo_events())["PromoAttached"] == 0 or world.promos_on_playlist():
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"{fp.media.id}: {world.playlist_ids()}, {await world.promo_events()}"
+        )
+        await asyncio.sleep(0.05)
+    state = await world.handler.state(queue_decider, queue_stream("lobby"))
+    assert state.current is not None and state.current.media.id == "c2"  # the feature plays on
