@@ -47,9 +47,37 @@ class Running:
         return self.base.replace("http://", "ws://")
 
 
+#: What the audit after a test may find without it being a fault of the service: a purchase
+#: "stuck" by a clock a test jumped far ahead, and a refund an economy was made to refuse.
+AUDIT_ALLOWS = frozenset({"stuck", "refund_refused"})
+
+
+async def audit_after(services: Services, channel: str) -> None:
+    """The money audit over the whole log the test left (issue 12: "the audit run over every
+    test's log"): whatever a test did, no purchase was paid or refunded twice, none played for
+    less than its price, none kept money without playing, every debit is a purchase's."""
+    from application.pay.audit import audit_log
+
+    try:
+        commits = services.kernel.log.events.read_all(channel=channel)
+        report = await asyncio.wait_for(
+            audit_log(channel, commits, services.kernel.clock.now()), 60
+        )
+    except Exception:  # the log gone (a test that stopped it): nothing to audit
+        return
+    wrong = [f for f in report.findings if f.kind not in AUDIT_ALLOWS]
+    assert not wrong, f"the money audit of {channel} after the test: " + "; ".join(
+        f"{f.kind} {f.request_id or f.user}: {f.detail}" for f in wrong[:10]
+    )
+
+
 @contextlib.asynccontextmanager
-async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
-    """The service on `data_dir` behind a real HTTP server on a free port."""
+async def serving(
+    data_dir: Path, *, audit: bool = True, **overrides: Any
+) -> AsyncIterator[Running]:
+    """The service on `data_dir` behind a real HTTP server on a free port; when the test is
+    done, the money audit over its log (`audit=False` for a test that breaks the books on
+    purpose, to show the audit finding it)."""
     # "boss" is the admin every test's admin token names: roles come from the facts now, and a
     # token's role is only a ceiling (application.identity.credentials).
     overrides.setdefault("identity", IdentityConfig(admins=("boss",)))
@@ -87,6 +115,8 @@ async def serving(data_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
             yield Running(services, served.commands, base, http, sim)
         server.should_exit = True
         await task
+        if audit:
+            await audit_after(services, settings.channel)
 
 
 async def command_client(svc: Running) -> Client:
