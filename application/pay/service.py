@@ -207,18 +207,27 @@ class PayService:
         ctx = Context(now=self._clock.now(), config=rules)
         # Every rule that would refuse, even when something else refuses first.
         base.refusals = [as_refusal(r) for r in rule_refusals(state, trial, ctx)]
+        refused = False
         try:
             queue_decider.decide(state, trial, ctx)
         except Rejected as exc:
             base.code, base.reason = exc.code, exc.message
             base.lock = dict(exc.extra) if exc.code == "queue_locked" else None
-            return base
+            refused = True
+            if media.duration_sec <= 0:
+                return base  # nothing to price
         try:
             quote = await self._economy.preview(channel, who.user, media.duration_sec, tier)
         except EconomyUnavailable as exc:
-            base.code, base.reason = "economy_unavailable", str(exc)
+            if not refused:
+                base.code, base.reason = "economy_unavailable", str(exc)
             return base
-        base.cost, base.available, base.balance = quote.cost, quote.available, quote.balance
+        # A refused purchase still shows what it would cost: a viewer told "too long" or
+        # "wait 5 min" also learns the price before deciding to come back.
+        base.cost, base.balance = quote.cost, quote.balance
+        if refused:
+            return base
+        base.available = quote.available
         if not quote.available:
             base.code, base.reason = quote.error_code, quote.message
         return base

@@ -62,6 +62,7 @@ async def test_a_refusal_by_rule_and_a_rule_change_taking_effect_live(service: R
     assert preview.status_code == 200 and body["available"] is False, body
     assert body["code"] == "rule_max_pending" and "limit is 2" in body["reason"]
     assert [r["code"] for r in body["refusals"]] == ["rule_max_pending"]
+    assert (body["cost"], body["balance"]) == (250, paid)  # the price, shown though refused
     refused = await service.http.post(f"{C}/pay-items", json=item("ruleThree"), headers=alice)
     assert (refused.status_code, code(refused)) == (409, "rule_max_pending"), refused.text
     assert "clears" in refused.json()["error"]["message"]
