@@ -34,7 +34,7 @@ from domain.identity.otp import (
     OtpRules,
     OtpVerifyWithoutRequest,
 )
-from domain.presence.model import UserJoined, UserRankChanged
+from domain.presence.model import UserJoined, UserLeft, UserRankChanged
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,10 @@ class IdentityFacts:
             self._fold_otp(event)
         elif aggregate == "presence" and isinstance(event, UserJoined | UserRankChanged):
             self._ranks[(channel, name_key(event.name))] = event.rank
+        elif aggregate == "presence" and isinstance(event, UserLeft):
+            # CyTube reports no rank for someone away: one demoted meanwhile must not stay an
+            # admin here until they come back, so a rank counts while they are in the channel.
+            self._ranks.pop((channel, name_key(event.name)), None)
 
     def _fold_otp(self, event: object) -> None:
         match event:

@@ -29,6 +29,7 @@ from domain.presence.model import (
     ObservedUser,
     ObserveRankChanged,
     ObserveUserJoined,
+    ObserveUserLeft,
     presence_decider,
 )
 
@@ -269,6 +270,30 @@ async def test_roles_come_from_the_facts_on_every_request(world: World) -> None:
         CommandMeta.new("cytube"),
     )
     for _ in range(500):  # the facts fold from the log tail: wait for them to see it
+        if world.auth.from_token(token).role != "admin":
+            break
+        await asyncio.sleep(0.01)
+    assert world.auth.from_token(token).role == "viewer"
+    # A rank counts while its holder is in the channel: gone, CyTube reports none (a demotion
+    # meanwhile would never be seen), so the admin rank goes with them.
+    await world.handler.handle(
+        presence_decider,
+        presence_stream("lobby"),
+        ObserveRankChanged("carol", 3),
+        CommandMeta.new("cytube"),
+    )
+    for _ in range(500):
+        if world.auth.from_token(token).role == "admin":
+            break
+        await asyncio.sleep(0.01)
+    assert world.auth.from_token(token).role == "admin"
+    await world.handler.handle(
+        presence_decider,
+        presence_stream("lobby"),
+        ObserveUserLeft("carol"),
+        CommandMeta.new("cytube"),
+    )
+    for _ in range(500):
         if world.auth.from_token(token).role != "admin":
             break
         await asyncio.sleep(0.01)
