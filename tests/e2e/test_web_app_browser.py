@@ -246,6 +246,20 @@ async def test_outages_are_said_and_actions_are_off_and_nothing_claims_live(
     await tab.locator("#queue-table tbody tr").first.wait_for()  # reads keep working
 
 
+async def test_no_page_scrolls_sideways_on_a_phone(app: tuple[Any, Running]) -> None:
+    """390 px wide, signed in: tables turn into cards and nothing (a hidden caption once made
+    `/` and `/me` 423 px wide) needs sideways scrolling."""
+    browser, svc = app
+    await caught_up(svc)
+    tab = await tab_for(browser, "phone")
+    await sign_in(tab, svc, "boss")
+    for path in ("/", "/me", "/buy", "/catalog", "/top", "/playlists", "/admin/people"):
+        await tab.goto(f"{svc.base}{path}")
+        await tab.wait_for_load_state("networkidle")
+        wide = await tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"{path} is {wide}px too wide on a phone"
+
+
 async def test_pages_reflow_at_200_percent_zoom(app: tuple[Any, Running]) -> None:
     """1440x900 at 200% zoom is a 720x450 CSS viewport: nothing may need sideways scrolling."""
     browser, svc = app
