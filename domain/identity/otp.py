@@ -375,7 +375,13 @@ def evolve(state: OtpState, event: OtpEvent) -> OtpState:
         case OtpSent() if c is not None and c.challenge_id == event.challenge_id:
             return replace(state, challenge=replace(c, sent=True))
         case OtpSendFailed() if c is not None and c.challenge_id == event.challenge_id:
-            return replace(state, challenge=replace(c, sent=False))
+            # No code reached anyone (the name not in the channel, CyTube down): it does not
+            # count against the name's requests, or three asks for a name from anywhere would
+            # keep its owner from signing in (the address's own limit still counts it).
+            requests = list(state.requests)
+            if c.requested_at in requests:
+                del requests[len(requests) - 1 - requests[::-1].index(c.requested_at)]
+            return replace(state, challenge=replace(c, sent=False), requests=tuple(requests))
         case OtpAttemptFailed():
             failures = _keep(state.failures, event.at)
             if c is not None and c.challenge_id == event.challenge_id and event.reason == "wrong":

@@ -113,6 +113,19 @@ def test_a_code_that_was_not_sent_cannot_be_used() -> None:
     assert otp.verify(2, "H1")[0].reason == "not_sent"  # type: ignore[attr-defined]
 
 
+def test_a_request_whose_code_reached_nobody_does_not_count_against_the_name() -> None:
+    """Asked for while the name is not in the channel (or CyTube is down), no code went out:
+    three such asks from anywhere must not keep the name's owner from signing in."""
+    otp = Otp()
+    for i in range(RULES.requests_per_name + 2):
+        cid = f"x{i}"
+        otp.run(RequestCode(cid, "Alice", "203.0.113.5", "H", "k"), at(i * 10))
+        otp.run(RecordCodeNotSent(cid, "not_in_channel"), at(i * 10))
+    assert otp.state.requests == ()
+    otp.request(100)  # the owner, now in the channel, gets a code
+    assert otp.verify(101, "H1")[0].__class__.__name__ == "OtpVerified"
+
+
 def test_requests_per_name_are_limited_in_their_window() -> None:
     otp = Otp()
     for i in range(RULES.requests_per_name):
