@@ -248,7 +248,11 @@ class SignInService:
         if failed.reason == "wrong" and left == 0:
             code_, message = "otp_exhausted", "That code is wrong, and that was its last try."
             message += " Ask for a new code."
-        raise Rejected("otp_locked" if locked else code_, message + lock_words)
+        if locked is not None:
+            # The lockout is what counts now: "2 tries left" beside it said the opposite.
+            message = "That code is wrong." if failed.reason == "wrong" else message
+            raise Rejected("otp_locked", message + lock_words)
+        raise Rejected(code_, message)
 
     async def _start_session(self, user: str, ip: str, agent: str, challenge: str) -> SignedIn:
         session_id = self._draw_session_id()

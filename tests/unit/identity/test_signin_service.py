@@ -160,15 +160,18 @@ async def test_a_user_not_in_the_channel_gets_no_pm_and_is_told_why(world: World
 
 async def test_wrong_codes_then_lockout_and_the_address_is_counted(world: World) -> None:
     world.channel.here.add("bob")
-    codes = []
+    codes, messages = [], []
     for _ in range(2):
         await world.signin.request_code("bob", "5.6.7.8")
         for _ in range(3):
             with pytest.raises(Rejected) as wrong:
                 await world.signin.verify("bob", "ZZZZZZZZ", "5.6.7.8", "x")
             codes.append(wrong.value.code)
+            messages.append(wrong.value.message)
         world.later(60)
     assert codes[:3] == ["otp_wrong", "otp_wrong", "otp_exhausted"]
+    # The try that locks says so, and no longer that tries are left.
+    assert messages[4] == "That code is wrong. Too many wrong codes: bob is locked out for 15 min."
     assert codes[4:] == ["otp_locked", "otp_locked"]  # the fifth failure trips the lockout
     activity = world.facts.ip_activity("lobby", "5.6.7.8", world.clock.now(), world.config.otp)
     assert activity.requests == 2 and activity.failures == 5  # the refused sixth wrote nothing
