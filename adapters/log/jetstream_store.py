@@ -231,7 +231,12 @@ class JetStreamEventStore:
                 msg = box.arrived.popleft()
                 if not msg.reply:  # a status: 404/408 (request ran out) or 409 (refused)
                     status = (msg.headers or {}).get(api.Header.STATUS, "")
-                    if status not in ("404", "408"):
+                    if status == "503":
+                        # No responders yet: on a cluster a consumer just made may not be
+                        # served where we ask (a fresh-clone CI run saw it on three nodes).
+                        # Ask again shortly, within the store's timeout.
+                        await asyncio.sleep(0.05)
+                    elif status not in ("404", "408"):
                         description = (msg.headers or {}).get(api.Header.DESCRIPTION, "")
                         raise StoreUnavailable(f"reading the log refused: {status} {description}")
                     if loop.time() - progressed > self._timeout:

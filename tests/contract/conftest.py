@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -44,6 +45,17 @@ async def store_factory(request: pytest.FixtureRequest) -> AsyncIterator[StoreFa
     await first.ensure_stream()
     info = await nc.jetstream().stream_info(name)
     assert info.config.num_replicas == replicas
+    if clustered:
+        # A new three-copy stream elects its leader and catches its copies up a moment after
+        # it is made: the contract is about the store, not that moment (the service's own
+        # start rides it out with retries), so each test starts once the stream stands.
+        for _ in range(200):
+            info = await nc.jetstream().stream_info(name)
+            cluster = info.cluster
+            replicas_ok = cluster is not None and all(r.current for r in cluster.replicas or [])
+            if cluster is not None and cluster.leader and replicas_ok:
+                break
+            await asyncio.sleep(0.05)
     others = [await nats.connect(one) for one in server_urls(url)[1:]] if clustered else []
     handles = [nc, *others]
     made = 0
