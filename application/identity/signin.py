@@ -214,11 +214,17 @@ class SignInService:
             challenge_id: str | None = challenge.challenge_id
         else:
             candidate, challenge_id = "", None
+        earlier = state.earlier
+        earlier_hash = (
+            self._hasher.hash(earlier.key_id, earlier.challenge_id, typed) or ""
+            if earlier is not None
+            else ""
+        )
         now = self._clock.now()
         outcome = await self._handler.handle(
             otp_decider,
             stream,
-            VerifyCode(challenge_id, candidate, ip),
+            VerifyCode(challenge_id, candidate, ip, earlier_hash),
             CommandMeta.new(f"otp:{key}", correlation_id=challenge_id),
             config=self._decision_config(ip, now),
         )

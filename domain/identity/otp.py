@@ -83,11 +83,13 @@ class RecordCodeNotSent:
 
 @frozen
 class VerifyCode:
-    """`candidate_hash` is the try hashed like the code was (same key, same challenge id)."""
+    """`candidate_hash` is the try hashed like the code was (same key, same challenge id);
+    `earlier_hash` the same try hashed for the code a newer request replaced, if one is kept."""
 
     challenge_id: str | None
     candidate_hash: str
     ip: str
+    earlier_hash: str = ""
 
 
 OtpCommand = RequestCode | RecordCodeSent | RecordCodeNotSent | VerifyCode
@@ -202,6 +204,9 @@ class OtpState:
     user: str
     name: str = ""
     challenge: Challenge | None = None
+    # The code a newer request replaced, still good until it expires: its owner has it in a
+    # PM too, and someone else asking for their name must not void the code they are typing.
+    earlier: Challenge | None = None
     requests: tuple[datetime, ...] = field(default=())
     failures: tuple[datetime, ...] = field(default=())
     lockouts: tuple[datetime, ...] = field(default=())
@@ -313,6 +318,16 @@ def _verify(state: OtpState, cmd: VerifyCode, ctx: Context) -> tuple[OtpEvent, .
     rules, ip, now = _rules(ctx), _ip(ctx), ctx.now
     name = state.name or state.user
     _gates(state, name, ctx, rules, ip)
+    e = state.earlier
+    if (
+        e is not None
+        and cmd.earlier_hash
+        and e.sent is True
+        and e.ended is None
+        and now < e.expires_at
+        and hmac.compare_digest(e.code_hash, cmd.earlier_hash)
+    ):
+        return (OtpVerified(e.challenge_id, name, cmd.ip, now),)
     c = state.challenge
     if c is None or now >= c.expires_at + timedelta(seconds=STALE_SEC):
         return (OtpVerifyWithoutRequest(name, cmd.ip, now),)
@@ -366,10 +381,12 @@ def evolve(state: OtpState, event: OtpEvent) -> OtpState:
                 event.at,
                 event.expires_at,
             )
+            earlier = c if c is not None and c.ended is None and c.sent is True else None
             return replace(
                 state,
                 name=event.user,
                 challenge=challenge,
+                earlier=earlier,
                 requests=_keep(state.requests, event.at),
             )
         case OtpSent() if c is not None and c.challenge_id == event.challenge_id:
@@ -389,7 +406,13 @@ def evolve(state: OtpState, event: OtpEvent) -> OtpState:
                 c = replace(c, attempts_left=left, ended="exhausted" if left == 0 else c.ended)
             return replace(state, challenge=c, failures=failures)
         case OtpVerified() if c is not None and c.challenge_id == event.challenge_id:
-            return replace(state, challenge=replace(c, ended="verified"), failures=())
+            return replace(state, challenge=replace(c, ended="verified"), earlier=None, failures=())
+        case OtpVerified() if state.earlier is not None and (
+            state.earlier.challenge_id == event.challenge_id
+        ):
+            # Signed in with the code a newer one replaced: both are spent, one sign-in each.
+            spent = replace(c, ended="verified") if c is not None else None
+            return replace(state, challenge=spent, earlier=None, failures=())
         case OtpLockedOut():
             return replace(
                 state, locked_until=event.until, lockouts=_keep(state.lockouts, event.at)

@@ -126,6 +126,31 @@ def test_a_request_whose_code_reached_nobody_does_not_count_against_the_name() -
     assert otp.verify(101, "H1")[0].__class__.__name__ == "OtpVerified"
 
 
+def test_a_newer_request_leaves_the_code_already_sent_good_until_it_expires() -> None:
+    """Someone asks for alice's name again (from anywhere): she has both codes by PM, and the
+    one she is typing still signs her in; once either is used, both are spent."""
+    otp = Otp()
+    first = otp.request(0, code_hash="H1")
+    otp.request(30, code_hash="H2")
+    assert otp.state.earlier is not None and otp.state.earlier.challenge_id == first
+    (signed,) = otp.run(VerifyCode(otp.state.challenge.challenge_id, "X", "1.2.3.4", "H1"), at(40))  # type: ignore[union-attr]
+    assert isinstance(signed, OtpVerified) and signed.challenge_id == first
+    assert otp.state.earlier is None
+    assert otp.verify(41, "H2")[0].reason == "used"  # type: ignore[attr-defined]
+
+
+def test_a_replaced_code_expires_at_its_own_time() -> None:
+    otp = Otp()
+    otp.request(0, code_hash="H1")
+    otp.request(60, code_hash="H2")
+    late = RULES.ttl_sec + 1  # the first one's life is over, the second's is not
+    (failed,) = otp.run(
+        VerifyCode(otp.state.challenge.challenge_id, "X", "1.2.3.4", "H1"), at(late)
+    )  # type: ignore[union-attr]
+    assert isinstance(failed, OtpAttemptFailed) and failed.reason == "wrong"
+    assert isinstance(otp.verify(late + 1, "H2")[0], OtpVerified)
+
+
 def test_requests_per_name_are_limited_in_their_window() -> None:
     otp = Otp()
     for i in range(RULES.requests_per_name):

@@ -158,6 +158,22 @@ async def test_a_user_not_in_the_channel_gets_no_pm_and_is_told_why(world: World
     assert down.value.code == "cytube_unavailable"
 
 
+async def test_someone_asking_for_my_name_does_not_void_the_code_i_am_typing(
+    world: World,
+) -> None:
+    world.channel.here.add("dana")
+    await world.signin.request_code("dana", "1.2.3.4")
+    mine = world.channel.code()
+    await world.signin.request_code("dana", "203.0.113.9")  # someone else, elsewhere
+    newer = world.channel.code()
+    assert newer != mine
+    signed = await world.signin.verify("dana", mine, "1.2.3.4", "pytest")
+    assert signed.user == "dana"
+    with pytest.raises(Rejected) as spent:  # one sign-in for the pair of codes
+        await world.signin.verify("dana", newer, "1.2.3.4", "pytest")
+    assert spent.value.code == "otp_used"
+
+
 async def test_wrong_codes_then_lockout_and_the_address_is_counted(world: World) -> None:
     world.channel.here.add("bob")
     codes, messages = [], []
