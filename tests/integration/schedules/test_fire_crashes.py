@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -22,17 +21,6 @@ from tests.integration.schedules.test_fire_states import LONG
 from tests.integration.schedules.test_firing import ScheduleWorld, ep
 
 EVENT = [ep(n) for n in range(1, 6)]
-
-
-@pytest.fixture
-async def world(tmp_path: Any) -> Any:
-    w = ScheduleWorld(tmp_path)
-    await w.read.prepare()
-    await w.seed(3)
-    yield w
-    await w.stop_applier()
-    await w.stop_flow()
-    await w.read.close()
 
 
 async def fired_and_loaded(world: ScheduleWorld) -> bool:

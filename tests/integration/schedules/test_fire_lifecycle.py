@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from application.log.command_handler import CommandMeta
 from application.log.streams import queue_stream, schedules_stream
 from domain.errors import Rejected
@@ -23,17 +21,6 @@ from domain.schedules.model import FireApplyStarted, FireStartedWith
 from tests.integration.pay.test_pay_flow_paths import LossySink
 from tests.integration.playlists.test_apply import ADMIN
 from tests.integration.schedules.test_firing import ScheduleWorld, ep
-
-
-@pytest.fixture
-async def world(tmp_path: Any) -> Any:
-    w = ScheduleWorld(tmp_path)
-    await w.read.prepare()
-    await w.seed(3)
-    yield w
-    await w.stop_applier()
-    await w.stop_flow()
-    await w.read.close()
 
 
 async def test_an_edit_and_a_disable_enable_after_a_fire_do_not_fire_it_again(
@@ -88,23 +75,9 @@ async def test_a_fire_records_its_apply_the_item_that_starts_it_and_the_fallback
 ) -> None:
     event = await world.saved(ep(1), ep(2), name="Movie night")
     fallback = await world.saved(ep(9), name="After")
-    made = await world.schedules.create(
-        "lobby",
-        ADMIN,
-        playlist_id=event,
-        label="Movie night",
-        fire_at=world.clock.now() + timedelta(minutes=20),
-        fallback_playlist_id=fallback,
+    firer, fire = await fire_and_load(
+        world, playlist_id=event, label="Movie night", fallback_playlist_id=fallback
     )
-    world.clock.advance((made.fire_at - world.clock.now()).total_seconds())
-    firer = world.firer()
-
-    async def started() -> bool:
-        fires = await world.schedules.fires("lobby", ADMIN)
-        return bool(fires) and fires[0].starts_with is not None
-
-    await world.tick_until(firer, started)
-    (fire,) = await world.schedules.fires("lobby", ADMIN)
     # The apply behind the fire is the one that loaded the event (its id is in the listing,
     # and it is the hard-replace that queued both episodes).
     assert fire.apply_id == fire.fire_id and fire.fallback_apply_id is None

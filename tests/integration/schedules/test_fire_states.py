@@ -10,8 +10,6 @@ from collections import Counter, defaultdict
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from application.cytube.port import AddOutcome
 from application.log.streams import purchase_stream
 from application.pay.audit import audit_commits
@@ -99,17 +97,6 @@ class GatedStore:
     async def append(self, commit: Any, expected_position: int) -> Any:
         await self._gates.at(f"stream:{commit.stream.id}")
         return await self._inner.append(commit, expected_position)
-
-
-@pytest.fixture
-async def world(tmp_path: Any) -> Any:
-    w = ScheduleWorld(tmp_path)
-    await w.read.prepare()
-    await w.seed(3)
-    yield w
-    await w.stop_applier()
-    await w.stop_flow()
-    await w.read.close()
 
 
 async def audited(world: ScheduleWorld) -> None:

@@ -71,17 +71,6 @@ class ScheduleWorld(ApplyWorld):
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def world(tmp_path: Any) -> Any:
-    w = ScheduleWorld(tmp_path)
-    await w.read.prepare()
-    await w.seed(3)
-    yield w
-    await w.stop_applier()
-    await w.stop_flow()
-    await w.read.close()
-
-
 async def test_lock_fire_refund_event_lock_and_fallback(world: ScheduleWorld) -> None:
     await world.ledger.grant("lobby", "ann", 10_000, "admin")
     world.start_flow()
