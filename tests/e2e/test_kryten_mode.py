@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,28 @@ def uids(q: dict[str, Any]) -> list[int]:
     return playing + [i["uid"] for i in q["items"]]
 
 
+async def buyer(
+    svc: Running, peers: Peers, user: str, media_id: str
+) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """`user` joins the channel with 20,000 coins and buys `media_id` (300 s, tier queue):
+    its purchase's status, asked for on each call."""
+    await peers.robot.join(user)
+    peers.economy.balances[user] = 20_000
+    headers = bearer(svc, user)
+    body = {"media_type": "cm", "media_id": media_id, "duration_sec": 300, "tier": "queue"}
+    r = await svc.http.post(
+        f"/api/v1/channels/{peers.channel}/pay-items", json=body, headers=headers
+    )
+    assert r.status_code == 202, r.text
+    status_url = r.json()["status_url"]
+
+    async def status() -> dict[str, Any]:
+        got: dict[str, Any] = (await svc.http.get(status_url, headers=headers)).json()
+        return got
+
+    return status
+
+
 async def busy_channel(peers: Peers) -> None:
     """Three items, the first playing, before webqueue starts (their events are long gone)."""
     for n, seconds in enumerate((600, 700, 800)):
@@ -157,17 +179,7 @@ async def test_started_against_a_busy_channel_then_a_clear_in_cytube_refunds_the
         q = await queue(svc, ch)
         assert all(i["eta_sec"] is not None for i in q["items"])
 
-        await peers.robot.join("alice")
-        peers.economy.balances["alice"] = 20_000
-        alice = bearer(svc, "alice")
-        body = {"media_type": "cm", "media_id": "paid-300", "duration_sec": 300, "tier": "queue"}
-        r = await svc.http.post(f"/api/v1/channels/{ch}/pay-items", json=body, headers=alice)
-        assert r.status_code == 202, r.text
-        status_url = r.json()["status_url"]
-
-        async def status() -> dict[str, Any]:
-            got: dict[str, Any] = (await svc.http.get(status_url, headers=alice)).json()
-            return got
+        status = await buyer(svc, peers, "alice", "paid-300")
 
         await eventually(lambda: _is(status, "positioned"), "the paid item in place")
         assert peers.economy.balances["alice"] == 20_000 - 2500
@@ -234,16 +246,7 @@ async def test_a_quiet_buyer_cytube_marks_afk_keeps_the_slot(
     async with serving(tmp_path / "data", **settings_for(peers, nats_url)) as svc:
         ch = peers.channel
         await eventually(lambda: _has_items(svc, ch), "the channel")
-        await peers.robot.join("quiet")
-        peers.economy.balances["quiet"] = 20_000
-        quiet = bearer(svc, "quiet")
-        body = {"media_type": "cm", "media_id": "mine-300", "duration_sec": 300, "tier": "queue"}
-        r = await svc.http.post(f"/api/v1/channels/{ch}/pay-items", json=body, headers=quiet)
-        status_url = r.json()["status_url"]
-
-        async def status() -> dict[str, Any]:
-            got: dict[str, Any] = (await svc.http.get(status_url, headers=quiet)).json()
-            return got
+        status = await buyer(svc, peers, "quiet", "mine-300")
 
         await eventually(lambda: _is(status, "positioned"), "in place")
         await peers.robot.set_afk("quiet", True)
@@ -268,17 +271,7 @@ async def test_a_lookup_that_fails_after_the_robots_wait_refunds_with_cytubes_re
     async with serving(tmp_path / "data", **settings_for(peers, nats_url)) as svc:
         ch = peers.channel
         await eventually(lambda: _has_items(svc, ch), "the channel")
-        await peers.robot.join("ann")
-        peers.economy.balances["ann"] = 20_000
-        ann = bearer(svc, "ann")
-        body = {"media_type": "cm", "media_id": "gone-300", "duration_sec": 300, "tier": "queue"}
-        r = await svc.http.post(f"/api/v1/channels/{ch}/pay-items", json=body, headers=ann)
-        assert r.status_code == 202, r.text
-        status_url = r.json()["status_url"]
-
-        async def status() -> dict[str, Any]:
-            got: dict[str, Any] = (await svc.http.get(status_url, headers=ann)).json()
-            return got
+        status = await buyer(svc, peers, "ann", "gone-300")
 
         await eventually(lambda: _is(status, "refunded"), "the refund")
         final = await status()
