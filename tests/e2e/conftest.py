@@ -143,6 +143,20 @@ def open_broker(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[Any]:
+    """A nats-server of the test's own, without users, on a fixed port so that a test can
+    stop it (an outage) and start it again at the same URL."""
+    from adapters.nats.embedded_server import EmbeddedNatsServer
+
+    server = EmbeddedNatsServer(tmp_path / "broker", port=free_port(), auth=False)
+    await asyncio.to_thread(server.start)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop)  # a no-op once the test stopped it
+
+
+@pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     """A data dir for a service run as a process; its nats-server is stopped afterwards."""
     path = tmp_path / "data"

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-
 from adapters.nats.embedded_server import EmbeddedNatsServer
-from tests.e2e.conftest import Running, command_client, free_port, serving
+from tests.e2e.conftest import Running, command_client, serving
 from tests.e2e.test_http_and_live import eventually
 from tests.e2e.test_pay_to_play import balance, bearer, blessed, joins, settled
 
@@ -184,16 +181,6 @@ async def test_refresh_and_search_over_nats_and_http(service: Running) -> None:
     assert (snaps[0]["added"], snaps[0]["removed"], snaps[0]["changed"]) == (0, 0, 0)
     viewer_h = bearer(service, "ann", "viewer")
     assert (await service.http.get(f"{BASE}/snapshots", headers=viewer_h)).status_code == 403
-
-
-@pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[EmbeddedNatsServer]:
-    server = EmbeddedNatsServer(tmp_path / "broker", port=free_port(), auth=False)
-    await asyncio.to_thread(server.start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 async def test_search_answers_from_the_last_snapshot_while_nats_is_down(

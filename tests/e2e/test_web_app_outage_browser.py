@@ -5,14 +5,13 @@ pages are open, and then comes back."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from adapters.nats.embedded_server import EmbeddedNatsServer
 from tests.conftest import missing
-from tests.e2e.conftest import free_port, serving
+from tests.e2e.conftest import serving
 from tests.e2e.test_admin_browser import ARGS, CHROMIUM
 from tests.e2e.test_http_and_live import caught_up
 from tests.e2e.test_web_app_browser import shot, sign_in, tab_for
@@ -22,16 +21,6 @@ from tests.e2e.test_web_app_browser import shot, sign_in, tab_for
 def _chromium() -> None:
     if CHROMIUM is None:
         missing("no Chromium on PATH (apt-get install chromium, or set WEBQUEUE_CHROMIUM)")
-
-
-@pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[EmbeddedNatsServer]:
-    server = EmbeddedNatsServer(tmp_path / "broker", port=free_port(), auth=False)
-    await asyncio.to_thread(server.start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 async def test_a_signed_in_viewer_through_a_real_nats_outage(
