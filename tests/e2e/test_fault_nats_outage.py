@@ -23,16 +23,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
-import pytest
 
 from adapters.nats.embedded_server import EmbeddedNatsServer
 from application.log.ports import StoredCommit
-from tests.e2e.conftest import Running, free_port, serving
+from tests.e2e.conftest import Running, serving
 from tests.e2e.test_http_and_live import eventually
 from tests.e2e.test_pay_to_play import bearer
 
@@ -40,16 +40,6 @@ GAP_SEC = 5.0
 FAST_SEC = 2.5  # half the JetStream store's 5 s timeout: a hang detector, see the docstring
 RECOVER_WITHIN = 60.0  # likewise a hang detector
 SETTLED = ("positioned", "playing", "played")
-
-
-@pytest.fixture
-async def nats_server(tmp_path: Path) -> AsyncIterator[EmbeddedNatsServer]:
-    server = EmbeddedNatsServer(tmp_path / "broker", port=free_port(), auth=False)
-    await asyncio.to_thread(server.start)
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)  # a no-op once the test stopped it
 
 
 def buy_body(media_id: str, request_id: str) -> dict[str, Any]:
@@ -72,7 +62,12 @@ async def settled(svc: Running, rid: str, who: dict[str, str], within: float) ->
 
 
 async def healthy(svc: Running) -> dict[str, Any] | None:
-    r = await svc.http.get("/health")
+    try:
+        r = await svc.http.get("/health")
+    except httpx.TransportError:
+        # A pooled connection the server closed as idle while the test waited out the gap
+        # (the keep-alive race, seen twice under load): not an answer, ask again.
+        return None
     body = r.json()
     lags = [p["lag"] for p in body["projections"].values()]
     return body if r.status_code == 200 and body["status"] == "ok" and max(lags) == 0 else None
@@ -92,9 +87,9 @@ def shadow_matches_sim(svc: Running, queue: dict[str, Any]) -> bool:
 
 
 async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_is_lost(
-    tmp_path: Path, nats_server: EmbeddedNatsServer
+    tmp_path: Path, broker: EmbeddedNatsServer
 ) -> None:
-    url = nats_server.url
+    url = broker.url
     async with serving(
         tmp_path / "data",
         nats_url=url,
@@ -134,7 +129,7 @@ async def test_a_5_s_nats_outage_fails_fast_then_everything_resumes_and_nothing_
         acked["requests"].append("outage-req-2")
 
         # ---- the gap -----------------------------------------------------------------------
-        await asyncio.to_thread(nats_server.stop)
+        await asyncio.to_thread(broker.stop)
         gap_started = time.monotonic()
         took: dict[str, float] = {}
 
