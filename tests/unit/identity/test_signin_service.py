@@ -271,52 +271,35 @@ async def test_roles_come_from_the_facts_on_every_request(world: World) -> None:
     assert world.auth.from_token(token).role == "blessed"
     await world.blessed.unbless(admin, "carol")
     assert (await world.auth.from_session(session)).identity.role == "viewer"
+
     # a CyTube rank at the threshold makes an admin, while the rank holds
-    await world.handler.handle(
-        presence_decider,
-        presence_stream("lobby"),
-        ObserveUserJoined(ObservedUser("carol", 3)),
-        CommandMeta.new("cytube"),
-    )
+    async def presence(command: object) -> None:
+        await world.handler.handle(
+            presence_decider, presence_stream("lobby"), command, CommandMeta.new("cytube")
+        )
+
+    await presence(ObserveUserJoined(ObservedUser("carol", 3)))
     await asyncio.sleep(0.01)
     assert world.auth.from_token(token).role == "admin"
     assert world.auth.role_of("boss") == "admin"  # configured
     # CyTube lowers the rank (`setUserRank`, a UserRankChanged): the role follows it down.
-    await world.handler.handle(
-        presence_decider,
-        presence_stream("lobby"),
-        ObserveRankChanged("carol", 1),
-        CommandMeta.new("cytube"),
-    )
-    for _ in range(500):  # the facts fold from the log tail: wait for them to see it
-        if world.auth.from_token(token).role != "admin":
-            break
-        await asyncio.sleep(0.01)
-    assert world.auth.from_token(token).role == "viewer"
+    await presence(ObserveRankChanged("carol", 1))
+    assert await role_becomes(world, token, "viewer") == "viewer"
     # A rank counts while its holder is in the channel: gone, CyTube reports none (a demotion
     # meanwhile would never be seen), so the admin rank goes with them.
-    await world.handler.handle(
-        presence_decider,
-        presence_stream("lobby"),
-        ObserveRankChanged("carol", 3),
-        CommandMeta.new("cytube"),
-    )
+    await presence(ObserveRankChanged("carol", 3))
+    assert await role_becomes(world, token, "admin") == "admin"
+    await presence(ObserveUserLeft("carol"))
+    assert await role_becomes(world, token, "viewer") == "viewer"
+
+
+async def role_becomes(world: World, token: str, role: str) -> str:
+    """The token's role once the facts (folded from the log tail) show `role`, or after 5 s."""
     for _ in range(500):
-        if world.auth.from_token(token).role == "admin":
+        if world.auth.from_token(token).role == role:
             break
         await asyncio.sleep(0.01)
-    assert world.auth.from_token(token).role == "admin"
-    await world.handler.handle(
-        presence_decider,
-        presence_stream("lobby"),
-        ObserveUserLeft("carol"),
-        CommandMeta.new("cytube"),
-    )
-    for _ in range(500):
-        if world.auth.from_token(token).role != "admin":
-            break
-        await asyncio.sleep(0.01)
-    assert world.auth.from_token(token).role == "viewer"
+    return world.auth.from_token(token).role
 
 
 async def test_a_rotated_secret_keeps_codes_sessions_and_tokens_working(world: World) -> None:
