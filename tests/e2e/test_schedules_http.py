@@ -6,6 +6,7 @@ preview, the admin lifting it, and viewers kept out."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -115,17 +116,24 @@ async def test_schedules_over_http(service: Running) -> None:
     assert (await service.http.delete(f"{SCHEDULES}/{sid}", headers=admin)).status_code == 404
 
 
+def asker(service: Running) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """A schedule command over the service's NATS command subjects, and its reply."""
+    nc = service.services.kernel.log.nc
+
+    async def ask(command: str, **body: Any) -> dict[str, Any]:
+        reply = await nc.request(f"wq.cmd.lobby.{command}", json.dumps(body).encode(), timeout=10)
+        return dict(json.loads(reply.data))
+
+    return ask
+
+
 async def test_schedules_over_nats(service: Running) -> None:
     await caught_up(service)
     admin = bearer(service, "boss", "admin")
     pid = await _playlist(service, admin, "Quiz night")
     token = admin["authorization"].split()[1]
     viewer = bearer(service, "ann", "viewer")["authorization"].split()[1]
-    nc = service.services.kernel.log.nc
-
-    async def ask(command: str, **body: Any) -> dict[str, Any]:
-        reply = await nc.request(f"wq.cmd.lobby.{command}", json.dumps(body).encode(), timeout=10)
-        return dict(json.loads(reply.data))
+    ask = asker(service)
 
     at = (service.services.kernel.clock.now() + timedelta(days=2)).isoformat()
     made = await ask("create_schedule", token=token, playlist_id=pid, label="Quiz", fire_at=at)
@@ -158,11 +166,7 @@ async def test_editing_a_schedule_over_nats(service: Running) -> None:
     fallback = await _playlist(service, admin, "After party")
     token = admin["authorization"].split()[1]
     viewer = bearer(service, "ann", "viewer")["authorization"].split()[1]
-    nc = service.services.kernel.log.nc
-
-    async def ask(command: str, **body: Any) -> dict[str, Any]:
-        reply = await nc.request(f"wq.cmd.lobby.{command}", json.dumps(body).encode(), timeout=10)
-        return dict(json.loads(reply.data))
+    ask = asker(service)
 
     now = service.services.kernel.clock.now()
     made = await ask(
