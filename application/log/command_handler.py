@@ -127,7 +127,8 @@ class CommandHandler:
         loaded = await self.load(decider, stream)
         if read_from is not None and stream in self._cache:
             # The read began once the tail had read `read_from`: it saw every commit up to there.
-            self._verified[stream] = max(read_from, loaded.position)
+            # The cache is never older than this read (`_remember`), so it holds all that too.
+            self._verified[stream] = max(self._verified.get(stream, 0), read_from, loaded.position)
         return loaded.state
 
     async def _catch_up(
@@ -228,6 +229,14 @@ class CommandHandler:
             await asyncio.gather(*self._snapshot_tasks.values(), return_exceptions=True)
 
     def _remember(self, stream: StreamId, loaded: _Loaded) -> _Loaded:
+        """Cache `loaded` unless the cache already holds a newer state of the stream: reads run
+        concurrently, and one answered before a commit may arrive after another that has it.
+        Taking the cache back then made `current` serve the older state as verified (the pay
+        flow missed a purchase for good that way)."""
+        cached = self._cache.get(stream)
+        if cached is not None and cached.position > loaded.position:
+            self._cache.move_to_end(stream)
+            return loaded
         self._cache[stream] = loaded
         self._cache.move_to_end(stream)
         while len(self._cache) > self._cache_size:

@@ -101,3 +101,64 @@ async def test_without_a_reading_tail_current_reads_as_state_does() -> None:
     state = await handler.current(queue_decider, QUEUE)
     assert [i.uid for i in state.items] == [1, 2]
     await tail.close()
+
+
+class HeldRead(ReadCounting):
+    """A read the log answered at once but whose answer arrives late: `hold_next()` makes the
+    next read take what the log has now and return it only once `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hold: asyncio.Event | None = None
+
+    def hold_next(self) -> asyncio.Event:
+        self._hold = asyncio.Event()
+        return self._hold
+
+    async def read_stream(self, stream: StreamId, after: int = 0) -> list[StoredCommit]:
+        hold, self._hold = self._hold, None
+        got = await super().read_stream(stream, after)
+        if hold is not None:
+            await hold.wait()
+        return got
+
+
+async def test_a_read_that_answers_late_does_not_take_the_cache_back_to_before_a_newer_one() -> (
+    None
+):
+    """The pay flow once missed a purchase for good (it stayed `paying`): a command's catch-up
+    read, answered before the purchase landed but arriving after a follower's newer read, put
+    the older state back in the cache, which `current` then served as verified."""
+    store = HeldRead()
+    tail = LogTail(store)
+    seen: list[int] = []
+
+    async def follow() -> None:
+        async for stored in tail.subscribe(after=0):
+            seen.append(stored.position)
+
+    follower = asyncio.create_task(follow())
+    clock = VirtualClock(AT)
+    handler = CommandHandler(tail, clock)
+    elsewhere = CommandHandler(store, clock)
+    try:
+        await elsewhere.handle(queue_decider, QUEUE, _queued(1), CommandMeta.new())
+        await _until(lambda: seen[-1:] == [1])
+        await handler.current(queue_decider, QUEUE)
+
+        release = store.hold_next()
+        slow = asyncio.create_task(handler.state(queue_decider, QUEUE))  # reads [1], late
+        await asyncio.sleep(0)
+        await elsewhere.handle(queue_decider, QUEUE, _queued(2), CommandMeta.new())
+        await _until(lambda: seen[-1:] == [2])
+        newer = await handler.current(queue_decider, QUEUE)
+        assert [i.uid for i in newer.items] == [1, 2]
+
+        release.set()
+        assert [i.uid for i in (await slow).items] == [1]  # its own answer, as of its read
+        state = await handler.current(queue_decider, QUEUE)
+        assert [i.uid for i in state.items] == [1, 2], "the late read took the cache back"
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+        await tail.close()
