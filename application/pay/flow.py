@@ -214,6 +214,11 @@ class PayFlow:
             try:
                 state = await self._state(channel)
                 pay = state.pay_item(request_id)
+                if pay is None:
+                    # Named by a commit we followed, so it is on the log: one read of the log
+                    # itself before letting it go, so that a cache behind it cannot strand it.
+                    state = await self._handler.state(queue_decider, queue_stream(channel))
+                    pay = state.pay_item(request_id)
                 if pay is None or pay.finished:
                     return
                 progressed = await self._step(channel, state, pay)
