@@ -150,13 +150,16 @@ class SqlCatalogIndex:
             await self._prepare_postgres()
 
     async def _fill_fts(self, conn: AsyncConnection) -> None:
-        """Items written before the FTS table existed (an older build) get indexed once."""
-        fts = (await conn.exec_driver_sql("SELECT count(*) FROM catalog_fts")).scalar()
-        if fts == 0:
-            await conn.exec_driver_sql(
-                "INSERT INTO catalog_fts(rowid, title_norm) "
-                "SELECT rowid, title_norm FROM catalog_items"
-            )
+        """Items written before the FTS table existed (an older build) get indexed once.
+
+        One statement, so the check and the fill are atomic: as a count and then an insert,
+        another process writing items in between (a rebuild in two processes) had its rows
+        indexed by the trigger and then again here, and the insert failed on their rowids."""
+        await conn.exec_driver_sql(
+            "INSERT INTO catalog_fts(rowid, title_norm) "
+            "SELECT rowid, title_norm FROM catalog_items "
+            "WHERE NOT EXISTS (SELECT 1 FROM catalog_fts)"
+        )
 
     async def _prepare_postgres(self) -> None:
         try:
