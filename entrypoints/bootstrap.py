@@ -441,6 +441,9 @@ async def build_services(settings: Settings) -> Services:
         )
         for capability in services.capabilities
         for part in capability.projections()
+        # An instance that never takes a lease never writes rows: it folds only what its own
+        # live views and caches hear of (a `--workers` front leaves the rest to its worker).
+        if settings.take_leases or part.on_change or part.on_stored
     ]
     _watch(services)
     return services

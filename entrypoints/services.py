@@ -33,6 +33,7 @@ from entrypoints.wiring.queue import Queue
 from entrypoints.wiring.rules import Rules
 from entrypoints.wiring.schedules import Schedules
 from entrypoints.wiring.stats import Stats
+from entrypoints.workers import Workers
 
 log = logging.getLogger("webqueue")
 
@@ -58,6 +59,7 @@ class Services:
     leases: Leases | None = None  # which channel and read models this instance owns
     tasks: list[asyncio.Task[Any]] = field(factory=list)
     supervised: list[Supervised] = field(factory=list)  # every background task, restarted
+    workers: Workers | None = None  # `serve --workers N`: the processes running the followers
 
     @property
     def capabilities(self) -> tuple[Capability, ...]:
@@ -138,6 +140,8 @@ class Services:
             parts.update(await capability.health())
         if self.leases is not None:
             parts["leases"] = self.leases.keeper.health()
+        if self.workers is not None:
+            parts["workers"] = self.workers.health()
         return parts
 
     async def close(self) -> None:

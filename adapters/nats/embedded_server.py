@@ -167,7 +167,8 @@ def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (for a server started next, on `host`)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -403,8 +404,8 @@ class EmbeddedNatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         attempts = 1 if self.port is not None else _LAUNCH_ATTEMPTS
         for attempt in range(1, attempts + 1):
-            port = self.port if self.port is not None else _free_port(self.host)
-            monitor_port = _free_port(self.host)
+            port = self.port if self.port is not None else free_port(self.host)
+            monitor_port = free_port(self.host)
             log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
             argv = [binary, "-a", self.host, "-p", str(port), "-js", "-sd", str(self.nats_dir)]
             argv += ["--http_port", str(monitor_port)]

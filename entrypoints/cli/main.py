@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -40,6 +41,16 @@ def _positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {value}") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return number
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {value}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return number
 
 
@@ -111,6 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="never take a lease: serve HTTP, WebSockets and NATS commands only, while other "
         "instances run each channel's owner-only work and the projections",
     )
+    serve.add_argument(
+        "--workers",
+        type=_count,
+        help="run the projections and process managers in this many processes of their own "
+        "(1 uses a second core; more are hot standbys), supervised by this one, which keeps "
+        "HTTP, WebSockets and NATS commands; needs --nats-url and Kryten peers (default 0: "
+        "all in this process)",
+    )
+    # Set by a `--workers` front on the command lines of its workers (entrypoints.workers):
+    serve.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     serve.add_argument(
         "--cytube",
         choices=["sim", "kryten"],
@@ -240,6 +262,7 @@ FLAGS = {
     "replicas": "replicas",
     "lease_ttl": "lease_ttl",
     "take_leases": "take_leases",
+    "workers": "workers",
     "ws_max_connections": "http_limits.ws_max_connections",
     "ws_max_per_ip": "http_limits.ws_max_per_ip",
 }
@@ -282,11 +305,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load(getattr(args, "config", None), env=os.environ, flags=flags)
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(
+    settings: Settings, argv: Sequence[str] = (), worker_of: int | None = None
+) -> None:
+    import attrs
 
     from entrypoints.http.server import http_server
     from entrypoints.serve import reap_leftovers, running, settle_heap
+    from entrypoints.workers import Workers, watch_front
 
+    front, workers = settings, settings.workers
+    if workers:
+        settings = attrs.evolve(settings, take_leases=False)  # the workers take them
     async with running(settings) as served:
         services = served.services
         settle_heap()
@@ -301,7 +331,23 @@ async def _serve(settings: Settings) -> None:
             file=sys.stderr,
         )
         print(f"serving on http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
-        await http_server(services, log_level=settings.log_level).serve()
+        server = http_server(services, log_level=settings.log_level)
+        pool = Workers(front, argv, workers) if workers else None
+        if pool is not None:
+            pool.start()
+            services.workers = pool
+        watcher = None
+        if worker_of is not None:
+            watcher = asyncio.create_task(
+                watch_front(worker_of, lambda: setattr(server, "should_exit", True))
+            )
+        try:
+            await server.serve()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if pool is not None:
+                await pool.stop()  # before the rest closes: they drain and give back the leases
     await reap_leftovers()
 
 
@@ -400,6 +446,20 @@ def _audit_text(report: object) -> str:
     return "\n".join(lines)
 
 
+def _mark_log_lines(mark: str) -> None:
+    """Every log line of this process begins with `mark`, whichever formatter prints it (the
+    HTTP server sets up its own): a worker's lines share its front's journal."""
+    make = logging.getLogRecordFactory()
+
+    def marked(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        if isinstance(record.msg, str):
+            record.msg = mark + record.msg
+        return record
+
+    logging.setLogRecordFactory(marked)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "token":
@@ -418,9 +478,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(logging, settings.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if getattr(args, "worker", None) is not None:
+        _mark_log_lines(f"[worker {args.worker}] ")
     try:
         if args.command == "serve":
-            asyncio.run(_serve(settings))
+            from entrypoints.workers import WorkersRefused, check
+
+            try:
+                check(settings)
+            except WorkersRefused as exc:
+                print(f"webqueue: not starting: {exc}", file=sys.stderr)
+                return 2
+            argv_now = list(sys.argv[1:] if argv is None else argv)
+            asyncio.run(_serve(settings, argv_now, args.worker_of))
         elif args.command == "rebuild":
             from entrypoints.cli.rebuild import rebuild
 

@@ -63,6 +63,11 @@ def _lease_ttl(_: object, attribute: Attribute[float], value: float) -> None:
         raise ValueError(f"must be 1 to 300 seconds, got {value}")
 
 
+def _workers(_: object, attribute: Attribute[int], value: int) -> None:
+    if not 0 <= value <= 8:
+        raise ValueError(f"must be 0 to 8 (1 uses a second core; more are standbys), got {value}")
+
+
 def _not_blank(_: object, attribute: Attribute[str], value: str) -> None:
     if not value.strip():
         raise ValueError("must not be blank")
@@ -148,6 +153,9 @@ class Settings:
     lease_ttl: float = field(default=10.0, validator=_lease_ttl)
     # False: an instance that never takes a lease (serves HTTP, WebSockets, NATS commands only).
     take_leases: bool = True
+    # `serve --workers N`: processes running the projections and process managers, beside this
+    # one serving HTTP (entrypoints.workers); 0: all in this process.
+    workers: int = field(default=0, validator=_workers)
     log_level: LogLevel = "info"
     kryten: KrytenConfig = field(factory=KrytenConfig)
     resync: ResyncConfig = field(factory=ResyncConfig)

@@ -24,7 +24,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +77,23 @@ def config(peers: Peers, path: Path, replicas: int = 1) -> Path:
 
 class Instance:
     def __init__(
-        self, name: str, root: Path, cfg: Path, nats_url: str, db: str, env: dict[str, str]
+        self,
+        name: str,
+        root: Path,
+        cfg: Path,
+        nats_url: str,
+        db: str | None,
+        env: dict[str, str],
+        extra: Sequence[str] = (),
     ) -> None:
+        """`db` None: the data dir's own SQLite file (the default)."""
         self.name = name
         self.port = free_port()
         self.log = root / f"{name}.log"
         self.proc = subprocess.Popen(
             [*CLI, "serve", "--config", str(cfg), "--data-dir", str(root / name),
              "--port", str(self.port), "--nats-url", nats_url, "--allow-open-nats",
-             "--db", db],
+             *(["--db", db] if db else []), *extra],
             stdout=self.log.open("ab"),  # a restart on the same name appends: one story
             stderr=subprocess.STDOUT,
             env=env,
@@ -192,9 +200,12 @@ class World:
         token, _ = self._signer.issue(user, role, ttl_sec=3600, now=WallClock().now())
         return {"authorization": f"Bearer {token}"}
 
-    def instance(self, name: str, url: str | None = None) -> Instance:
-        """`url`: another way to the log (a relay the test can cut), else the broker's."""
-        return Instance(name, self.root, self.cfg, url or self.url, self.db, self.env)
+    def instance(self, name: str, url: str | None = None, *, extra: Sequence[str] = ()) -> Instance:
+        """`url`: another way to the log (a relay the test can cut), else the broker's; `extra`:
+        more flags for `serve`. A World made with no database lets each use its default."""
+        return Instance(
+            name, self.root, self.cfg, url or self.url, self.db or None, self.env, extra
+        )
 
     async def start(self) -> None:
         peers, command = self.peers, self.peers.robot._command

@@ -1,0 +1,51 @@
+"""A `--workers` front starts each worker on its own command line: the front's port, host, data
+dir and worker count replaced, everything else (config, NATS, peers) as the person gave it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entrypoints.config.settings import Settings
+from entrypoints.workers import WorkersRefused, check, worker_argv
+
+
+def test_the_fronts_own_flags_are_replaced_and_the_rest_kept() -> None:
+    argv = ["serve", "--config", "wq.toml", "--port=9000", "--host", "0.0.0.0",
+            "--data-dir", "/srv/wq", "--workers", "1", "--nats-url", "nats://n1:4222",
+            "--db", "postgresql+asyncpg://db/wq"]  # fmt: skip
+    got = worker_argv(argv, number=2, port=4100, data_dir=Path("/srv/wq/worker-2"), front_pid=77)
+    assert got == [
+        "serve", "--config", "wq.toml", "--nats-url", "nats://n1:4222",
+        "--db", "postgresql+asyncpg://db/wq",
+        "--host", "127.0.0.1", "--port", "4100", "--data-dir", "/srv/wq/worker-2",
+        "--worker-of", "77", "--worker", "2", "--workers", "0",
+    ]  # fmt: skip
+
+
+def test_no_leases_on_a_front_is_not_passed_on() -> None:
+    got = worker_argv(["serve", "--no-leases", "--workers=1"], number=1, port=1,
+                      data_dir=Path("w"), front_pid=1)  # fmt: skip
+    assert "--no-leases" not in got and got.count("--workers") == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "why"),
+    [
+        (Settings(workers=1), "--workers needs --nats-url"),
+        (Settings(workers=1, nats_url="nats://n:4222", cytube="sim"), "--cytube kryten"),
+        (
+            Settings(workers=1, nats_url="nats://n:4222", cytube="kryten", take_leases=False),
+            "--no-leases",
+        ),
+    ],
+)
+def test_workers_are_refused_where_they_cannot_work(settings: Settings, why: str) -> None:
+    with pytest.raises(WorkersRefused, match=why):
+        check(settings)
+
+
+def test_a_worker_count_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="0 to 8"):
+        Settings(workers=9)
