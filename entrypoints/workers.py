@@ -29,6 +29,7 @@ from pathlib import Path
 
 from adapters.nats.embedded_server import free_port
 from application.health import PartHealth
+from entrypoints.argv import without
 from entrypoints.config.settings import Settings
 
 log = logging.getLogger("webqueue.workers")
@@ -43,7 +44,6 @@ FRONT_ONLY = (
     "--port",
     "--host",
     "--data-dir",
-    "--no-leases",
     "--worker",
     "--worker-of",
 )
@@ -77,19 +77,8 @@ def worker_argv(
     argv: Sequence[str], *, number: int, port: int, data_dir: Path, front_pid: int
 ) -> list[str]:
     """This command line for one worker: the front's own flags replaced."""
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        name = arg.split("=", 1)[0]
-        if name in FRONT_ONLY:
-            skip = "=" not in arg and name != "--no-leases"
-            continue
-        kept.append(arg)
     return [
-        *kept,
+        *without(argv, FRONT_ONLY, bare=("--no-leases",)),
         "--host",
         "127.0.0.1",
         "--port",

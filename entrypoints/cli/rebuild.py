@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from entrypoints.argv import without
 from entrypoints.config.settings import Settings
 
 #: Seconds each projection's rebuild took alone less the read of the log (bench_rebuild's
@@ -62,19 +63,7 @@ def groups(names: Sequence[str], jobs: int) -> list[list[str]]:
 
 def child_argv(argv: Sequence[str], group: Sequence[str]) -> list[str]:
     """This command line for one group: `--only` and `--jobs` replaced."""
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg in ("--only", "--jobs"):
-            skip = True
-            continue
-        if arg.startswith(("--only=", "--jobs=")):
-            continue
-        kept.append(arg)
-    return [*kept, "--only", ",".join(group), "--jobs", "1"]
+    return [*without(argv, ("--only", "--jobs")), "--only", ",".join(group), "--jobs", "1"]
 
 
 async def rebuild(settings: Settings, only: str | None, jobs: int | None, argv: list[str]) -> int:

@@ -24,10 +24,11 @@ def test_the_fronts_own_flags_are_replaced_and_the_rest_kept() -> None:
     ]  # fmt: skip
 
 
-def test_no_leases_on_a_front_is_not_passed_on() -> None:
-    got = worker_argv(["serve", "--no-leases", "--workers=1"], number=1, port=1,
-                      data_dir=Path("w"), front_pid=1)  # fmt: skip
+def test_no_leases_on_a_front_is_not_passed_on_and_takes_no_value_with_it() -> None:
+    got = worker_argv(["serve", "--no-leases", "--config", "wq.toml", "--workers=1"], number=1,
+                      port=1, data_dir=Path("w"), front_pid=1)  # fmt: skip
     assert "--no-leases" not in got and got.count("--workers") == 1
+    assert got[:3] == ["serve", "--config", "wq.toml"]
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@ once the tail reads a commit from another writer, the next answer reads and incl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from adapters.clock import VirtualClock
@@ -42,8 +44,12 @@ def _queued(uid: int) -> ObserveItemQueued:
     return ObserveItemQueued(uid, Media("yt", f"m{uid}", f"clip {uid}", 60))
 
 
-async def test_current_answers_from_the_cache_until_the_tail_reads_something_new() -> None:
-    store = ReadCounting()
+@contextlib.asynccontextmanager
+async def followed(
+    store: InMemoryEventStore,
+) -> AsyncIterator[tuple[CommandHandler, CommandHandler, list[int]]]:
+    """A handler on a tail somebody follows (the positions it read so far, in `seen`), and
+    another handler writing to the log itself, as another process would."""
     tail = LogTail(store)
     seen: list[int] = []
 
@@ -53,9 +59,17 @@ async def test_current_answers_from_the_cache_until_the_tail_reads_something_new
 
     follower = asyncio.create_task(follow())
     clock = VirtualClock(AT)
-    handler = CommandHandler(tail, clock)
-    elsewhere = CommandHandler(store, clock)  # another process, writing to the log itself
     try:
+        yield CommandHandler(tail, clock), CommandHandler(store, clock), seen
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+        await tail.close()
+
+
+async def test_current_answers_from_the_cache_until_the_tail_reads_something_new() -> None:
+    store = ReadCounting()
+    async with followed(store) as (handler, elsewhere, seen):
         await elsewhere.handle(queue_decider, QUEUE, _queued(1), CommandMeta.new())
         await _until(lambda: seen[-1:] == [1])
 
@@ -84,10 +98,6 @@ async def test_current_answers_from_the_cache_until_the_tail_reads_something_new
         state = await handler.current(queue_decider, QUEUE)  # its own append: in the cache
         assert [i.uid for i in state.items] == [1, 2, 3]
         assert store.stream_reads == reads
-    finally:
-        follower.cancel()
-        await asyncio.gather(follower, return_exceptions=True)
-        await tail.close()
 
 
 async def test_without_a_reading_tail_current_reads_as_state_does() -> None:
@@ -130,18 +140,7 @@ async def test_a_read_that_answers_late_does_not_take_the_cache_back_to_before_a
     read, answered before the purchase landed but arriving after a follower's newer read, put
     the older state back in the cache, which `current` then served as verified."""
     store = HeldRead()
-    tail = LogTail(store)
-    seen: list[int] = []
-
-    async def follow() -> None:
-        async for stored in tail.subscribe(after=0):
-            seen.append(stored.position)
-
-    follower = asyncio.create_task(follow())
-    clock = VirtualClock(AT)
-    handler = CommandHandler(tail, clock)
-    elsewhere = CommandHandler(store, clock)
-    try:
+    async with followed(store) as (handler, elsewhere, seen):
         await elsewhere.handle(queue_decider, QUEUE, _queued(1), CommandMeta.new())
         await _until(lambda: seen[-1:] == [1])
         await handler.current(queue_decider, QUEUE)
@@ -158,7 +157,3 @@ async def test_a_read_that_answers_late_does_not_take_the_cache_back_to_before_a
         assert [i.uid for i in (await slow).items] == [1]  # its own answer, as of its read
         state = await handler.current(queue_decider, QUEUE)
         assert [i.uid for i in state.items] == [1, 2], "the late read took the cache back"
-    finally:
-        follower.cancel()
-        await asyncio.gather(follower, return_exceptions=True)
-        await tail.close()
