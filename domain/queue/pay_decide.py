@@ -136,7 +136,7 @@ def _request(state: QueueState, cmd: RequestPayItem, ctx: Context) -> tuple[PayE
         raise Rejected(
             "media_not_payable", "This media belongs to the channel and cannot be bought."
         )
-    if any(p.pending and p.media.key == cmd.media.key for p in state.pay):
+    if any(p.media.key == cmd.media.key and p.pending for p in state.pay):  # cheap test first
         raise Rejected(
             "media_already_pending", "Someone already paid for this media; it is queued."
         )
