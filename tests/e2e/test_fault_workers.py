@@ -107,6 +107,10 @@ async def test_kill_9_of_the_worker_or_of_the_front_loses_no_purchase(world: Wor
         await until(lambda: writer_is(front, first, boss), "the worker to hold both leases")
         assert not await _holds(front, lease)
         await w.playing(front)
+        health = await front.health()
+        assert health["status"] == "ok", {
+            k: v for k, v in health["parts"].items() if v["status"] != "ok"
+        }
         await burst(6, front)
 
         # kill -9 the worker in the middle of a burst: the front starts another, which takes
