@@ -21,6 +21,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import KeyValueConfig
 
+from tests.nats_cluster import until_stream_stands
+
 ROBOT_VERSION = "1.12.6"
 
 
@@ -87,6 +89,9 @@ class WireRobot:
                     bucket=f"kryten_{self.channel}_playlist", history=1, replicas=self.replicas
                 )
             )
+            # Three copies on a cluster: its first put waits for a leader (a fresh-clone CI
+            # run's first put got "no responders").
+            await until_stream_stands(js, f"KV_kryten_{self.channel}_playlist")
         await self._lifecycle("startup", {"uptime_seconds": 0.0001})
         await self._lifecycle("connected", {"target": "NATS", "servers": []})
         self.memory = [dict(i) for i in self.items]

@@ -7,6 +7,7 @@ back on the same ports and store, as a crashed server restarted by its superviso
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from adapters.nats.embedded_server import find_nats_server_binary
 
@@ -187,3 +189,18 @@ class NatsCluster:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+async def until_stream_stands(js: Any, name: str, within: float = 10.0) -> None:
+    """Until the stream `name` has a leader and every copy is current. A three-copy stream (a
+    KV bucket's too) elects its leader a moment after it is made, and a publish before then
+    gets "no responders"; tests that are about something else start once it stands."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        info = await js.stream_info(name)
+        cluster = info.cluster
+        if cluster is None:  # one server: it stands at once
+            return
+        if cluster.leader and all(r.current for r in cluster.replicas or []):
+            return
+        await asyncio.sleep(0.05)

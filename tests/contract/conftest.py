@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -14,6 +13,7 @@ from adapters.log.memory_store import InMemoryEventStore
 from adapters.nats.servers import server_urls
 from application.log.ports import EventStore
 from application.log.tail import LogTail
+from tests.nats_cluster import until_stream_stands
 
 StoreFactory = Callable[[], EventStore]
 
@@ -45,17 +45,9 @@ async def store_factory(request: pytest.FixtureRequest) -> AsyncIterator[StoreFa
     await first.ensure_stream()
     info = await nc.jetstream().stream_info(name)
     assert info.config.num_replicas == replicas
-    if clustered:
-        # A new three-copy stream elects its leader and catches its copies up a moment after
-        # it is made: the contract is about the store, not that moment (the service's own
-        # start rides it out with retries), so each test starts once the stream stands.
-        for _ in range(200):
-            info = await nc.jetstream().stream_info(name)
-            cluster = info.cluster
-            replicas_ok = cluster is not None and all(r.current for r in cluster.replicas or [])
-            if cluster is not None and cluster.leader and replicas_ok:
-                break
-            await asyncio.sleep(0.05)
+    # The contract is about the store, not the moment a new three-copy stream elects its
+    # leader (the service's own start rides that out with retries).
+    await until_stream_stands(nc.jetstream(), name)
     others = [await nats.connect(one) for one in server_urls(url)[1:]] if clustered else []
     handles = [nc, *others]
     made = 0
