@@ -36,6 +36,7 @@ from domain.playlists.model import (
     AddPlaylistItems,
     CreatePlaylist,
     DeletePlaylist,
+    EditPlaylist,
     MovePlaylistItem,
     PlaylistCommand,
     PlaylistState,
@@ -276,10 +277,9 @@ class PlaylistService:
             checked = self._check(await self._state(channel, playlist_id), commands)
             if claim is not None:
                 await self._claim(channel, claim.strip(), playlist_id)
-            for command in checked:
-                await self._handler.handle(
-                    playlist_decider, stream, command, CommandMeta.new(who.user)
-                )
+            if checked:  # one commit, however many changes: never seen half made
+                one = checked[0] if len(checked) == 1 else EditPlaylist(tuple(checked))
+                await self._handler.handle(playlist_decider, stream, one, CommandMeta.new(who.user))
         except Rejected as exc:
             if exc.code == "unknown_playlist":
                 raise _unknown(playlist_id) from exc

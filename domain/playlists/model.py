@@ -106,6 +106,16 @@ class DeletePlaylist:
     expected_version: int | None = field(default=None, kw_only=True)
 
 
+@frozen
+class EditPlaylist:
+    """Several changes decided as one: their events go in one commit, so nobody reading the
+    playlist (a page, the promo director's pools) ever sees an edit half made (a new promo
+    type with the old items). Each step is checked as if alone, on what the steps before it
+    left."""
+
+    steps: tuple[PlaylistCommand, ...]
+
+
 PlaylistCommand = (
     CreatePlaylist
     | RenamePlaylist
@@ -116,6 +126,8 @@ PlaylistCommand = (
     | SetPlaylistFlags
     | DeletePlaylist
 )
+#: What the decider takes: one change, or several as one commit.
+PlaylistChange = PlaylistCommand | EditPlaylist
 
 
 @frozen
@@ -306,9 +318,17 @@ def _set(
 
 
 def decide(
-    state: PlaylistState, command: PlaylistCommand, ctx: Context
+    state: PlaylistState, command: PlaylistChange, ctx: Context
 ) -> tuple[PlaylistEvent, ...]:
     match command:
+        case EditPlaylist():
+            events: list[PlaylistEvent] = []
+            for step in command.steps:
+                made = decide(state, step, ctx)
+                for event in made:
+                    state = evolve(state, event)
+                events.extend(made)
+            return tuple(events)
         case CreatePlaylist():
             if state.created:
                 raise Rejected("playlist_exists", f"Playlist {state.playlist_id!r} exists already.")
@@ -409,6 +429,6 @@ def evolve(state: PlaylistState, event: PlaylistEvent) -> PlaylistState:
     return replace(changed, version=state.version + 1, updated_at=at or state.updated_at)
 
 
-playlist_decider: Decider[PlaylistState, PlaylistCommand, PlaylistEvent] = Decider(
+playlist_decider: Decider[PlaylistState, PlaylistChange, PlaylistEvent] = Decider(
     aggregate="playlist", initial=initial, decide=decide, evolve=evolve
 )

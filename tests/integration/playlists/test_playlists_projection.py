@@ -226,7 +226,13 @@ async def test_writes_need_blessed_and_refusals_say_why(world: World) -> None:
     stream_commits = [
         s async for s in world.events.read_all() if s.commit.stream.aggregate == "playlist"
     ]
-    assert len(stream_commits) == 2  # created, items set (its name is claimed on another)
+    # One commit for the create with its items (an edit is never seen half made); the refused
+    # update wrote nothing, and the name is claimed on another stream.
+    assert len(stream_commits) == 1
+    assert [type(e).__name__ for e in stream_commits[0].commit.events] == [
+        "PlaylistCreated",
+        "PlaylistItemsSet",
+    ]
 
 
 async def test_rebuild_gives_the_same_rows_and_other_aggregates_are_ignored(world: World) -> None:

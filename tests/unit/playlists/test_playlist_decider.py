@@ -10,6 +10,7 @@ from domain.playlists.model import (
     MAX_NAME,
     CreatePlaylist,
     DeletePlaylist,
+    EditPlaylist,
     PlaylistCreated,
     PlaylistDeleted,
     PlaylistFlagsSet,
@@ -165,3 +166,27 @@ def test_state_folds_every_event() -> None:
     assert (state.playlist_id, state.name, state.created_by) == ("p1", "Event pool", "ann")
     assert (state.is_immutable, state.promo_type, state.items) == (True, "mod_shoutout", (A, B))
     assert state.live and state.hidden
+
+
+def test_an_edit_of_several_changes_is_decided_as_one_on_what_each_step_leaves() -> None:
+    """Name, flags and items in one decision (one commit): nobody sees it half made."""
+    edit = EditPlaylist(
+        (
+            RenamePlaylist("Friday VC", "ann"),
+            SetPlaylistFlags(False, "viewers_choice", "ann"),
+            SetPlaylistItems((B, A), "ann", expected_version=3),  # the version two steps leave
+        )
+    )
+    existing().then(
+        edit,
+        [
+            PlaylistRenamed("Friday VC", "ann", NOW),
+            PlaylistFlagsSet(False, "viewers_choice", "ann", NOW),
+            PlaylistItemsSet((B, A), (), "ann", NOW),
+        ],
+    )
+
+
+def test_an_edit_with_one_bad_step_is_refused_whole() -> None:
+    edit = EditPlaylist((RenamePlaylist("Friday VC", "ann"), SetPlaylistItems((A, A), "ann")))
+    existing().then_rejected(edit, "duplicate_media")
