@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import os
 import re
-import resource
 import signal
 import sys
 import time
@@ -36,6 +35,8 @@ from common import (
     HttpConnection,
     closed_loop,
     fresh_nats_server,
+    own_cpu_seconds,
+    process_cpu_seconds,
     raw_stream,
     summary,
     table,
@@ -46,19 +47,11 @@ NAME = "workers"
 WORKER_PID = re.compile(r"worker \d+ pid (\d+) up")
 
 
-def cpu_seconds(pid: int) -> float:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def one_row(
     root: Path, url: str, nc: Any, workers: int, clients: int, ops: int
 ) -> dict[str, Any]:
     from tests.e2e.test_fault_instances import BUYERS, World, _holds, until
+    from tests.e2e.test_fault_workers import writer_is
     from tests.e2e.test_kryten_mode import Peers
 
     here = root / f"workers-{workers}"
@@ -78,12 +71,14 @@ async def one_row(
                 return part.get("status") == "ok"
 
             await until(worker_up, "the worker to be up")
-            await asyncio.sleep(4)  # its leases taken (TTL 3 s in this config)
         await w.playing(front)
         health = (await front.health())["parts"].get("workers", {}).get("detail", "")
         pids = [front.proc.pid, *(int(p) for p in WORKER_PID.findall(health))]
+        boss = w.token("boss", "admin")
+        for pid in pids[1:]:
+            await until(lambda p=pid: writer_is(front, p, boss), "the worker to take the leases")
         taken: dict[str, tuple[str, str]] = {}
-        cpu_before = {pid: cpu_seconds(pid) for pid in pids}
+        cpu_before = {pid: process_cpu_seconds(pid) for pid in pids}
         started = time.perf_counter()
 
         # One lean keep-alive connection per client: this process also plays CyTube's robot
@@ -112,7 +107,7 @@ async def one_row(
         await settled_in_order(front, w, taken)
         await w.at_rest(front, taken)  # one pass: each of them is
         settled = time.perf_counter() - started
-        cpu = {pid: round(cpu_seconds(pid) - cpu_before[pid], 2) for pid in pids}
+        cpu = {pid: round(process_cpu_seconds(pid) - cpu_before[pid], 2) for pid in pids}
         bench_cpu = round(own_cpu_seconds() - bench_cpu, 2)
         conflicts = await front_conflicts(front)
         w.added_once()
@@ -163,11 +158,6 @@ async def settled_in_order(front: Any, w: Any, taken: dict[str, tuple[str, str]]
     await until(placed, f"{last} in place")
 
 
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 async def front_conflicts(front: Any) -> dict[str, float]:
     """Appends of the front refused because the stream had moved, by aggregate (from its
     /metrics): what two writers of one channel's queue stream cost that one process does not."""
@@ -214,9 +204,9 @@ async def main() -> None:
         raw_before = await raw(nc, args.clients, args.ops)
         rows = []
         for workers in (int(n) for n in args.rows.split(",")):
-            start_cpu = cpu_seconds(nats_pid)
+            start_cpu = process_cpu_seconds(nats_pid)
             row = await one_row(root, url, nc, workers, args.clients, args.ops)
-            row["cpu_sec"]["nats-server"] = round(cpu_seconds(nats_pid) - start_cpu, 2)
+            row["cpu_sec"]["nats-server"] = round(process_cpu_seconds(nats_pid) - start_cpu, 2)
             rows.append(row)
         raw_after = await raw(nc, args.clients, args.ops)
         await nc.close()

@@ -269,24 +269,32 @@ def _exit_on_sigterm(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def own_cpu_seconds() -> float:
+    """CPU seconds this process (all its threads) has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds process `pid` has used (0 once it is gone), from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 class CpuMeter:
     """CPU seconds used by this process (all its threads) and by the nats-server, between two
     reads: what a measurement cost, beyond how long it took."""
 
     def __init__(self, nats_pid: int) -> None:
         self.nats_pid = nats_pid
-        self._ticks = os.sysconf("SC_CLK_TCK")
         self._start = self._read()
 
     def _read(self) -> tuple[float, float]:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        mine = usage.ru_utime + usage.ru_stime
-        theirs = 0.0
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            stat = Path(f"/proc/{self.nats_pid}/stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            theirs = (int(fields[11]) + int(fields[12])) / self._ticks
-        return mine, theirs
+        return own_cpu_seconds(), process_cpu_seconds(self.nats_pid)
 
     def restart(self) -> None:
         self._start = self._read()

@@ -36,7 +36,7 @@ log = logging.getLogger("webqueue.workers")
 
 FIRST_RESTART_SEC = 1.0
 MAX_RESTART_SEC = 30.0
-STEADY_SEC = 60.0  # a worker that ran this long before it ended starts again at once
+STEADY_SEC = 60.0  # a worker that ran this long before it ended is restarted after 1 s again
 STOP_WITHIN_SEC = 30.0
 #: Flags the front takes for itself; a worker gets its own values of these.
 FRONT_ONLY = (
@@ -100,18 +100,17 @@ class _Worker:
         self.proc: asyncio.subprocess.Process | None = None
         self.started = 0.0
         self.restarts = 0
-        self.last_exit: int | None = None
 
 
 class Workers:
-    def __init__(self, settings: Settings, argv: Sequence[str], count: int) -> None:
+    def __init__(self, settings: Settings, argv: Sequence[str]) -> None:
         self._argv = list(argv)
         self._data_dir = settings.data_dir
         # The front's read models, named the same way to every worker (their own data dirs
         # would otherwise give each its own SQLite file). Passed in the environment, where a
         # password in it stays out of the process list.
         self._env = {**os.environ, "WEBQUEUE_DB_URL": settings.database_url}
-        self._workers = [_Worker(k + 1) for k in range(count)]
+        self._workers = [_Worker(k + 1) for k in range(settings.workers)]
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -153,7 +152,7 @@ class Workers:
             except OSError as exc:
                 log.error("worker %d could not start: %s", worker.number, exc)
             else:
-                worker.last_exit = await proc.wait()
+                code = await proc.wait()
                 if self._stopping:
                     return
                 ran = time.monotonic() - worker.started
@@ -163,7 +162,7 @@ class Workers:
                     "worker %d (pid %d) ended with %s after %.0f s; starting it again in %.0f s",
                     worker.number,
                     proc.pid,
-                    _exit(worker.last_exit),
+                    _exit(code),
                     ran,
                     delay,
                 )
@@ -186,16 +185,11 @@ class Workers:
                     with contextlib.suppress(ProcessLookupError):
                         proc.kill()
                     await proc.wait()
-        if self._tasks:  # their last lines relayed, then done
+        if self._tasks:  # each returns once its worker has ended
             await asyncio.wait(self._tasks, timeout=5)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def pids(self) -> list[int]:
-        return [
-            w.proc.pid for w in self._workers if w.proc is not None and w.proc.returncode is None
-        ]
 
     def health(self) -> PartHealth:
         lines = []
@@ -214,8 +208,8 @@ class Workers:
         return PartHealth(status, "; ".join(lines))
 
 
-def _exit(code: int | None) -> str:
-    if code is not None and code < 0:
+def _exit(code: int) -> str:
+    if code < 0:
         return f"signal {signal.Signals(-code).name}"
     return f"exit code {code}"
 

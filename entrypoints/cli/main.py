@@ -329,7 +329,7 @@ async def _serve(
         )
         print(f"serving on http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
         server = http_server(services, log_level=settings.log_level)
-        pool = Workers(front, argv, workers) if workers else None
+        pool = Workers(front, argv) if workers else None
         if pool is not None:
             pool.start()
             services.workers = pool

@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,12 +85,12 @@ async def test_kill_9_of_the_worker_or_of_the_front_loses_no_purchase(world: Wor
     taken: dict[str, tuple[str, str]] = {}
     next_n = 0
 
-    async def burst(count: int, via: Instance, during: object = None) -> None:
+    async def burst(count: int, via: Instance, during: Callable[[], None] | None = None) -> None:
         nonlocal next_n
         sent = [(k, asyncio.create_task(w.buy(k, via))) for k in range(next_n, next_n + count)]
         next_n += count
         await asyncio.sleep(0)
-        if callable(during):
+        if during is not None:
             during()
         for k, task in sent:
             r = await task
