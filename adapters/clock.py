@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from attrs import frozen
+
 
 class WallClock:
     """The real world's time; what production runs on."""
@@ -32,6 +34,18 @@ def _check_speed(speed: float) -> float:
     if not speed > 0:
         raise ValueError(f"VirtualClock speed must be more than 0, got {speed}.")
     return float(speed)
+
+
+@frozen
+class ClockState:
+    """A virtual clock's whole state, so another process on this host can run the same time:
+    `anchor_real` is a `time.monotonic()` reading, one clock for every process of the host."""
+
+    start: datetime
+    anchor_virtual: float
+    anchor_real: float
+    speed: float
+    changes: int  # how many times it was set: a state older than one held is not taken
 
 
 class VirtualClock:
@@ -56,6 +70,9 @@ class VirtualClock:
         self._anchor_real = monotonic()
         self._anchor_virtual = 0.0
         self._changed = asyncio.Event()
+        self._changes = 0
+        #: Called after every jump or change of speed (a `--workers` front tells its workers).
+        self.on_change: list[Callable[[ClockState], None]] = []
 
     @property
     def speed(self) -> float:
@@ -73,8 +90,29 @@ class VirtualClock:
         self._anchor_real = self._monotonic()
 
     def _notify(self) -> None:
+        self._changes += 1
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+        state = self.state()
+        for listener in self.on_change:
+            listener(state)
+
+    def state(self) -> ClockState:
+        return ClockState(
+            self._start, self._anchor_virtual, self._anchor_real, self._speed, self._changes
+        )
+
+    def adopt(self, state: ClockState) -> bool:
+        """Run on another clock's state (one this process follows); False for an older one."""
+        if state.changes < self._changes:
+            return False
+        self._start = _aware_utc(state.start)
+        self._anchor_virtual = state.anchor_virtual
+        self._anchor_real = state.anchor_real
+        self._speed = _check_speed(state.speed)
+        self._changes = state.changes - 1  # _notify counts it again
+        self._notify()
+        return True
 
     def advance(self, seconds: float) -> None:
         """Jump forward at once; sleepers whose deadline has passed wake up."""

@@ -275,18 +275,39 @@ def _economy(settings: Settings, kernel: Kernel) -> tuple[Any, Any, Any]:
     return ledger, grant, None
 
 
-async def _cytube(settings: Settings, kernel: Kernel, owns: Callable[[], bool]) -> Cytube:
-    """The simulated channel, or Kryten-Robot's commands and events (listened to, and
-    snapshots taken, only while `owns()`: this instance holds the channel's lease)."""
+async def _cytube(
+    settings: Settings, kernel: Kernel, owns: Callable[[], bool], followed: Any = None
+) -> Cytube:
+    """The simulated channel (in this process, or in the front `followed` is the clock of),
+    or Kryten-Robot's commands and events (listened to, and snapshots taken, only while
+    `owns()`: this instance holds the channel's lease)."""
     observer = Observer(kernel.handler)
+    if settings.cytube == "sim" and followed is not None:
+        from adapters.sim.remote import RemoteSimCytube
+
+        remote = RemoteSimCytube(kernel.log.nc, stream=settings.stream, channel=settings.channel)
+        observer.set_desync_hook(remote.snapshot)
+        return wire_cytube(kernel, observer, remote, leased=True, followed_clock=followed)
     if settings.cytube == "sim":
+        from adapters.sim.bridge import SimBridge
         from adapters.sim.browsers import DemoBrowsers
         from adapters.sim.cytube import SimCytube
 
         simulator = await _simulated_cytube(settings, kernel.clock, observer)
         browsers = DemoBrowsers(settings.data_dir / f"sim-{settings.channel}-browsers.json")
         port = SimCytube({settings.channel: simulator}, browsers=browsers)
-        return wire_cytube(kernel, observer, port, simulator=simulator, leased=True)
+        bridge = None
+        if settings.workers > 0:
+            assert isinstance(kernel.clock, VirtualClock)
+            bridge = SimBridge(
+                kernel.log.nc,
+                stream=settings.stream,
+                channel=settings.channel,
+                port=port,
+                simulator=simulator,
+                clock=kernel.clock,
+            )
+        return wire_cytube(kernel, observer, port, simulator=simulator, leased=True, bridge=bridge)
     from adapters.kryten.inbound import KrytenInbound
     from adapters.kryten.peers import robot_watch
     from adapters.kryten.robot import KrytenRobot
@@ -341,8 +362,9 @@ async def _cytube(settings: Settings, kernel: Kernel, owns: Callable[[], bool]) 
     )
 
 
-async def _kernel(settings: Settings, log_: Log, read_models: SqlProjectionStore) -> Kernel:
-    clock = _clock_for(settings)
+async def _kernel(
+    settings: Settings, log_: Log, read_models: SqlProjectionStore, clock: Clock
+) -> Kernel:
     metrics = PrometheusMetrics()
     # Aggregate snapshots (WEBQUEUE_SNAPSHOTS for the default stream); the bucket binds lazily.
     snapshots = JetStreamSnapshotStore(
@@ -367,8 +389,11 @@ async def _kernel(settings: Settings, log_: Log, read_models: SqlProjectionStore
     )
 
 
-async def build_services(settings: Settings) -> Services:
-    """Everything `webqueue serve` runs, wired; call start() to set it moving."""
+async def build_services(settings: Settings, *, sim_in_front: bool = False) -> Services:
+    """Everything `webqueue serve` runs, wired; call start() to set it moving.
+
+    `sim_in_front`: this is a worker of a `--workers` front on the simulator, whose channel
+    and clock it uses over NATS (entrypoints.workers)."""
     lock = ServiceLock(settings.data_dir)
     lock.acquire()
     try:
@@ -382,9 +407,23 @@ async def build_services(settings: Settings) -> Services:
         await log_.close()
         lock.release()
         raise
-    kernel = await _kernel(settings, log_, read_models)
+    followed = None
+    try:
+        if sim_in_front:
+            from adapters.sim.remote import FollowedClock
+
+            followed = FollowedClock(log_.nc, stream=settings.stream, channel=settings.channel)
+            clock: Clock = await followed.start()
+        else:
+            clock = _clock_for(settings)
+    except BaseException:
+        await read_models.close()
+        await log_.close()
+        lock.release()
+        raise
+    kernel = await _kernel(settings, log_, read_models, clock)
     leases = _leases(settings, kernel)
-    cytube = await _cytube(settings, kernel, leases.owns_channel)
+    cytube = await _cytube(settings, kernel, leases.owns_channel, followed)
     queue = wire_queue(kernel)
     economy, granter, economy_watch = _economy(settings, kernel)
     playlists = wire_playlists(kernel, cytube)

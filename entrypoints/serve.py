@@ -37,8 +37,8 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Served]:
-    services = await build_services(settings)
+async def running(settings: Settings, *, sim_in_front: bool = False) -> AsyncIterator[Served]:
+    services = await build_services(settings, sim_in_front=sim_in_front)
     commands = NatsCommands(services.kernel.log.nc, services, settings.channel)
     services.kernel.log.connection.on_reopened.append(commands.resubscribe)
     try:

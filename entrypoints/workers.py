@@ -6,8 +6,9 @@ same service started again on this command line, on a loopback port and a data d
 and the front's read-model database: it takes the leases, so one worker runs the projections
 and the process managers (pay flow, promos, presence, schedules) on the other core, and any
 more are hot standbys. Nothing passes between the two but the log and the read models, which
-is why it needs a NATS both can reach and Kryten peers (the simulator and the embedded server
-live in one process).
+is why, on the embedded default, a worker is given the embedded server's address and its
+service user's credentials file, and the simulated channel stays in the front: the workers
+command it and follow its virtual clock over NATS (adapters.sim.bridge).
 
 Supervised both ways: a worker that ends is logged and started again (after 1 s, doubling to
 30 s while it keeps failing), a clean stop sends each worker SIGTERM and waits for it to give
@@ -46,6 +47,8 @@ FRONT_ONLY = (
     "--data-dir",
     "--worker",
     "--worker-of",
+    "--cytube",
+    "--economy",
 )
 
 
@@ -54,31 +57,41 @@ class WorkersRefused(Exception):
 
 
 def check(settings: Settings) -> None:
-    if settings.workers < 1:
-        return
-    if settings.nats_url is None:
-        raise WorkersRefused(
-            "--workers needs --nats-url: the embedded NATS server lives in this process, and "
-            "workers share the log with it over NATS"
-        )
-    if settings.cytube != "kryten":
-        raise WorkersRefused(
-            "--workers needs --cytube kryten: the simulated channel lives in this process, "
-            "where a worker's pay flow cannot reach it"
-        )
-    if not settings.take_leases:
+    if settings.workers >= 1 and not settings.take_leases:
         raise WorkersRefused(
             "--workers with --no-leases: the workers would take no lease either; "
             "run one or the other"
         )
 
 
+def reach(settings: Settings, log_url: str, creds_file: Path | None) -> list[str]:
+    """What a worker is told beyond the front's command line: the embedded NATS server's
+    address and its service user's credentials file (never the password itself), and that the
+    simulated channel and its clock are the front's. The front's CyTube and economy are named
+    outright: a NATS URL alone would make them Kryten's."""
+    extra = ["--cytube", settings.cytube, "--economy", settings.economy]
+    if settings.nats_url is None:
+        extra += ["--nats-url", log_url]
+        if creds_file is not None:
+            extra += ["--nats-creds", str(creds_file)]
+    if settings.cytube == "sim":
+        extra.append("--sim-in-front")
+    return extra
+
+
 def worker_argv(
-    argv: Sequence[str], *, number: int, port: int, data_dir: Path, front_pid: int
+    argv: Sequence[str],
+    *,
+    number: int,
+    port: int,
+    data_dir: Path,
+    front_pid: int,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     """This command line for one worker: the front's own flags replaced."""
     return [
-        *without(argv, FRONT_ONLY, bare=("--no-leases",)),
+        *without(argv, FRONT_ONLY, bare=("--no-leases", "--sim-in-front")),
+        *extra,
         "--host",
         "127.0.0.1",
         "--port",
@@ -103,8 +116,9 @@ class _Worker:
 
 
 class Workers:
-    def __init__(self, settings: Settings, argv: Sequence[str]) -> None:
+    def __init__(self, settings: Settings, argv: Sequence[str], extra: Sequence[str] = ()) -> None:
         self._argv = list(argv)
+        self._extra = list(extra)
         self._data_dir = settings.data_dir
         # The front's read models, named the same way to every worker (their own data dirs
         # would otherwise give each its own SQLite file). Passed in the environment, where a
@@ -127,6 +141,7 @@ class Workers:
             port=free_port(),
             data_dir=self._data_dir / f"worker-{worker.number}",
             front_pid=os.getpid(),
+            extra=self._extra,
         )
         proc = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -124,12 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_count,
         help="run the projections and process managers in this many processes of their own "
         "(1 uses a second core; more are hot standbys), supervised by this one, which keeps "
-        "HTTP, WebSockets and NATS commands; needs --nats-url and Kryten peers (default 0: "
-        "all in this process)",
+        "HTTP, WebSockets, NATS commands and the simulated channel (default 0: all in this "
+        "process)",
     )
     # Set by a `--workers` front on the command lines of its workers (entrypoints.workers):
     serve.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)
     serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--sim-in-front", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument(
         "--cytube",
         choices=["sim", "kryten"],
@@ -303,18 +304,21 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _serve(
-    settings: Settings, argv: Sequence[str] = (), worker_of: int | None = None
+    settings: Settings,
+    argv: Sequence[str] = (),
+    worker_of: int | None = None,
+    sim_in_front: bool = False,
 ) -> None:
     import attrs
 
     from entrypoints.http.server import http_server
     from entrypoints.serve import reap_leftovers, running, settle_heap
-    from entrypoints.workers import Workers, watch_front
+    from entrypoints.workers import Workers, reach, watch_front
 
     front, workers = settings, settings.workers
     if workers:
         settings = attrs.evolve(settings, take_leases=False)  # the workers take them
-    async with running(settings) as served:
+    async with running(settings, sim_in_front=sim_in_front) as served:
         services = served.services
         settle_heap()
         # Both URLs may carry a password (WEBQUEUE_DB_URL usually does): masked, as this line
@@ -324,12 +328,17 @@ async def _serve(
         print(
             f"webqueue {webqueue_version()}: channel {settings.channel!r}, log {where}, "
             f"read models {mask_url(settings.database_url)}, CyTube {settings.cytube}"
-            + (f" at {settings.sim_speed:g}x" if settings.cytube == "sim" else ""),
+            + (f" at {settings.sim_speed:g}x" if settings.cytube == "sim" else "")
+            + (" (the front's, over NATS)" if sim_in_front else ""),
             file=sys.stderr,
         )
         print(f"serving on http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
         server = http_server(services, log_level=settings.log_level)
-        pool = Workers(front, argv) if workers else None
+        pool = None
+        if workers:
+            server_ = services.kernel.log.server
+            creds = server_.credentials_file() if server_ is not None and server_.auth else None
+            pool = Workers(front, argv, reach(front, services.kernel.log.url, creds))
         if pool is not None:
             pool.start()
             services.workers = pool
@@ -487,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"webqueue: not starting: {exc}", file=sys.stderr)
                 return 2
             argv_now = list(sys.argv[1:] if argv is None else argv)
-            asyncio.run(_serve(settings, argv_now, args.worker_of))
+            asyncio.run(_serve(settings, argv_now, args.worker_of, args.sim_in_front))
         elif args.command == "rebuild":
             from entrypoints.cli.rebuild import rebuild
 

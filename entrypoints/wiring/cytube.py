@@ -34,6 +34,10 @@ class Cytube(Plain):
     leased: bool = False
     # Does this instance hold the channel's lease now? (None: no leases, it always does.)
     owns: Callable[[], bool] | None = None
+    # A `--workers` front on the simulator serves its port and clock to the workers
+    # (adapters.sim.bridge); a worker follows the front's clock (adapters.sim.remote).
+    bridge: Any = None
+    followed_clock: Any = None
 
     def background(self) -> Sequence[Background]:
         work = []
@@ -46,6 +50,8 @@ class Cytube(Plain):
         return tuple(work)
 
     async def start(self) -> None:
+        if self.bridge is not None:
+            await self.bridge.start()
         if self.inbound is not None and not self.leased:
             await self.inbound.start()
         if self.watch is not None:
@@ -71,6 +77,10 @@ class Cytube(Plain):
             await self.resync.close()
 
     async def close(self) -> None:
+        if self.bridge is not None:
+            await self.bridge.close()
+        if self.followed_clock is not None:
+            await self.followed_clock.close()
         if self.watch is not None:
             await self.watch.stop()
         if self.resync is not None:
@@ -87,7 +97,8 @@ class Cytube(Plain):
     async def health(self) -> Mapping[str, PartHealth]:
         parts: dict[str, PartHealth] = {}
         if self.watch is None:
-            parts["cytube"] = PartHealth("ok", "simulated channel")
+            where = " (in the front)" if self.followed_clock is not None else ""
+            parts["cytube"] = PartHealth("ok", f"simulated channel{where}")
         else:
             part = self.watch.health()
             notes = [part.detail] if part.detail else []
@@ -122,6 +133,8 @@ def wire_cytube(
     watch: Any = None,
     leased: bool = False,
     owns: Callable[[], bool] | None = None,
+    bridge: Any = None,
+    followed_clock: Any = None,
 ) -> Cytube:
     pacer = AddPacer(kernel.clock, kernel.settings.pay_flow.add_delay_sec)
     return Cytube(
@@ -135,4 +148,6 @@ def wire_cytube(
         watch,
         leased,
         owns,
+        bridge,
+        followed_clock,
     )

@@ -167,14 +167,14 @@ async def test_kill_9_of_the_worker_or_of_the_front_loses_no_purchase(world: Wor
         await w.peers.economy.close()
 
 
-async def test_workers_are_refused_where_they_cannot_work(tmp_path: Path) -> None:
-    """The simulator and the embedded server live in one process: said at once, exit 2."""
+async def test_workers_with_no_leases_are_refused(tmp_path: Path) -> None:
+    """Workers that would take no lease could not do the work: said at once, exit 2."""
     from tests.e2e.test_cli import CLI
 
     proc = await asyncio.create_subprocess_exec(
-        *CLI, "serve", "--data-dir", str(tmp_path), "--workers", "1",
+        *CLI, "serve", "--data-dir", str(tmp_path), "--workers", "1", "--no-leases",
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await asyncio.wait_for(proc.communicate(), HANG)
     assert proc.returncode == 2
-    assert "--workers needs --nats-url" in err.decode()
+    assert "--workers with --no-leases" in err.decode()

@@ -121,3 +121,34 @@ async def test_raising_the_speed_shortens_a_pending_sleep() -> None:
     clock.set_speed(1_000_000)
     await asyncio.wait_for(sleeper, GUARD)
     assert clock.now() >= T0 + timedelta(hours=1)
+
+
+async def test_a_clock_that_adopts_anothers_state_runs_the_same_time_and_wakes_its_sleepers() -> (
+    None
+):
+    real = FakeMonotonic()
+    front = VirtualClock(T0, speed=2, monotonic=real)
+    told = []
+    front.on_change.append(told.append)
+    follower = VirtualClock(T0 - timedelta(days=3), monotonic=real)
+    assert follower.adopt(front.state())
+    real.value += 10
+    assert follower.now() == front.now() == T0 + timedelta(seconds=20)
+
+    sleeper = asyncio.create_task(follower.sleep(600))
+    await settle()
+    front.advance(900)  # the demo panel's jump, in the front
+    assert len(told) == 1 and follower.adopt(told[0])
+    await asyncio.wait_for(sleeper, GUARD)  # woken by the jump, not after 600 s
+    assert follower.now() == front.now()
+
+
+def test_an_older_state_than_the_one_held_is_not_taken() -> None:
+    real = FakeMonotonic()
+    front = VirtualClock(T0, monotonic=real)
+    old = front.state()
+    front.set_speed(10)
+    follower = VirtualClock(T0, monotonic=real)
+    assert follower.adopt(front.state())
+    assert not follower.adopt(old)  # a reply that crossed a change on the wire
+    assert follower.speed == 10
