@@ -13,6 +13,12 @@ process (the front, each worker, the nats-server) are read from /proc over the t
 
     python bench/bench_workers.py                       # 600 purchases, 16 clients
     python bench/bench_workers.py --ops 200 --clients 8 # a quick look
+    python bench/bench_workers.py --cytube sim          # the embedded default instead
+
+`--cytube sim`: `webqueue serve` on its embedded default (its own nats-server, the simulated
+channel at `--sim-speed 60` so the pay flow's 2 s add pacing is 33 ms) with and without
+`--workers 1`; the worker commands the front's simulator over NATS. The raw figure is the
+bench's own nats-server, as in Kryten mode.
 """
 
 from __future__ import annotations
@@ -142,6 +148,134 @@ async def one_row(
             await nc.jetstream().delete_stream(w.peers.stream)
 
 
+SIM_BUYERS = [f"benchbuyer{i}" for i in range(8)]
+
+
+async def one_sim_row(root: Path, workers: int, clients: int, ops: int) -> dict[str, Any]:
+    """A row on the embedded default: the service's own nats-server and simulated channel."""
+    import json
+
+    import httpx
+
+    from adapters.clock import WallClock
+    from adapters.identity.tokens import TokenSigner, load_secret
+    from tests.e2e.test_fault_instances import AT_REST, until
+
+    data = root / f"sim-workers-{workers}"
+    port = common.free_port()
+    log_file = root / f"sim-workers-{workers}.log"
+    cmd = [sys.executable, "-m", "entrypoints.cli.main", "serve", "--data-dir", str(data),
+           "--port", str(port), "--sim-speed", "60", "--admin", "boss",
+           "--workers", str(workers)]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=log_file.open("wb"), stderr=asyncio.subprocess.STDOUT
+    )
+    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    worker_pids: list[int] = []
+    try:
+
+        async def up() -> bool:
+            try:
+                health = (await http.get("/health")).json()
+            except (httpx.TransportError, ValueError):
+                return False
+            part = health["parts"].get("workers", {"status": "ok"})
+            return bool(health["status"] == "ok" and part["status"] == "ok")
+
+        await until(up, "the service (and its worker) up")
+        signer = TokenSigner(load_secret(data, {}))
+
+        def bearer(user: str, role: str) -> dict[str, str]:
+            token, _ = signer.issue(user, role, ttl_sec=3600, now=WallClock().now())
+            return {"authorization": f"Bearer {token}"}
+
+        admin = bearer("boss", "admin")
+        lifted = await http.put(
+            "/api/v1/channels/lobby/rules", json={"max_pending_per_viewer": None}, headers=admin
+        )
+        assert lifted.status_code == 200, lifted.text
+        for user in SIM_BUYERS:
+            joined = await http.post("/api/v1/sim/lobby/users", json={"name": user}, headers=admin)
+            assert joined.status_code == 204, joined.text
+            granted = await http.post(
+                f"/api/v1/channels/lobby/wallets/{user}/grants",
+                json={"amount": 10_000_000},
+                headers=admin,
+            )
+            assert granted.status_code == 201, granted.text
+        health = (await http.get("/health")).json()["parts"].get("workers", {}).get("detail", "")
+        worker_pids = [int(p) for p in WORKER_PID.findall(health)]
+        nats_pid = int(json.loads((data / "nats" / "server.json").read_text())["pid"])
+        pids = {"front": proc.pid, **{f"worker {k + 1}": p for k, p in enumerate(worker_pids)},
+                "nats-server": nats_pid}  # fmt: skip
+        tokens = {u: bearer(u, "viewer") for u in SIM_BUYERS}
+        conns = [HttpConnection("127.0.0.1", port) for _ in range(clients)]
+        taken: dict[str, str] = {}
+        cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+        started = time.perf_counter()
+
+        async def op(c: int, k: int) -> None:
+            n = k * clients + c
+            buyer = SIM_BUYERS[n % len(SIM_BUYERS)]
+            body = msgspec.json.encode(
+                {"media_type": "yt", "media_id": f"fakeBench{n:05d}", "duration_sec": 200,
+                 "tier": "queue", "request_id": f"bench-req-{n:05d}"}
+            )  # fmt: skip
+            for _ in range(50):  # `nothing_playing` between two items: sent again
+                status, data = await conns[c].request(
+                    "POST", "/api/v1/channels/lobby/pay-items", body, tokens[buyer]
+                )
+                if status != 422 or b"nothing_playing" not in data:
+                    break
+            if status != 202:
+                raise RuntimeError(f"{status} {data[:100]!r}")
+            taken[f"bench-req-{n:05d}"] = msgspec.json.decode(data)["status_url"]
+
+        bench_cpu = own_cpu_seconds()
+        run = await closed_loop(clients, ops, op, max_seconds=300)
+        for conn in conns:
+            await conn.close()
+        answered = time.perf_counter() - started
+        if not taken:
+            raise RuntimeError(f"no purchase was taken: {run['error_samples']}")
+        last = max(taken, key=lambda rid: int(rid.rsplit("-", 1)[1]))
+
+        async def placed() -> bool:
+            got = (await http.get(taken[last], headers=admin)).json()
+            return got.get("status") in AT_REST
+
+        await until(placed, f"{last} in place")
+        settled = time.perf_counter() - started
+        cpu = {name: round(process_cpu_seconds(pid) - cpu_before[name], 2)
+               for name, pid in pids.items()}  # fmt: skip
+        return {
+            "workers": workers,
+            "cytube": "sim",
+            "answer_ms": summary(run["latencies_ms"]),
+            "answered_per_sec": run["rate_per_sec"],
+            "errors": run["errors"],
+            "error_samples": run["error_samples"],
+            "purchases": len(taken),
+            "answered_sec": round(answered, 2),
+            "settled_sec": round(settled, 2),
+            "settled_per_sec": len(taken) / settled,
+            "bench_process_cpu_sec": round(own_cpu_seconds() - bench_cpu, 2),
+            "cpu_sec": cpu,
+        }
+    finally:
+        await http.aclose()
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 40)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        for pid in worker_pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 async def settled_in_order(front: Any, w: Any, taken: dict[str, tuple[str, str]]) -> None:
     """Until the last purchase taken is in place. A channel's purchases are placed one at a
     time in the order taken, so this is one status read every 0.1 s, not one per purchase
@@ -197,6 +331,12 @@ async def main() -> None:
     parser.add_argument(
         "--rows", default="0,1", help="worker counts to run, comma-separated (default 0,1)"
     )
+    parser.add_argument(
+        "--cytube",
+        choices=["kryten", "sim"],
+        default="kryten",
+        help="kryten: against robot- and economy-shaped peers (default); sim: the embedded default",
+    )
     args = parser.parse_args()
     record = common.started_record(NAME, vars(args))
     with fresh_nats_server() as (url, root, nats_pid):
@@ -204,6 +344,9 @@ async def main() -> None:
         raw_before = await raw(nc, args.clients, args.ops)
         rows = []
         for workers in (int(n) for n in args.rows.split(",")):
+            if args.cytube == "sim":  # the service's own nats-server, counted in the row
+                rows.append(await one_sim_row(root, workers, args.clients, args.ops))
+                continue
             start_cpu = process_cpu_seconds(nats_pid)
             row = await one_row(root, url, nc, workers, args.clients, args.ops)
             row["cpu_sec"]["nats-server"] = round(process_cpu_seconds(nats_pid) - start_cpu, 2)
@@ -233,11 +376,12 @@ async def main() -> None:
                 for r in rows
             ]
             + [["raw publish-ack", raw_ms["p50"], raw_ms["p99"], record["raw_per_sec"], "", ""]],
-            title=f"purchases over HTTP, {args.clients} clients, {args.ops} each row "
+            title=f"purchases over HTTP ({args.cytube}), {args.clients} clients, {args.ops} each "
             f"(load {record['load_average_before']} before, {record['load_average_after']} after)",
         )
     )
-    print(f"results: {write_json(NAME, record)}", file=sys.stderr)
+    name = NAME if args.cytube == "kryten" else f"{NAME}_sim"
+    print(f"results: {write_json(name, record)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
