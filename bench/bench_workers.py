@@ -1,8 +1,8 @@
 """One process versus `serve --workers 1`: purchases over HTTP through one front, against a bare
 JetStream publish-ack on the same nats-server in the same run.
 
-The service is a real `webqueue serve` subprocess in Kryten mode (the only mode `--workers`
-runs in) against robot- and economy-shaped peers on the wire (tests/kryten_wire.py, in this
+By default the service is a real `webqueue serve` subprocess in Kryten mode against robot- and
+economy-shaped peers on the wire (tests/kryten_wire.py, in this
 process), with its data dir's SQLite read models, as the fault tests start it
 (tests/e2e/test_fault_instances.py `config`: adds paced 0.05 s apart). Each row is a new
 channel on its own stream: buyers in the channel with coins, `clients` closed-loop clients each
