@@ -148,7 +148,7 @@ class PresenceMonitor:
         names = {pay.user.lower(): pay.user for pay in queue.pay}
         owners = {user: await self._status(channel, names[user]) for user in at_stake}
         now = self._clock.now()
-        for decision in decide_presence(queue, owners, now, self.config):
+        for decision in decide_presence(queue, owners, now, self.config, at_stake):
             if isinstance(decision, CancelForAbsence):
                 await self._cancel(channel, decision, names.get(decision.user, decision.user))
             else:

@@ -110,12 +110,16 @@ def decide_presence(
     owners: Mapping[str, OwnerStatus],
     now: datetime,
     config: PresenceRefundConfig,
+    at_stake: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[Decision, ...]:
     """`owners` maps each owner at stake (lowercased) to what presence knows; unknown owners
-    are left alone (a lookup comes first, and an inconclusive one starts no clock)."""
+    are left alone (a lookup comes first, and an inconclusive one starts no clock).
+    `at_stake`: `owners_at_stake(state)` when the caller has it already (a scan of every
+    purchase, which the monitor makes once per evaluation)."""
     if not config.enabled:
         return ()
-    at_stake = owners_at_stake(state)
+    if at_stake is None:
+        at_stake = owners_at_stake(state)
     decisions: list[Decision] = []
     for stale in state.away:
         if stale.user.lower() not in at_stake:
