@@ -118,15 +118,7 @@ async def one_row(
         conflicts = await front_conflicts(front)
         w.added_once()
         return {
-            "workers": workers,
-            "answer_ms": summary(run["latencies_ms"]),
-            "answered_per_sec": run["rate_per_sec"],
-            "errors": run["errors"],
-            "error_samples": run["error_samples"],
-            "purchases": len(taken),
-            "answered_sec": round(answered, 2),
-            "settled_sec": round(settled, 2),
-            "settled_per_sec": len(taken) / settled,
+            **_timings(workers, run, len(taken), answered, settled),
             "front_conflict_retries": conflicts,
             "bench_process_cpu_sec": bench_cpu,  # clients, robot and economy peers
             "cpu_sec": {
@@ -146,6 +138,23 @@ async def one_row(
         # The next row's stream takes the same subjects (`wq.ev.>`): one such stream at a time.
         with contextlib.suppress(Exception):
             await nc.jetstream().delete_stream(w.peers.stream)
+
+
+def _timings(
+    workers: int, run: dict[str, Any], purchases: int, answered: float, settled: float
+) -> dict[str, Any]:
+    """A row's answers and settling, alike in both modes."""
+    return {
+        "workers": workers,
+        "answer_ms": summary(run["latencies_ms"]),
+        "answered_per_sec": run["rate_per_sec"],
+        "errors": run["errors"],
+        "error_samples": run["error_samples"],
+        "purchases": purchases,
+        "answered_sec": round(answered, 2),
+        "settled_sec": round(settled, 2),
+        "settled_per_sec": purchases / settled,
+    }
 
 
 SIM_BUYERS = [f"benchbuyer{i}" for i in range(8)]
@@ -249,16 +258,8 @@ async def one_sim_row(root: Path, workers: int, clients: int, ops: int) -> dict[
         cpu = {name: round(process_cpu_seconds(pid) - cpu_before[name], 2)
                for name, pid in pids.items()}  # fmt: skip
         return {
-            "workers": workers,
+            **_timings(workers, run, len(taken), answered, settled),
             "cytube": "sim",
-            "answer_ms": summary(run["latencies_ms"]),
-            "answered_per_sec": run["rate_per_sec"],
-            "errors": run["errors"],
-            "error_samples": run["error_samples"],
-            "purchases": len(taken),
-            "answered_sec": round(answered, 2),
-            "settled_sec": round(settled, 2),
-            "settled_per_sec": len(taken) / settled,
             "bench_process_cpu_sec": round(own_cpu_seconds() - bench_cpu, 2),
             "cpu_sec": cpu,
         }

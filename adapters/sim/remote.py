@@ -33,6 +33,8 @@ _USER = msgspec.json.Decoder(ObservedUser | None)
 
 #: A simulated add answers at once; this is only for a front that does not answer at all.
 CALL_TIMEOUT_SEC = 10.0
+#: How often a worker asks for the front's clock besides being told of its changes.
+RESYNC_SEC = 10.0
 
 
 class RemoteSimCytube:
@@ -114,6 +116,19 @@ class FollowedClock:
             return self.clock
         await self.close()
         raise CytubeUnavailable("the front's simulated clock did not answer")
+
+    async def run(self, every: float = RESYNC_SEC) -> None:
+        """Ask again now and then: a change told while this connection was away (a NATS
+        reconnect) would otherwise be missed until the next one."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                msg = await self._nc.request(self._ask, b"", timeout=2.0)
+            except (NatsError, TimeoutError) as exc:
+                log.info("the front's clock did not answer (%r); asking again later", exc)
+                continue
+            if self.clock is not None:
+                self.clock.adopt(_state(_CLOCK.decode(msg.data)))
 
     async def _on_changed(self, msg: Any) -> None:
         state = _state(_CLOCK.decode(msg.data))

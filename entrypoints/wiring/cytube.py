@@ -43,6 +43,8 @@ class Cytube(Plain):
         work = []
         if self.simulator is not None:
             work.append(Background("simulator", self.simulator.run))
+        if self.followed_clock is not None:
+            work.append(Background("sim-clock", self.followed_clock.run))
         if self.watch is not None:
             work.append(Background("kryten-robot-watch", self.watch.run))
         if self.leased and self.inbound is not None:

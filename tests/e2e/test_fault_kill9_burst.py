@@ -172,6 +172,22 @@ def send_again(svc: Service, n: int, who: dict[str, str], tally: Counter[str]) -
     return r
 
 
+def ready_buyers(svc: Service, admin: dict[str, str], users: list[str], grant: int) -> None:
+    """Buyers in the simulated channel with `grant` coins each, and the request rules' default
+    of 2 waiting purchases per viewer lifted (a burst sends dozens each)."""
+    lifted = svc.http.put(
+        "/api/v1/channels/lobby/rules", json={"max_pending_per_viewer": None}, headers=admin
+    )
+    assert lifted.status_code == 200, lifted.text
+    for user in users:
+        joined = svc.http.post("/api/v1/sim/lobby/users", json={"name": user}, headers=admin)
+        assert joined.status_code == 204, joined.text
+        granted = svc.http.post(
+            f"/api/v1/channels/lobby/wallets/{user}/grants", json={"amount": grant}, headers=admin
+        )
+        assert granted.status_code == 201, granted.text
+
+
 def statuses(svc: Service, admin: dict[str, str]) -> dict[str, dict[str, Any]]:
     out = {}
     for n in range(REQUESTS):
@@ -190,20 +206,7 @@ def test_kill_9_during_a_burst_of_200_purchases_loses_and_doubles_nothing(
         wait_up(svc)
         admin = bearer(data_dir, "boss", "admin")
         viewers = {u: bearer(data_dir, u, "viewer") for u in USERS}
-        # A burst of 40 each: the request rules' default of 2 waiting per viewer is lifted.
-        lifted = svc.http.put(
-            "/api/v1/channels/lobby/rules", json={"max_pending_per_viewer": None}, headers=admin
-        )
-        assert lifted.status_code == 200, lifted.text
-        for user in USERS:
-            joined = svc.http.post("/api/v1/sim/lobby/users", json={"name": user}, headers=admin)
-            assert joined.status_code == 204, joined.text
-            granted = svc.http.post(
-                f"/api/v1/channels/lobby/wallets/{user}/grants",
-                json={"amount": GRANT},
-                headers=admin,
-            )
-            assert granted.status_code == 201, granted.text
+        ready_buyers(svc, admin, USERS, GRANT)
 
         burst = Burst(svc, viewers)
         burst.run()

@@ -26,7 +26,13 @@ from typing import Any
 import httpx
 
 from tests.e2e.test_cli import CLI, Service
-from tests.e2e.test_fault_kill9_burst import bearer, is_between_items, pay_events, read_log
+from tests.e2e.test_fault_kill9_burst import (
+    bearer,
+    is_between_items,
+    pay_events,
+    read_log,
+    ready_buyers,
+)
 from tests.e2e.test_fault_workers import gone
 
 WORKER = re.compile(r"worker 1 pid (\d+) up")
@@ -99,19 +105,7 @@ def test_kill_9_of_the_worker_on_the_embedded_default_loses_nothing(data_dir: Pa
         viewers = {u: bearer(data_dir, u, "viewer") for u in USERS}
         assert svc.http.get("/health").json()["leases"] == [], "the front took a lease"
         first = until("the worker up", lambda: worker_pid(svc))
-        lifted = svc.http.put(
-            "/api/v1/channels/lobby/rules", json={"max_pending_per_viewer": None}, headers=admin
-        )
-        assert lifted.status_code == 200, lifted.text
-        for user in USERS:
-            joined = svc.http.post("/api/v1/sim/lobby/users", json={"name": user}, headers=admin)
-            assert joined.status_code == 204, joined.text
-            granted = svc.http.post(
-                f"/api/v1/channels/lobby/wallets/{user}/grants",
-                json={"amount": 100_000},
-                headers=admin,
-            )
-            assert granted.status_code == 201, granted.text
+        ready_buyers(svc, admin, USERS, 100_000)
 
         answers: dict[int, int] = {}
         lock = threading.Lock()
