@@ -172,6 +172,19 @@ def send_again(svc: Service, n: int, who: dict[str, str], tally: Counter[str]) -
     return r
 
 
+def audited(data_dir: Path) -> dict[str, Any]:
+    """`webqueue audit` over the whole log, which must find nothing wrong; its report."""
+    audit = subprocess.run(
+        [*CLI, "audit", "--data-dir", str(data_dir), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report: dict[str, Any] = json.loads(audit.stdout)
+    assert audit.returncode == 0 and report["ok"], report["findings"][:10]
+    return report
+
+
 def ready_buyers(svc: Service, admin: dict[str, str], users: list[str], grant: int) -> None:
     """Buyers in the simulated channel with `grant` coins each, and the request rules' default
     of 2 waiting purchases per viewer lifted (a burst sends dozens each)."""
@@ -321,14 +334,7 @@ def test_kill_9_during_a_burst_of_200_purchases_loses_and_doubles_nothing(
         outcomes["positioned"] + outcomes["playing"] + outcomes["played"] >= REQUESTS - MAX_REFUNDED
     )
     # And the same verdict from `webqueue audit`, over the whole log.
-    audit = subprocess.run(
-        [*CLI, "audit", "--data-dir", str(data_dir), "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    report = json.loads(audit.stdout)
-    assert audit.returncode == 0 and report["ok"], report["findings"][:10]
+    report = audited(data_dir)
     assert report["totals"]["purchases"] == REQUESTS
 
     print(

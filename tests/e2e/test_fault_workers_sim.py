@@ -10,11 +10,9 @@ worker's next decisions carry the front's new time, and a payer who leaves is re
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -25,8 +23,9 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.test_cli import CLI, Service
+from tests.e2e.test_cli import Service
 from tests.e2e.test_fault_kill9_burst import (
+    audited,
     bearer,
     is_between_items,
     pay_events,
@@ -184,14 +183,7 @@ def test_kill_9_of_the_worker_on_the_embedded_default_loses_nothing(data_dir: Pa
 
         until("the leaver's purchase refunded", refunded_on_leaving)
 
-        audit = subprocess.run(
-            [*CLI, "audit", "--data-dir", str(data_dir), "--format", "json"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        report = json.loads(audit.stdout)
-        assert audit.returncode == 0 and report["ok"], report["findings"][:10]
+        report = audited(data_dir)
         assert report["totals"]["purchases"] == REQUESTS + 1
 
         assert svc.stop() == 0, svc.log.read_text()[-3000:]
