@@ -91,6 +91,9 @@ class VirtualClock:
 
     def _notify(self) -> None:
         self._changes += 1
+        self._wake_and_tell()
+
+    def _wake_and_tell(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
         state = self.state()
@@ -110,8 +113,8 @@ class VirtualClock:
         self._anchor_virtual = state.anchor_virtual
         self._anchor_real = state.anchor_real
         self._speed = _check_speed(state.speed)
-        self._changes = state.changes - 1  # _notify counts it again
-        self._notify()
+        self._changes = state.changes
+        self._wake_and_tell()
         return True
 
     def advance(self, seconds: float) -> None:

@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 import msgspec
 from nats.aio.client import Client
 
 from adapters.clock import ClockState, VirtualClock
-from adapters.sim.wire import ClockWire, PortCall, PortReply, subjects
+from adapters.sim.wire import PortCall, PortReply, subjects
 from application.cytube.port import Cytube, CytubeUnavailable
-from domain.media import Media
 
 log = logging.getLogger(__name__)
 
 _CALL = msgspec.json.Decoder(PortCall)
-
-
-def clock_wire(state: ClockState) -> bytes:
-    return msgspec.json.encode(
-        ClockWire(state.start, state.anchor_virtual, state.anchor_real, state.speed, state.changes)
-    )
 
 
 class SimBridge:
@@ -69,21 +63,20 @@ class SimBridge:
             task.cancel()
         await asyncio.gather(*self._calls, return_exceptions=True)
 
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
     def _tell(self, state: ClockState) -> None:
         """The clock jumped or changed speed (the demo panel): tell every worker at once."""
-        task = asyncio.get_running_loop().create_task(
-            self._nc.publish(self._changed_subject, clock_wire(state))
-        )
-        self._calls.add(task)
-        task.add_done_callback(self._calls.discard)
+        self._spawn(self._nc.publish(self._changed_subject, msgspec.json.encode(state)))
 
     async def _on_clock(self, msg: Any) -> None:
-        await msg.respond(clock_wire(self._clock.state()))
+        await msg.respond(msgspec.json.encode(self._clock.state()))
 
     async def _on_call(self, msg: Any) -> None:
-        task = asyncio.get_running_loop().create_task(self._answer(msg))
-        self._calls.add(task)
-        task.add_done_callback(self._calls.discard)
+        self._spawn(self._answer(msg))
 
     async def _answer(self, msg: Any) -> None:
         try:
@@ -111,8 +104,9 @@ class SimBridge:
         port, channel = self._port, call.channel
         match call.method:
             case "add":
-                media = call.media if call.media is not None else Media("", "")
-                return await port.add(channel, media, call.pos, call.temp)
+                if call.media is None:
+                    raise CytubeUnavailable("add: no media in the call")
+                return await port.add(channel, call.media, call.pos, call.temp)
             case "delete":
                 return await port.delete(channel, call.uid)
             case "move":

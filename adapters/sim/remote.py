@@ -16,7 +16,7 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
 from adapters.clock import ClockState, VirtualClock
-from adapters.sim.wire import ClockWire, Method, PortCall, PortReply, subjects
+from adapters.sim.wire import Method, PortCall, PortReply, subjects
 from application.cytube.port import AddOutcome, AddPosition, After, CytubeUnavailable, PlaylistRead
 from domain.media import Media
 from domain.presence.model import ObservedUser
@@ -25,7 +25,7 @@ from domain.queue.commands import ObservedItem
 log = logging.getLogger(__name__)
 
 _REPLY = msgspec.json.Decoder(PortReply)
-_CLOCK = msgspec.json.Decoder(ClockWire)
+_CLOCK = msgspec.json.Decoder(ClockState)
 _OUTCOME = msgspec.json.Decoder(AddOutcome)
 _PLAYLIST = msgspec.json.Decoder(tuple[ObservedItem, ...] | None)
 _READ = msgspec.json.Decoder(PlaylistRead)
@@ -103,17 +103,10 @@ class FollowedClock:
     async def start(self, attempts: int = 10, wait: float = 2.0) -> VirtualClock:
         self._sub = await self._nc.subscribe(self._changed, cb=self._on_changed)
         for attempt in range(attempts):
-            try:
-                msg = await self._nc.request(self._ask, b"", timeout=wait)
-            except (NatsError, TimeoutError) as exc:
-                log.info("the front's clock did not answer yet (%r); asking again", exc)
-                await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
-                continue
-            state = _state(_CLOCK.decode(msg.data))
-            if self.clock is None:  # a change may have come in first
-                self.clock = VirtualClock(state.start, state.speed)
-            self.clock.adopt(state)
-            return self.clock
+            if await self._ask_front(wait):
+                assert self.clock is not None
+                return self.clock
+            await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
         await self.close()
         raise CytubeUnavailable("the front's simulated clock did not answer")
 
@@ -122,16 +115,23 @@ class FollowedClock:
         reconnect) would otherwise be missed until the next one."""
         while True:
             await asyncio.sleep(every)
-            try:
-                msg = await self._nc.request(self._ask, b"", timeout=2.0)
-            except (NatsError, TimeoutError) as exc:
-                log.info("the front's clock did not answer (%r); asking again later", exc)
-                continue
-            if self.clock is not None:
-                self.clock.adopt(_state(_CLOCK.decode(msg.data)))
+            await self._ask_front(2.0)
+
+    async def _ask_front(self, wait: float) -> bool:
+        try:
+            msg = await self._nc.request(self._ask, b"", timeout=wait)
+        except (NatsError, TimeoutError) as exc:
+            log.info("the front's clock did not answer (%r); asking again", exc)
+            return False
+        self._take(msg.data)
+        return True
 
     async def _on_changed(self, msg: Any) -> None:
-        state = _state(_CLOCK.decode(msg.data))
+        self._take(msg.data)
+
+    def _take(self, data: bytes) -> None:
+        """Run on the state told or answered (a change may come in before the first answer)."""
+        state = _CLOCK.decode(data)
         if self.clock is None:
             self.clock = VirtualClock(state.start, state.speed)
         self.clock.adopt(state)
@@ -143,7 +143,3 @@ class FollowedClock:
             except Exception as exc:  # a closed connection: nothing to undo
                 log.debug("followed clock: unsubscribing: %r", exc)
             self._sub = None
-
-
-def _state(wire: ClockWire) -> ClockState:
-    return ClockState(wire.start, wire.anchor_virtual, wire.anchor_real, wire.speed, wire.changes)

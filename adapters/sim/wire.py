@@ -1,7 +1,8 @@
 """What a `--workers` front and its workers say to each other about the simulated channel,
-on the front's NATS: the CyTube port's calls (`…port`), and the virtual clock (`…clock` asked,
-`…clock.changed` told), so a worker's pay flow and timers act on the channel and the time the
-front's simulator keeps (adapters.sim.bridge serves them, adapters.sim.remote calls them).
+on the front's NATS: the CyTube port's calls (`…port`), and the virtual clock's state
+(`adapters.clock.ClockState`: `…clock` asked, `…clock.changed` told), so a worker's pay flow
+and timers act on the channel and the time the front's simulator keeps (adapters.sim.bridge
+serves them, adapters.sim.remote calls them).
 
 Only the service's own NATS user may use `wq.sim.>`; command users cannot (the embedded
 server's permissions), so nobody else drives the simulator this way.
@@ -9,7 +10,6 @@ server's permissions), so nobody else drives the simulator this way.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 import msgspec
@@ -45,11 +45,3 @@ class PortReply(msgspec.Struct, frozen=True):
     value: msgspec.Raw = msgspec.Raw(b"null")
     unavailable: bool = False
     error: str | None = None
-
-
-class ClockWire(msgspec.Struct, frozen=True):
-    start: datetime
-    anchor_virtual: float
-    anchor_real: float
-    speed: float
-    changes: int
